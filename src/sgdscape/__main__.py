@@ -1,0 +1,5 @@
+"""``python -m sgdscape``."""
+
+from sgdscape.cli import main
+
+main()

@@ -1,0 +1,155 @@
+"""Optimizers and learning-rate schedules, by name, from ``torch.optim``.
+
+Every optimizer here is elementwise, so one instance over a ``(n_inits, p)`` parameter
+tensor runs ``n_inits`` independent optimizations when the loss is summed over inits.
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import torch
+
+from sgdscape.errors import SgdscapeError, check_choice
+
+OptimizerFactory = Callable[..., torch.optim.Optimizer]
+
+
+@dataclass(frozen=True)
+class OptimizerSpec:
+    """A named ``torch.optim`` optimizer and the hyperparameters it accepts."""
+
+    name: str
+    cls: type[torch.optim.Optimizer]
+    description: str
+
+    @property
+    def options(self) -> tuple[str, ...]:
+        """Hyperparameter names accepted besides ``lr`` (from the class signature)."""
+        signature = inspect.signature(self.cls.__init__)
+        skip = {"self", "params", "lr", "foreach", "maximize", "capturable", "differentiable"}
+        skip |= {"fused", "decoupled_weight_decay"}
+        kinds = (inspect.Parameter.POSITIONAL_OR_KEYWORD, inspect.Parameter.KEYWORD_ONLY)
+        return tuple(
+            name
+            for name, parameter in signature.parameters.items()
+            if name not in skip and parameter.kind in kinds
+        )
+
+    def build(
+        self, params: list[torch.Tensor], lr: float, options: Mapping[str, object]
+    ) -> torch.optim.Optimizer:
+        """Instantiate on ``params`` after checking that every option is known."""
+        for key in options:
+            if key not in self.options:
+                raise SgdscapeError(
+                    f"optimizer {self.name!r} has no option {key!r}; its options are: "
+                    f"{', '.join(self.options)}."
+                )
+        try:
+            return self.cls(params, lr=lr, **dict(options))
+        except (TypeError, ValueError) as error:
+            raise SgdscapeError(f"bad options for optimizer {self.name!r}: {error}.") from None
+
+
+OPTIMIZERS: dict[str, OptimizerSpec] = {
+    spec.name: spec
+    for spec in [
+        OptimizerSpec("sgd", torch.optim.SGD, "(stochastic) gradient descent; momentum, nesterov"),
+        OptimizerSpec("adam", torch.optim.Adam, "Adam: per-coordinate steps of about lr"),
+        OptimizerSpec("adamw", torch.optim.AdamW, "Adam with decoupled weight decay"),
+        OptimizerSpec("adamax", torch.optim.Adamax, "Adam with an infinity-norm second moment"),
+        OptimizerSpec("nadam", torch.optim.NAdam, "Adam with Nesterov momentum"),
+        OptimizerSpec("radam", torch.optim.RAdam, "rectified Adam: a warm-up built in"),
+        OptimizerSpec("rmsprop", torch.optim.RMSprop, "RMSprop: steps scaled by a running RMS"),
+        OptimizerSpec("adagrad", torch.optim.Adagrad, "Adagrad: steps shrink with summed g^2"),
+        OptimizerSpec("adadelta", torch.optim.Adadelta, "Adadelta: unit-free Adagrad variant"),
+    ]
+}
+
+
+def get_optimizer(optimizer: str | type[torch.optim.Optimizer] | OptimizerSpec) -> OptimizerSpec:
+    """An :class:`OptimizerSpec` from a name, a ``torch.optim.Optimizer`` subclass, or a spec."""
+    if isinstance(optimizer, OptimizerSpec):
+        return optimizer
+    if isinstance(optimizer, str):
+        return OPTIMIZERS[check_choice("optimizer", optimizer, OPTIMIZERS)]
+    if isinstance(optimizer, type) and issubclass(optimizer, torch.optim.Optimizer):
+        return OptimizerSpec(optimizer.__name__.lower(), optimizer, "a user optimizer class")
+    raise SgdscapeError(
+        f"optimizer must be a name ({', '.join(sorted(OPTIMIZERS))}) or a torch.optim.Optimizer "
+        f"subclass, got {optimizer!r}."
+    )
+
+
+# --------------------------------------------------------------------------- schedules
+
+
+@dataclass(frozen=True)
+class ScheduleSpec:
+    """A named learning-rate schedule: ``factor(step, total_steps, options) -> lr multiplier``."""
+
+    name: str
+    factor: Callable[[int, int, Mapping[str, float]], float]
+    options: tuple[str, ...]
+    description: str
+
+
+SCHEDULES: dict[str, ScheduleSpec] = {
+    spec.name: spec
+    for spec in [
+        ScheduleSpec("constant", lambda t, total, o: 1.0, (), "the same lr at every step"),
+        ScheduleSpec(
+            "step",
+            lambda t, total, o: o.get("gamma", 0.5) ** (t // int(o.get("step_size", 25))),
+            ("step_size", "gamma"),
+            "multiply lr by gamma every step_size steps",
+        ),
+        ScheduleSpec(
+            "exponential",
+            lambda t, total, o: o.get("gamma", 0.97) ** t,
+            ("gamma",),
+            "multiply lr by gamma at every step",
+        ),
+        ScheduleSpec(
+            "cosine",
+            lambda t, total, o: o.get("eta_min_ratio", 0.0)
+            + (1 - o.get("eta_min_ratio", 0.0)) * (1 + math.cos(math.pi * t / max(total, 1))) / 2,
+            ("eta_min_ratio",),
+            "cosine annealing from lr to eta_min_ratio*lr over the run",
+        ),
+        ScheduleSpec(
+            "inverse-time",
+            lambda t, total, o: 1.0 / (1.0 + o.get("decay", 0.1) * t),
+            ("decay",),
+            "lr / (1 + decay*t): the 1/t decay that makes SGD converge",
+        ),
+    ]
+}
+
+
+def make_scheduler(
+    optimizer: torch.optim.Optimizer,
+    schedule: str,
+    total_steps: int,
+    options: Mapping[str, float] | None = None,
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """A ``torch.optim.lr_scheduler.LambdaLR`` following the named schedule."""
+    spec = SCHEDULES[check_choice("schedule", schedule, SCHEDULES)]
+    options = dict(options or {})
+    for key, value in options.items():
+        if key not in spec.options:
+            allowed = ", ".join(spec.options) or "none"
+            raise SgdscapeError(
+                f"schedule {schedule!r} has no option {key!r}; its options are: {allowed}."
+            )
+        if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
+            raise SgdscapeError(f"schedule option {key} must be a finite number >= 0, got {value!r}.")
+    if schedule == "step" and options.get("step_size", 25) < 1:
+        raise SgdscapeError(f"step_size must be >= 1, got {options['step_size']}.")
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda t: spec.factor(t, total_steps, options)
+    )

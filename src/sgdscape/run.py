@@ -1,0 +1,446 @@
+"""One typed config that fully describes a run; run it; save and load the results.
+
+A run writes ``run.npz`` (named arrays) and ``config.toml`` (the :class:`RunConfig`);
+``run(load_config("config.toml"))`` reproduces identical arrays.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import logging
+import math
+import os
+import sys
+import tempfile
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import tomli_w
+
+from sgdscape.errors import SgdscapeError, check_choice, check_int, check_positive, check_range
+from sgdscape.grid import Grid, Plane
+from sgdscape.landscape import DEFAULT_MEMORY_BUDGET, Landscape, landscape, per_sample_bytes
+from sgdscape.losses import LOSSES
+from sgdscape.models import MODELS, Model, get_model
+from sgdscape.optimizers import OPTIMIZERS, SCHEDULES
+from sgdscape.problems import PROBLEMS, Dataset, ProblemOptions, make_problem
+from sgdscape.train import SAMPLINGS, Trajectory, as_init, train
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+log = logging.getLogger("sgdscape")
+
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything that defines a run. The defaults are the seed notebook's experiment.
+
+    Every field is validated on construction; a bad value raises :class:`SgdscapeError`
+    naming the field and what is allowed.
+    """
+
+    # data
+    problem: str = "linear"
+    samples: int = 100
+    slope: float = 2.0
+    noise_std: float = 0.1
+    x_range: tuple[float, float] = (-1.0, 1.0)
+    data: str | None = None
+    seed: int = 0
+    # model and loss
+    model: str = "relu-unit"
+    loss: str | None = None
+    # optimization
+    init: tuple[float, ...] | None = (1.2, -2.3)
+    lr: float = 0.05
+    optimizer: str = "sgd"
+    optimizer_options: Mapping[str, Any] = field(default_factory=dict)
+    batch_size: int = 1
+    epochs: int = 1
+    sampling: str = "in-order"
+    schedule: str = "constant"
+    schedule_options: Mapping[str, float] = field(default_factory=dict)
+    # landscape
+    grid: int = 100
+    w1_range: tuple[float, float] = (-3.0, 3.0)
+    w2_range: tuple[float, float] = (-3.0, 3.0)
+    slice_axes: tuple[str, str] | None = None
+    slice_fixed: Mapping[str, float] = field(default_factory=dict)
+    # execution
+    device: str = "cpu"
+    memory_budget: int = DEFAULT_MEMORY_BUDGET
+
+    def __post_init__(self) -> None:
+        check_choice("problem", self.problem, PROBLEMS)
+        _set(self, "samples", check_int("samples", self.samples, low=1, high=10_000_000))
+        _set(self, "slope", _finite("slope", self.slope))
+        _set(self, "noise_std", check_positive("noise_std", self.noise_std, allow_zero=True))
+        _set(self, "x_range", check_range("x_range", self.x_range))
+        _set(self, "seed", check_int("seed", self.seed, low=0, high=2**63 - 1))
+        if self.data is not None and not isinstance(self.data, str | os.PathLike):
+            raise SgdscapeError(f"data must be a path to a CSV file, got {self.data!r}.")
+        model = get_model(check_choice("model", self.model, MODELS))
+        if self.loss is not None:
+            check_choice("loss", self.loss, LOSSES)
+        if self.init is not None:
+            as_init(self.init, model)  # validates the shape and values
+            _set(self, "init", tuple(float(v) for v in np.asarray(self.init).reshape(-1)))
+        _set(self, "lr", check_positive("learning rate (lr)", self.lr))
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        _set(self, "batch_size", check_int("batch_size", self.batch_size, low=1))
+        if self.data is None and self.batch_size > self.samples:
+            raise SgdscapeError(
+                f"batch_size {self.batch_size} is larger than the data ({self.samples} samples); "
+                f"use at most {self.samples}."
+            )
+        _set(self, "epochs", check_int("epochs", self.epochs, low=1, high=100_000))
+        check_choice("sampling", self.sampling, SAMPLINGS)
+        check_choice("schedule", self.schedule, SCHEDULES)
+        _set(self, "grid", check_int("grid", self.grid, low=2, high=4096))
+        _set(self, "w1_range", check_range("w1_range", self.w1_range))
+        _set(self, "w2_range", check_range("w2_range", self.w2_range))
+        _set(self, "memory_budget", check_int("memory_budget", self.memory_budget, low=2**20))
+        if self.slice_axes is not None:
+            _set(self, "slice_axes", tuple(self.slice_axes))
+        self.plane(model)  # validates slice axes and fixed values
+        _set(self, "optimizer_options", dict(self.optimizer_options))
+        _set(self, "schedule_options", dict(self.schedule_options))
+        _set(self, "slice_fixed", dict(self.slice_fixed))
+
+    def replace(self, **changes: Any) -> RunConfig:
+        """A copy with ``changes`` applied (and validated)."""
+        unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
+        if unknown:
+            raise SgdscapeError(
+                f"unknown config field(s) {', '.join(sorted(unknown))}; valid fields are: "
+                f"{', '.join(f.name for f in dataclasses.fields(self))}."
+            )
+        return dataclasses.replace(self, **changes)
+
+    @property
+    def model_spec(self) -> Model:
+        """The :class:`Model` named by ``model``."""
+        return get_model(self.model)
+
+    @property
+    def loss_name(self) -> str:
+        """The loss used: ``loss`` or the problem's default."""
+        return self.loss or PROBLEMS[self.problem].default_loss
+
+    @property
+    def grid_spec(self) -> Grid:
+        """The landscape window as a :class:`Grid`."""
+        return Grid((*self.w1_range, self.grid), (*self.w2_range, self.grid))
+
+    def plane(self, model: Model | None = None) -> Plane:
+        """The 2-D slice: ``slice_axes`` vary, other parameters sit at ``slice_fixed``.
+
+        Parameters neither on the axes nor in ``slice_fixed`` sit at their init value
+        (0 when the init is drawn at random).
+        """
+        model = model or self.model_spec
+        fixed = dict(self.slice_fixed)
+        axes = self.slice_axes or (model.param_names[0], model.param_names[1])
+        if self.init is not None and model.n_params > 2:
+            for name, value in zip(model.param_names, self.init, strict=True):
+                if name not in axes:
+                    fixed.setdefault(name, value)
+        return Plane.through(model.param_names, axes, fixed)
+
+    def to_dict(self) -> dict[str, Any]:
+        """A TOML-ready dict (``None`` fields left out)."""
+        out: dict[str, Any] = {}
+        for f in dataclasses.fields(self):
+            value = getattr(self, f.name)
+            if value is None:
+                continue
+            out[f.name] = list(value) if isinstance(value, tuple) else value
+            if isinstance(value, Mapping):
+                out[f.name] = dict(value)
+        return out
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> RunConfig:
+        """Build from a dict such as a parsed TOML file; unknown keys are errors."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - names)
+        if unknown:
+            raise SgdscapeError(
+                f"unknown config field(s) {', '.join(unknown)}; valid fields are: "
+                f"{', '.join(f.name for f in dataclasses.fields(cls))}."
+            )
+        converted = {
+            key: tuple(value) if isinstance(value, list) else value for key, value in values.items()
+        }
+        try:
+            return cls(**converted)
+        except TypeError as error:
+            raise SgdscapeError(f"bad config: {error}.") from None
+
+
+def _set(config: RunConfig, name: str, value: Any) -> None:
+    object.__setattr__(config, name, value)
+
+
+def _finite(name: str, value: Any) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise SgdscapeError(f"{name} must be a number, got {value!r}.") from None
+    if not math.isfinite(number):
+        raise SgdscapeError(f"{name} must be finite, got {value!r}.")
+    return number
+
+
+def load_config(path: str | Path) -> RunConfig:
+    """Read a :class:`RunConfig` from a TOML file."""
+    path = Path(path)
+    if not path.is_file():
+        raise SgdscapeError(f"config file {str(path)!r} does not exist or is not a file.")
+    try:
+        values = tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
+        raise SgdscapeError(f"cannot read config file {str(path)!r}: {error}.") from None
+    return RunConfig.from_dict(values)
+
+
+# --------------------------------------------------------------------------- results
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """A finished run: its config, data, landscape and trajectory."""
+
+    config: RunConfig
+    data: Dataset
+    landscape: Landscape
+    trajectory: Trajectory
+
+    @property
+    def n_steps(self) -> int:
+        """Number of recorded steps."""
+        return self.trajectory.n_steps
+
+    def path(self) -> np.ndarray:
+        """Iterates in plot coordinates, ``(..., T, 2)`` (projected onto the slice)."""
+        return project(self.config, self.trajectory.iterates)
+
+    def batch_landscape(self, step: int) -> np.ndarray:
+        """Loss landscape of the minibatch used at ``step``, ``(G2, G1)``.
+
+        Taken from the stored per-sample grids when present, else computed for these
+        few samples alone.
+        """
+        if not 0 <= step < self.n_steps:
+            raise SgdscapeError(f"step must be between 0 and {self.n_steps - 1}, got {step}.")
+        indices = self.trajectory.batch(step)
+        if self.landscape.sample_loss is not None:
+            return self.landscape.batch_loss(indices)
+        subset = Dataset(self.data.x[indices], self.data.y[indices], self.data.name)
+        return landscape(
+            self.config.model,
+            subset,
+            self.config.grid_spec,
+            loss=self.config.loss_name,
+            plane=self.config.plane(),
+            per_sample=False,
+            device=self.config.device,
+        ).risk
+
+
+def project(config: RunConfig, points: np.ndarray) -> np.ndarray:
+    """Plot coordinates ``(..., 2)`` of parameter vectors ``(..., p)`` on the config's slice."""
+    import torch
+
+    return config.plane().project(torch.as_tensor(np.asarray(points))).numpy()
+
+
+def make_data(config: RunConfig) -> Dataset:
+    """The config's data: its CSV file, or a draw from its problem with its seed."""
+    if config.data is not None:
+        return Dataset.from_csv(config.data)
+    options = ProblemOptions(
+        slope=config.slope, noise_std=config.noise_std, x_range=config.x_range
+    )
+    return make_problem(config.problem, config.samples, seed=config.seed, options=options)
+
+
+def run(config: RunConfig | None = None, *, progress: Progress | None = None) -> RunResult:
+    """Compute the data, landscape and trajectory a config describes.
+
+    ``progress(stage, done, total)`` is called as the landscape chunks finish.
+    """
+    config = config or RunConfig()
+    data = make_data(config)
+    if config.batch_size > len(data):
+        raise SgdscapeError(
+            f"batch_size {config.batch_size} is larger than the data ({len(data)} samples); "
+            f"use at most {len(data)}."
+        )
+    model = config.model_spec
+    grid = config.grid_spec
+    per_sample = per_sample_bytes(len(data), grid) <= config.memory_budget // 2
+    if not per_sample:
+        log.warning(
+            "per-sample grids (%.0f MiB) exceed half the memory budget: sample_loss is left "
+            "out of run.npz; figures compute the minibatch landscapes they need.",
+            per_sample_bytes(len(data), grid) / 2**20,
+        )
+    surface = landscape(
+        model,
+        data,
+        grid,
+        loss=config.loss_name,
+        plane=config.plane(model),
+        per_sample=per_sample,
+        memory_budget=config.memory_budget,
+        device=config.device,
+        progress=None if progress is None else lambda d, t: progress("landscape", d, t),
+    )
+    trajectory = train(
+        model,
+        data,
+        init=config.init,
+        lr=config.lr,
+        optimizer=config.optimizer,
+        optimizer_options=config.optimizer_options,
+        loss=config.loss_name,
+        batch_size=config.batch_size,
+        epochs=config.epochs,
+        sampling=config.sampling,
+        schedule=config.schedule,
+        schedule_options=config.schedule_options,
+        seed=config.seed,
+        device=config.device,
+    )
+    return RunResult(config, data, surface, trajectory)
+
+
+# --------------------------------------------------------------------------- files
+
+ARRAY_NAMES = (
+    "x y w1 w2 sample_loss risk iterates grads full_grads batch_indices batch_loss "
+    "risk_along_path lr final final_risk diverged_step"
+).split()
+
+
+def result_arrays(result: RunResult) -> dict[str, np.ndarray]:
+    """The named arrays of ``run.npz``."""
+    t, s = result.trajectory, result.landscape
+    arrays = {
+        "x": result.data.x.numpy(),
+        "y": result.data.y.numpy(),
+        "w1": s.w1,
+        "w2": s.w2,
+        "sample_loss": s.sample_loss,
+        "risk": s.risk,
+        "iterates": t.iterates,
+        "grads": t.grads,
+        "full_grads": t.full_grads,
+        "batch_indices": t.batch_indices,
+        "batch_loss": t.batch_loss,
+        "risk_along_path": t.risk,
+        "lr": t.lr,
+        "final": t.final,
+        "final_risk": t.final_risk,
+        "diverged_step": t.diverged_step,
+    }
+    return {key: np.asarray(value) for key, value in arrays.items() if value is not None}
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically.
+
+    On error the temporary file is removed and ``path`` is left as it was.
+    """
+    path = Path(path)
+    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(handle)
+    temporary = Path(name)
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def prepare_out_dir(out: str | Path) -> Path:
+    """Create ``out`` if needed; refuse an existing file."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise SgdscapeError(
+            f"--out {str(out)!r} is an existing file, not a directory; choose another path."
+        )
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise SgdscapeError(f"cannot create output directory {str(out)!r}: {error}.") from None
+    return out
+
+
+def save_config(config: RunConfig, path: str | Path) -> Path:
+    """Write ``config`` as TOML, atomically."""
+    path = Path(path)
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(tomli_w.dumps(config.to_dict()).encode())
+    return path
+
+
+def save(result: RunResult, out: str | Path) -> list[Path]:
+    """Write ``run.npz`` and ``config.toml`` into the directory ``out``, each atomically."""
+    out = prepare_out_dir(out)
+    npz = out / "run.npz"
+    with atomic_path(npz) as temporary:
+        with temporary.open("wb") as handle:
+            np.savez_compressed(handle, **result_arrays(result))
+    return [npz, save_config(result.config, out / "config.toml")]
+
+
+def load(path: str | Path) -> RunResult:
+    """Load a saved run from its directory (or its ``run.npz``; ``config.toml`` sits beside it)."""
+    path = Path(path)
+    directory = path if path.is_dir() else path.parent
+    npz = path if path.suffix == ".npz" else directory / "run.npz"
+    if not npz.is_file():
+        raise SgdscapeError(f"no saved run at {str(npz)!r}; expected run.npz and config.toml.")
+    config = load_config(directory / "config.toml")
+    with np.load(npz) as archive:
+        arrays = {key: archive[key] for key in archive.files}
+    import torch
+
+    data = Dataset(torch.from_numpy(arrays["x"]), torch.from_numpy(arrays["y"]), "saved")
+    model = config.model_spec
+    surface = Landscape(
+        arrays["w1"],
+        arrays["w2"],
+        arrays["risk"],
+        arrays.get("sample_loss"),
+        config.plane(model).labels,
+        config.loss_name,
+        model.name,
+        config.plane(model),
+    )
+    trajectory = Trajectory(
+        iterates=arrays["iterates"],
+        grads=arrays["grads"],
+        full_grads=arrays.get("full_grads"),
+        batch_indices=arrays["batch_indices"],
+        batch_loss=arrays["batch_loss"],
+        risk=arrays["risk_along_path"],
+        lr=arrays["lr"],
+        final=arrays["final"],
+        final_risk=arrays["final_risk"],
+        diverged_step=arrays["diverged_step"],
+        param_names=model.param_names,
+    )
+    return RunResult(config, data, surface, trajectory)
