@@ -16,7 +16,6 @@ from typer.core import TyperGroup
 
 from sgdscape.errors import SgdscapeError
 
-
 # typer >= 0.24 vendors click; find its ClickException through a public subclass.
 _CLICK_EXCEPTION = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
@@ -131,9 +130,7 @@ def select_steps(spec: str, n_steps: int) -> list[int]:
         ) from None
     bad = [s for s in steps if not 0 <= s < n_steps]
     if bad:
-        raise SgdscapeError(
-            f"--figures step {bad[0]} is outside the run's steps 0..{n_steps - 1}."
-        )
+        raise SgdscapeError(f"--figures step {bad[0]} is outside the run's steps 0..{n_steps - 1}.")
     return steps
 
 

@@ -12,10 +12,7 @@ def resolve_device(device: str | torch.device = "cpu") -> torch.device:
 
     Raises :class:`SgdscapeError` when CUDA is asked for but not available.
     """
-    if isinstance(device, torch.device):
-        name = str(device)
-    else:
-        name = str(device).strip().lower()
+    name = str(device).strip().lower()
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     if name == "cpu":

@@ -116,8 +116,12 @@ SCHEDULES: dict[str, ScheduleSpec] = {
         ),
         ScheduleSpec(
             "cosine",
-            lambda t, total, o: o.get("eta_min_ratio", 0.0)
-            + (1 - o.get("eta_min_ratio", 0.0)) * (1 + math.cos(math.pi * t / max(total, 1))) / 2,
+            lambda t, total, o: (
+                o.get("eta_min_ratio", 0.0)
+                + (1 - o.get("eta_min_ratio", 0.0))
+                * (1 + math.cos(math.pi * t / max(total, 1)))
+                / 2
+            ),
             ("eta_min_ratio",),
             "cosine annealing from lr to eta_min_ratio*lr over the run",
         ),
@@ -147,7 +151,9 @@ def make_scheduler(
                 f"schedule {schedule!r} has no option {key!r}; its options are: {allowed}."
             )
         if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-            raise SgdscapeError(f"schedule option {key} must be a finite number >= 0, got {value!r}.")
+            raise SgdscapeError(
+                f"schedule option {key} must be a finite number >= 0, got {value!r}."
+            )
     if schedule == "step" and options.get("step_size", 25) < 1:
         raise SgdscapeError(f"step_size must be >= 1, got {options['step_size']}.")
     return torch.optim.lr_scheduler.LambdaLR(

@@ -78,20 +78,39 @@ def plot_step(result: RunResult, step: int, *, figsize: tuple[float, float] = (1
     head = 0.02 * float(result.landscape.w1[-1] - result.landscape.w1[0])
     step_arrow = -scale * _gradient_in_plane(result, trajectory.grads[step])
     if np.isfinite(step_arrow).all() and np.isfinite(point).all():
-        left.arrow(*point, *step_arrow, head_width=head, length_includes_head=True,
-                   color=PATH_COLOUR, label=f"-minibatch gradient × {scale:.2g}")
+        left.arrow(
+            *point,
+            *step_arrow,
+            head_width=head,
+            length_includes_head=True,
+            color=PATH_COLOUR,
+            label=f"-minibatch gradient × {scale:.2g}",
+        )
         if trajectory.full_grads is not None:
             true_arrow = -scale * _gradient_in_plane(result, trajectory.full_grads[step])
-            left.arrow(*point, *true_arrow, head_width=head, length_includes_head=True,
-                       color=TRUE_GRADIENT_COLOUR, label=f"-full gradient × {scale:.2g}")
+            left.arrow(
+                *point,
+                *true_arrow,
+                head_width=head,
+                length_includes_head=True,
+                color=TRUE_GRADIENT_COLOUR,
+                label=f"-full gradient × {scale:.2g}",
+            )
     left.scatter(*point, color=PATH_COLOUR, edgecolor="black", zorder=3, s=60)
     shown = ", ".join(str(i) for i in batch[:6]) + (", …" if len(batch) > 6 else "")
     left.set_title(f"step {step}: loss of minibatch [{shown}] ({len(batch)} sample(s))")
     left.legend(loc="lower left", fontsize=8, framealpha=0.8)
 
     _contour(right, result, result.landscape.risk, "log empirical risk")
-    right.plot(path[: step + 1, 0], path[: step + 1, 1], "-o", color=PATH_COLOUR,
-               markersize=4, linewidth=2, label="path so far")
+    right.plot(
+        path[: step + 1, 0],
+        path[: step + 1, 1],
+        "-o",
+        color=PATH_COLOUR,
+        markersize=4,
+        linewidth=2,
+        label="path so far",
+    )
     right.scatter(*point, color=PATH_COLOUR, edgecolor="black", zorder=3, s=60)
     right.set_title(
         f"empirical risk ({len(result.data)} samples), risk at step {step}: "

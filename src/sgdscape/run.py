@@ -268,9 +268,7 @@ def make_data(config: RunConfig) -> Dataset:
     """The config's data: its CSV file, or a draw from its problem with its seed."""
     if config.data is not None:
         return Dataset.from_csv(config.data)
-    options = ProblemOptions(
-        slope=config.slope, noise_std=config.noise_std, x_range=config.x_range
-    )
+    options = ProblemOptions(slope=config.slope, noise_std=config.noise_std, x_range=config.x_range)
     return make_problem(config.problem, config.samples, seed=config.seed, options=options)
 
 
@@ -326,11 +324,6 @@ def run(config: RunConfig | None = None, *, progress: Progress | None = None) ->
 
 
 # --------------------------------------------------------------------------- files
-
-ARRAY_NAMES = (
-    "x y w1 w2 sample_loss risk iterates grads full_grads batch_indices batch_loss "
-    "risk_along_path lr final final_risk diverged_step"
-).split()
 
 
 def result_arrays(result: RunResult) -> dict[str, np.ndarray]:
@@ -400,9 +393,8 @@ def save(result: RunResult, out: str | Path) -> list[Path]:
     """Write ``run.npz`` and ``config.toml`` into the directory ``out``, each atomically."""
     out = prepare_out_dir(out)
     npz = out / "run.npz"
-    with atomic_path(npz) as temporary:
-        with temporary.open("wb") as handle:
-            np.savez_compressed(handle, **result_arrays(result))
+    with atomic_path(npz) as temporary, temporary.open("wb") as handle:
+        np.savez_compressed(handle, **result_arrays(result))
     return [npz, save_config(result.config, out / "config.toml")]
 
 

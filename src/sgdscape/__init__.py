@@ -1,0 +1,48 @@
+"""sgdscape: see how stochastic gradient methods move on loss landscapes.
+
+The public API; everything else may move between releases.
+"""
+
+from sgdscape.devices import resolve_device
+from sgdscape.errors import SgdscapeError
+from sgdscape.grid import Grid, Plane
+from sgdscape.landscape import Landscape, landscape
+from sgdscape.losses import LOSSES, Loss, get_loss
+from sgdscape.models import MODELS, Model, get_model, module_parameters
+from sgdscape.optimizers import OPTIMIZERS, SCHEDULES, get_optimizer
+from sgdscape.problems import PROBLEMS, Dataset, ProblemOptions, ground_truth, make_problem
+from sgdscape.run import RunConfig, RunResult, load, load_config, run, save
+from sgdscape.train import Trajectory, train
+
+__all__ = [
+    "LOSSES",
+    "MODELS",
+    "OPTIMIZERS",
+    "PROBLEMS",
+    "SCHEDULES",
+    "Dataset",
+    "Grid",
+    "Landscape",
+    "Loss",
+    "Model",
+    "Plane",
+    "ProblemOptions",
+    "RunConfig",
+    "RunResult",
+    "SgdscapeError",
+    "Trajectory",
+    "get_loss",
+    "get_model",
+    "get_optimizer",
+    "ground_truth",
+    "landscape",
+    "load",
+    "load_config",
+    "make_problem",
+    "module_parameters",
+    "resolve_device",
+    "run",
+    "save",
+    "train",
+]
+__version__ = "0.1.0"
