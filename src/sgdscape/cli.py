@@ -5,9 +5,12 @@ Every bad input ends with one line ``sgdscape: error: ...`` on stderr and exit s
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import re
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,6 +18,7 @@ import typer
 from typer.core import TyperGroup
 
 from sgdscape.errors import SgdscapeError
+from sgdscape.run import RunConfig
 
 # typer >= 0.24 vendors click; find its ClickException through a public subclass.
 _CLICK_EXCEPTION = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
@@ -134,8 +138,7 @@ def select_steps(spec: str, n_steps: int) -> list[int]:
     return steps
 
 
-@app.command()
-def run(
+def _config_options(
     config_file: Annotated[
         Path | None, typer.Option("--config", help="TOML config; other options override it.")
     ] = None,
@@ -162,21 +165,14 @@ def run(
     memory_budget: Annotated[
         str | None, typer.Option(help="Working memory, e.g. 1GiB [1GiB].")
     ] = None,
-    out: Annotated[Path, typer.Option(help="Output directory.")] = Path("sgdscape-out"),
-    figures: Annotated[
-        str, typer.Option(help="Steps to draw: auto, all, none, or e.g. 0,10,99.")
-    ] = "auto",
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
-) -> None:
-    """Run an experiment (by default the seed notebook's) and write run.npz, config.toml, PNGs."""
-    from sgdscape.run import RunConfig, load_config, prepare_out_dir
-    from sgdscape.run import run as run_experiment
+) -> RunConfig:
+    """Build the RunConfig that the options describe (the seed's experiment by default)."""
+    from sgdscape.devices import resolve_device
+    from sgdscape.run import RunConfig, load_config
 
-    if out.exists() and not out.is_dir():
-        raise SgdscapeError(
-            f"--out {str(out)!r} is an existing file, not a directory; choose another path."
-        )
     base = load_config(config_file) if config_file is not None else RunConfig()
+    if data is not None and not data.is_file():
+        raise SgdscapeError(f"--data file {str(data)!r} does not exist or is not a file.")
     changes: dict[str, Any] = {
         "samples": samples,
         "slope": slope,
@@ -200,11 +196,48 @@ def run(
     if shuffle is not None:
         changes["sampling"] = "shuffle" if shuffle else "in-order"
     config = base.replace(**{k: v for k, v in changes.items() if v is not None})
-    if data is not None and not data.is_file():
-        raise SgdscapeError(f"--data file {str(data)!r} does not exist or is not a file.")
-    from sgdscape.devices import resolve_device
-
     resolve_device(config.device)
+    return config
+
+
+def with_run_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """Give a command every run option: it receives ``config: RunConfig`` built from them.
+
+    The command's own parameters come first in ``--help``; the run options follow.
+    """
+    own = inspect.signature(command, eval_str=True)
+    shared = inspect.signature(_config_options, eval_str=True)
+    own_names = [name for name in own.parameters if name != "config"]
+
+    @functools.wraps(command, assigned=("__module__", "__name__", "__qualname__", "__doc__"))
+    def wrapper(**kwargs: Any) -> Any:
+        mine = {name: kwargs.pop(name) for name in own_names}
+        return command(config=_config_options(**kwargs), **mine)
+
+    parameters = [own.parameters[name] for name in own_names] + list(shared.parameters.values())
+    wrapper.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
+    return wrapper
+
+
+@app.command()
+@with_run_options
+def run(
+    config: RunConfig,
+    out: Annotated[Path, typer.Option(help="Output directory.")] = Path("sgdscape-out"),
+    figures: Annotated[
+        str, typer.Option(help="Steps to draw: auto, all, none, or e.g. 0,10,99.")
+    ] = "auto",
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run an experiment (by default the seed notebook's) and write run.npz, config.toml, PNGs."""
+    from sgdscape.run import prepare_out_dir
+    from sgdscape.run import run as run_experiment
+
+    if out.exists() and not out.is_dir():
+        raise SgdscapeError(
+            f"--out {str(out)!r} is an existing file, not a directory; choose another path."
+        )
     if figures.strip().lower() not in {"all", "none", "auto"}:
         select_steps(figures, 10**12)  # syntax check before computing
 
