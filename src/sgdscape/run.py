@@ -211,7 +211,10 @@ class RunConfig:
         keys = sorted({k for v in self.compare for k in v if k != "label"})
 
         def label(config: RunConfig) -> str:
-            return ", ".join(f"{k}={_show(getattr(config, k))}" for k in keys)
+            return ", ".join(
+                f"{k}={_show(config.loss_name if k == 'loss' else getattr(config, k))}"
+                for k in keys
+            )
 
         return [label(self)] + [
             str(v["label"]) if "label" in v else label(self.variant(v)) for v in self.compare
@@ -276,7 +279,7 @@ VARIANT_FIELDS = frozenset(
 
 def _show(value: Any) -> str:
     if isinstance(value, Mapping):
-        return "{" + ", ".join(f"{k}={v}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{k}={v}" for k, v in value.items()) + "}" if value else "default"
     if isinstance(value, tuple):
         return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
     return f"{value:g}" if isinstance(value, float) else str(value)
@@ -461,6 +464,35 @@ def run(config: RunConfig | None = None, *, progress: Progress | None = None) ->
         for variant in [config, *(config.variant(v) for v in config.compare)]
     ]
     return RunResult(config, data, surface, trajectories[0], tuple(trajectories[1:]))
+
+
+def landscape_only(config: RunConfig) -> RunResult:
+    """A result holding the config's data and risk landscape, with an empty trajectory.
+
+    For views that draw something else (a basins map) on the risk landscape.
+    """
+    data = make_data(config)
+    surface = landscape(
+        config.model_spec,
+        data,
+        config.grid_spec,
+        loss=config.loss_name,
+        plane=config.plane(),
+        per_sample=False,
+        memory_budget=config.memory_budget,
+        device=config.device,
+    )
+    empty = train(
+        config.model_spec,
+        data,
+        init=initial_points(config),
+        lr=config.lr,
+        epochs=1,
+        batch_size=len(data),
+        loss=config.loss_name,
+        device=config.device,
+    )
+    return RunResult(config, data, surface, empty)
 
 
 def initial_points(config: RunConfig) -> torch.Tensor | None:
