@@ -140,10 +140,10 @@ class RunConfig:
         if self.slice_directions is not None:
             _set(self, "slice_directions", _directions(self.slice_directions, model))
         self.plane(model)  # validates slice axes and fixed values
-        _set(self, "optimizer_options", dict(self.optimizer_options))
+        _set(self, "optimizer_options", _tuples(self.optimizer_options))
         _set(self, "schedule_options", dict(self.schedule_options))
         _set(self, "slice_fixed", dict(self.slice_fixed))
-        _set(self, "compare", tuple(dict(v) for v in _variants(self.compare)))
+        _set(self, "compare", tuple(_tuples(v) for v in _variants(self.compare)))
         for variant in self.compare:
             self.variant(variant)  # each variant must itself be a valid config
 
@@ -283,6 +283,18 @@ def _show(value: Any) -> str:
     if isinstance(value, tuple):
         return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _tuples(table: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``table`` with lists (as TOML gives them) turned into tuples, recursively."""
+    return {
+        key: tuple(value)
+        if isinstance(value, list)
+        else _tuples(value)
+        if isinstance(value, Mapping)
+        else value
+        for key, value in table.items()
+    }
 
 
 def _variants(value: Any) -> tuple[Mapping[str, Any], ...]:
