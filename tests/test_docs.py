@@ -36,3 +36,14 @@ def test_readme_links_its_pages_and_images_that_exist():
     for target in re.findall(r"\]\(([^)#]+)\)", readme):
         if not target.startswith("http"):
             assert (ROOT / target).exists(), target
+
+
+def test_the_gallery_has_a_section_command_and_figure_for_every_preset():
+    from sgdscape.presets import PRESETS
+
+    text = (ROOT / "docs" / "gallery.md").read_text()
+    for name, preset in PRESETS.items():
+        assert f"sgdscape run --preset {name}\n" in text
+        assert f"](images/gallery/{name}.png)" in text
+        assert (ROOT / "docs" / "images" / "gallery" / f"{name}.png").is_file()
+        assert preset.explanation in text

@@ -60,7 +60,13 @@ PRESETS: dict[str, Preset] = {
             "Each sample's loss has its own valley (w1*w2 = y/x on one side of w2 = 0). Near the "
             "risk's valley the single-sample gradients scatter around the full gradient; the "
             "cosine between them is often negative, so single steps go uphill on the risk.",
-            {"init": (-1.0, -2.0), "epochs": 2, "sampling": "shuffle"},
+            {
+                "init": (-1.0, -2.0),
+                "epochs": 2,
+                "sampling": "shuffle",
+                "w1_range": (-1.6, -0.4),
+                "w2_range": (-2.6, -1.4),
+            },
         ),
         Preset(
             "noise-ball",
@@ -99,7 +105,7 @@ PRESETS: dict[str, Preset] = {
             "500 steps batch 1 zig-zags, batch 10 is smoother, and the full batch follows the "
             "risk's gradient flow.",
             {
-                "init": (0.5, 2.5),
+                "init": (2.5, -0.5),
                 "epochs": 5,
                 "sampling": "shuffle",
                 "lr": 0.1,
@@ -128,11 +134,12 @@ PRESETS: dict[str, Preset] = {
             "Adam's near sign-like steps on a flat region, against SGD",
             "Near (0, 0) the relu-unit's gradients are tiny, so SGD barely moves; Adam divides "
             "by the running RMS of the gradient, so its first steps have size about lr in every "
-            "coordinate whatever the gradient's scale.",
+            "coordinate whatever the gradient's scale, and it leaves the flat region fast.",
             {
                 "init": (0.05, 0.05),
                 "lr": 0.02,
-                "epochs": 2,
+                "batch_size": 10,
+                "epochs": 20,
                 "compare": ({"optimizer": "adam"},),
             },
         ),
