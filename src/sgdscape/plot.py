@@ -11,11 +11,13 @@ code. The helpers :func:`step_titles` and :func:`step_arrows` also feed the Plot
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sgdscape.errors import SgdscapeError
 from sgdscape.run import RunResult, atomic_path
 
 if TYPE_CHECKING:
@@ -78,6 +80,19 @@ def step_arrows(
         else -scale * _gradient_in_plane(result, trajectory.full_grads)
     )
     return minibatch, full
+
+
+def resolve_steps(steps: Sequence[int] | range | None, n_steps: int) -> list[int]:
+    """The steps to show, checked against the run's ``0..n_steps-1``; ``None`` = all."""
+    if steps is None:
+        return list(range(n_steps))
+    chosen = [int(step) for step in steps]
+    if not chosen:
+        raise SgdscapeError(f"the step range is empty; choose steps within 0..{n_steps - 1}.")
+    bad = [step for step in chosen if not 0 <= step < n_steps]
+    if bad:
+        raise SgdscapeError(f"step {bad[0]} is outside the run's steps 0..{n_steps - 1}.")
+    return chosen
 
 
 def step_titles(result: RunResult, step: int) -> tuple[str, str, str]:
@@ -224,7 +239,7 @@ class StepFigure:
     def freeze_layout(self) -> None:
         """Fix the current layout so later frames do not jitter (and draw faster)."""
         self.fig.canvas.draw()
-        self.fig.set_layout_engine("none")
+        self.fig.set_layout_engine(None)
 
 
 def plot_step(result: RunResult, step: int, *, figsize: tuple[float, float] = (13, 5.6)) -> Figure:
