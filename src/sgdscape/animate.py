@@ -9,6 +9,7 @@ is encoded.
 from __future__ import annotations
 
 import shutil
+import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
@@ -97,7 +98,7 @@ def animate(
     fps = check_positive("fps", fps)
     dpi = check_positive("dpi", dpi)
     width, height = (
-        check_int(name, v, low=16, high=8192)
+        check_int(name, v, low=64, high=8192)
         for name, v in zip(("width", "height"), size, strict=True)
     )
     if kind == "mp4":
@@ -115,8 +116,19 @@ def animate(
     with matplotlib.rc_context({"figure.dpi": dpi}):
         drawing = StepFigure(result, figsize=(width / dpi, height / dpi), dpi=dpi)
     try:
-        drawing.draw(chosen[0])
-        drawing.freeze_layout()
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            drawing.draw(chosen[0])
+            drawing.freeze_layout()
+        if any("constrained_layout not applied" in str(w.message) for w in caught):
+            raise SgdscapeError(
+                f"frames of {width}x{height} pixels at dpi {dpi:g} are too small for the "
+                "figure's text; use a larger size or a smaller dpi."
+            )
+        for warning in caught:
+            warnings.warn_explicit(
+                warning.message, warning.category, warning.filename, warning.lineno
+            )
         with atomic_path(path) as temporary, writer.saving(drawing.fig, str(temporary), dpi):
             for done, step in enumerate(chosen, start=1):
                 drawing.draw(step)
