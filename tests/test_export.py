@@ -354,3 +354,21 @@ def test_cli_mp4_without_ffmpeg(tmp_path: Path, monkeypatch) -> None:
     outcome = invoke("export", "--mp4", str(tmp_path / "x.mp4"))
     assert outcome.exit_code == 2
     assert "ffmpeg" in outcome.output and len(outcome.output.strip().splitlines()) == 1
+
+
+def test_a_diverged_run_exports_without_warnings(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from sgdscape.animate import animate
+    from sgdscape.export import export_html
+    from sgdscape.figures_plotly import player
+
+    result = sgdscape.run(RunConfig(grid=16, samples=30, lr=20))
+    assert result.trajectory.diverged
+    frames = player(result).frames
+    finite = np.isfinite(result.path()).all(axis=1)
+    assert [p[0] is not None for p in frames["path"]] == list(finite)
+    export_html(result, tmp_path / "diverged.html")
+    gif = animate(result, tmp_path / "diverged.gif", size=(320, 180), dpi=50)
+    with Image.open(gif) as image:
+        assert image.n_frames == result.n_steps

@@ -43,8 +43,9 @@ def safe_log(values: np.ndarray) -> np.ndarray:
 
 def arrow_scale(result: RunResult) -> float:
     """One arrow scale for the whole run: the 95th-percentile gradient spans 1/5 of the window."""
-    grads = np.asarray(result.trajectory.grads)
+    grads = np.asarray(result.trajectory.grads, dtype=np.float64)  # float64: no overflow in norms
     norms = np.linalg.norm(grads[np.isfinite(grads).all(-1)], axis=-1)
+    norms = norms[np.isfinite(norms)]
     width = float(result.landscape.w1[-1] - result.landscape.w1[0])
     reference = float(np.percentile(norms, 95)) if norms.size else 0.0
     return 0.2 * width / reference if reference > 0 else 1.0
@@ -233,7 +234,10 @@ class StepFigure:
         left.set_title(left_title)
         self.right.set_title(right_title)
         self.fig.suptitle(suptitle)
-        left.legend(loc="lower left", fontsize=8, framealpha=0.8)
+        if self._transient:
+            left.legend(loc="lower left", fontsize=8, framealpha=0.8)
+        elif left.get_legend() is not None:  # no arrows at a non-finite step
+            left.get_legend().remove()
         return self.fig
 
     def freeze_layout(self) -> None:
