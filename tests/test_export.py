@@ -372,3 +372,13 @@ def test_a_diverged_run_exports_without_warnings(tmp_path: Path) -> None:
     gif = animate(result, tmp_path / "diverged.gif", size=(320, 180), dpi=50)
     with Image.open(gif) as image:
         assert image.n_frames == result.n_steps
+
+
+def test_exported_files_get_ordinary_permissions(tmp_path: Path, small) -> None:
+    """Shared files must be readable like any file the user creates (not 0600)."""
+    from sgdscape.export import export_html
+
+    ordinary = tmp_path / "ordinary"
+    ordinary.write_text("x")  # created with the process umask
+    page = export_html(small, tmp_path / "page.html", steps=range(2))
+    assert page.stat().st_mode & 0o777 == ordinary.stat().st_mode & 0o777
