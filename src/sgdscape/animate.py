@@ -47,10 +47,16 @@ def _writer(kind: str, fps: float) -> Any:
                 "(e.g. apt install ffmpeg, brew install ffmpeg, conda install ffmpeg) or export a GIF."
             )
         # The temporary file has no .mp4 suffix: name the container and a portable pixel format.
-        return FFMpegWriter(fps=fps, codec="h264", extra_args=["-pix_fmt", "yuv420p", "-f", "mp4"])
+        return FFMpegWriter(
+            fps=fps,  # type: ignore[arg-type]  # matplotlib takes float frame rates
+            codec="h264",
+            extra_args=["-pix_fmt", "yuv420p", "-f", "mp4"],
+        )
 
     class GifWriter(PillowWriter):
         """PillowWriter that names the GIF format (the temporary file's suffix is not .gif)."""
+
+        _frames: list[Any]  # set by PillowWriter.setup
 
         def finish(self) -> None:
             duration = max(round(1000 / self.fps), 20)
@@ -63,7 +69,7 @@ def _writer(kind: str, fps: float) -> Any:
                 loop=0,
             )
 
-    return GifWriter(fps=fps)
+    return GifWriter(fps=fps)  # type: ignore[arg-type]
 
 
 def animate(

@@ -391,10 +391,12 @@ def export(
     written: list[tuple[Path, float]] = []
     if html is not None:
         from sgdscape.export import export_html
+        from sgdscape.figures_plotly import HEIGHT as HTML_HEIGHT
+        from sgdscape.figures_plotly import WIDTH as HTML_WIDTH
 
         began = time.perf_counter()
-        extra = {} if frame_size is None else {"width": frame_size[0], "height": frame_size[1]}
-        export_html(result, html, steps=chosen, fps=fps, **extra)
+        width, height = frame_size or (HTML_WIDTH, HTML_HEIGHT)
+        export_html(result, html, steps=chosen, fps=fps, width=width, height=height)
         written.append((html, time.perf_counter() - began))
     for path in (gif, mp4):
         if path is not None:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sgdscape.errors import SgdscapeError, check_positive
+from sgdscape.figures_plotly import HEIGHT, WIDTH
 from sgdscape.run import RunResult, atomic_path
 
 
@@ -115,7 +116,8 @@ def _describe(result: RunResult) -> str:
     )
     return (
         f"Model {config.model}, loss {config.loss_name}, {data}; {config.optimizer} with lr={config.lr:g}, "
-        f"batch size {config.batch_size}, {config.epochs} epoch(s), init {config.init}. "
+        f"batch size {config.batch_size}, {config.epochs} epoch(s), "
+        f"init {'random' if config.init is None else config.init}. "
         "Left: loss of the minibatch used at the step, with the -minibatch-gradient and "
         "-full-gradient arrows. Right: empirical risk and the path so far. Hover for values; "
         "drag the slider or press play."
@@ -128,8 +130,8 @@ def html_page(
     steps: Sequence[int] | range | None = None,
     fps: float = 10.0,
     title: str | None = None,
-    width: int = 1200,
-    height: int = 600,
+    width: int = WIDTH,
+    height: int = HEIGHT,
 ) -> str:
     """The standalone HTML page of ``result`` as a string (see :func:`export_html`)."""
     from sgdscape import __version__
@@ -162,8 +164,8 @@ def export_html(
     steps: Sequence[int] | range | None = None,
     fps: float = 10.0,
     title: str | None = None,
-    width: int = 1200,
-    height: int = 600,
+    width: int = WIDTH,
+    height: int = HEIGHT,
 ) -> Path:
     """Write one self-contained HTML file that scrubs through the run's steps.
 
