@@ -382,3 +382,13 @@ def test_exported_files_get_ordinary_permissions(tmp_path: Path, small) -> None:
     ordinary.write_text("x")  # created with the process umask
     page = export_html(small, tmp_path / "page.html", steps=range(2))
     assert page.stat().st_mode & 0o777 == ordinary.stat().st_mode & 0o777
+
+
+def test_axes_are_labelled_with_the_slice_parameters() -> None:
+    from sgdscape.figures_plotly import step_figure
+
+    result = sgdscape.run(RunConfig(model="linear-regression", grid=12, samples=6, init=(0.5, 0.1)))
+    figure = step_figure(result, 2)
+    assert (figure.layout.xaxis.title.text, figure.layout.yaxis.title.text) == ("w", "b")
+    assert (figure.layout.xaxis2.title.text, figure.layout.yaxis2.title.text) == ("w", "b")
+    assert figure.data[0].hovertemplate.startswith("w = ")
