@@ -18,7 +18,9 @@ def featured_step(name: str, result) -> int:
     """The step whose two-panel figure tells the preset's story best."""
     t = result.trajectory
     if name == "disagreeing-samples":
-        return int(np.nanargmin(t.cosine))  # the sample most opposed to the true gradient
+        # of the steps whose sample pulls against the true gradient, the strongest pull
+        opposed = np.where(t.cosine < -0.5, np.linalg.norm(t.grads, axis=-1), -1.0)
+        return int(np.argmax(opposed))
     if name == "too-large-lr":
         return min(12, int(t.diverged_step))  # oscillating, still inside the window
     if name == "seed":

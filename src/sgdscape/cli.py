@@ -488,12 +488,201 @@ def basins_command(
         typer.echo(f"wrote {path}")
 
 
+_OUTPUT_SUFFIXES = {"--html": (".html", ".htm"), "--gif": (".gif",), "--mp4": (".mp4",)}
+
+
+def parse_step_range(spec: str | None) -> tuple[int | None, int | None, int | None]:
+    """``A:B`` or ``A:B:S`` (Python slice: steps A..B-1 every S; A or B may be left out)."""
+    if spec is None:
+        return None, None, None
+    parts = spec.strip().split(":")
+    try:
+        if len(parts) not in (2, 3):
+            raise ValueError
+        numbers = tuple(int(part) if part.strip() else None for part in parts)
+    except ValueError:
+        raise SgdscapeError(
+            f"--steps must be a range A:B or A:B:S such as 0:50 or 10: or ::2, got {spec!r}."
+        ) from None
+    start, stop = numbers[0], numbers[1]
+    stride = numbers[2] if len(numbers) == 3 else None
+    if any(n is not None and n < 0 for n in numbers) or stride == 0:
+        raise SgdscapeError(
+            f"--steps needs non-negative bounds and a positive stride, got {spec!r}."
+        )
+    if start is not None and stop is not None and stop <= start:
+        raise SgdscapeError(f"--steps {spec!r} is empty: B must be larger than A.")
+    return start, stop, stride
+
+
+def resolve_step_range(spec: str | None, n_steps: int) -> range:
+    """The steps of ``--steps`` for a run of ``n_steps`` steps (every step by default)."""
+    start, stop, stride = parse_step_range(spec)
+    if start is not None and start >= n_steps:
+        raise SgdscapeError(f"--steps starts at {start}, past the run's last step {n_steps - 1}.")
+    if stop is not None and stop > n_steps:
+        raise SgdscapeError(
+            f"--steps ends at {stop}, past the run's {n_steps} steps (use at most {n_steps})."
+        )
+    return range(start or 0, n_steps if stop is None else stop, stride or 1)
+
+
+def parse_size(spec: str | None) -> tuple[int, int] | None:
+    """``WIDTHxHEIGHT`` in pixels, e.g. ``960x420``."""
+    if spec is None:
+        return None
+    match = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", spec)
+    if match is None:
+        raise SgdscapeError(f"--size must be WIDTHxHEIGHT in pixels such as 960x420, got {spec!r}.")
+    width, height = int(match.group(1)), int(match.group(2))
+    if not (64 <= width <= 8192 and 64 <= height <= 8192):
+        raise SgdscapeError(
+            f"--size {spec!r}: width and height must be between 64 and 8192 pixels."
+        )
+    return width, height
+
+
+def _check_output(option: str, path: Path) -> None:
+    if path.is_dir():
+        raise SgdscapeError(f"{option} {str(path)!r} is a directory; give a file name.")
+    if path.suffix.lower() not in _OUTPUT_SUFFIXES[option]:
+        raise SgdscapeError(
+            f"{option} {str(path)!r} must end in {' or '.join(_OUTPUT_SUFFIXES[option])}."
+        )
+    parent = path.parent
+    if not parent.is_dir():
+        raise SgdscapeError(
+            f"{option} {str(path)!r}: the directory {str(parent)!r} does not exist."
+        )
+
+
+@app.command()
+@with_run_options
+def export(
+    config: RunConfig,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Write a standalone interactive HTML page.")
+    ] = None,
+    gif: Annotated[Path | None, typer.Option("--gif", help="Write a GIF animation.")] = None,
+    mp4: Annotated[
+        Path | None, typer.Option("--mp4", help="Write an MP4 animation (needs ffmpeg).")
+    ] = None,
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            "--from", help="Saved run directory (run.npz + config.toml) instead of running."
+        ),
+    ] = None,
+    fps: Annotated[float, typer.Option(help="Steps per second when playing.")] = 10.0,
+    steps: Annotated[
+        str | None, typer.Option(help="Steps to show, A:B or A:B:S (Python slice) [all].")
+    ] = None,
+    size: Annotated[
+        str | None,
+        typer.Option(help="Frame size WIDTHxHEIGHT in pixels [960x420; HTML 1200x600]."),
+    ] = None,
+    dpi: Annotated[float, typer.Option(help="Animation dots per inch (text size).")] = 80.0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Export a run as a standalone HTML page, a GIF and/or an MP4 (at least one)."""
+    import shutil
+    import time
+
+    from sgdscape.errors import check_positive
+
+    outputs = {name: path for name, path in (("--html", html), ("--gif", gif), ("--mp4", mp4))}
+    if all(path is None for path in outputs.values()):
+        raise SgdscapeError("export needs at least one of --html FILE, --gif FILE, --mp4 FILE.")
+    for option, path in outputs.items():
+        if path is not None:
+            _check_output(option, path)
+    check_positive("--fps", fps)
+    check_positive("--dpi", dpi)
+    parse_step_range(steps)
+    frame_size = parse_size(size)
+    if mp4 is not None and shutil.which("ffmpeg") is None:
+        raise SgdscapeError(
+            "--mp4 needs the ffmpeg program on PATH and none was found; install ffmpeg "
+            "(e.g. apt install ffmpeg, brew install ffmpeg) or export a GIF."
+        )
+    if source is not None:
+        from sgdscape.run import load
+
+        if config != RunConfig():
+            raise SgdscapeError(
+                "--from loads a saved run; drop the run options (or drop --from to run anew)."
+            )
+        result = load(source)
+    else:
+        from sgdscape.run import run as run_experiment
+
+        result = _with_progress(lambda progress: run_experiment(config, progress=progress), quiet)
+    if result.trajectory.iterates.ndim != 2:
+        raise SgdscapeError("export draws a single-init run; this run has a batch of inits.")
+    chosen = resolve_step_range(steps, result.n_steps)
+
+    written: list[tuple[Path, float]] = []
+    if html is not None:
+        from sgdscape.export import export_html
+        from sgdscape.figures_plotly import HEIGHT as HTML_HEIGHT
+        from sgdscape.figures_plotly import WIDTH as HTML_WIDTH
+
+        began = time.perf_counter()
+        width, height = frame_size or (HTML_WIDTH, HTML_HEIGHT)
+        export_html(result, html, steps=chosen, fps=fps, width=width, height=height)
+        written.append((html, time.perf_counter() - began))
+    for path in (gif, mp4):
+        if path is not None:
+            began = time.perf_counter()
+            _animate_with_bar(result, path, chosen, fps, frame_size, dpi, quiet)
+            written.append((path, time.perf_counter() - began))
+    for path, seconds in written:
+        typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB in {seconds:.1f} s)")
+
+
+def _animate_with_bar(
+    result: Any,
+    path: Path,
+    steps: range,
+    fps: float,
+    size: tuple[int, int] | None,
+    dpi: float,
+    quiet: bool,
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from rich.progress import Progress
+
+    from sgdscape.animate import DEFAULT_SIZE, animate
+
+    console = _progress_console()
+    with Progress(transient=True, console=console, disable=quiet or not console.is_terminal) as bar:
+        task = bar.add_task(path.suffix.lstrip(".").upper(), total=len(steps))
+        animate(
+            result,
+            path,
+            fps=fps,
+            steps=steps,
+            size=size or DEFAULT_SIZE,
+            dpi=dpi,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+
+
+def _progress_console() -> Any:
+    """Progress bars go to stderr, so stdout keeps only the results."""
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
 def _with_progress(work: Any, quiet: bool) -> Any:
     if quiet:
         return work(None)
     from rich.progress import Progress
 
-    with Progress(transient=True) as bar:
+    with Progress(transient=True, console=_progress_console()) as bar:
         task = bar.add_task("landscape", total=None)
 
         def update(stage: str, done: int, total: int) -> None:

@@ -11,8 +11,8 @@ import dataclasses
 import logging
 import math
 import os
+import secrets
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -599,9 +599,15 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     On error the temporary file is removed and ``path`` is left as it was.
     """
     path = Path(path)
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    temporary = Path(name)
+    for _ in range(100):  # like mkstemp, but with the umask's permissions (mkstemp gives 0600)
+        temporary = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            os.close(os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            break
+        except FileExistsError:
+            continue
+    else:  # pragma: no cover - 100 collisions of 48 random bits
+        raise FileExistsError(f"no free temporary name beside {str(path)!r}")
     try:
         yield temporary
         os.replace(temporary, path)
