@@ -44,7 +44,7 @@ def render(name: str) -> str:
     IMAGES.mkdir(parents=True, exist_ok=True)
     image = IMAGES / f"{name}.png"
     if preset.basins:
-        figure = plot_basins(basins(preset.config, points=40), result)
+        figure = plot_basins(basins(preset.config, points=40), result.landscape)
     elif result.others:
         figure = plot_compare(result)
     else:

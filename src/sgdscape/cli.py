@@ -458,11 +458,11 @@ def basins_command(
     from sgdscape.basins import basins as compute_basins
     from sgdscape.overlays import plot_basins
     from sgdscape.plot import save_figure
-    from sgdscape.run import atomic_path, landscape_only, prepare_out_dir, save_config
+    from sgdscape.run import atomic_path, prepare_out_dir, risk_landscape, save_config
 
     _check_out_dir(out)
     result = compute_basins(config, points=points)
-    surface = landscape_only(config)
+    surface = risk_landscape(config)
     out = prepare_out_dir(out)
     npz = out / "basins.npz"
     with atomic_path(npz) as temporary, temporary.open("wb") as handle:
@@ -707,7 +707,7 @@ def _write_outputs(
     if result.trajectory.iterates.ndim == 3:
         written.append(save_figure(plot_paths(result), out / "paths.png"))
     if basins is not None:
-        written.append(save_figure(plot_basins(basins, result), out / "basins.png"))
+        written.append(save_figure(plot_basins(basins, result.landscape), out / "basins.png"))
     width = len(str(result.n_steps - 1))
     if steps:
         from rich.progress import track

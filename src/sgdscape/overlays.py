@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from sgdscape.basins import Basins
+from sgdscape.landscape import Landscape
 from sgdscape.plot import safe_log
 from sgdscape.run import RunResult
 
@@ -17,8 +18,7 @@ if TYPE_CHECKING:
 COLOURS = ["tab:orange", "tab:red", "tab:cyan", "tab:pink", "white", "tab:olive", "tab:brown"]
 
 
-def _risk_panel(ax: Axes, result: RunResult, title: str) -> None:
-    surface = result.landscape
+def _risk_panel(ax: Axes, surface: Landscape, title: str) -> None:
     filled = ax.contourf(surface.w1, surface.w2, safe_log(surface.risk), levels=30, cmap="viridis")
     ax.figure.colorbar(filled, ax=ax, label="log empirical risk")
     ax.set_xlabel(surface.labels[0])
@@ -35,7 +35,7 @@ def plot_compare(result: RunResult, *, figsize: tuple[float, float] = (13, 5.6))
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(ncols=2, figsize=figsize, layout="constrained")
-    _risk_panel(left, result, f"{len(result.trajectories)} runs on the empirical risk")
+    _risk_panel(left, result.landscape, f"{len(result.trajectories)} runs on the empirical risk")
     for (label, trajectory), colour in zip(result.trajectories, COLOURS, strict=False):
         if trajectory.iterates.ndim != 2:
             continue
@@ -70,7 +70,7 @@ def plot_paths(result: RunResult, *, figsize: tuple[float, float] = (7, 6)) -> F
     fig, ax = plt.subplots(figsize=figsize, layout="constrained")
     paths = result.path()
     paths = paths.reshape(-1, *paths.shape[-2:])
-    _risk_panel(ax, result, f"{paths.shape[0]} runs from {result.config.inits}")
+    _risk_panel(ax, result.landscape, f"{paths.shape[0]} runs from {result.config.inits}")
     for path in paths:
         ax.plot(path[:, 0], path[:, 1], "-", color="tab:orange", linewidth=0.6, alpha=0.6)
     ends = project_final(result, result.trajectory).reshape(-1, 2)
@@ -81,14 +81,14 @@ def plot_paths(result: RunResult, *, figsize: tuple[float, float] = (7, 6)) -> F
 
 
 def plot_basins(
-    basins: Basins, result: RunResult, *, figsize: tuple[float, float] = (13, 5.6)
+    basins: Basins, surface: Landscape, *, figsize: tuple[float, float] = (13, 5.6)
 ) -> Figure:
     """The basins-of-attraction map (each init coloured by where it ends) beside the risk."""
     import matplotlib.pyplot as plt
     from matplotlib.colors import ListedColormap
 
     fig, (left, right) = plt.subplots(ncols=2, figsize=figsize, layout="constrained")
-    _risk_panel(left, result, f"end points of {basins.label.size} runs and basin centres")
+    _risk_panel(left, surface, f"end points of {basins.label.size} runs and basin centres")
     ends = basins.final_plane.reshape(-1, 2)
     left.scatter(ends[:, 0], ends[:, 1], s=8, color="tab:orange", label="end points")
     left.scatter(
@@ -138,7 +138,7 @@ def plot_basins(
         ["diverged"]
         + [f"basin {k}: ({c[0]:.2f}, {c[1]:.2f})" for k, c in enumerate(basins.centres)]
     )
-    right.set_xlabel(result.landscape.labels[0] + " at init")
-    right.set_ylabel(result.landscape.labels[1] + " at init")
+    right.set_xlabel(surface.labels[0] + " at init")
+    right.set_ylabel(surface.labels[1] + " at init")
     right.set_title("basins of attraction: colour = where the run from this init ends")
     return fig

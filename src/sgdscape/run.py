@@ -478,15 +478,11 @@ def run(config: RunConfig | None = None, *, progress: Progress | None = None) ->
     return RunResult(config, data, surface, trajectories[0], tuple(trajectories[1:]))
 
 
-def landscape_only(config: RunConfig) -> RunResult:
-    """A result holding the config's data and risk landscape, with an empty trajectory.
-
-    For views that draw something else (a basins map) on the risk landscape.
-    """
-    data = make_data(config)
-    surface = landscape(
+def risk_landscape(config: RunConfig) -> Landscape:
+    """The risk landscape of a config's data, model and window (no per-sample grids)."""
+    return landscape(
         config.model_spec,
-        data,
+        make_data(config),
         config.grid_spec,
         loss=config.loss_name,
         plane=config.plane(),
@@ -494,17 +490,6 @@ def landscape_only(config: RunConfig) -> RunResult:
         memory_budget=config.memory_budget,
         device=config.device,
     )
-    empty = train(
-        config.model_spec,
-        data,
-        init=initial_points(config),
-        lr=config.lr,
-        epochs=1,
-        batch_size=len(data),
-        loss=config.loss_name,
-        device=config.device,
-    )
-    return RunResult(config, data, surface, empty)
 
 
 def initial_points(config: RunConfig) -> torch.Tensor | None:
