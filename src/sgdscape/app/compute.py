@@ -58,13 +58,17 @@ def _data_and_landscape(
     return data, surface
 
 
-def compute_result(state: AppState, *, use_cache: bool = True) -> RunResult:
-    """The :class:`RunResult` of ``state`` (as :func:`sgdscape.run` computes it).
+@functools.lru_cache(maxsize=8)
+def _encoded_samples(*key: Any) -> tuple[str, list, list]:
+    """The per-sample landscapes of ``key`` (see :func:`_data_and_landscape`), encoded once."""
+    sample_loss = _data_and_landscape(*key)[1].sample_loss
+    assert sample_loss is not None
+    return encode_frames(sample_loss)
 
-    Raises :class:`SgdscapeError` for settings the app or :class:`RunConfig` refuse.
-    """
-    config = state.to_config()
-    key = (
+
+def landscape_key(config: RunConfig) -> tuple:
+    """What the data and landscape of ``config`` depend on."""
+    return (
         config.problem,
         config.samples,
         config.noise_std,
@@ -73,6 +77,15 @@ def compute_result(state: AppState, *, use_cache: bool = True) -> RunResult:
         config.grid,
         tuple(config.init[2:]) if config.init else (),
     )
+
+
+def compute_result(state: AppState, *, use_cache: bool = True) -> RunResult:
+    """The :class:`RunResult` of ``state`` (as :func:`sgdscape.run` computes it).
+
+    Raises :class:`SgdscapeError` for settings the app or :class:`RunConfig` refuse.
+    """
+    config = state.to_config()
+    key = landscape_key(config)
     builder = _data_and_landscape if use_cache else _data_and_landscape.__wrapped__
     data, surface = builder(*key)
     trajectory = train(
@@ -138,6 +151,12 @@ def quantise_log(values: np.ndarray) -> tuple[bytes, np.ndarray, np.ndarray]:
     return codes.tobytes(), lo, hi
 
 
+def encode_frames(frames: np.ndarray) -> tuple[str, list, list]:
+    """``(base64 codes, lo, hi)`` of :func:`quantise_log`, JSON-ready."""
+    codes, lo, hi = quantise_log(frames)
+    return base64.b64encode(codes).decode("ascii"), as_list(lo), as_list(hi)
+
+
 def minibatch_frames(result: RunResult) -> tuple[np.ndarray, list[list[int]]]:
     """The landscapes the browser needs for every step's minibatch, as few as possible.
 
@@ -161,11 +180,14 @@ def minibatch_frames(result: RunResult) -> tuple[np.ndarray, list[list[int]]]:
     return samples, [list(b) for b in batches]
 
 
-def run_payload(result: RunResult, state: AppState) -> dict[str, Any]:
+def run_payload(result: RunResult, state: AppState, *, use_cache: bool = True) -> dict[str, Any]:
     """Everything the page needs to show ``result`` at any step with no server round trip."""
     frames, step_frames = minibatch_frames(result)
     check_frame_cells(frames.shape[0], state.grid)
-    codes, lo, hi = quantise_log(frames)
+    if use_cache and frames is result.landscape.sample_loss:
+        codes, lo, hi = _encoded_samples(*landscape_key(result.config))
+    else:
+        codes, lo, hi = encode_frames(frames)
     trajectory = result.trajectory
     path = result.path()
     scale = arrow_scale(result)
@@ -194,9 +216,9 @@ def run_payload(result: RunResult, state: AppState) -> dict[str, Any]:
         "batches": [[int(i) for i in trajectory.batch(t)[:6]] for t in range(result.n_steps)],
         "batch_sizes": [len(trajectory.batch(t)) for t in range(result.n_steps)],
         "frames": {
-            "codes": base64.b64encode(codes).decode("ascii"),
-            "lo": as_list(lo),
-            "hi": as_list(hi),
+            "codes": codes,
+            "lo": lo,
+            "hi": hi,
             "levels": QUANT_LEVELS,
             "shape": [int(frames.shape[1]), int(frames.shape[2])],
         },
@@ -229,7 +251,7 @@ def page_payload(state: AppState, *, use_cache: bool = True) -> dict[str, Any]:
     Raises :class:`SgdscapeError` (to be shown on the page) for refused settings.
     """
     result = compute_result(state, use_cache=use_cache)
-    payload = run_payload(result, state)
+    payload = run_payload(result, state, use_cache=use_cache)
     pins = []
     for key in state.pins:
         try:

@@ -602,6 +602,7 @@ def serve(host: str = "127.0.0.1", port: int = 8050, *, open_browser: bool = Fal
     import torch
 
     torch.set_num_threads(1)
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
     compute_result(AppState())  # warm torch up before the first page
     app = create_app()
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"

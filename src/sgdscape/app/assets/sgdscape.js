@@ -170,6 +170,7 @@
     } else return;
     e.preventDefault();
     k = Math.max(0, Math.min(current.max, k));
+    current.step = k;  // several presses may come before the next render
     window.dash_clientside.set_props("step-slider", { value: k });
   }
   document.addEventListener("keydown", onKey);
