@@ -15,6 +15,7 @@ import argparse
 import asyncio
 import os
 import random
+import re
 import socket
 import subprocess
 import sys
@@ -60,7 +61,7 @@ def _change(rng: random.Random) -> tuple[str, str, str]:
     return "batch", value, f"batch={value}"
 
 
-async def _worker(browser, url: str, seed: int, stop: float, latencies: list, errors: list):
+async def _open(browser, url: str, errors: list):
     context = await browser.new_context(viewport={"width": 1280, "height": 720})
     page = await context.new_page()
     page.on("console", lambda m: errors.append(f"console: {m.text}") if m.type == "error" else None)
@@ -69,9 +70,13 @@ async def _worker(browser, url: str, seed: int, stop: float, latencies: list, er
         "response",
         lambda r: errors.append(f"HTTP {r.status} {r.url}") if r.status >= 400 else None,
     )
-    rng = random.Random(seed)
     await page.goto(url)
-    await page.wait_for_function(LOADED, timeout=60_000)
+    await page.wait_for_function(LOADED, timeout=120_000)
+    return context, page
+
+
+async def _worker(page, seed: int, stop: float, latencies: list, errors: list, server_ms: list):
+    rng = random.Random(seed)
     previous = ""
     while time.monotonic() < stop:
         control, value, fragment = _change(rng)
@@ -83,44 +88,53 @@ async def _worker(browser, url: str, seed: int, stop: float, latencies: list, er
         await box.press("Enter")
         try:
             await page.wait_for_function(
-                "f => window.location.search.includes(f) && "
-                "document.querySelector('#run-info').innerText.length > 0",
-                arg=fragment,
-                timeout=30_000,
+                "f => window.location.search.includes(f)", arg=fragment, timeout=30_000
             )
         except Exception as error:  # a timeout is an error of the run, not of the script
             errors.append(f"no update for {fragment}: {error}")
             continue
         latencies.append(time.perf_counter() - started)
         previous = fragment
+        info = await page.inner_text("#run-info")
+        match = re.search(r"computed in (\d+) ms", info)
+        if match:
+            server_ms.append(float(match.group(1)))
         if await page.locator(".notice.error").count():
             errors.append(f"error notice: {await page.inner_text('#notice')}")
-    await context.close()
 
 
-async def _run(url: str, contexts: int, duration: float) -> tuple[list, list]:
+async def _run(url: str, contexts: int, duration: float) -> tuple[list, list, list]:
     from playwright.async_api import async_playwright
 
     latencies: list[float] = []
     errors: list[str] = []
+    server_ms: list[float] = []
     async with async_playwright() as playwright:
         browser = await playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
-        stop = time.monotonic() + duration
+        pages = await asyncio.gather(*(_open(browser, url, errors) for _ in range(contexts)))
+        stop = time.monotonic() + duration  # the clock starts once every page has loaded
         await asyncio.gather(
-            *(_worker(browser, url, i, stop, latencies, errors) for i in range(contexts))
+            *(
+                _worker(page, i, stop, latencies, errors, server_ms)
+                for i, (_, page) in enumerate(pages)
+            )
         )
+        for context, _ in pages:
+            await context.close()
         await browser.close()
-    return latencies, errors
+    return latencies, errors, server_ms
 
 
 def load_test(url: str, *, contexts: int = 8, duration: float = 60.0) -> dict:
     """Drive ``contexts`` browser contexts for ``duration`` seconds; latencies in seconds."""
-    latencies, errors = asyncio.run(_run(url, contexts, duration))
+    latencies, errors, server_ms = asyncio.run(_run(url, contexts, duration))
     array = np.asarray(latencies) * 1000
+    server = np.asarray(server_ms) if server_ms else np.asarray([np.nan])
     summary = (
         f"{contexts} contexts, {duration:.0f} s: {len(array)} control changes, "
         f"{len(errors)} errors; page latency p50 {np.percentile(array, 50):.0f} ms, "
-        f"p95 {np.percentile(array, 95):.0f} ms, max {array.max():.0f} ms"
+        f"p95 {np.percentile(array, 95):.0f} ms, max {array.max():.0f} ms; server compute "
+        f"p50 {np.percentile(server, 50):.0f} ms, p95 {np.percentile(server, 95):.0f} ms"
         if len(array)
         else f"{contexts} contexts: no completed change, {len(errors)} errors"
     )

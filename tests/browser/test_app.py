@@ -181,6 +181,8 @@ class Page:
 
     def shot(self, name: str) -> None:
         ARTIFACTS.mkdir(exist_ok=True)
+        self.page.evaluate("() => { document.activeElement.blur(); window.scrollTo(0, 0); }")
+        self.page.wait_for_timeout(300)
         self.page.screenshot(path=str(ARTIFACTS / name))
 
     def close(self) -> None:
@@ -243,7 +245,15 @@ def test_slider_moves_iterate_marker_without_server_round_trip(server, browser):
     np.testing.assert_allclose(page.iterate(), path[k], atol=1e-5)
     risk = page.traces("risk")
     np.testing.assert_allclose(np.c_[risk[2]["x"], risk[2]["y"]], path[: k + 1], atol=1e-5)
-    assert page.updates == before, "scrubbing must not call the server"
+    page.page.click("#play")
+    page.page.wait_for_function(
+        "k => parseInt(document.querySelector('#step-label').innerText.slice(5)) >= k + 3", arg=k
+    )
+    page.page.click("#play")  # pause
+    assert page.page.inner_text("#play").endswith("play")
+    k = page.step()
+    np.testing.assert_allclose(page.iterate(), path[k], atol=1e-5)
+    assert page.updates == before, "scrubbing and playing must not call the server"
     assert page.query().get("step") == [str(k)]
     page.shot("app_slider.png")
     assert page.errors == []
@@ -348,10 +358,23 @@ def test_tabs_do_not_see_each_others_runs(server, browser):
 
 @pytest.mark.slow
 def test_load_eight_contexts(server):
-    spec = importlib.util.spec_from_file_location("load_app", ROOT / "benchmarks" / "load_app.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    report = module.load_test(server, contexts=8, duration=15.0)
-    print(report["summary"])
-    assert report["errors"] == [], report["errors"][:5]
-    assert report["changes"] >= 8
+    """benchmarks/load_app.py, shortened: 8 contexts change controls for 15 s, no errors."""
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "benchmarks" / "load_app.py"),
+            "--url",
+            server,
+            "--contexts",
+            "8",
+            "--duration",
+            "15",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=240,
+    )
+    print(done.stdout)
+    assert done.returncode == 0, done.stdout + done.stderr
+    changes = int(re.search(r"(\d+) control changes, 0 errors", done.stdout).group(1))
+    assert changes >= 8

@@ -31,7 +31,7 @@ def _layout(title: str, x_title: str, y_title: str, **extra: Any) -> dict[str, A
     layout = {
         "title": {"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 13}},
         "font": FONT,
-        "margin": {"l": 55, "r": 10, "t": 36, "b": 40},
+        "margin": {"l": 55, "r": 10, "t": 36, "b": 80},
         "paper_bgcolor": "white",
         "plot_bgcolor": "#fafafa",
         "xaxis": {"title": {"text": x_title}, "automargin": True},
@@ -39,7 +39,7 @@ def _layout(title: str, x_title: str, y_title: str, **extra: Any) -> dict[str, A
         "legend": {
             "orientation": "h",
             "x": 0,
-            "y": -0.16,
+            "y": -0.24,
             "yanchor": "top",
             "font": {"size": 11},
             "bgcolor": "rgba(255,255,255,0.85)",
@@ -57,7 +57,7 @@ def _landscape_axes(result: RunResult, layout: dict[str, Any]) -> None:
     layout["yaxis"].update(
         range=[float(w2[0]), float(w2[-1])], scaleanchor="x", scaleratio=1, constrain="domain"
     )
-    layout["margin"]["b"] = 70
+    layout["margin"]["b"] = 100
 
 
 def _contour(result: RunResult, z: Any, label: str, colorbar: str) -> dict[str, Any]:

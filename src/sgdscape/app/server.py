@@ -89,9 +89,10 @@ def _cid(name: str) -> str:
     return f"ctl-{name.replace('_', '-')}"
 
 
-def _field(label: str, control: Any, name: str, hidden: bool = False) -> html.Div:
+def _field(label: str | None, control: Any, name: str, hidden: bool = False) -> html.Div:
+    head = [] if label is None else [html.Label(label, htmlFor=_cid(name))]
     return html.Div(
-        [html.Label(label, htmlFor=_cid(name)), control],
+        [*head, control],
         className="field",
         id=f"field-{name.replace('_', '-')}",
         style={"display": "none"} if hidden else None,
@@ -178,7 +179,7 @@ def layout() -> html.Div:
                 _number("lr", d.lr),
                 _number("momentum", d.momentum),
                 _field(
-                    "Nesterov",
+                    None,
                     dcc.Checklist(
                         id=_cid("nesterov"),
                         options=[{"label": " Nesterov momentum", "value": "on"}],
@@ -256,7 +257,8 @@ def layout() -> html.Div:
     panels = html.Div(
         className="panels",
         children=[
-            dcc.Graph(id=f"{name}-graph", className="panel", config=graph_config)
+            # the Graph fills its panel (responsive Graphs take height: 100%)
+            html.Div(dcc.Graph(id=f"{name}-graph", config=graph_config), className="panel")
             for name in ("batch", "risk", "loss", "noise")
         ],
     )
