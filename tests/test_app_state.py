@@ -169,3 +169,31 @@ def test_serve_refuses_a_non_loopback_host_without_the_flag():
     assert done.returncode == 2
     assert done.stderr.startswith("sgdscape: error: --host '0.0.0.0'")
     assert "--allow-remote" in done.stderr and done.stderr.count("\n") == 1
+
+
+def test_downloads_are_the_run_files():
+    pytest.importorskip("dash")
+    import io
+
+    from sgdscape import RunConfig, load_config, run
+    from sgdscape.app.server import download_file
+
+    state = AppState(grid=30, lr=0.1, batch=5)
+    truth = run(state.to_config())
+
+    def content(what: str) -> bytes:
+        data = download_file(state, what, 3)
+        return base64.b64decode(data["content"]) if data.get("base64") else data["content"]
+
+    with np.load(io.BytesIO(content("dl-npz"))) as archive:
+        np.testing.assert_array_equal(archive["iterates"], truth.trajectory.iterates)
+        np.testing.assert_array_equal(archive["risk"], truth.landscape.risk)
+    toml = content("dl-toml")
+    from pathlib import Path
+    from tempfile import TemporaryDirectory
+
+    with TemporaryDirectory() as folder:
+        (Path(folder) / "config.toml").write_bytes(toml)
+        assert load_config(Path(folder) / "config.toml") == truth.config
+    assert isinstance(truth.config, RunConfig)
+    assert content("dl-png").startswith(b"\x89PNG")
