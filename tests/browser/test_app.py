@@ -335,6 +335,7 @@ def test_bad_link_and_bad_input_show_a_notice(server, browser):
     notice = page.page.inner_text("#notice")
     assert "lr" in notice and "foo" in notice and "defaults" in notice
     assert "100 steps" in page.page.inner_text("#run-info")
+    page.page.wait_for_function("() => window.location.search === ''")  # the link is cleaned
     page.set_number("batch", "1000")
     page.page.wait_for_selector(".notice.error")
     assert "batch" in page.page.inner_text("#notice")

@@ -485,7 +485,8 @@ def create_app() -> Dash:
         controls = _control_values(state) if controls_changed else nothing
         runs = f" · comparing {len(payload['pins']) + 1} runs" if payload["pins"] else ""
         run_info = f"{payload['summary']} · computed in {elapsed:.0f} ms{runs}"
-        url = dash.no_update if trigger == "url" else query
+        # a link is rewritten only when parts of it were dropped (so the bar shows what runs)
+        url = (query if info else dash.no_update) if trigger in (None, "url") else query
         return [*controls, url, _notice(info, "info"), payload, query, run_info]
 
     # ------------------------------------------------------------ clientside (no round trip)
