@@ -125,13 +125,14 @@
     var byPlayer = cc.triggered.some(function (t) { return t.prop_id.indexOf("player.") === 0; });
     if (!run) return [no(), no(), no()];
     if (byPlayer) {
-      var next = (value || 0) + 1;
-      if (next > run.n_steps - 1) {
+      // about 300 frames for any run length (one step per frame for short runs)
+      var next = (value || 0) + Math.max(1, Math.round(run.n_steps / 300));
+      if ((value || 0) >= run.n_steps - 1) {
         window.dash_clientside.set_props("player", { disabled: true });
         window.dash_clientside.set_props("play", { children: "▶ play" });
         return [no(), no(), no()];
       }
-      return [no(), next, no()];
+      return [no(), Math.min(next, run.n_steps - 1), no()];
     }
     return [run.n_steps - 1, run.step, marks(run.n_steps)];
   }
