@@ -197,3 +197,40 @@ def test_downloads_are_the_run_files():
         assert load_config(Path(folder) / "config.toml") == truth.config
     assert isinstance(truth.config, RunConfig)
     assert content("dl-png").startswith(b"\x89PNG")
+
+
+def _every_control_setting():
+    from sgdscape import MODELS, OPTIMIZERS, PROBLEMS, SCHEDULES
+    from sgdscape.train import SAMPLINGS
+
+    yield from (AppState(grid=30, model=m) for m in MODELS)
+    yield from (AppState(grid=30, problem=p) for p in PROBLEMS)
+    yield from (AppState(grid=30, optimizer=o, lr=0.01) for o in OPTIMIZERS)
+    yield from (AppState(grid=30, schedule=s) for s in SCHEDULES)
+    yield from (AppState(grid=30, sampling=s, batch=7, epochs=2) for s in SAMPLINGS)
+    yield AppState(grid=30, optimizer="sgd", momentum=0.9, nesterov=True)
+
+
+def test_every_registry_entry_gives_a_strict_json_payload():
+    """Every model, problem, optimizer, schedule and sampling runs through the app."""
+    pytest.importorskip("plotly")
+    import json
+
+    from sgdscape.app.compute import page_payload
+
+    for state in _every_control_setting():
+        payload = page_payload(state)
+        json.dumps(payload, allow_nan=False)  # the browser gets strict JSON
+        assert payload["n_steps"] == state.n_steps()
+        assert len(payload["path"]) == len(payload["step_frames"]) == payload["n_steps"]
+
+
+def test_a_diverging_run_is_shown_not_an_error():
+    pytest.importorskip("plotly")
+    import json
+
+    from sgdscape.app.compute import page_payload
+
+    payload = page_payload(AppState(grid=30, lr=50.0))
+    assert payload["diverged_step"] >= 0 and "diverged" in payload["summary"]
+    json.dumps(payload, allow_nan=False)

@@ -182,6 +182,12 @@ def minibatch_frames(result: RunResult) -> tuple[np.ndarray, list[list[int]]]:
 
 def run_payload(result: RunResult, state: AppState, *, use_cache: bool = True) -> dict[str, Any]:
     """Everything the page needs to show ``result`` at any step with no server round trip."""
+    # a run that diverges holds huge values before its NaNs: norms may overflow to inf
+    with np.errstate(over="ignore", invalid="ignore"):
+        return _run_payload(result, state, use_cache=use_cache)
+
+
+def _run_payload(result: RunResult, state: AppState, *, use_cache: bool) -> dict[str, Any]:
     frames, step_frames = minibatch_frames(result)
     check_frame_cells(frames.shape[0], state.grid)
     if use_cache and frames is result.landscape.sample_loss:
@@ -235,12 +241,14 @@ def pin_summary(key: str) -> dict[str, Any]:
     state, _ = parse_query(key, allow_pins=False)
     result = compute_result(state)
     trajectory = result.trajectory
+    with np.errstate(over="ignore", invalid="ignore"):
+        noise_norm = as_list(trajectory.noise_norm)
     return {
         "key": key,
         "label": state.label(),
         "path": as_list(result.path()),
         "risk": as_list(trajectory.risk),
-        "noise_norm": as_list(trajectory.noise_norm),
+        "noise_norm": noise_norm,
         "n_steps": result.n_steps,
     }
 
