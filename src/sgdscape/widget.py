@@ -325,7 +325,7 @@ class Explorer(widgets.VBox):
         figure = make_subplots(
             rows=1,
             cols=2,
-            horizontal_spacing=0.13,
+            horizontal_spacing=0.16,
             subplot_titles=(
                 "log loss of the minibatch used at this step",
                 "log empirical risk and the path so far",
@@ -339,7 +339,11 @@ class Explorer(widgets.VBox):
                 z=frames.surfaces[0],
                 colorscale="Viridis",
                 zsmooth="best",
-                colorbar={"title": {"text": "log minibatch loss", "side": "right"}, "x": 0.435},
+                colorbar={
+                    "title": {"text": "log minibatch loss", "side": "right"},
+                    "x": 0.43,
+                    "thickness": 14,
+                },
                 hovertemplate=hover + "log minibatch loss %{z:.3f}<extra></extra>",
                 showlegend=False,
             ),
@@ -354,7 +358,11 @@ class Explorer(widgets.VBox):
                 z=frames.risk_surface,
                 colorscale="Viridis",
                 zsmooth="best",
-                colorbar={"title": {"text": "log empirical risk", "side": "right"}, "x": 1.0},
+                colorbar={
+                    "title": {"text": "log empirical risk", "side": "right"},
+                    "x": 1.01,
+                    "thickness": 14,
+                },
                 hovertemplate=hover + "log empirical risk %{z:.3f}<extra></extra>",
                 showlegend=False,
             ),
@@ -419,16 +427,17 @@ class Explorer(widgets.VBox):
             )
         figure.update_annotations(font={"size": 13})
         figure.update_layout(
-            height=460,
+            height=500,
             width=980,
-            margin={"l": 60, "r": 20, "t": 40, "b": 50},
+            margin={"l": 60, "r": 30, "t": 40, "b": 40},
             legend={
-                "x": 0.005,
-                "y": 0.01,
+                "orientation": "h",
+                "x": 0.0,
+                "y": -0.16,
                 "xanchor": "left",
-                "yanchor": "bottom",
-                "bgcolor": "rgba(40,40,40,0.6)",
-                "font": {"color": "white", "size": 11},
+                "yanchor": "top",
+                "bgcolor": "rgb(90,90,90)",
+                "font": {"color": "white", "size": 12},
             },
         )
         return go.FigureWidget(figure)
