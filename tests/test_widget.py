@@ -253,3 +253,26 @@ def test_explore_rejects_bad_inputs() -> None:
         explore(SMALL, learning_rate=0.1)
     with pytest.raises(SgdscapeError, match="step must be between"):
         explore(SMALL).step = 100
+
+
+def test_step_updates_are_one_message_of_sendable_binary_buffers() -> None:
+    """A step sends one update (one redraw) whose arrays travel as contiguous binary buffers.
+
+    A strided array (a column view) cannot be sent over the kernel's socket; a 2-D array
+    would be turned into nested lists on every step.
+    """
+    from ipywidgets.widgets.widget import _remove_buffers
+    from plotly.serializers import _py_to_js
+
+    explorer = explore(SMALL)
+    sent = []
+    for name in ("_py2js_update", "_py2js_restyle", "_py2js_relayout"):
+        explorer.figure.observe(lambda change: sent.append(change["new"]), names=name)
+    explorer.step = 40
+    messages = [message for message in sent if message is not None]
+    assert len(messages) == 1
+    state, _, buffers = _remove_buffers({"message": _py_to_js(messages[0], None)})
+    assert len(buffers) == 30  # the 30 rows of the grid
+    assert all(memoryview(buffer).c_contiguous for buffer in buffers)
+    # Plotly.js would set a property sent as "undefined" to its default (a heatmap's x!).
+    assert "_undefined_" not in repr(state)

@@ -28,8 +28,14 @@ pytestmark = [
 
 DRAWN = """() => {
   const gd = document.querySelector('.jp-OutputArea-output .js-plotly-plot');
-  const z = Array.from(gd.data[0].z, (row) => Array.from(row));
-  return {marker: [gd.data[1].x[0], gd.data[1].y[0]], z: z, path: gd.data[3].x.length};
+  const heatmap = gd.data[0];
+  const circle = gd.layout.shapes[1];
+  return {
+    marker: [(circle.x0 + circle.x1) / 2, (circle.y0 + circle.y1) / 2],
+    z: Array.from(heatmap.z, (row) => Array.from(row)),
+    x: Array.from(heatmap.x),
+    path: gd.layout.shapes[0].path.split('L').length,
+  };
 }"""
 
 
@@ -64,6 +70,7 @@ def test_explorer_renders_and_scrubs_in_jupyterlab() -> None:
             np.array(drawn["z"]), safe_log(oracle.batch_landscape(12)), atol=1e-4
         )
         assert drawn["path"] == 13
+        np.testing.assert_allclose(drawn["x"], oracle.landscape.w1, rtol=1e-6)
 
         # Keyboard on the slider: three steps to the right.
         page.locator(".jp-OutputArea-output .widget-slider .noUi-handle").first.click()
@@ -80,6 +87,7 @@ def test_explorer_renders_and_scrubs_in_jupyterlab() -> None:
         np.testing.assert_allclose(
             np.array(drawn["z"]), safe_log(oracle.batch_landscape(15)), atol=1e-4
         )
+        np.testing.assert_allclose(drawn["x"], oracle.landscape.w1, rtol=1e-6)
 
         # Play runs the steps on its own.
         page.locator(".jp-OutputArea-output .widget-play button").first.click()

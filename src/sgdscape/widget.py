@@ -41,9 +41,12 @@ from sgdscape.plot import arrow_scale, safe_log
 from sgdscape.run import RunConfig, RunResult, load, run
 
 # Trace order in the figure.
-_LEFT_SURFACE, _LEFT_MARKER, _RIGHT_SURFACE, _PATH, _RIGHT_MARKER, _MINIBATCH_ARROW, _FULL_ARROW = (
-    range(7)
-)
+# Traces, shapes and annotations of the figure, in order. Everything that moves with the
+# step is layout (shapes, annotations) except the minibatch grid, so one Plotly.update with
+# one trace changes it all: one message and one redraw per step.
+_LEFT_SURFACE, _RIGHT_SURFACE, _PATH_HOVER, _MINIBATCH_LEGEND, _FULL_LEGEND = range(5)
+_PATH, _LEFT_MARKER, _RIGHT_MARKER = range(3)  # shapes
+_MINIBATCH_ARROW, _FULL_ARROW = 2, 3  # annotations (after the two subplot titles)
 #: Controls the explorer offers, beside any other :class:`RunConfig` field.
 CONTROLS = ("lr", "w1", "w2", "init", "optimizer", "batch_size")
 # The matplotlib figure's colours, as CSS colours for Plotly.
@@ -276,11 +279,11 @@ class Explorer(widgets.VBox):
 
     @property
     def drawn_iterate(self) -> np.ndarray:
-        """``(2,)`` the iterate marker drawn on the left panel (NaN when hidden)."""
-        marker = self.figure.data[_LEFT_MARKER]
-        if marker.visible is False:
+        """``(2,)`` the centre of the iterate marker drawn on the left panel (NaN when hidden)."""
+        circle = self.figure.layout.shapes[_LEFT_MARKER]
+        if circle.visible is False:
             return np.full(2, np.nan)
-        return np.array([marker.x[0], marker.y[0]], dtype=np.float64)
+        return np.array([(circle.x0 + circle.x1) / 2, (circle.y0 + circle.y1) / 2], float)
 
     @property
     def drawn_left_z(self) -> np.ndarray:
@@ -294,21 +297,24 @@ class Explorer(widgets.VBox):
 
     @property
     def drawn_path(self) -> np.ndarray:
-        """``(k+1, 2)`` the path drawn on the right panel."""
-        path = self.figure.data[_PATH]
-        return np.column_stack([np.asarray(path.x, float), np.asarray(path.y, float)])
+        """``(k+1, 2)`` the vertices of the path drawn on the right panel."""
+        line = self.figure.layout.shapes[_PATH]
+        if line.visible is False or not line.path:
+            return np.empty((0, 2))
+        points = line.path.lstrip("M").split("L")
+        return np.array([[float(v) for v in point.split(",")] for point in points])
 
     @property
     def drawn_arrows(self) -> dict[str, tuple[np.ndarray, np.ndarray] | None]:
         """``{"minibatch": (tail, head), "full": (tail, head)}``, ``None`` for a hidden arrow."""
         out: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}
         for name, index in (("minibatch", _MINIBATCH_ARROW), ("full", _FULL_ARROW)):
-            arrow = self.figure.data[index]
-            if arrow.visible is not True:
-                out[name] = None
-            else:
-                x, y = np.asarray(arrow.x, float), np.asarray(arrow.y, float)
-                out[name] = (np.array([x[0], y[0]]), np.array([x[1], y[1]]))
+            note = self.figure.layout.annotations[index]
+            out[name] = (
+                None
+                if note.visible is False
+                else (np.array([note.ax, note.ay], float), np.array([note.x, note.y], float))
+            )
         return out
 
     @property
@@ -332,85 +338,91 @@ class Explorer(widgets.VBox):
             ),
         )
         hover = f"{names[0]} %{{x:.3f}}<br>{names[1]} %{{y:.3f}}<br>"
-        figure.add_trace(
-            go.Heatmap(
-                x=surface.w1,
-                y=surface.w2,
-                z=frames.surfaces[0],
-                colorscale="Viridis",
-                zsmooth="best",
-                colorbar={
-                    "title": {"text": "log minibatch loss", "side": "right"},
-                    "x": 0.43,
-                    "thickness": 14,
-                },
-                hovertemplate=hover + "log minibatch loss %{z:.3f}<extra></extra>",
-                showlegend=False,
-            ),
-            row=1,
-            col=1,
-        )
-        figure.add_trace(_marker(), row=1, col=1)
-        figure.add_trace(
-            go.Heatmap(
-                x=surface.w1,
-                y=surface.w2,
-                z=frames.risk_surface,
-                colorscale="Viridis",
-                zsmooth="best",
-                colorbar={
-                    "title": {"text": "log empirical risk", "side": "right"},
-                    "x": 1.01,
-                    "thickness": 14,
-                },
-                hovertemplate=hover + "log empirical risk %{z:.3f}<extra></extra>",
-                showlegend=False,
-            ),
-            row=1,
-            col=2,
-        )
+        for col, z, label, x in (
+            (1, frames.surfaces[0], "log minibatch loss", 0.43),
+            (2, frames.risk_surface, "log empirical risk", 1.01),
+        ):
+            figure.add_trace(
+                go.Heatmap(
+                    x=surface.w1,
+                    y=surface.w2,
+                    z=z,
+                    colorscale="Viridis",
+                    zsmooth="fast",
+                    colorbar={"title": {"text": label, "side": "right"}, "x": x, "thickness": 14},
+                    hovertemplate=hover + label + " %{z:.3f}<extra></extra>",
+                    showlegend=False,
+                ),
+                row=1,
+                col=col,
+            )
+        # The whole path, invisible, only for its hover labels (step and risk); static.
         figure.add_trace(
             go.Scatter(
-                x=[],
-                y=[],
-                mode="lines+markers",
-                line={"color": PATH_COLOUR, "width": 3},
-                marker={"size": 5, "color": PATH_COLOUR},
-                name="path so far",
-                customdata=np.empty((0, 2)),
-                hovertemplate=(
-                    "step %{customdata[0]}<br>"
-                    + hover
-                    + "risk %{customdata[1]:.4g}<extra>path</extra>"
-                ),
+                x=frames.path[:, 0],
+                y=frames.path[:, 1],
+                customdata=_path_hover(frames),
+                mode="markers",
+                marker={"size": 9, "opacity": 0},
+                hovertemplate="step %{customdata[0]}<br>"
+                + hover
+                + "risk %{customdata[1]:.4g}<extra>path</extra>",
                 showlegend=False,
             ),
             row=1,
             col=2,
         )
-        figure.add_trace(_marker(), row=1, col=2)
         for colour, label in (
             (PATH_COLOUR, f"−minibatch gradient × {frames.scale:.2g}"),
             (TRUE_GRADIENT_COLOUR, f"−full gradient × {frames.scale:.2g}"),
         ):
             figure.add_trace(
                 go.Scatter(
-                    x=[0.0, 0.0],
-                    y=[0.0, 0.0],
-                    mode="lines+markers",
+                    x=[None],
+                    y=[None],
+                    mode="lines",
                     line={"color": colour, "width": 3},
-                    marker={
-                        "symbol": "arrow",
-                        "size": [0, 15],
-                        "angleref": "previous",
-                        "color": colour,
-                        "line": {"color": "black", "width": 0.5},
-                    },
                     name=label,
                     hoverinfo="skip",
                 ),
                 row=1,
                 col=1,
+            )
+        figure.add_shape(
+            type="path",
+            path="M0,0",
+            xref="x2",
+            yref="y2",
+            line={"color": PATH_COLOUR, "width": 3},
+        )
+        for axes in (("x", "y"), ("x2", "y2")):
+            figure.add_shape(
+                type="circle",
+                x0=0,
+                x1=0,
+                y0=0,
+                y1=0,
+                xref=axes[0],
+                yref=axes[1],
+                fillcolor=PATH_COLOUR,
+                line={"color": "black", "width": 1.5},
+            )
+        for colour in (PATH_COLOUR, TRUE_GRADIENT_COLOUR):
+            figure.add_annotation(
+                x=0,
+                y=0,
+                ax=0,
+                ay=0,
+                xref="x",
+                yref="y",
+                axref="x",
+                ayref="y",
+                showarrow=True,
+                arrowhead=2,
+                arrowsize=1.3,
+                arrowwidth=2.5,
+                arrowcolor=colour,
+                text="",
             )
         for axis in (1, 2):
             suffix = "" if axis == 1 else "2"
@@ -425,7 +437,7 @@ class Explorer(widgets.VBox):
                 row=1,
                 col=axis,
             )
-        figure.update_annotations(font={"size": 13})
+        figure.update_annotations(font={"size": 13}, selector={"showarrow": False})
         figure.update_layout(
             height=500,
             width=980,
@@ -443,38 +455,48 @@ class Explorer(widgets.VBox):
         return go.FigureWidget(figure)
 
     def _draw(self, step: int) -> None:
-        """Show ``step``: swap in precomputed data only (one small message per trace group)."""
+        """Show ``step``: swap in precomputed data only, in one update message.
+
+        One message means one redraw in the browser: the minibatch grid is the only trace
+        that changes (its float32 rows travel as binary buffers; a 2-D array would be
+        turned into nested Python lists every step); the iterate, the arrows and the path
+        are layout shapes and annotations.
+        """
         frames = self._frames
         point = frames.path[step]
         visible = _finite(point)
-        figure = self.figure
-        # The grid goes as rows of float32: each row travels as a binary buffer, where a
-        # 2-D array would be turned into nested Python lists on every step.
-        surface = frames.surfaces[frames.surface_index[step]]
-        figure.plotly_restyle({"z": [list(surface)]}, trace_indexes=[_LEFT_SURFACE])
-        with figure.batch_update():
-            for index in (_LEFT_MARKER, _RIGHT_MARKER):
-                marker = figure.data[index]
-                marker.visible = visible
-                marker.x = [float(point[0])] if visible else [None]
-                marker.y = [float(point[1])] if visible else [None]
-            path = frames.path[: step + 1]
-            keep = np.isfinite(path).all(-1)
-            figure.data[_PATH].x = path[keep, 0]
-            figure.data[_PATH].y = path[keep, 1]
-            figure.data[_PATH].customdata = np.column_stack(
-                [np.arange(step + 1)[keep], frames.risk[: step + 1][keep]]
-            )
-            for index, vector in (
-                (_MINIBATCH_ARROW, frames.minibatch_arrow[step]),
-                (_FULL_ARROW, frames.full_arrow[step]),
-            ):
-                arrow = figure.data[index]
-                shown_arrow = visible and _finite(vector)
-                arrow.visible = True if shown_arrow else "legendonly"
-                if shown_arrow:
-                    arrow.x = [float(point[0]), float(point[0] + vector[0])]
-                    arrow.y = [float(point[1]), float(point[1] + vector[1])]
+        surface = self._result.landscape
+        radius = 0.018 * float(surface.w1[-1] - surface.w1[0])
+        layout: dict[str, Any] = {}
+        for shape in (_LEFT_MARKER, _RIGHT_MARKER):
+            layout[f"shapes[{shape}].visible"] = visible
+            if visible:
+                layout[f"shapes[{shape}].x0"] = float(point[0]) - radius
+                layout[f"shapes[{shape}].x1"] = float(point[0]) + radius
+                layout[f"shapes[{shape}].y0"] = float(point[1]) - radius
+                layout[f"shapes[{shape}].y1"] = float(point[1]) + radius
+        path = frames.path[: step + 1]
+        path = path[np.isfinite(path).all(-1)]  # non-finite iterates only ever end a run
+        layout[f"shapes[{_PATH}].visible"] = len(path) > 0
+        if len(path):
+            layout[f"shapes[{_PATH}].path"] = "M" + "L".join(f"{x:.7g},{y:.7g}" for x, y in path)
+        for note, vector in (
+            (_MINIBATCH_ARROW, frames.minibatch_arrow[step]),
+            (_FULL_ARROW, frames.full_arrow[step]),
+        ):
+            shown = visible and _finite(vector)
+            layout[f"annotations[{note}].visible"] = shown
+            if shown:
+                layout[f"annotations[{note}].ax"] = float(point[0])
+                layout[f"annotations[{note}].ay"] = float(point[1])
+                layout[f"annotations[{note}].x"] = float(point[0] + vector[0])
+                layout[f"annotations[{note}].y"] = float(point[1] + vector[1])
+        grid = frames.surfaces[frames.surface_index[step]]
+        self.figure.plotly_update(
+            restyle_data={"z": [list(grid)]},
+            relayout_data=layout,
+            trace_indexes=[_LEFT_SURFACE],
+        )
         self.caption_widget.value = self._caption(step)
 
     def _caption(self, step: int) -> str:
@@ -547,15 +569,18 @@ class Explorer(widgets.VBox):
         return result
 
     def _redraw_run(self) -> None:
-        """Update what belongs to the whole run (risk surface, arrow legend)."""
+        """Update what belongs to the whole run (risk surface, path hover, arrow legend)."""
         frames, surface = self._frames, self._result.landscape
         with self.figure.batch_update():
             for index in (_LEFT_SURFACE, _RIGHT_SURFACE):
                 self.figure.data[index].x = surface.w1
                 self.figure.data[index].y = surface.w2
             self.figure.data[_RIGHT_SURFACE].z = frames.risk_surface
-            self.figure.data[_MINIBATCH_ARROW].name = f"−minibatch gradient × {frames.scale:.2g}"
-            self.figure.data[_FULL_ARROW].name = f"−full gradient × {frames.scale:.2g}"
+            hover = self.figure.data[_PATH_HOVER]
+            hover.x, hover.y = frames.path[:, 0], frames.path[:, 1]
+            hover.customdata = _path_hover(frames)
+            self.figure.data[_MINIBATCH_LEGEND].name = f"−minibatch gradient × {frames.scale:.2g}"
+            self.figure.data[_FULL_LEGEND].name = f"−full gradient × {frames.scale:.2g}"
 
     def _sync_controls(self) -> None:
         config = self._result.config
@@ -594,16 +619,9 @@ class Explorer(widgets.VBox):
         self.status.value = f"<span style='font-family:monospace'>{text}</span>"
 
 
-def _marker() -> go.Scatter:
-    return go.Scatter(
-        x=[None],
-        y=[None],
-        mode="markers",
-        marker={"size": 12, "color": PATH_COLOUR, "line": {"color": "black", "width": 1.5}},
-        name="iterate",
-        showlegend=False,
-        hovertemplate="iterate<br>%{x:.3f}, %{y:.3f}<extra></extra>",
-    )
+def _path_hover(frames: Frames) -> np.ndarray:
+    """``(T, 2)`` step number and risk of every iterate, for the path's hover labels."""
+    return np.column_stack([np.arange(len(frames.risk)), frames.risk])
 
 
 def explore(
