@@ -276,3 +276,12 @@ def test_step_updates_are_one_message_of_sendable_binary_buffers() -> None:
     assert all(memoryview(buffer).c_contiguous for buffer in buffers)
     # Plotly.js would set a property sent as "undefined" to its default (a heatmap's x!).
     assert "_undefined_" not in repr(state)
+
+
+def test_init_controls_follow_the_plotted_parameters_of_a_slice() -> None:
+    config = SMALL.replace(model="relu-unit-bias", init=(1.2, -2.3, 0.1), slice_axes=("w1", "b"))
+    explorer = explore(config)
+    assert [c.description for c in explorer.init_controls] == ["init w1", "init b"]
+    explorer.set_controls(w2=0.5)  # the second plotted axis: b
+    assert explorer.result.config.init == (1.2, -2.3, 0.5)
+    np.testing.assert_allclose(explorer.drawn_path[0], [1.2, 0.5])

@@ -158,12 +158,7 @@ class Explorer(widgets.VBox):
         self._syncing = False
         n = result.n_steps
         config = result.config
-        model = config.model_spec
         self._axes = result.landscape.labels
-        self._axis_index = tuple(
-            model.param_index(name) if name in model.param_names else i
-            for i, name in enumerate(self._axes)
-        )
 
         self.play = widgets.Play(
             value=0, min=0, max=n - 1, step=1, interval=play_interval, description="play"
@@ -204,6 +199,8 @@ class Explorer(widgets.VBox):
                 zip(self._axes, (config.w1_range, config.w2_range), strict=True)
             )
         )
+        for control in self.init_controls:
+            control.disabled = self._axis_indices() is None
         self.optimizer_control = widgets.Dropdown(
             options=sorted(OPTIMIZERS), value=config.optimizer, description="optimizer"
         )
@@ -536,9 +533,15 @@ class Explorer(widgets.VBox):
             ).copy()
             if start.shape != (model.n_params,):
                 raise SgdscapeError("explore needs a single init.")
+            axes = self._axis_indices()
+            if axes is None:
+                raise SgdscapeError(
+                    "w1/w2 set the init along the plotted axes, but this slice is not "
+                    "axis-aligned; give the full init=(...) instead."
+                )
             for key, value in axis_values.items():
                 try:
-                    start[self._axis_index[int(key[1]) - 1]] = float(value)
+                    start[axes[int(key[1]) - 1]] = float(value)
                 except (TypeError, ValueError):
                     raise SgdscapeError(f"{key} must be a number, got {value!r}.") from None
             out["init"] = tuple(float(v) for v in start)
@@ -548,6 +551,17 @@ class Explorer(widgets.VBox):
                 key: value for key, value in config.optimizer_options.items() if key in accepted
             }
         return out
+
+    def _axis_indices(self) -> tuple[int, int] | None:
+        """Parameter indices of the two plotted axes; ``None`` for a slice along directions."""
+        plane = self._result.landscape.plane
+        if plane is not None and not plane.is_axis_aligned:
+            return None
+        names = self._result.config.model_spec.param_names
+        labels = self._result.landscape.labels
+        if all(label in names for label in labels):
+            return names.index(labels[0]), names.index(labels[1])
+        return 0, 1
 
     def _recompute(self, changes: Mapping[str, Any]) -> RunResult:
         config = self._result.config.replace(**self._config_changes(changes))
