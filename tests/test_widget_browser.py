@@ -94,3 +94,26 @@ def test_explorer_renders_and_scrubs_in_jupyterlab() -> None:
         time.sleep(2.0)
         assert _step_readout(page) > 20
         page.screenshot(path=str(ROOT / "test-artifacts" / "explorer_lab_playing.png"))
+
+        # Pause, then type a learning rate into the lr control: the run is recomputed.
+        page.locator(".jp-OutputArea-output .widget-play button").first.click()
+        time.sleep(0.5)
+        step = _step_readout(page)
+        readout = page.locator(".jp-OutputArea-output .widget-hslider .widget-readout").nth(1)
+        readout.click()
+        page.keyboard.press("Control+A")
+        page.keyboard.type("0.2")
+        page.keyboard.press("Enter")
+        status = page.locator(".jp-OutputArea-output .widget-html-content").last
+        deadline = time.monotonic() + 30
+        while "recomputed" not in status.inner_text() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert "recomputed" in status.inner_text()
+        expected = sgdscape.train("relu-unit", oracle.data, init=(1.2, -2.3), lr=0.2).iterates
+        time.sleep(1.0)
+        drawn = page.evaluate(DRAWN)
+        assert _step_readout(page) == step
+        np.testing.assert_allclose(drawn["marker"], expected[step], rtol=1e-5)
+        page.locator(".jp-OutputArea-output").first.screenshot(
+            path=str(ROOT / "test-artifacts" / "explorer_lab_lr.png")
+        )
