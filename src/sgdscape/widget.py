@@ -11,8 +11,8 @@ JupyterLab, Notebook 7, VS Code and Colab) holding
   runs ``sgdscape.run(config.replace(...))`` again.
 
 Everything a step needs is computed once per run (:class:`Frames`); moving the slider
-only swaps precomputed arrays into the figure inside one ``batch_update``, so scrubbing
-stays smooth for thousands of steps. The explorer never recomputes the science: it draws
+only swaps precomputed data into the figure with one ``plotly_update`` (one message, one
+redraw in the browser), so a step costs the same at step 10 as at step 10,000. The explorer never recomputes the science: it draws
 a :class:`~sgdscape.run.RunResult`.
 
 Needs the ``notebook`` extra (``ipywidgets``, ``plotly``, ``anywidget``).
@@ -40,7 +40,6 @@ from sgdscape.plot import TRUE_GRADIENT_COLOUR as _TRUE_GRADIENT_COLOUR
 from sgdscape.plot import arrow_scale, safe_log
 from sgdscape.run import RunConfig, RunResult, load, run
 
-# Trace order in the figure.
 # Traces, shapes and annotations of the figure, in order. Everything that moves with the
 # step is layout (shapes, annotations) except the minibatch grid, so one Plotly.update with
 # one trace changes it all: one message and one redraw per step.
@@ -156,6 +155,7 @@ class Explorer(widgets.VBox):
         self._result = result
         self._frames = Frames.of(result)
         self._syncing = False
+        self._elapsed: float | None = None
         n = result.n_steps
         config = result.config
         self._axes = result.landscape.labels
@@ -627,7 +627,7 @@ class Explorer(widgets.VBox):
         text = f"{self.n_steps} steps · final risk {risk:.4g}"
         if trajectory.diverged:
             text += f" · <b>diverged at step {int(trajectory.diverged_step)}</b>"
-        elapsed = getattr(self, "_elapsed", None)
+        elapsed = self._elapsed
         if elapsed is not None:
             text += f" · recomputed in {elapsed:.2f} s"
         self.status.value = f"<span style='font-family:monospace'>{text}</span>"
