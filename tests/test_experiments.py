@@ -273,3 +273,17 @@ def test_basins_command(tmp_path):
     with np.load(tmp_path / "basins.npz") as arrays:
         assert arrays["label"].shape == (4, 4)
     assert (tmp_path / "basins.png").is_file()
+
+
+def test_a_config_can_hold_several_explicit_inits(tmp_path):
+    config = RunConfig(samples=20, grid=6, init=((1.2, -2.3), (0.5, 0.5)))
+    assert config.init == ((1.2, -2.3), (0.5, 0.5))
+    result = sgdscape.run(config)
+    assert result.trajectory.iterates.shape == (2, 20, 2)
+    np.testing.assert_array_equal(
+        result.trajectory.iterates[:, 0], np.float32([[1.2, -2.3], [0.5, 0.5]])
+    )
+    save(result, tmp_path)
+    assert load_config(tmp_path / "config.toml") == config
+    with pytest.raises(SgdscapeError, match="init must have shape"):
+        RunConfig(init=((1.0, 2.0), (1.0,)))

@@ -108,8 +108,8 @@ class RunConfig:
         if self.loss is not None:
             check_choice("loss", self.loss, LOSSES)
         if self.init is not None:
-            as_init(self.init, model)  # validates the shape and values
-            _set(self, "init", tuple(float(v) for v in np.asarray(self.init).reshape(-1)))
+            inits = as_init(self.init, model)  # validates the shape, (p,) or (K, p), and values
+            _set(self, "init", _nested_tuple(np.asarray(self.init, dtype=np.float64), inits.ndim))
         if self.inits is not None:
             parse_inits(self.inits)
         _set(self, "lr", check_positive("learning rate (lr)", self.lr))
@@ -182,16 +182,23 @@ class RunConfig:
         if self.slice_directions is not None:
             origin = torch.zeros(model.n_params)
             if self.init is not None:
-                origin = torch.tensor(self.init, dtype=torch.float32)
+                origin = torch.tensor(self.first_init, dtype=torch.float32)
             d1, d2 = (torch.tensor(d, dtype=torch.float32) for d in self.slice_directions)
             return Plane(origin, d1, d2, ("a", "b"))
         fixed = dict(self.slice_fixed)
         axes = self.slice_axes or (model.param_names[0], model.param_names[1])
         if self.init is not None and model.n_params > 2:
-            for name, value in zip(model.param_names, self.init, strict=True):
+            for name, value in zip(model.param_names, self.first_init, strict=True):
                 if name not in axes:
                     fixed.setdefault(name, value)
         return Plane.through(model.param_names, axes, fixed)
+
+    @property
+    def first_init(self) -> tuple[float, ...] | None:
+        """The init, or the first of several inits (``init`` given as K rows)."""
+        if self.init is None or not isinstance(self.init[0], tuple):
+            return self.init  # type: ignore[return-value]
+        return self.init[0]
 
     def variant(self, changes: Mapping[str, Any]) -> RunConfig:
         """The config of one compare variant: this config with ``changes`` (no nested compare)."""
@@ -227,7 +234,7 @@ class RunConfig:
             value = getattr(self, f.name)
             if value is None:
                 continue
-            out[f.name] = list(value) if isinstance(value, tuple) else value
+            out[f.name] = _deep_list(value) if isinstance(value, tuple) else value
             if isinstance(value, Mapping):
                 out[f.name] = dict(value)
             if f.name == "compare":
@@ -249,7 +256,8 @@ class RunConfig:
                 f"{', '.join(f.name for f in dataclasses.fields(cls))}."
             )
         converted = {
-            key: tuple(value) if isinstance(value, list) else value for key, value in values.items()
+            key: _deep_tuple(value) if isinstance(value, list) else value
+            for key, value in values.items()
         }
         if "runs" in values and "compare" not in values:  # [[runs]] tables, as in the docs
             converted["compare"] = tuple(converted.pop("runs"))
@@ -283,6 +291,28 @@ def _show(value: Any) -> str:
     if isinstance(value, tuple):
         return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _nested_tuple(values: np.ndarray, ndim: int) -> Any:
+    """``(p,)`` -> tuple of floats; ``(K, p)`` -> tuple of K tuples (as TOML arrays of arrays)."""
+    values = values.reshape(-1) if ndim == 1 else values.reshape(values.shape[0], -1)
+    if ndim == 1:
+        return tuple(float(v) for v in values)
+    return tuple(tuple(float(v) for v in row) for row in values)
+
+
+def _deep_list(value: Any) -> Any:
+    """Tuples at any depth as lists (for TOML); mappings are left alone."""
+    if isinstance(value, tuple):
+        return [_deep_list(v) for v in value]
+    return value
+
+
+def _deep_tuple(value: Any) -> Any:
+    """Lists (at any depth, as TOML gives them) as tuples; tables stay tables."""
+    if isinstance(value, list):
+        return tuple(_deep_tuple(v) for v in value)
+    return value
 
 
 def _tuples(table: Mapping[str, Any]) -> dict[str, Any]:
