@@ -285,5 +285,7 @@ def test_a_config_can_hold_several_explicit_inits(tmp_path):
     )
     save(result, tmp_path)
     assert load_config(tmp_path / "config.toml") == config
+    with pytest.raises(SgdscapeError, match="init must be numbers"):
+        RunConfig(init=((1.0, 2.0), (1.0,)))  # ragged rows
     with pytest.raises(SgdscapeError, match="init must have shape"):
-        RunConfig(init=((1.0, 2.0), (1.0,)))
+        RunConfig(init=((1.0, 2.0, 3.0), (1.0, 2.0, 3.0)))
