@@ -35,8 +35,9 @@ def safe_log(values: np.ndarray) -> np.ndarray:
 
 def arrow_scale(result: RunResult) -> float:
     """One arrow scale for the whole run: the 95th-percentile gradient spans 1/5 of the window."""
-    grads = np.asarray(result.trajectory.grads)
+    grads = np.asarray(result.trajectory.grads, dtype=np.float64)
     norms = np.linalg.norm(grads[np.isfinite(grads).all(-1)], axis=-1)
+    norms = norms[np.isfinite(norms)]
     width = float(result.landscape.w1[-1] - result.landscape.w1[0])
     reference = float(np.percentile(norms, 95)) if norms.size else 0.0
     return 0.2 * width / reference if reference > 0 else 1.0
@@ -99,7 +100,8 @@ def plot_step(result: RunResult, step: int, *, figsize: tuple[float, float] = (1
     left.scatter(*point, color=PATH_COLOUR, edgecolor="black", zorder=3, s=60)
     shown = ", ".join(str(i) for i in batch[:6]) + (", …" if len(batch) > 6 else "")
     left.set_title(f"step {step}: loss of minibatch [{shown}] ({len(batch)} sample(s))")
-    left.legend(loc="lower left", fontsize=8, framealpha=0.8)
+    if left.get_legend_handles_labels()[0]:
+        left.legend(loc="lower left", fontsize=8, framealpha=0.8)
 
     _contour(right, result, result.landscape.risk, "log empirical risk")
     right.plot(

@@ -20,13 +20,14 @@ from typing import Any
 
 import numpy as np
 import tomli_w
+import torch
 
 from sgdscape.errors import SgdscapeError, check_choice, check_int, check_positive, check_range
 from sgdscape.grid import Grid, Plane
 from sgdscape.landscape import DEFAULT_MEMORY_BUDGET, Landscape, landscape, per_sample_bytes
 from sgdscape.losses import LOSSES
 from sgdscape.models import MODELS, Model, get_model
-from sgdscape.optimizers import OPTIMIZERS, SCHEDULES
+from sgdscape.optimizers import OPTIMIZERS, SCHEDULES, make_scheduler
 from sgdscape.problems import PROBLEMS, Dataset, ProblemOptions, make_problem
 from sgdscape.train import SAMPLINGS, Trajectory, as_init, train
 
@@ -56,11 +57,15 @@ class RunConfig:
     x_range: tuple[float, float] = (-1.0, 1.0)
     data: str | None = None
     seed: int = 0
+    student_df: float = 2.0
+    outlier_fraction: float = 0.1
+    outlier_scale: float = 5.0
     # model and loss
     model: str = "relu-unit"
     loss: str | None = None
     # optimization
     init: tuple[float, ...] | None = (1.2, -2.3)
+    inits: str | None = None
     lr: float = 0.05
     optimizer: str = "sgd"
     optimizer_options: Mapping[str, Any] = field(default_factory=dict)
@@ -69,12 +74,15 @@ class RunConfig:
     sampling: str = "in-order"
     schedule: str = "constant"
     schedule_options: Mapping[str, float] = field(default_factory=dict)
+    sampling_seed: int | None = None
+    compare: tuple[Mapping[str, Any], ...] = ()
     # landscape
     grid: int = 100
     w1_range: tuple[float, float] = (-3.0, 3.0)
     w2_range: tuple[float, float] = (-3.0, 3.0)
     slice_axes: tuple[str, str] | None = None
     slice_fixed: Mapping[str, float] = field(default_factory=dict)
+    slice_directions: tuple[tuple[float, ...], tuple[float, ...]] | None = None
     # execution
     device: str = "cpu"
     memory_budget: int = DEFAULT_MEMORY_BUDGET
@@ -86,6 +94,14 @@ class RunConfig:
         _set(self, "noise_std", check_positive("noise_std", self.noise_std, allow_zero=True))
         _set(self, "x_range", check_range("x_range", self.x_range))
         _set(self, "seed", check_int("seed", self.seed, low=0, high=2**63 - 1))
+        _set(self, "student_df", check_positive("student_df", self.student_df))
+        _set(self, "outlier_scale", _finite("outlier_scale", self.outlier_scale))
+        fraction = _finite("outlier_fraction", self.outlier_fraction)
+        if not 0.0 <= fraction <= 1.0:
+            raise SgdscapeError(f"outlier_fraction must be between 0 and 1, got {fraction:g}.")
+        _set(self, "outlier_fraction", fraction)
+        if self.sampling_seed is not None:
+            _set(self, "sampling_seed", check_int("sampling_seed", self.sampling_seed, low=0))
         if self.data is not None and not isinstance(self.data, str | os.PathLike):
             raise SgdscapeError(f"data must be a path to a CSV file, got {self.data!r}.")
         model = get_model(check_choice("model", self.model, MODELS))
@@ -94,8 +110,18 @@ class RunConfig:
         if self.init is not None:
             as_init(self.init, model)  # validates the shape and values
             _set(self, "init", tuple(float(v) for v in np.asarray(self.init).reshape(-1)))
+        if self.inits is not None:
+            parse_inits(self.inits)
         _set(self, "lr", check_positive("learning rate (lr)", self.lr))
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        for name in ("optimizer_options", "schedule_options", "slice_fixed"):
+            if not isinstance(getattr(self, name), Mapping):
+                raise SgdscapeError(
+                    f"{name} must be a table of name = value, got {getattr(self, name)!r}."
+                )
+        check_optimization(
+            self.optimizer, self.lr, self.optimizer_options, self.schedule, self.schedule_options
+        )
         _set(self, "batch_size", check_int("batch_size", self.batch_size, low=1))
         if self.data is None and self.batch_size > self.samples:
             raise SgdscapeError(
@@ -111,10 +137,15 @@ class RunConfig:
         _set(self, "memory_budget", check_int("memory_budget", self.memory_budget, low=2**20))
         if self.slice_axes is not None:
             _set(self, "slice_axes", tuple(self.slice_axes))
+        if self.slice_directions is not None:
+            _set(self, "slice_directions", _directions(self.slice_directions, model))
         self.plane(model)  # validates slice axes and fixed values
         _set(self, "optimizer_options", dict(self.optimizer_options))
         _set(self, "schedule_options", dict(self.schedule_options))
         _set(self, "slice_fixed", dict(self.slice_fixed))
+        _set(self, "compare", tuple(dict(v) for v in _variants(self.compare)))
+        for variant in self.compare:
+            self.variant(variant)  # each variant must itself be a valid config
 
     def replace(self, **changes: Any) -> RunConfig:
         """A copy with ``changes`` applied (and validated)."""
@@ -148,6 +179,12 @@ class RunConfig:
         (0 when the init is drawn at random).
         """
         model = model or self.model_spec
+        if self.slice_directions is not None:
+            origin = torch.zeros(model.n_params)
+            if self.init is not None:
+                origin = torch.tensor(self.init, dtype=torch.float32)
+            d1, d2 = (torch.tensor(d, dtype=torch.float32) for d in self.slice_directions)
+            return Plane(origin, d1, d2, ("a", "b"))
         fixed = dict(self.slice_fixed)
         axes = self.slice_axes or (model.param_names[0], model.param_names[1])
         if self.init is not None and model.n_params > 2:
@@ -155,6 +192,30 @@ class RunConfig:
                 if name not in axes:
                     fixed.setdefault(name, value)
         return Plane.through(model.param_names, axes, fixed)
+
+    def variant(self, changes: Mapping[str, Any]) -> RunConfig:
+        """The config of one compare variant: this config with ``changes`` (no nested compare)."""
+        bad = sorted(set(changes) - VARIANT_FIELDS - {"label"})
+        if bad:
+            raise SgdscapeError(
+                f"compare variants may change only {', '.join(sorted(VARIANT_FIELDS))}; "
+                f"got {', '.join(bad)}."
+            )
+        return self.replace(compare=(), **{k: v for k, v in changes.items() if k != "label"})
+
+    @property
+    def labels(self) -> list[str]:
+        """Legend labels: one for this config, then one per compare variant."""
+        if not self.compare:
+            return ["run"]
+        keys = sorted({k for v in self.compare for k in v if k != "label"})
+
+        def label(config: RunConfig) -> str:
+            return ", ".join(f"{k}={_show(getattr(config, k))}" for k in keys)
+
+        return [label(self)] + [
+            str(v["label"]) if "label" in v else label(self.variant(v)) for v in self.compare
+        ]
 
     def to_dict(self) -> dict[str, Any]:
         """A TOML-ready dict (``None`` fields left out)."""
@@ -166,13 +227,19 @@ class RunConfig:
             out[f.name] = list(value) if isinstance(value, tuple) else value
             if isinstance(value, Mapping):
                 out[f.name] = dict(value)
+            if f.name == "compare":
+                out[f.name] = [dict(v) for v in value]
+            if f.name == "slice_directions":
+                out[f.name] = [list(d) for d in value]
+        if not out["compare"]:
+            del out["compare"]
         return out
 
     @classmethod
     def from_dict(cls, values: Mapping[str, Any]) -> RunConfig:
         """Build from a dict such as a parsed TOML file; unknown keys are errors."""
         names = {f.name for f in dataclasses.fields(cls)}
-        unknown = sorted(set(values) - names)
+        unknown = sorted(set(values) - names - {"runs"})
         if unknown:
             raise SgdscapeError(
                 f"unknown config field(s) {', '.join(unknown)}; valid fields are: "
@@ -181,10 +248,89 @@ class RunConfig:
         converted = {
             key: tuple(value) if isinstance(value, list) else value for key, value in values.items()
         }
+        if "runs" in values and "compare" not in values:  # [[runs]] tables, as in the docs
+            converted["compare"] = tuple(converted.pop("runs"))
         try:
             return cls(**converted)
         except TypeError as error:
             raise SgdscapeError(f"bad config: {error}.") from None
+
+
+VARIANT_FIELDS = frozenset(
+    [
+        "init",
+        "inits",
+        "lr",
+        "optimizer",
+        "optimizer_options",
+        "batch_size",
+        "epochs",
+        "sampling",
+        "schedule",
+        "schedule_options",
+        "sampling_seed",
+        "loss",
+    ]
+)
+
+
+def _show(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "{" + ", ".join(f"{k}={v}" for k, v in value.items()) + "}"
+    if isinstance(value, tuple):
+        return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _variants(value: Any) -> tuple[Mapping[str, Any], ...]:
+    if isinstance(value, Mapping):
+        value = (value,)
+    if not isinstance(value, tuple | list) or not all(isinstance(v, Mapping) for v in value):
+        raise SgdscapeError(f"compare must be a list of tables of changes, got {value!r}.")
+    if len(value) > 7:
+        raise SgdscapeError(f"compare takes at most 7 variants, got {len(value)}.")
+    return tuple(value)
+
+
+def _directions(value: Any, model: Model) -> tuple[tuple[float, ...], tuple[float, ...]]:
+    try:
+        d1, d2 = (tuple(float(v) for v in d) for d in value)
+    except (TypeError, ValueError):
+        raise SgdscapeError(f"slice_directions must be two vectors, got {value!r}.") from None
+    for d in (d1, d2):
+        if len(d) != model.n_params or not all(math.isfinite(v) for v in d) or not any(d):
+            raise SgdscapeError(
+                f"each slice direction needs {model.n_params} finite numbers, not all zero, "
+                f"for model {model.name!r}; got {d}."
+            )
+    return d1, d2
+
+
+def parse_inits(spec: str) -> tuple[str, int]:
+    """``"grid:N"`` (an N x N grid of inits over the window) or ``"random:K"`` (K draws)."""
+    kind, _, count = str(spec).partition(":")
+    if kind not in ("grid", "random") or not count.isdigit() or int(count) < 1:
+        raise SgdscapeError(
+            f"inits must be grid:N (N x N inits over the window) or random:K (K draws of the "
+            f"model's init rule), got {spec!r}."
+        )
+    limit = 1000 if kind == "grid" else 1_000_000
+    if int(count) > limit:
+        raise SgdscapeError(f"inits {spec!r} is too many; use at most {kind}:{limit}.")
+    return kind, int(count)
+
+
+def check_optimization(
+    optimizer: str,
+    lr: float,
+    optimizer_options: Mapping[str, Any],
+    schedule: str,
+    schedule_options: Mapping[str, float],
+) -> None:
+    """Build the optimizer and schedule on a dummy tensor so bad options fail before any work."""
+    dummy = torch.zeros(1, requires_grad=True)
+    built = OPTIMIZERS[optimizer].build([dummy], lr, optimizer_options)
+    make_scheduler(built, schedule, 1, schedule_options)
 
 
 def _set(config: RunConfig, name: str, value: Any) -> None:
@@ -224,15 +370,21 @@ class RunResult:
     data: Dataset
     landscape: Landscape
     trajectory: Trajectory
+    others: tuple[Trajectory, ...] = ()
+
+    @property
+    def trajectories(self) -> list[tuple[str, Trajectory]]:
+        """``(label, trajectory)`` of this run and of each compare variant, in order."""
+        return list(zip(self.config.labels, (self.trajectory, *self.others), strict=True))
 
     @property
     def n_steps(self) -> int:
         """Number of recorded steps."""
         return self.trajectory.n_steps
 
-    def path(self) -> np.ndarray:
+    def path(self, trajectory: Trajectory | None = None) -> np.ndarray:
         """Iterates in plot coordinates, ``(..., T, 2)`` (projected onto the slice)."""
-        return project(self.config, self.trajectory.iterates)
+        return project(self.config, (trajectory or self.trajectory).iterates)
 
     def batch_landscape(self, step: int) -> np.ndarray:
         """Loss landscape of the minibatch used at ``step``, ``(G2, G1)``.
@@ -304,10 +456,41 @@ def run(config: RunConfig | None = None, *, progress: Progress | None = None) ->
         device=config.device,
         progress=None if progress is None else lambda d, t: progress("landscape", d, t),
     )
-    trajectory = train(
-        model,
+    trajectories = [
+        run_trajectory(variant, data)
+        for variant in [config, *(config.variant(v) for v in config.compare)]
+    ]
+    return RunResult(config, data, surface, trajectories[0], tuple(trajectories[1:]))
+
+
+def initial_points(config: RunConfig) -> torch.Tensor | None:
+    """The init(s) of a config: ``(p,)``, ``(K, p)`` for an ``inits`` scheme, or ``None``.
+
+    ``grid:N`` places ``N x N`` inits on the landscape window (through the slice plane);
+    ``random:K`` draws ``K`` inits from the model's rule with the sampling seed.
+    """
+    model = config.model_spec
+    if config.inits is None:
+        return None if config.init is None else torch.tensor(config.init, dtype=torch.float32)
+    kind, count = parse_inits(config.inits)
+    if kind == "random":
+        generator = torch.Generator().manual_seed(_sampling_seed(config) + 1)
+        return model.init(count, generator=generator)
+    a = torch.linspace(*config.w1_range, count)
+    b = torch.linspace(*config.w2_range, count)
+    return config.plane(model).points(a, b).reshape(count * count, model.n_params)
+
+
+def _sampling_seed(config: RunConfig) -> int:
+    return config.seed if config.sampling_seed is None else config.sampling_seed
+
+
+def run_trajectory(config: RunConfig, data: Dataset) -> Trajectory:
+    """Train as ``config`` says on ``data`` (its init(s), optimizer, sampling, schedule)."""
+    return train(
+        config.model_spec,
         data,
-        init=config.init,
+        init=initial_points(config),
         lr=config.lr,
         optimizer=config.optimizer,
         optimizer_options=config.optimizer_options,
@@ -317,37 +500,52 @@ def run(config: RunConfig | None = None, *, progress: Progress | None = None) ->
         sampling=config.sampling,
         schedule=config.schedule,
         schedule_options=config.schedule_options,
-        seed=config.seed,
+        seed=_sampling_seed(config),
         device=config.device,
     )
-    return RunResult(config, data, surface, trajectory)
 
 
 # --------------------------------------------------------------------------- files
 
 
+TRAJECTORY_ARRAYS = {
+    "iterates": "iterates",
+    "grads": "grads",
+    "full_grads": "full_grads",
+    "batch_indices": "batch_indices",
+    "batch_loss": "batch_loss",
+    "risk_along_path": "risk",
+    "lr": "lr",
+    "final": "final",
+    "final_risk": "final_risk",
+    "diverged_step": "diverged_step",
+}
+
+
+def trajectory_arrays(trajectory: Trajectory, prefix: str = "") -> dict[str, np.ndarray]:
+    """A trajectory's arrays under their ``run.npz`` names, each key prefixed with ``prefix``."""
+    arrays = {
+        prefix + key: getattr(trajectory, attribute) for key, attribute in TRAJECTORY_ARRAYS.items()
+    }
+    return {key: np.asarray(value) for key, value in arrays.items() if value is not None}
+
+
 def result_arrays(result: RunResult) -> dict[str, np.ndarray]:
-    """The named arrays of ``run.npz``."""
-    t, s = result.trajectory, result.landscape
+    """The named arrays of ``run.npz``; compare variant ``i`` has keys ``compare{i}_<name>``."""
+    surface = result.landscape
     arrays = {
         "x": result.data.x.numpy(),
         "y": result.data.y.numpy(),
-        "w1": s.w1,
-        "w2": s.w2,
-        "sample_loss": s.sample_loss,
-        "risk": s.risk,
-        "iterates": t.iterates,
-        "grads": t.grads,
-        "full_grads": t.full_grads,
-        "batch_indices": t.batch_indices,
-        "batch_loss": t.batch_loss,
-        "risk_along_path": t.risk,
-        "lr": t.lr,
-        "final": t.final,
-        "final_risk": t.final_risk,
-        "diverged_step": t.diverged_step,
+        "w1": surface.w1,
+        "w2": surface.w2,
+        "risk": surface.risk,
+        **trajectory_arrays(result.trajectory),
     }
-    return {key: np.asarray(value) for key, value in arrays.items() if value is not None}
+    if surface.sample_loss is not None:
+        arrays["sample_loss"] = surface.sample_loss
+    for i, other in enumerate(result.others, start=1):
+        arrays.update(trajectory_arrays(other, prefix=f"compare{i}_"))
+    return {key: np.asarray(value) for key, value in arrays.items()}
 
 
 @contextlib.contextmanager
@@ -422,17 +620,12 @@ def load(path: str | Path) -> RunResult:
         model.name,
         config.plane(model),
     )
-    trajectory = Trajectory(
-        iterates=arrays["iterates"],
-        grads=arrays["grads"],
-        full_grads=arrays.get("full_grads"),
-        batch_indices=arrays["batch_indices"],
-        batch_loss=arrays["batch_loss"],
-        risk=arrays["risk_along_path"],
-        lr=arrays["lr"],
-        final=arrays["final"],
-        final_risk=arrays["final_risk"],
-        diverged_step=arrays["diverged_step"],
-        param_names=model.param_names,
-    )
-    return RunResult(config, data, surface, trajectory)
+
+    def trajectory(prefix: str) -> Trajectory:
+        values = {
+            attribute: arrays.get(prefix + key) for key, attribute in TRAJECTORY_ARRAYS.items()
+        }
+        return Trajectory(**values, param_names=model.param_names)
+
+    others = tuple(trajectory(f"compare{i}_") for i in range(1, len(config.compare) + 1))
+    return RunResult(config, data, surface, trajectory(""), others)
