@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import argparse
 
+import torch
+
 from sgdscape.bench import (
     bench_risk_memory,
     bench_seed_landscape,
@@ -34,7 +36,10 @@ def main() -> None:
     parser.add_argument("--json", metavar="FILE", help="also write the table as JSON")
     parser.add_argument("--quick", action="store_true", help="small sizes (a smoke test)")
     parser.add_argument("--repeats", type=int, default=3, help="best of N [3]")
+    parser.add_argument("--threads", type=int, help="torch CPU threads [torch's default]")
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
 
     quick = args.quick
     rows = [

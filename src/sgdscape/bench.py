@@ -301,6 +301,8 @@ def bench_trajectories(
     record_full_gradient: bool = True,
     optimizer: str = "sgd",
     optimizer_options: dict[str, object] | None = None,
+    engine: str = "auto",
+    device: str = "cpu",
 ) -> Row:
     """``n_inits`` batched trajectories of ``n_samples`` SGD steps against the seed's ``train``.
 
@@ -322,6 +324,8 @@ def bench_trajectories(
             optimizer=optimizer,
             optimizer_options=optimizer_options,
             record_full_gradient=record_full_gradient,
+            engine=engine,
+            device=device,
         )
 
     def seed():
@@ -335,8 +339,9 @@ def bench_trajectories(
     steps = n_samples
     label = optimizer + ("" if not optimizer_options else f" {optimizer_options}")
     return Row(
-        name=f"trajectories {label}" + ("" if record_full_gradient else " (no full grad)"),
-        device="cpu",
+        name=f"trajectories {label} [{engine}]"
+        + ("" if record_full_gradient else " (no full grad)"),
+        device=torch.device(device).type,
         sizes=f"{n_inits} inits x {steps} steps",
         evaluations=float(n_inits * steps),
         seconds=best["ours"],
@@ -345,3 +350,186 @@ def bench_trajectories(
         ratio=n_inits * best["seed"] / best["ours"],
         extra={"unit": "evaluations = optimizer steps"},
     )
+
+
+# ------------------------------------------------------------------ the performance suite
+
+
+def _sync(device: torch.device) -> None:
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def best_time(function: Callable[[], object], device: torch.device, repeats: int = 3) -> float:
+    """Best wall time of ``function`` over ``repeats`` runs, synchronising the device."""
+    best = float("inf")
+    for _ in range(repeats):
+        _sync(device)
+        start = time.perf_counter()
+        function()
+        _sync(device)
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def copy_bandwidth(device: torch.device, nbytes: int = 2**28, repeats: int = 5) -> float:
+    """Measured copy bandwidth in bytes/s (read + write) between two warm buffers."""
+    source = torch.ones(nbytes // 4, device=device)
+    target = torch.zeros(nbytes // 4, device=device)
+    seconds = best_time(lambda: target.copy_(source), device, repeats)
+    return 2 * nbytes / seconds
+
+
+def suite(device: str = "cpu", quick: bool = False, repeats: int = 3) -> list[Row]:
+    """The issue-7 performance table: landscapes, trajectories and memory, with baselines.
+
+    Sizes follow the issue: materialised per-sample grids 1,000 x 300x300 on the CPU
+    (1,000 x 1000x1000 on a GPU), risk-only 2,000 x 1000x1000, 10,000 initialisations x
+    100 steps. ``quick`` divides them for a smoke test.
+    """
+    from sgdscape import kernels
+    from sgdscape.devices import resolve_device
+    from sgdscape.grid import Grid
+    from sgdscape.landscape import landscape
+    from sgdscape.losses import get_loss
+    from sgdscape.models import get_model
+    from sgdscape.problems import ground_truth
+
+    target = resolve_device(device)
+    name = target.type
+    gpu = name == "cuda"
+    rows: list[Row] = []
+
+    # the seed's own loop: the reference rate of every "ratio" below
+    seed_row = bench_seed_landscape(100, 30 if quick else 100, repeats=repeats)
+    seed_rate = seed_row.evaluations / seed_row.baseline_seconds
+    rows.append(seed_row)
+
+    bandwidth = copy_bandwidth(target, 2**24 if quick else 2**28)
+    rows.append(
+        Row(
+            "copy bandwidth (read+write)",
+            name,
+            f"{(2**24 if quick else 2**28) / 2**20:.0f} MiB",
+            evaluations=float("nan"),
+            seconds=float("nan"),
+            extra={"bytes/s": f"{bandwidth:.3e}"},
+        )
+    )
+
+    model, loss = get_model("relu-unit"), get_loss("mse")
+    n_mat, g_mat = (100, 100) if quick else ((1000, 1000) if gpu else (1000, 300))
+    data = ground_truth(n_mat, seed=0)
+    grid = Grid.square(g_mat)
+    points = grid.shape[0] * grid.shape[1]
+    evaluations = float(n_mat * points)
+    written = 4 * evaluations
+    budget = int(written * 1.5) + 2**28
+
+    w1, w2 = (torch.from_numpy(a).to(target) for a in grid.axes())
+    wt = torch.stack(
+        [w1[None, :].expand(len(w2), -1).reshape(-1), w2[:, None].expand(-1, len(w1)).reshape(-1)]
+    ).contiguous()
+    x, y = data.x.to(target).reshape(-1), data.y.to(target).reshape(-1)
+    out = torch.empty(n_mat, points, device=target)
+    kernels.fused_fill(model, loss, out, wt, x, y)  # compile and fault the pages in
+    used = kernels.used["fill"]
+    times = {
+        "plain": best_time(
+            lambda: landscape(
+                model, data, grid, engine="plain", memory_budget=budget, device=target
+            ),
+            target,
+            repeats,
+        ),
+        "fused (fresh output)": best_time(
+            lambda: landscape(
+                model, data, grid, engine="fused", memory_budget=budget, device=target
+            ),
+            target,
+            repeats,
+        ),
+        "fused kernel, reused buffer": best_time(
+            lambda: kernels.fused_fill(model, loss, out, wt, x, y), target, repeats
+        ),
+    }
+    fused_ok = kernels.used["fill"] > used
+    for label, seconds in times.items():
+        rows.append(
+            Row(
+                f"per-sample grids: {label}",
+                name,
+                f"{n_mat} x {g_mat}x{g_mat}",
+                evaluations,
+                seconds,
+                baseline="seed loop rate",
+                baseline_seconds=evaluations / seed_rate,
+                ratio=evaluations / seconds / seed_rate,
+                extra={
+                    "fraction of copy bandwidth": f"{written / seconds / bandwidth:.0%}",
+                    **({} if fused_ok or label == "plain" else {"note": "fell back to plain"}),
+                },
+            )
+        )
+
+    n_risk, g_risk = (500, 200) if quick else (2000, 1000)
+    data = ground_truth(n_risk, seed=0)
+    grid = Grid.square(g_risk)
+    evaluations = float(n_risk * grid.shape[0] * grid.shape[1])
+    landscape(model, data, Grid.square(8), per_sample=False, engine="fused", device=target)
+    fused = best_time(
+        lambda: landscape(model, data, grid, per_sample=False, engine="fused", device=target),
+        target,
+        repeats,
+    )
+    small = Grid.square(max(8, g_risk // 4))
+    small_evaluations = float(n_risk * small.shape[0] * small.shape[1])
+    plain = best_time(
+        lambda: landscape(model, data, small, per_sample=False, engine="plain", device=target),
+        target,
+        1 if not quick else repeats,
+    )
+    rows.append(
+        Row(
+            "risk only: plain",
+            name,
+            f"{n_risk} x {small.shape[0]}x{small.shape[1]}",
+            small_evaluations,
+            plain,
+            baseline="seed loop rate",
+            baseline_seconds=small_evaluations / seed_rate,
+            ratio=small_evaluations / plain / seed_rate,
+        )
+    )
+    rows.append(
+        Row(
+            "risk only: fused",
+            name,
+            f"{n_risk} x {g_risk}x{g_risk}",
+            evaluations,
+            fused,
+            baseline="seed loop rate",
+            baseline_seconds=evaluations / seed_rate,
+            ratio=evaluations / fused / seed_rate,
+            extra={"vs plain rate": f"{(evaluations / fused) / (small_evaluations / plain):.1f}x"},
+        )
+    )
+    if not gpu:
+        rows.append(
+            bench_risk_memory(n_risk, g_risk, name="risk only: peak memory (fresh process)")
+        )
+
+    n_inits = 200 if quick else 10_000
+    for optimizer, options in (("sgd", None), ("sgd", {"momentum": 0.9}), ("adam", None)):
+        for engine in ("plain", "fused"):
+            row = bench_trajectories(
+                n_inits,
+                100,
+                repeats=repeats,
+                optimizer=optimizer,
+                optimizer_options=options,
+                engine=engine,
+                device=str(target),
+            )
+            rows.append(row)
+    return rows

@@ -23,6 +23,8 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
+from collections import Counter
 from collections.abc import Callable
 
 import torch
@@ -40,10 +42,14 @@ ENGINES = {
 }
 
 #: ``engine="auto"`` fuses landscapes with at least this many loss evaluations.
-FUSE_MIN_EVALUATIONS = int(float(os.environ.get("SGDSCAPE_FUSE_MIN_EVALUATIONS", "1e9")))
+FUSE_MIN_EVALUATIONS = int(float(os.environ.get("SGDSCAPE_FUSE_MIN_EVALUATIONS", "2e9")))
 
 #: samples per call of the fused risk kernel (see :func:`fused_risk`).
 RISK_SAMPLE_BLOCK = 4096
+
+#: how many times each fused kernel ran (``"risk"``, ``"fill"``, ``"gradient"``): lets
+#: tests and benchmarks tell a fused run from a silent fallback.
+used: Counter[str] = Counter()
 
 _compiled: dict[tuple[str, str, str], Callable[..., object]] = {}
 _failed: set[tuple[str, str, str]] = set()
@@ -114,6 +120,27 @@ def _kernel(kind: str, model: Model, loss: Loss, device: torch.device) -> Callab
     return _compiled[key]
 
 
+#: below this many loss evaluations a CPU kernel runs on one thread: an OpenMP region over
+#: a few microseconds of work costs more than it saves, and much more on a busy machine
+#: (a descheduled worker stalls the whole region).
+SINGLE_THREAD_BELOW = 2**22
+
+
+def _call(kernel: Callable[..., object], *args: torch.Tensor, work: float = 0.0) -> object:
+    # compiling (at the first call) makes torch's internals emit deprecation warnings that
+    # are no concern of the caller's; the kernels themselves are plain arithmetic
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        threads = torch.get_num_threads()
+        if args[0].device.type != "cpu" or work >= SINGLE_THREAD_BELOW or threads == 1:
+            return kernel(*args)
+        torch.set_num_threads(1)
+        try:
+            return kernel(*args)
+        finally:
+            torch.set_num_threads(threads)
+
+
 def _give_up(key: tuple[str, str, str], error: BaseException) -> None:
     _failed.add(key)
     _compiled.pop(key, None)
@@ -144,7 +171,9 @@ def fused_risk(
     if kernel is None:
         return None
     try:
-        return kernel(wt, x, y)  # type: ignore[return-value]
+        result = _call(kernel, wt, x, y, work=wt.shape[1] * x.shape[0])
+        used["risk"] += 1
+        return result  # type: ignore[return-value]
     except Exception as error:  # compilation happens at the first call
         _give_up(_key_of("risk", model, loss, wt.device), error)
         return None
@@ -163,7 +192,8 @@ def fused_fill(
     if kernel is None:
         return False
     try:
-        kernel(out, wt, x, y)
+        _call(kernel, out, wt, x, y, work=out.numel())
+        used["fill"] += 1
     except Exception as error:
         _give_up(_key_of("fill", model, loss, wt.device), error)
         return False
@@ -178,6 +208,7 @@ def reset() -> None:
     """Forget compiled kernels and failures (tests, or after changing torch settings)."""
     _compiled.clear()
     _failed.clear()
+    used.clear()
 
 
 # ------------------------------------------------------------ closed-form gradients
@@ -347,7 +378,9 @@ def fused_gradient(
         kernel = _compiled.get(key)
         if kernel is not None:
             try:
-                return kernel(w, x, y)  # type: ignore[return-value]
+                result = _call(kernel, w.detach(), x, y, work=w.shape[0] * x.shape[0])
+                used["gradient"] += 1
+                return result  # type: ignore[return-value]
             except Exception as error:
                 _give_up(key, error)
     return closed_form_gradient(model, loss, w, x, y)
