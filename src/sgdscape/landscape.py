@@ -15,7 +15,14 @@ import torch
 from sgdscape.devices import resolve_device
 from sgdscape.errors import SgdscapeError
 from sgdscape.grid import Grid, Plane
-from sgdscape.kernels import RISK_SAMPLE_BLOCK, check_engine, fused_fill, fused_risk, wants_fused
+from sgdscape.kernels import (
+    RISK_SAMPLE_BLOCK,
+    check_engine,
+    fused_fill,
+    fused_risk,
+    is_builtin,
+    wants_fused,
+)
 from sgdscape.losses import Loss, get_loss
 from sgdscape.models import Model, get_model
 from sgdscape.problems import Dataset
@@ -146,6 +153,15 @@ def landscape(
         fused = _fused(model, loss_fn, points, x, y, per_sample, progress)
     if fused is not None:
         risk, sample_loss = fused
+    elif (
+        engine == "auto"
+        and per_sample
+        and is_builtin(model, loss_fn)
+        and n * n_points * BYTES_PER_EVALUATION <= working
+    ):
+        risk, sample_loss = _direct(model, loss_fn, points, x, y)
+        if progress is not None:
+            progress(1, 1)
     else:
         risk, sample_loss = _plain(
             model, loss_fn, points, x, y, per_sample, working, target, progress
@@ -216,6 +232,22 @@ def _fused(
         if progress is not None:
             progress(done, total)
     return risk, sample_loss
+
+
+def _direct(
+    model: Model, loss_fn: Loss, points: torch.Tensor, x: torch.Tensor, y: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Small runs of built-in models: one broadcast laid out ``(n, P)`` as the output is.
+
+    The built-in models and losses are elementwise in ``x``, so samples can sit on a
+    leading axis: the per-sample grids come out in their final layout (no transposed
+    copy) and the risk is their mean. Same arithmetic as the plain path.
+    """
+    with torch.no_grad():
+        values = loss_fn.function(model.function(points[None], x[:, None, None]), y[:, None, None])[
+            ..., 0
+        ]  # (n, P)
+        return values.mean(dim=0), values
 
 
 def _plain(

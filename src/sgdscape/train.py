@@ -229,7 +229,9 @@ def train(
     y = data.y.to(target).reshape(-1)
 
     def record(*shape: int) -> torch.Tensor:
-        return torch.full((n_inits, n_steps, *shape), math.nan, device=target)
+        # time-major (T, K, ...): each step writes one contiguous block, transposed once at
+        # the end; every step up to the last one run is written, so no fill is needed
+        return torch.empty((n_steps, n_inits, *shape), device=target)
 
     iterates, grads = record(model.n_params), record(model.n_params)
     full_grads = record(model.n_params) if record_full_gradient else None
@@ -258,19 +260,19 @@ def train(
                 else:
                     full_risk, full_gradient = full_gradient_of(model, loss_fn, w, x, y)
                 if full_grads is not None:
-                    full_grads[:, t] = full_gradient
+                    full_grads[t] = full_gradient
         else:
             minibatch_loss = loss_fn(model(w, x[index]), y[index]).mean(dim=-1)  # (K,)
             (gradient,) = torch.autograd.grad(minibatch_loss.sum(), w)
             full_risk = loss_fn(model(w, x), y).mean(dim=-1)
             if full_grads is not None:
                 (full_gradient,) = torch.autograd.grad(full_risk.sum(), w)
-                full_grads[:, t] = full_gradient
+                full_grads[t] = full_gradient
         with torch.no_grad():
-            iterates[:, t] = w
-            grads[:, t] = gradient
-            batch_loss[:, t] = minibatch_loss
-            risk[:, t] = full_risk
+            iterates[t] = w
+            grads[t] = gradient
+            batch_loss[t] = minibatch_loss
+            risk[t] = full_risk
             lrs[t] = optim.param_groups[0]["lr"]
             finite = (
                 torch.isfinite(w).all(-1)
@@ -291,7 +293,7 @@ def train(
         final = w.detach().clone()
         final_risk = loss_fn(model(final, x), y).mean(dim=-1)
         steps = torch.arange(n_steps, device=target)
-        after = (diverged_step[:, None] >= 0) & (steps[None, :] > diverged_step[:, None])
+        after = (diverged_step[None, :] >= 0) & (steps[:, None] > diverged_step[None, :])
         for tensor in (iterates, grads, full_grads):
             if tensor is not None:
                 tensor[after] = math.nan
@@ -306,7 +308,7 @@ def train(
     def out(tensor: torch.Tensor | None, time_axis: bool = True) -> np.ndarray | None:
         if tensor is None:
             return None
-        array = tensor[:, :keep] if time_axis else tensor
+        array = tensor[:keep].transpose(0, 1).contiguous() if time_axis else tensor
         array = array.detach().cpu().numpy()
         return array[0] if single else array
 
