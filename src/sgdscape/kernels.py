@@ -384,3 +384,62 @@ def fused_gradient(
             except Exception as error:
                 _give_up(key, error)
     return closed_form_gradient(model, loss, w, x, y)
+
+
+def step_quantities(
+    model: Model,
+    loss: Loss,
+    w: torch.Tensor,
+    xb: torch.Tensor,
+    yb: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+) -> tuple[torch.Tensor, ...]:
+    """Everything a training step records, eagerly: minibatch loss ``(K,)`` and gradient
+    ``(K, p)`` on ``xb, yb``, risk ``(K,)`` and full gradient ``(K, p)`` on ``x, y``, and
+    whether the iterate, minibatch gradient and loss are finite ``(K,)``."""
+    minibatch_loss, gradient = closed_form_gradient(model, loss, w, xb, yb)
+    risk, full_gradient = closed_form_gradient(model, loss, w, x, y)
+    finite = (
+        torch.isfinite(w).all(-1)
+        & torch.isfinite(gradient).all(-1)
+        & torch.isfinite(minibatch_loss)
+    )
+    return minibatch_loss, gradient, risk, full_gradient, finite
+
+
+def fused_step(
+    model: Model,
+    loss: Loss,
+    w: torch.Tensor,
+    xb: torch.Tensor,
+    yb: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+) -> tuple[torch.Tensor, ...]:
+    """:func:`step_quantities` as one compiled call (one launch instead of about 30 eager ops).
+
+    Within float rounding of the eager version; falls back to it, with one logged line,
+    if compiling fails.
+    """
+    key = _key_of("step", model, loss, w.device)
+    if key not in _failed:
+        if key not in _compiled:
+            _set_cache_dir()
+            try:
+
+                def step(w, xb, yb, x, y):
+                    return step_quantities(model, loss, w, xb, yb, x, y)
+
+                _compiled[key] = torch.compile(step, dynamic=True, fullgraph=True)
+            except Exception as error:
+                _give_up(key, error)
+        kernel = _compiled.get(key)
+        if kernel is not None:
+            try:
+                result = _call(kernel, w.detach(), xb, yb, x, y, work=w.shape[0] * x.shape[0])
+                used["step"] += 1
+                return result  # type: ignore[return-value]
+            except Exception as error:
+                _give_up(key, error)
+    return step_quantities(model, loss, w, xb, yb, x, y)

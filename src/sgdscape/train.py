@@ -22,6 +22,7 @@ from sgdscape.kernels import (
     closed_form_available,
     closed_form_gradient,
     fused_gradient,
+    fused_step,
 )
 from sgdscape.losses import Loss, get_loss
 from sgdscape.models import Model, get_model
@@ -249,7 +250,19 @@ def train(
     for t in range(n_steps):
         row = batches[t]
         index = batches_on_device[t][: int((row >= 0).sum())]
-        if closed_form:
+        finite = None
+        if (
+            closed_form
+            and full_gradient_of is fused_gradient
+            and not (index.shape[0] == n and bool(in_order[t]))
+        ):
+            with torch.no_grad():  # one compiled call for everything the step records
+                minibatch_loss, gradient, full_risk, full_gradient, finite = fused_step(
+                    model, loss_fn, w, x[index], y[index], x, y
+                )
+                if full_grads is not None:
+                    full_grads[t] = full_gradient
+        elif closed_form:
             with torch.no_grad():
                 whole = index.shape[0] == n and bool(in_order[t])
                 minibatch_loss, gradient = (full_gradient_of if whole else closed_form_gradient)(
@@ -274,11 +287,12 @@ def train(
             batch_loss[t] = minibatch_loss
             risk[t] = full_risk
             lrs[t] = optim.param_groups[0]["lr"]
-            finite = (
-                torch.isfinite(w).all(-1)
-                & torch.isfinite(gradient).all(-1)
-                & torch.isfinite(minibatch_loss)
-            )
+            if finite is None:
+                finite = (
+                    torch.isfinite(w).all(-1)
+                    & torch.isfinite(gradient).all(-1)
+                    & torch.isfinite(minibatch_loss)
+                )
             diverged_step = torch.where(
                 (diverged_step < 0) & ~finite, torch.full_like(diverged_step, t), diverged_step
             )
@@ -308,7 +322,7 @@ def train(
     def out(tensor: torch.Tensor | None, time_axis: bool = True) -> np.ndarray | None:
         if tensor is None:
             return None
-        array = tensor[:keep].transpose(0, 1).contiguous() if time_axis else tensor
+        array = tensor[:keep].transpose(0, 1) if time_axis else tensor  # a strided view
         array = array.detach().cpu().numpy()
         return array[0] if single else array
 
