@@ -236,3 +236,9 @@ def test_cuda_device_without_cuda_is_a_clear_error(seed_data):
         pytest.skip("CUDA is available here")
     with pytest.raises(SgdscapeError, match="CUDA is not available"):
         sgdscape.train("relu-unit", seed_data, init=(1.2, -2.3), device="cuda")
+
+
+def test_noise_statistics_of_a_diverged_run_are_quiet(seed_data):
+    t = sgdscape.train("relu-unit", seed_data, init=(1.2, -2.3), lr=50.0)
+    assert t.noise_norm.shape == (t.n_steps,) and t.cosine.shape == (t.n_steps,)
+    assert np.isfinite(t.noise_norm[: int(t.diverged_step)]).all()

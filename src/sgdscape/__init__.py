@@ -3,6 +3,10 @@
 The public API; everything else may move between releases.
 """
 
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
 from sgdscape.devices import resolve_device
 from sgdscape.errors import SgdscapeError
 from sgdscape.grid import Grid, Plane
@@ -13,6 +17,20 @@ from sgdscape.optimizers import OPTIMIZERS, SCHEDULES, get_optimizer
 from sgdscape.problems import PROBLEMS, Dataset, ProblemOptions, ground_truth, make_problem
 from sgdscape.run import RunConfig, RunResult, load, load_config, run, save
 from sgdscape.train import Trajectory, train
+
+if TYPE_CHECKING:
+    from sgdscape.widget import Explorer
+
+
+def explore(*args: Any, **kwargs: Any) -> Explorer:
+    """The Jupyter explorer (see :func:`sgdscape.widget.explore`); needs ``sgdscape[notebook]``.
+
+    Imported on first call so that ``import sgdscape`` stays light.
+    """
+    from sgdscape.widget import explore as _explore
+
+    return _explore(*args, **kwargs)
+
 
 __all__ = [
     "LOSSES",
@@ -31,6 +49,7 @@ __all__ = [
     "RunResult",
     "SgdscapeError",
     "Trajectory",
+    "explore",
     "get_loss",
     "get_model",
     "get_optimizer",

@@ -265,9 +265,7 @@ def bench_risk_memory(
     n_samples: int = 10_000, grid: int = 1000, budget: int = 2**30, name: str = ""
 ) -> Row:
     """The risk-only path in a fresh process: wall time and peak resident memory."""
-    import sgdscape
-
-    source = os.path.dirname(os.path.dirname(os.path.abspath(sgdscape.__file__)))
+    source = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
     environment = dict(os.environ)
     environment["PYTHONPATH"] = os.pathsep.join(
         [source, *filter(None, [environment.get("PYTHONPATH")])]

@@ -142,62 +142,208 @@ def _config_options(
     config_file: Annotated[
         Path | None, typer.Option("--config", help="TOML config; other options override it.")
     ] = None,
+    preset: Annotated[
+        str | None, typer.Option(help="Start from a named preset (see `sgdscape presets`).")
+    ] = None,
+    problem: Annotated[str | None, typer.Option(help="Data problem [linear].")] = None,
     samples: Annotated[int | None, typer.Option(help="Number of samples [100].")] = None,
     slope: Annotated[float | None, typer.Option(help="Ground-truth slope [2].")] = None,
     noise_std: Annotated[float | None, typer.Option(help="Noise standard deviation [0.1].")] = None,
+    x_range: Annotated[str | None, typer.Option(help="x drawn from LO,HI [-1,1].")] = None,
+    student_df: Annotated[
+        float | None, typer.Option(help="Degrees of freedom of student-t noise [2].")
+    ] = None,
+    outlier_fraction: Annotated[
+        float | None, typer.Option(help="Fraction of outliers (problem outliers) [0.1].")
+    ] = None,
+    outlier_scale: Annotated[float | None, typer.Option(help="Outlier shift [5].")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of data and sampling [0].")] = None,
     data: Annotated[Path | None, typer.Option(help="CSV file with columns x,y.")] = None,
-    problem: Annotated[str | None, typer.Option(help="Data problem [linear].")] = None,
     model: Annotated[str | None, typer.Option(help="Model name [relu-unit].")] = None,
     loss: Annotated[str | None, typer.Option(help="Loss name [problem's default].")] = None,
     init: Annotated[str | None, typer.Option(help="Initial parameters W1,W2 [1.2,-2.3].")] = None,
+    inits: Annotated[
+        str | None, typer.Option(help="Many inits at once: grid:N (N x N) or random:K.")
+    ] = None,
     lr: Annotated[float | None, typer.Option(help="Learning rate [0.05].")] = None,
     optimizer: Annotated[str | None, typer.Option(help="torch.optim optimizer [sgd].")] = None,
+    optimizer_option: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--optimizer-option", "-O", help="Optimizer hyperparameter NAME=VALUE (repeatable)."
+        ),
+    ] = None,
     batch_size: Annotated[int | None, typer.Option(help="Samples per step [1].")] = None,
     epochs: Annotated[int | None, typer.Option(help="Passes over the data [1].")] = None,
     shuffle: Annotated[
         bool | None, typer.Option("--shuffle/--no-shuffle", help="Reshuffle every epoch.")
     ] = None,
+    sampling: Annotated[
+        str | None, typer.Option(help="in-order, shuffle or with-replacement [in-order].")
+    ] = None,
+    sampling_seed: Annotated[
+        int | None, typer.Option(help="Seed of the minibatch order [the seed].")
+    ] = None,
+    schedule: Annotated[
+        str | None,
+        typer.Option(help="Learning-rate schedule: constant, step, exponential, cosine, ..."),
+    ] = None,
+    schedule_option: Annotated[
+        list[str] | None,
+        typer.Option(help="Schedule option NAME=VALUE, e.g. gamma=0.9 (repeatable)."),
+    ] = None,
+    compare: Annotated[
+        str | None,
+        typer.Option(
+            help="Overlay runs differing in one field: FIELD=V1,V2 (use ; between tuple "
+            "values, e.g. init=1,1;-1,-1)."
+        ),
+    ] = None,
     grid: Annotated[int | None, typer.Option(help="Grid points per axis [100].")] = None,
     w1_range: Annotated[str | None, typer.Option(help="w1 window LO,HI [-3,3].")] = None,
     w2_range: Annotated[str | None, typer.Option(help="w2 window LO,HI [-3,3].")] = None,
+    slice_axes: Annotated[
+        str | None, typer.Option(help="Two parameters to vary in the landscape, e.g. w1,b.")
+    ] = None,
+    slice_fixed: Annotated[
+        list[str] | None,
+        typer.Option(help="Value of a parameter off the slice, NAME=VALUE (repeatable)."),
+    ] = None,
     device: Annotated[str | None, typer.Option(help="cpu, cuda or auto [cpu].")] = None,
     memory_budget: Annotated[
         str | None, typer.Option(help="Working memory, e.g. 1GiB [1GiB].")
     ] = None,
-) -> RunConfig:
+) -> tuple[RunConfig, str | None]:
     """Build the RunConfig that the options describe (the seed's experiment by default)."""
     from sgdscape.devices import resolve_device
+    from sgdscape.presets import get_preset
     from sgdscape.run import RunConfig, load_config
 
-    base = load_config(config_file) if config_file is not None else RunConfig()
+    if config_file is not None and preset is not None:
+        raise SgdscapeError("give either --config or --preset, not both.")
+    if config_file is not None:
+        base = load_config(config_file)
+    elif preset is not None:
+        base = get_preset(preset).config
+    else:
+        base = RunConfig()
     if data is not None and not data.is_file():
         raise SgdscapeError(f"--data file {str(data)!r} does not exist or is not a file.")
     changes: dict[str, Any] = {
+        "problem": problem,
         "samples": samples,
         "slope": slope,
         "noise_std": noise_std,
+        "x_range": _numbers("--x-range", x_range, 2),
+        "student_df": student_df,
+        "outlier_fraction": outlier_fraction,
+        "outlier_scale": outlier_scale,
         "seed": seed,
         "data": None if data is None else str(data),
-        "problem": problem,
         "model": model,
         "loss": loss,
         "init": _numbers("--init", init),
+        "inits": inits,
         "lr": lr,
         "optimizer": optimizer,
         "batch_size": batch_size,
         "epochs": epochs,
+        "sampling": sampling,
+        "sampling_seed": sampling_seed,
+        "schedule": schedule,
         "grid": grid,
         "w1_range": _numbers("--w1-range", w1_range, 2),
         "w2_range": _numbers("--w2-range", w2_range, 2),
+        "slice_axes": None if slice_axes is None else _names("--slice-axes", slice_axes, 2),
         "device": device,
         "memory_budget": None if memory_budget is None else parse_bytes(memory_budget),
     }
     if shuffle is not None:
+        if sampling is not None:
+            raise SgdscapeError("give either --shuffle/--no-shuffle or --sampling, not both.")
         changes["sampling"] = "shuffle" if shuffle else "in-order"
+    if optimizer_option:
+        options = dict(base.optimizer_options) if optimizer is None else {}
+        changes["optimizer_options"] = options | _assignments(
+            "--optimizer-option", optimizer_option
+        )
+    if schedule_option:
+        changes["schedule_options"] = _assignments("--schedule-option", schedule_option)
+    if slice_fixed:
+        changes["slice_fixed"] = _assignments("--slice-fixed", slice_fixed)
     config = base.replace(**{k: v for k, v in changes.items() if v is not None})
+    if compare is not None:
+        first, variants = parse_compare(compare, config)
+        config = config.replace(**first, compare=variants)
     resolve_device(config.device)
-    return config
+    return config, preset
+
+
+def _names(option: str, text: str, count: int) -> tuple[str, ...]:
+    names = tuple(part.strip() for part in text.split(","))
+    if len(names) != count or not all(names):
+        raise SgdscapeError(f"{option} needs {count} comma-separated names, got {text!r}.")
+    return names
+
+
+def _value(text: str) -> Any:
+    """``"3"`` -> 3, ``"0.9"`` -> 0.9, ``"true"`` -> True, ``"1,2"`` -> (1.0, 2.0), else the text."""
+    text = text.strip()
+    if text.lower() in ("true", "false"):
+        return text.lower() == "true"
+    if "," in text:
+        numbers = _numbers("a value", text)
+        return numbers
+    for kind in (int, float):
+        try:
+            return kind(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _assignments(option: str, items: list[str]) -> dict[str, Any]:
+    out = {}
+    for item in items:
+        name, sign, value = item.partition("=")
+        if not sign or not name.strip() or not value.strip():
+            raise SgdscapeError(f"{option} takes NAME=VALUE, got {item!r}.")
+        out[name.strip()] = _value(value)
+    return out
+
+
+def parse_compare(text: str, config: RunConfig) -> tuple[dict[str, Any], tuple[dict, ...]]:
+    """``FIELD=V1,V2,...`` -> (changes for the base run, one variant per further value).
+
+    ``FIELD`` is a config field that compare variants may change, or an option of the
+    optimizer (``momentum=0,0.9``). Values are separated by ``;`` when any contains a comma.
+    """
+    from sgdscape.optimizers import OPTIMIZERS
+    from sgdscape.run import VARIANT_FIELDS
+
+    name, sign, values = text.partition("=")
+    name = name.strip().replace("-", "_")
+    separator = ";" if ";" in values else ","
+    parts = [part for part in values.split(separator) if part.strip()]
+    if not sign or len(parts) < 2:
+        raise SgdscapeError(f"--compare takes FIELD=V1,V2 with at least two values, got {text!r}.")
+    if len(parts) > 8:
+        raise SgdscapeError(f"--compare takes at most 8 values, got {len(parts)}.")
+    optimizer_options = OPTIMIZERS[config.optimizer].options
+    if name in VARIANT_FIELDS:
+        runs = [{name: _value(part)} for part in parts]
+    elif name in optimizer_options:
+        runs = [
+            {"optimizer_options": {**config.optimizer_options, name: _value(part)}}
+            for part in parts
+        ]
+    else:
+        raise SgdscapeError(
+            f"--compare field {name!r} is not one that runs can differ in; use one of: "
+            f"{', '.join(sorted(VARIANT_FIELDS))}, or an option of {config.optimizer!r}: "
+            f"{', '.join(optimizer_options)}."
+        )
+    return runs[0], tuple(runs[1:])
 
 
 def with_run_options(command: Callable[..., Any]) -> Callable[..., Any]:
@@ -207,12 +353,15 @@ def with_run_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """
     own = inspect.signature(command, eval_str=True)
     shared = inspect.signature(_config_options, eval_str=True)
-    own_names = [name for name in own.parameters if name != "config"]
+    own_names = [name for name in own.parameters if name not in ("config", "preset_name")]
 
     @functools.wraps(command, assigned=("__module__", "__name__", "__qualname__", "__doc__"))
     def wrapper(**kwargs: Any) -> Any:
         mine = {name: kwargs.pop(name) for name in own_names}
-        return command(config=_config_options(**kwargs), **mine)
+        config, preset = _config_options(**kwargs)
+        if "preset_name" in own.parameters:
+            mine["preset_name"] = preset
+        return command(config=config, **mine)
 
     parameters = [own.parameters[name] for name in own_names] + list(shared.parameters.values())
     wrapper.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
@@ -224,6 +373,7 @@ def with_run_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @with_run_options
 def run(
     config: RunConfig,
+    preset_name: str | None,
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("sgdscape-out"),
     figures: Annotated[
         str, typer.Option(help="Steps to draw: auto, all, none, or e.g. 0,10,99.")
@@ -231,28 +381,343 @@ def run(
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Run an experiment (by default the seed notebook's) and write run.npz, config.toml, PNGs."""
+    from sgdscape.presets import get_preset
     from sgdscape.run import prepare_out_dir
     from sgdscape.run import run as run_experiment
 
+    _check_out_dir(out)
+    if figures.strip().lower() not in {"all", "none", "auto"}:
+        select_steps(figures, 10**12)  # syntax check before computing
+    with_basins = preset_name is not None and get_preset(preset_name).basins
+
+    result = _with_progress(lambda progress: run_experiment(config, progress=progress), quiet)
+    basins = None
+    if with_basins:
+        from sgdscape.basins import basins as compute_basins
+
+        basins = compute_basins(config)
+    single = result.trajectory.iterates.ndim == 2
+    steps = select_steps(figures, result.n_steps) if single else []
+    written = _write_outputs(result, prepare_out_dir(out), steps, quiet, basins)
+    for label, trajectory in result.trajectories:
+        prefix = f"[{label}] " if result.others else ""
+        typer.echo(f"sgdscape run: {prefix}{_summary(trajectory)}")
+    for path in written:
+        typer.echo(f"wrote {path}")
+
+
+def _check_out_dir(out: Path) -> None:
     if out.exists() and not out.is_dir():
         raise SgdscapeError(
             f"--out {str(out)!r} is an existing file, not a directory; choose another path."
         )
-    if figures.strip().lower() not in {"all", "none", "auto"}:
-        select_steps(figures, 10**12)  # syntax check before computing
 
-    result = _with_progress(lambda progress: run_experiment(config, progress=progress), quiet)
-    steps = select_steps(figures, result.n_steps)
-    written = _write_outputs(result, prepare_out_dir(out), steps, quiet)
-    trajectory = result.trajectory
-    summary = (
-        f"{result.n_steps} steps, final risk {float(trajectory.final_risk):.4g}"
-        if not trajectory.diverged
-        else f"diverged at step {int(trajectory.diverged_step)} (inf or NaN); recorded up to there"
+
+def _summary(trajectory: Any) -> str:
+    import numpy as np
+
+    diverged = np.atleast_1d(trajectory.diverged_step) >= 0
+    risks = np.atleast_1d(trajectory.final_risk)
+    if diverged.size == 1:
+        if diverged[0]:
+            step = int(np.atleast_1d(trajectory.diverged_step)[0])
+            return f"diverged at step {step} (inf or NaN); recorded up to there"
+        return f"{trajectory.n_steps} steps, final risk {float(risks[0]):.4g}"
+    finite = risks[~diverged]
+    best = (
+        f", final risk min {finite.min():.4g} median {np.median(finite):.4g}" if finite.size else ""
     )
-    typer.echo(f"sgdscape run: {summary}")
+    return (
+        f"{diverged.size} runs of {trajectory.n_steps} steps, {int(diverged.sum())} diverged{best}"
+    )
+
+
+@app.command()
+def presets() -> None:
+    """List the named presets, each a classic behaviour of stochastic optimization."""
+    from sgdscape.presets import PRESETS
+
+    width = max(len(name) for name in PRESETS)
+    for name, preset in PRESETS.items():
+        typer.echo(f"{name:<{width}}  {preset.story}")
+    typer.echo("\nRun one with: sgdscape run --preset NAME")
+
+
+@app.command(name="basins")
+@with_run_options
+def basins_command(
+    config: RunConfig,
+    points: Annotated[int, typer.Option(help="Inits per axis (points x points runs).")] = 25,
+    out: Annotated[Path, typer.Option(help="Output directory.")] = Path("sgdscape-out"),
+) -> None:
+    """Basins of attraction: run from a grid of inits and map where each one ends."""
+    import matplotlib
+    import numpy as np
+
+    matplotlib.use("Agg")
+    from sgdscape.basins import basins as compute_basins
+    from sgdscape.overlays import plot_basins
+    from sgdscape.plot import save_figure
+    from sgdscape.run import atomic_path, prepare_out_dir, risk_landscape, save_config
+
+    _check_out_dir(out)
+    result = compute_basins(config, points=points)
+    surface = risk_landscape(config)
+    out = prepare_out_dir(out)
+    npz = out / "basins.npz"
+    with atomic_path(npz) as temporary, temporary.open("wb") as handle:
+        np.savez_compressed(
+            handle,
+            w1=result.w1,
+            w2=result.w2,
+            final=result.final,
+            final_plane=result.final_plane,
+            final_risk=result.final_risk,
+            label=result.label,
+            centres=result.centres,
+        )
+    written = [npz, save_config(config, out / "config.toml")]
+    written.append(save_figure(plot_basins(result, surface), out / "basins.png"))
+    typer.echo(f"sgdscape basins: {result.label.size} runs, {result.n_basins} basin(s)")
+    for k, centre in enumerate(result.centres):
+        share = float((result.label == k).mean())
+        typer.echo(
+            f"  basin {k}: ends near ({centre[0]:.3g}, {centre[1]:.3g}), {share:.0%} of inits"
+        )
     for path in written:
         typer.echo(f"wrote {path}")
+
+
+_OUTPUT_SUFFIXES = {"--html": (".html", ".htm"), "--gif": (".gif",), "--mp4": (".mp4",)}
+
+
+def parse_step_range(spec: str | None) -> tuple[int | None, int | None, int | None]:
+    """``A:B`` or ``A:B:S`` (Python slice: steps A..B-1 every S; A or B may be left out)."""
+    if spec is None:
+        return None, None, None
+    parts = spec.strip().split(":")
+    try:
+        if len(parts) not in (2, 3):
+            raise ValueError
+        numbers = tuple(int(part) if part.strip() else None for part in parts)
+    except ValueError:
+        raise SgdscapeError(
+            f"--steps must be a range A:B or A:B:S such as 0:50 or 10: or ::2, got {spec!r}."
+        ) from None
+    start, stop = numbers[0], numbers[1]
+    stride = numbers[2] if len(numbers) == 3 else None
+    if any(n is not None and n < 0 for n in numbers) or stride == 0:
+        raise SgdscapeError(
+            f"--steps needs non-negative bounds and a positive stride, got {spec!r}."
+        )
+    if start is not None and stop is not None and stop <= start:
+        raise SgdscapeError(f"--steps {spec!r} is empty: B must be larger than A.")
+    return start, stop, stride
+
+
+def resolve_step_range(spec: str | None, n_steps: int) -> range:
+    """The steps of ``--steps`` for a run of ``n_steps`` steps (every step by default)."""
+    start, stop, stride = parse_step_range(spec)
+    if start is not None and start >= n_steps:
+        raise SgdscapeError(f"--steps starts at {start}, past the run's last step {n_steps - 1}.")
+    if stop is not None and stop > n_steps:
+        raise SgdscapeError(
+            f"--steps ends at {stop}, past the run's {n_steps} steps (use at most {n_steps})."
+        )
+    return range(start or 0, n_steps if stop is None else stop, stride or 1)
+
+
+def parse_size(spec: str | None) -> tuple[int, int] | None:
+    """``WIDTHxHEIGHT`` in pixels, e.g. ``960x420``."""
+    if spec is None:
+        return None
+    match = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", spec)
+    if match is None:
+        raise SgdscapeError(f"--size must be WIDTHxHEIGHT in pixels such as 960x420, got {spec!r}.")
+    width, height = int(match.group(1)), int(match.group(2))
+    if not (64 <= width <= 8192 and 64 <= height <= 8192):
+        raise SgdscapeError(
+            f"--size {spec!r}: width and height must be between 64 and 8192 pixels."
+        )
+    return width, height
+
+
+def _check_output(option: str, path: Path) -> None:
+    if path.is_dir():
+        raise SgdscapeError(f"{option} {str(path)!r} is a directory; give a file name.")
+    if path.suffix.lower() not in _OUTPUT_SUFFIXES[option]:
+        raise SgdscapeError(
+            f"{option} {str(path)!r} must end in {' or '.join(_OUTPUT_SUFFIXES[option])}."
+        )
+    parent = path.parent
+    if not parent.is_dir():
+        raise SgdscapeError(
+            f"{option} {str(path)!r}: the directory {str(parent)!r} does not exist."
+        )
+
+
+@app.command()
+@with_run_options
+def export(
+    config: RunConfig,
+    html: Annotated[
+        Path | None, typer.Option("--html", help="Write a standalone interactive HTML page.")
+    ] = None,
+    gif: Annotated[Path | None, typer.Option("--gif", help="Write a GIF animation.")] = None,
+    mp4: Annotated[
+        Path | None, typer.Option("--mp4", help="Write an MP4 animation (needs ffmpeg).")
+    ] = None,
+    source: Annotated[
+        Path | None,
+        typer.Option(
+            "--from", help="Saved run directory (run.npz + config.toml) instead of running."
+        ),
+    ] = None,
+    fps: Annotated[float, typer.Option(help="Steps per second when playing.")] = 10.0,
+    steps: Annotated[
+        str | None, typer.Option(help="Steps to show, A:B or A:B:S (Python slice) [all].")
+    ] = None,
+    size: Annotated[
+        str | None,
+        typer.Option(help="Frame size WIDTHxHEIGHT in pixels [960x420; HTML 1200x600]."),
+    ] = None,
+    dpi: Annotated[float, typer.Option(help="Animation dots per inch (text size).")] = 80.0,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Export a run as a standalone HTML page, a GIF and/or an MP4 (at least one)."""
+    import shutil
+    import time
+
+    from sgdscape.errors import check_positive
+
+    outputs = {name: path for name, path in (("--html", html), ("--gif", gif), ("--mp4", mp4))}
+    if all(path is None for path in outputs.values()):
+        raise SgdscapeError("export needs at least one of --html FILE, --gif FILE, --mp4 FILE.")
+    for option, path in outputs.items():
+        if path is not None:
+            _check_output(option, path)
+    check_positive("--fps", fps)
+    check_positive("--dpi", dpi)
+    parse_step_range(steps)
+    frame_size = parse_size(size)
+    if mp4 is not None and shutil.which("ffmpeg") is None:
+        raise SgdscapeError(
+            "--mp4 needs the ffmpeg program on PATH and none was found; install ffmpeg "
+            "(e.g. apt install ffmpeg, brew install ffmpeg) or export a GIF."
+        )
+    if source is not None:
+        from sgdscape.run import load
+
+        if config != RunConfig():
+            raise SgdscapeError(
+                "--from loads a saved run; drop the run options (or drop --from to run anew)."
+            )
+        result = load(source)
+    else:
+        from sgdscape.run import run as run_experiment
+
+        result = _with_progress(lambda progress: run_experiment(config, progress=progress), quiet)
+    if result.trajectory.iterates.ndim != 2:
+        raise SgdscapeError("export draws a single-init run; this run has a batch of inits.")
+    chosen = resolve_step_range(steps, result.n_steps)
+
+    written: list[tuple[Path, float]] = []
+    if html is not None:
+        from sgdscape.export import export_html
+        from sgdscape.figures_plotly import HEIGHT as HTML_HEIGHT
+        from sgdscape.figures_plotly import WIDTH as HTML_WIDTH
+
+        began = time.perf_counter()
+        width, height = frame_size or (HTML_WIDTH, HTML_HEIGHT)
+        export_html(result, html, steps=chosen, fps=fps, width=width, height=height)
+        written.append((html, time.perf_counter() - began))
+    for path in (gif, mp4):
+        if path is not None:
+            began = time.perf_counter()
+            _animate_with_bar(result, path, chosen, fps, frame_size, dpi, quiet)
+            written.append((path, time.perf_counter() - began))
+    for path, seconds in written:
+        typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB in {seconds:.1f} s)")
+
+
+def _animate_with_bar(
+    result: Any,
+    path: Path,
+    steps: range,
+    fps: float,
+    size: tuple[int, int] | None,
+    dpi: float,
+    quiet: bool,
+) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from rich.progress import Progress
+
+    from sgdscape.animate import DEFAULT_SIZE, animate
+
+    console = _progress_console()
+    with Progress(transient=True, console=console, disable=quiet or not console.is_terminal) as bar:
+        task = bar.add_task(path.suffix.lstrip(".").upper(), total=len(steps))
+        animate(
+            result,
+            path,
+            fps=fps,
+            steps=steps,
+            size=size or DEFAULT_SIZE,
+            dpi=dpi,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+
+
+def _progress_console() -> Any:
+    """Progress bars go to stderr, so stdout keeps only the results."""
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+LOOPBACK_HOSTS = {"127.0.0.1", "localhost", "::1"}
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="Address to bind; loopback only by default.")] = (
+        "127.0.0.1"
+    ),
+    port: Annotated[int, typer.Option(help="Port to listen on.", min=0, max=65535)] = 8050,
+    open_browser: Annotated[
+        bool, typer.Option("--open", help="Open the page in a web browser.")
+    ] = False,
+    allow_remote: Annotated[
+        bool,
+        typer.Option(
+            "--allow-remote",
+            help="Allow binding a non-loopback --host (anyone who can reach it can run "
+            "computations on this machine).",
+        ),
+    ] = False,
+) -> None:
+    """Start the web app (Dash) at http://HOST:PORT; needs the app extra (pip install sgdscape[app])."""
+    if host not in LOOPBACK_HOSTS and not allow_remote:
+        raise SgdscapeError(
+            f"--host {host!r} is not a loopback address; binding it exposes the app to the "
+            "network, so add --allow-remote to do it on purpose."
+        )
+    try:
+        from sgdscape.app.server import serve as serve_app
+    except ImportError as error:
+        raise SgdscapeError(
+            f"the web app needs Dash and Plotly ({error.name} is missing); "
+            "install them with: pip install 'sgdscape[app]'."
+        ) from None
+    if host not in LOOPBACK_HOSTS:
+        typer.echo(
+            f"sgdscape: warning: serving on {host}, reachable from other machines; the app has "
+            "no authentication.",
+            err=True,
+        )
+    serve_app(host=host, port=port, open_browser=open_browser)
 
 
 def _with_progress(work: Any, quiet: bool) -> Any:
@@ -260,7 +725,7 @@ def _with_progress(work: Any, quiet: bool) -> Any:
         return work(None)
     from rich.progress import Progress
 
-    with Progress(transient=True) as bar:
+    with Progress(transient=True, console=_progress_console()) as bar:
         task = bar.add_task("landscape", total=None)
 
         def update(stage: str, done: int, total: int) -> None:
@@ -269,14 +734,23 @@ def _with_progress(work: Any, quiet: bool) -> Any:
         return work(update)
 
 
-def _write_outputs(result: Any, out: Path, steps: list[int], quiet: bool) -> list[Path]:
+def _write_outputs(
+    result: Any, out: Path, steps: list[int], quiet: bool, basins: Any = None
+) -> list[Path]:
     import matplotlib
 
     matplotlib.use("Agg")
+    from sgdscape.overlays import plot_basins, plot_compare, plot_paths
     from sgdscape.plot import plot_step, save_figure
     from sgdscape.run import save
 
     written = save(result, out)
+    if result.others:
+        written.append(save_figure(plot_compare(result), out / "compare.png"))
+    if result.trajectory.iterates.ndim == 3:
+        written.append(save_figure(plot_paths(result), out / "paths.png"))
+    if basins is not None:
+        written.append(save_figure(plot_basins(basins, result.landscape), out / "basins.png"))
     width = len(str(result.n_steps - 1))
     if steps:
         from rich.progress import track

@@ -3,23 +3,32 @@
 For step ``k``: on the left the log loss landscape of the minibatch used at step ``k``
 with the iterate, the -gradient arrow (and the -full-gradient arrow); on the right the
 log empirical-risk landscape with the path up to ``k``.
+
+:class:`StepFigure` draws that figure once and redraws it for any step, so the static
+figure (:func:`plot_step`) and the animation (:mod:`sgdscape.animate`) share one drawing
+code. The helpers :func:`step_titles` and :func:`step_arrows` also feed the Plotly views.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sgdscape.errors import SgdscapeError
 from sgdscape.run import RunResult, atomic_path
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.colorbar import Colorbar
     from matplotlib.figure import Figure
 
+MIN_ARROW_FRACTION = 0.08
 PATH_COLOUR = "tab:orange"
 TRUE_GRADIENT_COLOUR = "white"
+CONTOUR_LEVELS = 30
 
 
 def safe_log(values: np.ndarray) -> np.ndarray:
@@ -35,7 +44,7 @@ def safe_log(values: np.ndarray) -> np.ndarray:
 
 def arrow_scale(result: RunResult) -> float:
     """One arrow scale for the whole run: the 95th-percentile gradient spans 1/5 of the window."""
-    grads = np.asarray(result.trajectory.grads, dtype=np.float64)
+    grads = np.asarray(result.trajectory.grads, dtype=np.float64)  # float64: no overflow in norms
     norms = np.linalg.norm(grads[np.isfinite(grads).all(-1)], axis=-1)
     norms = norms[np.isfinite(norms)]
     width = float(result.landscape.w1[-1] - result.landscape.w1[0])
@@ -43,89 +52,214 @@ def arrow_scale(result: RunResult) -> float:
     return 0.2 * width / reference if reference > 0 else 1.0
 
 
-def _contour(ax: Axes, result: RunResult, values: np.ndarray, label: str) -> None:
-    surface = result.landscape
-    filled = ax.contourf(surface.w1, surface.w2, safe_log(values), levels=30, cmap="viridis")
-    ax.figure.colorbar(filled, ax=ax, label=label)
-    ax.set_xlabel(surface.labels[0])
-    ax.set_ylabel(surface.labels[1])
-    ax.set_xlim(surface.w1[0], surface.w1[-1])
-    ax.set_ylim(surface.w2[0], surface.w2[-1])
-    ax.set_aspect("equal")
-
-
 def _gradient_in_plane(result: RunResult, gradient: np.ndarray) -> np.ndarray:
+    """Plot coordinates of parameter-space vectors ``(..., p) -> (..., 2)``."""
     plane = result.landscape.plane
+    gradient = np.asarray(gradient, dtype=np.float64)
     if plane is None:
-        return gradient[:2]
-    basis = np.stack([plane.d1.numpy(), plane.d2.numpy()], axis=1)
-    return np.linalg.lstsq(basis, gradient, rcond=None)[0]
+        return gradient[..., :2]
+    basis = np.stack([plane.d1.numpy(), plane.d2.numpy()], axis=1).astype(np.float64)
+    flat = gradient.reshape(-1, gradient.shape[-1])
+    solved = np.linalg.lstsq(basis, flat.T, rcond=None)[0].T
+    return solved.reshape(*gradient.shape[:-1], 2)
 
 
-def plot_step(result: RunResult, step: int, *, figsize: tuple[float, float] = (13, 5.6)) -> Figure:
-    """The two-panel figure for ``step`` of a single-init run."""
-    import matplotlib.pyplot as plt
+def step_arrows(
+    result: RunResult, scale: float | None = None
+) -> tuple[np.ndarray, np.ndarray | None]:
+    """The drawn arrows of every step, in plot coordinates.
 
+    Returns ``(minibatch, full)``: ``-scale * gradient`` projected on the slice, each
+    ``(T, 2)`` (``full`` is ``None`` when the full gradient was not recorded). ``scale``
+    defaults to :func:`arrow_scale`.
+    """
+    scale = arrow_scale(result) if scale is None else scale
     trajectory = result.trajectory
-    if trajectory.iterates.ndim != 2:
-        raise ValueError("plot_step draws a single-init run; pick one row of a batched run.")
-    path = result.path()
-    batch = trajectory.batch(step)
-    fig, (left, right) = plt.subplots(ncols=2, figsize=figsize, layout="constrained")
-
-    _contour(left, result, result.batch_landscape(step), "log minibatch loss")
-    point = path[step]
-    scale = arrow_scale(result)
-    head = 0.02 * float(result.landscape.w1[-1] - result.landscape.w1[0])
-    step_arrow = -scale * _gradient_in_plane(result, trajectory.grads[step])
-    if np.isfinite(step_arrow).all() and np.isfinite(point).all():
-        left.arrow(
-            *point,
-            *step_arrow,
-            head_width=head,
-            length_includes_head=True,
-            color=PATH_COLOUR,
-            label=f"-minibatch gradient × {scale:.2g}",
-        )
-        if trajectory.full_grads is not None:
-            true_arrow = -scale * _gradient_in_plane(result, trajectory.full_grads[step])
-            left.arrow(
-                *point,
-                *true_arrow,
-                head_width=head,
-                length_includes_head=True,
-                color=TRUE_GRADIENT_COLOUR,
-                label=f"-full gradient × {scale:.2g}",
-            )
-    left.scatter(*point, color=PATH_COLOUR, edgecolor="black", zorder=3, s=60)
-    shown = ", ".join(str(i) for i in batch[:6]) + (", …" if len(batch) > 6 else "")
-    left.set_title(f"step {step}: loss of minibatch [{shown}] ({len(batch)} sample(s))")
-    if left.get_legend_handles_labels()[0]:
-        left.legend(loc="lower left", fontsize=8, framealpha=0.8)
-
-    _contour(right, result, result.landscape.risk, "log empirical risk")
-    right.plot(
-        path[: step + 1, 0],
-        path[: step + 1, 1],
-        "-o",
-        color=PATH_COLOUR,
-        markersize=4,
-        linewidth=2,
-        label="path so far",
+    minibatch = -scale * _gradient_in_plane(result, trajectory.grads)
+    full = (
+        None
+        if trajectory.full_grads is None
+        else -scale * _gradient_in_plane(result, trajectory.full_grads)
     )
-    right.scatter(*point, color=PATH_COLOUR, edgecolor="black", zorder=3, s=60)
-    right.set_title(
+    return minibatch, full
+
+
+def resolve_steps(steps: Sequence[int] | range | None, n_steps: int) -> list[int]:
+    """The steps to show, checked against the run's ``0..n_steps-1``; ``None`` = all."""
+    if steps is None:
+        return list(range(n_steps))
+    chosen = [int(step) for step in steps]
+    if not chosen:
+        raise SgdscapeError(f"the step range is empty; choose steps within 0..{n_steps - 1}.")
+    bad = [step for step in chosen if not 0 <= step < n_steps]
+    if bad:
+        raise SgdscapeError(f"step {bad[0]} is outside the run's steps 0..{n_steps - 1}.")
+    return chosen
+
+
+def step_titles(result: RunResult, step: int) -> tuple[str, str, str]:
+    """``(left, right, figure)`` titles of ``step``."""
+    trajectory = result.trajectory
+    batch = trajectory.batch(step)
+    shown = ", ".join(str(i) for i in batch[:6]) + (", …" if len(batch) > 6 else "")
+    left = f"step {step}: loss of minibatch [{shown}] ({len(batch)} sample(s))"
+    right = (
         f"empirical risk ({len(result.data)} samples), risk at step {step}: "
         f"{trajectory.risk[step]:.3g}"
     )
-    right.legend(loc="lower left", fontsize=8, framealpha=0.8)
     config = result.config
-    fig.suptitle(
+    suptitle = (
         f"{config.model} · {config.optimizer} lr={config.lr:g} · batch {config.batch_size} · "
         f"step {step}/{result.n_steps - 1}"
         + (f" · diverged at step {trajectory.diverged_step}" if trajectory.diverged else "")
     )
-    return fig
+    return left, right, suptitle
+
+
+class StepFigure:
+    """The two-panel figure of a single-init run, redrawn in place for any step.
+
+    The right panel's risk contour is drawn once; :meth:`draw` replaces the left
+    contour, arrows, markers, path and titles. Used by :func:`plot_step` (one step)
+    and by :func:`sgdscape.animate.animate` (every frame on one figure).
+    """
+
+    def __init__(
+        self,
+        result: RunResult,
+        *,
+        figsize: tuple[float, float] = (13, 5.6),
+        dpi: float | None = None,
+    ) -> None:
+        import matplotlib.pyplot as plt
+
+        if result.trajectory.iterates.ndim != 2:
+            raise ValueError("plot_step draws a single-init run; pick one row of a batched run.")
+        self.result = result
+        self.path = result.path()
+        self.scale = arrow_scale(result)
+        self.arrows = step_arrows(result, self.scale)
+        self.head = 0.02 * float(result.landscape.w1[-1] - result.landscape.w1[0])
+        self.fig, (self.left, self.right) = plt.subplots(
+            ncols=2, figsize=figsize, dpi=dpi, layout="constrained"
+        )
+        self._transient: list[Any] = []
+        self._left_contour: Any = None
+        self._left_colorbar: Colorbar | None = None
+        for axes in (self.left, self.right):
+            self._frame(axes)
+        filled = self.right.contourf(
+            result.landscape.w1,
+            result.landscape.w2,
+            safe_log(result.landscape.risk),
+            levels=CONTOUR_LEVELS,
+            cmap="viridis",
+        )
+        self.fig.colorbar(filled, ax=self.right, label="log empirical risk")
+        (self._path_line,) = self.right.plot(
+            [], [], "-o", color=PATH_COLOUR, markersize=4, linewidth=2, label="path so far"
+        )
+        self._right_point = self.right.scatter(
+            [np.nan], [np.nan], color=PATH_COLOUR, edgecolor="black", zorder=3, s=60
+        )
+        self._left_point = self.left.scatter(
+            [np.nan], [np.nan], color=PATH_COLOUR, edgecolor="black", zorder=3, s=60
+        )
+        self.right.legend(loc="lower left", fontsize=8, framealpha=0.8)
+
+    def _frame(self, axes: Axes) -> None:
+        surface = self.result.landscape
+        axes.set_xlabel(surface.labels[0])
+        axes.set_ylabel(surface.labels[1])
+        axes.set_xlim(surface.w1[0], surface.w1[-1])
+        axes.set_ylim(surface.w2[0], surface.w2[-1])
+        axes.set_aspect("equal")
+
+    def _boost(self, step: int) -> float:
+        """Extra factor so that the longer arrow of a step spans at least 8% of the window.
+
+        The run-wide :func:`arrow_scale` keeps magnitudes comparable across steps; late,
+        small gradients would otherwise be invisible dots. The legend gives the factor used.
+        """
+        minibatch, full = self.arrows
+        arrows = [minibatch[step]] + ([] if full is None else [full[step]])
+        length = max(float(np.linalg.norm(a)) for a in arrows)
+        width = float(self.result.landscape.w1[-1] - self.result.landscape.w1[0])
+        if not np.isfinite(length) or length <= 0:
+            return 1.0
+        return max(1.0, MIN_ARROW_FRACTION * width / length)
+
+    def draw(self, step: int) -> Figure:
+        """Show ``step``; returns the figure."""
+        result, left = self.result, self.left
+        if not 0 <= step < result.n_steps:
+            raise ValueError(f"step must be between 0 and {result.n_steps - 1}, got {step}.")
+        for artist in self._transient:
+            artist.remove()
+        self._transient = []
+        if self._left_contour is not None:
+            self._left_contour.remove()
+        surface = result.landscape
+        self._left_contour = left.contourf(
+            surface.w1,
+            surface.w2,
+            safe_log(result.batch_landscape(step)),
+            levels=CONTOUR_LEVELS,
+            cmap="viridis",
+        )
+        if self._left_colorbar is None:
+            self._left_colorbar = self.fig.colorbar(
+                self._left_contour, ax=left, label="log minibatch loss"
+            )
+        else:
+            colorbar_axes = self._left_colorbar.ax
+            colorbar_axes.clear()
+            self._left_colorbar = self.fig.colorbar(
+                self._left_contour, cax=colorbar_axes, label="log minibatch loss"
+            )
+
+        point = self.path[step]
+        minibatch, full = self.arrows
+        boost = self._boost(step)
+        if np.isfinite(minibatch[step]).all() and np.isfinite(point).all():
+            for arrow, colour, what in (
+                (minibatch[step], PATH_COLOUR, "minibatch"),
+                (None if full is None else full[step], TRUE_GRADIENT_COLOUR, "full"),
+            ):
+                if arrow is None:
+                    continue
+                self._transient.append(
+                    left.arrow(
+                        *point,
+                        *(boost * arrow),
+                        head_width=self.head,
+                        length_includes_head=True,
+                        color=colour,
+                        label=f"-{what} gradient × {self.scale * boost:.2g}",
+                    )
+                )
+        self._left_point.set_offsets([point])
+        self._right_point.set_offsets([point])
+        self._path_line.set_data(self.path[: step + 1, 0], self.path[: step + 1, 1])
+        left_title, right_title, suptitle = step_titles(result, step)
+        left.set_title(left_title)
+        self.right.set_title(right_title)
+        self.fig.suptitle(suptitle)
+        if self._transient:
+            left.legend(loc="lower left", fontsize=8, framealpha=0.8)
+        elif left.get_legend() is not None:  # no arrows at a non-finite step
+            left.get_legend().remove()
+        return self.fig
+
+    def freeze_layout(self) -> None:
+        """Fix the current layout so later frames do not jitter (and draw faster)."""
+        self.fig.canvas.draw()
+        self.fig.set_layout_engine(None)
+
+
+def plot_step(result: RunResult, step: int, *, figsize: tuple[float, float] = (13, 5.6)) -> Figure:
+    """The two-panel figure for ``step`` of a single-init run."""
+    return StepFigure(result, figsize=figsize).draw(step)
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 100) -> Path:

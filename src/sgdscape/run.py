@@ -11,8 +11,8 @@ import dataclasses
 import logging
 import math
 import os
+import secrets
 import sys
-import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -108,8 +108,8 @@ class RunConfig:
         if self.loss is not None:
             check_choice("loss", self.loss, LOSSES)
         if self.init is not None:
-            as_init(self.init, model)  # validates the shape and values
-            _set(self, "init", tuple(float(v) for v in np.asarray(self.init).reshape(-1)))
+            inits = as_init(self.init, model)  # validates the shape, (p,) or (K, p), and values
+            _set(self, "init", _nested_tuple(np.asarray(self.init, dtype=np.float64), inits.ndim))
         if self.inits is not None:
             parse_inits(self.inits)
         _set(self, "lr", check_positive("learning rate (lr)", self.lr))
@@ -140,10 +140,10 @@ class RunConfig:
         if self.slice_directions is not None:
             _set(self, "slice_directions", _directions(self.slice_directions, model))
         self.plane(model)  # validates slice axes and fixed values
-        _set(self, "optimizer_options", dict(self.optimizer_options))
+        _set(self, "optimizer_options", _tuples(self.optimizer_options))
         _set(self, "schedule_options", dict(self.schedule_options))
         _set(self, "slice_fixed", dict(self.slice_fixed))
-        _set(self, "compare", tuple(dict(v) for v in _variants(self.compare)))
+        _set(self, "compare", tuple(_tuples(v) for v in _variants(self.compare)))
         for variant in self.compare:
             self.variant(variant)  # each variant must itself be a valid config
 
@@ -182,16 +182,23 @@ class RunConfig:
         if self.slice_directions is not None:
             origin = torch.zeros(model.n_params)
             if self.init is not None:
-                origin = torch.tensor(self.init, dtype=torch.float32)
+                origin = torch.tensor(self.first_init, dtype=torch.float32)
             d1, d2 = (torch.tensor(d, dtype=torch.float32) for d in self.slice_directions)
             return Plane(origin, d1, d2, ("a", "b"))
         fixed = dict(self.slice_fixed)
         axes = self.slice_axes or (model.param_names[0], model.param_names[1])
         if self.init is not None and model.n_params > 2:
-            for name, value in zip(model.param_names, self.init, strict=True):
+            for name, value in zip(model.param_names, self.first_init, strict=True):
                 if name not in axes:
                     fixed.setdefault(name, value)
         return Plane.through(model.param_names, axes, fixed)
+
+    @property
+    def first_init(self) -> tuple[float, ...] | None:
+        """The init, or the first of several inits (``init`` given as K rows)."""
+        if self.init is None or not isinstance(self.init[0], tuple):
+            return self.init  # type: ignore[return-value]
+        return self.init[0]
 
     def variant(self, changes: Mapping[str, Any]) -> RunConfig:
         """The config of one compare variant: this config with ``changes`` (no nested compare)."""
@@ -211,7 +218,10 @@ class RunConfig:
         keys = sorted({k for v in self.compare for k in v if k != "label"})
 
         def label(config: RunConfig) -> str:
-            return ", ".join(f"{k}={_show(getattr(config, k))}" for k in keys)
+            return ", ".join(
+                f"{k}={_show(config.loss_name if k == 'loss' else getattr(config, k))}"
+                for k in keys
+            )
 
         return [label(self)] + [
             str(v["label"]) if "label" in v else label(self.variant(v)) for v in self.compare
@@ -224,7 +234,7 @@ class RunConfig:
             value = getattr(self, f.name)
             if value is None:
                 continue
-            out[f.name] = list(value) if isinstance(value, tuple) else value
+            out[f.name] = _deep_list(value) if isinstance(value, tuple) else value
             if isinstance(value, Mapping):
                 out[f.name] = dict(value)
             if f.name == "compare":
@@ -246,7 +256,8 @@ class RunConfig:
                 f"{', '.join(f.name for f in dataclasses.fields(cls))}."
             )
         converted = {
-            key: tuple(value) if isinstance(value, list) else value for key, value in values.items()
+            key: _deep_tuple(value) if isinstance(value, list) else value
+            for key, value in values.items()
         }
         if "runs" in values and "compare" not in values:  # [[runs]] tables, as in the docs
             converted["compare"] = tuple(converted.pop("runs"))
@@ -276,10 +287,44 @@ VARIANT_FIELDS = frozenset(
 
 def _show(value: Any) -> str:
     if isinstance(value, Mapping):
-        return "{" + ", ".join(f"{k}={v}" for k, v in value.items()) + "}"
+        return "{" + ", ".join(f"{k}={v}" for k, v in value.items()) + "}" if value else "default"
     if isinstance(value, tuple):
         return ",".join(f"{v:g}" if isinstance(v, float) else str(v) for v in value)
     return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def _nested_tuple(values: np.ndarray, ndim: int) -> Any:
+    """``(p,)`` -> tuple of floats; ``(K, p)`` -> tuple of K tuples (as TOML arrays of arrays)."""
+    values = values.reshape(-1) if ndim == 1 else values.reshape(values.shape[0], -1)
+    if ndim == 1:
+        return tuple(float(v) for v in values)
+    return tuple(tuple(float(v) for v in row) for row in values)
+
+
+def _deep_list(value: Any) -> Any:
+    """Tuples at any depth as lists (for TOML); mappings are left alone."""
+    if isinstance(value, tuple):
+        return [_deep_list(v) for v in value]
+    return value
+
+
+def _deep_tuple(value: Any) -> Any:
+    """Lists (at any depth, as TOML gives them) as tuples; tables stay tables."""
+    if isinstance(value, list):
+        return tuple(_deep_tuple(v) for v in value)
+    return value
+
+
+def _tuples(table: Mapping[str, Any]) -> dict[str, Any]:
+    """A copy of ``table`` with lists (as TOML gives them) turned into tuples, recursively."""
+    return {
+        key: tuple(value)
+        if isinstance(value, list)
+        else _tuples(value)
+        if isinstance(value, Mapping)
+        else value
+        for key, value in table.items()
+    }
 
 
 def _variants(value: Any) -> tuple[Mapping[str, Any], ...]:
@@ -463,6 +508,20 @@ def run(config: RunConfig | None = None, *, progress: Progress | None = None) ->
     return RunResult(config, data, surface, trajectories[0], tuple(trajectories[1:]))
 
 
+def risk_landscape(config: RunConfig) -> Landscape:
+    """The risk landscape of a config's data, model and window (no per-sample grids)."""
+    return landscape(
+        config.model_spec,
+        make_data(config),
+        config.grid_spec,
+        loss=config.loss_name,
+        plane=config.plane(),
+        per_sample=False,
+        memory_budget=config.memory_budget,
+        device=config.device,
+    )
+
+
 def initial_points(config: RunConfig) -> torch.Tensor | None:
     """The init(s) of a config: ``(p,)``, ``(K, p)`` for an ``inits`` scheme, or ``None``.
 
@@ -555,9 +614,15 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     On error the temporary file is removed and ``path`` is left as it was.
     """
     path = Path(path)
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(handle)
-    temporary = Path(name)
+    for _ in range(100):  # like mkstemp, but with the umask's permissions (mkstemp gives 0600)
+        temporary = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            os.close(os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            break
+        except FileExistsError:
+            continue
+    else:  # pragma: no cover - 100 collisions of 48 random bits
+        raise FileExistsError(f"no free temporary name beside {str(path)!r}")
     try:
         yield temporary
         os.replace(temporary, path)

@@ -95,16 +95,21 @@ class Trajectory:
     @property
     def noise_norm(self) -> np.ndarray:
         """Euclidean norm of the gradient noise per step, ``(..., T)``."""
-        return np.linalg.norm(self.noise, axis=-1)
+        if self.full_grads is None:
+            raise SgdscapeError("the full gradient was not recorded (record_full_gradient=False).")
+        with np.errstate(over="ignore", invalid="ignore"):
+            noise = self.grads.astype(np.float64) - self.full_grads.astype(np.float64)
+            return np.linalg.norm(noise, axis=-1)
 
     @property
     def cosine(self) -> np.ndarray:
         """Cosine between the minibatch and the full gradient per step, ``(..., T)`` (NaN if one is 0)."""
         if self.full_grads is None:
             raise SgdscapeError("the full gradient was not recorded (record_full_gradient=False).")
-        dot = (self.grads * self.full_grads).sum(-1)
-        norms = np.linalg.norm(self.grads, axis=-1) * np.linalg.norm(self.full_grads, axis=-1)
-        with np.errstate(invalid="ignore", divide="ignore"):
+        grads, full = self.grads.astype(np.float64), self.full_grads.astype(np.float64)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+            dot = (grads * full).sum(-1)
+            norms = np.linalg.norm(grads, axis=-1) * np.linalg.norm(full, axis=-1)
             return np.where(norms > 0, dot / np.where(norms > 0, norms, 1.0), np.nan)
 
 

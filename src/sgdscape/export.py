@@ -1,0 +1,192 @@
+"""Standalone exports: one self-contained HTML page that scrubs through a run's steps.
+
+The page needs no Python, no server and no network: plotly.js (from the installed
+``plotly`` package) is inlined gzipped and base64-encoded, and the run's data is packed
+by :func:`sgdscape.figures_plotly.player`. The browser unpacks both with the standard
+``DecompressionStream`` (Chrome/Edge 80+, Firefox 113+, Safari 16.4+) and works from
+``file://``. Animations (GIF/MP4) live in :mod:`sgdscape.animate`.
+"""
+
+from __future__ import annotations
+
+import base64
+import functools
+import gzip
+import html
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sgdscape.errors import SgdscapeError, check_positive
+from sgdscape.figures_plotly import HEIGHT, WIDTH
+from sgdscape.run import RunResult, atomic_path
+
+
+@functools.lru_cache(maxsize=1)
+def _plotly_js_gzip_base64() -> tuple[str, str]:
+    """(version, base64 of gzipped plotly.min.js) from the installed plotly package."""
+    try:
+        from plotly.offline import get_plotlyjs, get_plotlyjs_version
+    except ImportError:  # pragma: no cover - depends on the environment
+        raise SgdscapeError(
+            "HTML export needs plotly; install it with pip install 'sgdscape[export]'."
+        ) from None
+    packed = gzip.compress(get_plotlyjs().encode("utf-8"), compresslevel=9, mtime=0)
+    return get_plotlyjs_version(), base64.b64encode(packed).decode("ascii")
+
+
+def _json_script(value: Any) -> str:
+    """JSON safe inside a <script> element."""
+    text = json.dumps(value, separators=(",", ":"), ensure_ascii=False, allow_nan=False)
+    return text.replace("</", "<\\/").replace("<!--", "<\\!--")
+
+
+_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="sgdscape {version} with plotly.js {plotly_version}">
+<title>{title}</title>
+<style>
+  body {{ font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1rem 1.5rem; color: #222; }}
+  h1 {{ font-size: 1.15rem; font-weight: 600; margin: 0 0 .3rem; }}
+  p.about {{ margin: 0 0 .6rem; font-size: .9rem; color: #555; }}
+  #sgdscape-controls {{ display: flex; gap: .8rem; align-items: center; margin: .4rem 0; }}
+  #sgdscape-step {{ flex: 1; max-width: 60rem; }}
+  #sgdscape-play {{ min-width: 6.5rem; padding: .3rem .6rem; font-size: .95rem; }}
+  #sgdscape-step-label {{ min-width: 6rem; font-variant-numeric: tabular-nums; }}
+  #sgdscape-plot {{ width: 100%; min-height: {height}px; }}
+  #sgdscape-status {{ color: #a00; }}
+</style>
+</head>
+<body>
+<h1>{title}</h1>
+<p class="about">{about}</p>
+<div id="sgdscape-controls">
+  <button id="sgdscape-play" type="button" aria-label="play or pause">&#9654; play</button>
+  <input id="sgdscape-step" type="range" min="0" max="{last}" value="0" step="1" aria-label="step">
+  <span id="sgdscape-step-label">loading…</span>
+</div>
+<div id="sgdscape-status"></div>
+<div id="sgdscape-plot"></div>
+<script id="sgdscape-plotlyjs" type="application/octet-stream">{plotly_js}</script>
+<script id="sgdscape-figure" type="application/json">{figure}</script>
+<script id="sgdscape-frames" type="application/json">{frames}</script>
+<script>
+{player_js}
+(async function () {{
+  const status = document.getElementById("sgdscape-status");
+  try {{
+    if (typeof DecompressionStream === "undefined") {{
+      throw new Error("this page needs a browser with DecompressionStream (Chrome/Edge 80+, Firefox 113+, Safari 16.4+)");
+    }}
+    async function gunzip(text) {{
+      const binary = atob(text.trim());
+      const bytes = new Uint8Array(binary.length);
+      for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+      const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+      return new Uint8Array(await new Response(stream).arrayBuffer());
+    }}
+    const code = new TextDecoder().decode(await gunzip(document.getElementById("sgdscape-plotlyjs").textContent));
+    const script = document.createElement("script");
+    script.textContent = code;
+    document.head.appendChild(script);
+    const figure = JSON.parse(document.getElementById("sgdscape-figure").textContent);
+    const frames = JSON.parse(document.getElementById("sgdscape-frames").textContent);
+    await sgdscapePlayer(figure, frames, gunzip, {fps});
+  }} catch (error) {{
+    status.textContent = "sgdscape: cannot show the figure: " + error.message;
+    throw error;
+  }}
+}})();
+</script>
+</body>
+</html>
+"""
+
+
+def _describe(result: RunResult) -> str:
+    config = result.config
+    data = f"{len(result.data)} samples" + (
+        f" from {config.data}"
+        if config.data
+        else f" of the {config.problem} problem (seed {config.seed})"
+    )
+    return (
+        f"Model {config.model}, loss {config.loss_name}, {data}; {config.optimizer} with lr={config.lr:g}, "
+        f"batch size {config.batch_size}, {config.epochs} epoch(s), "
+        f"init {'random' if config.init is None else config.init}. "
+        "Left: loss of the minibatch used at the step, with the -minibatch-gradient and "
+        "-full-gradient arrows. Right: empirical risk and the path so far. Hover for values; "
+        "drag the slider or press play."
+    )
+
+
+def html_page(
+    result: RunResult,
+    *,
+    steps: Sequence[int] | range | None = None,
+    fps: float = 10.0,
+    title: str | None = None,
+    width: int = WIDTH,
+    height: int = HEIGHT,
+) -> str:
+    """The standalone HTML page of ``result`` as a string (see :func:`export_html`)."""
+    from sgdscape import __version__
+    from sgdscape.figures_plotly import PLAYER_JS, player
+
+    fps = check_positive("fps", fps)
+    packed = player(result, steps=steps, width=width, height=height)
+    plotly_version, plotly_js = _plotly_js_gzip_base64()
+    config = result.config
+    title = title or f"sgdscape: {config.optimizer} on {config.model}, {result.n_steps} steps"
+    return _PAGE.format(
+        version=__version__,
+        plotly_version=plotly_version,
+        title=html.escape(title),
+        about=html.escape(_describe(result)),
+        height=height,
+        last=len(packed.frames["steps"]) - 1,
+        plotly_js=plotly_js,
+        figure=_json_script(packed.figure),
+        frames=_json_script(packed.frames),
+        player_js=PLAYER_JS,
+        fps=json.dumps(fps),
+    )
+
+
+def export_html(
+    result: RunResult,
+    path: str | Path,
+    *,
+    steps: Sequence[int] | range | None = None,
+    fps: float = 10.0,
+    title: str | None = None,
+    width: int = WIDTH,
+    height: int = HEIGHT,
+) -> Path:
+    """Write one self-contained HTML file that scrubs through the run's steps.
+
+    Args:
+        result: a finished single-init run.
+        path: the ``.html`` file to write (atomically: an existing file is replaced only
+            once the new one is complete).
+        steps: the steps the slider visits (default all), e.g. ``range(0, 50)``.
+        fps: steps per second when playing.
+        title: page title (default names the optimizer and model).
+        width, height: figure size in pixels.
+
+    Returns:
+        ``path``. The page inlines plotly.js and opens from ``file://`` with no network.
+    """
+    path = Path(path)
+    if path.is_dir():
+        raise SgdscapeError(f"output {str(path)!r} is a directory; give a file name.")
+    if path.suffix.lower() not in {".html", ".htm"}:
+        raise SgdscapeError(f"HTML output {str(path)!r} must end in .html or .htm.")
+    page = html_page(result, steps=steps, fps=fps, title=title, width=width, height=height)
+    with atomic_path(path) as temporary:
+        temporary.write_text(page, encoding="utf-8")
+    return path

@@ -1,0 +1,170 @@
+"""The exported HTML page in a real headless Chromium, with every network request blocked.
+
+Checks that the page renders from ``file://`` without touching the network or raising a
+JavaScript error, that the slider and the play button change the shown step, and that
+what is drawn is the recorded run (``result.path()`` and the minibatch losses as oracles).
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import sgdscape
+from sgdscape import RunConfig
+
+CHROMIUM = Path("/usr/bin/chromium")
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium"),
+]
+
+
+@pytest.fixture(scope="module")
+def result() -> sgdscape.RunResult:
+    """30 steps of batch 2 on a 40x40 grid, so a minibatch landscape mixes two samples."""
+    return sgdscape.run(RunConfig(grid=40, samples=60, batch_size=2))
+
+
+@pytest.fixture(scope="module")
+def page_file(result: sgdscape.RunResult, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    from sgdscape.export import export_html
+
+    return export_html(result, tmp_path_factory.mktemp("html") / "run.html", fps=20)
+
+
+@pytest.fixture(scope="module")
+def page(page_file: Path):
+    """One Chromium tab on the page for the module; at the end, no error and no network."""
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        context = browser.new_context(viewport={"width": 1400, "height": 820})
+        blocked: list[str] = []
+        requested: list[str] = []
+
+        def route(route) -> None:
+            if route.request.url.startswith("file://"):
+                route.continue_()
+            else:
+                blocked.append(route.request.url)
+                route.abort()
+
+        context.route("**/*", route)
+        tab = context.new_page()
+        errors: list[str] = []
+        tab.on("pageerror", lambda error: errors.append(f"page error: {error}"))
+        tab.on(
+            "console",
+            lambda message: (
+                errors.append(f"console {message.type}: {message.text}")
+                if message.type in ("error", "warning")
+                else None
+            ),
+        )
+        tab.on("request", lambda request: requested.append(request.url))
+        tab.goto(page_file.as_uri())
+        tab.wait_for_function(
+            "document.getElementById('sgdscape-plot').dataset.step === '0'", timeout=30_000
+        )
+        yield tab
+        assert errors == []
+        assert blocked == []  # nothing even tried to leave the machine
+        assert all(url.startswith("file://") for url in requested), requested
+        browser.close()
+
+
+def shown(page, step: int) -> None:
+    page.wait_for_function(
+        f"document.getElementById('sgdscape-plot').dataset.step === '{step}'", timeout=10_000
+    )
+
+
+def drawn_iterate(page) -> dict:
+    """The left panel's iterate: its data and where its SVG marker sits, in data units."""
+    return page.evaluate(
+        """() => {
+        const gd = document.getElementById('sgdscape-plot');
+        const layout = gd._fullLayout;
+        const traces = gd.querySelectorAll('.subplot.xy .scatterlayer .trace');
+        const point = traces[traces.length - 1].querySelector('.point');
+        const m = /translate\\(([-0-9.e]+),\\s*([-0-9.e]+)\\)/.exec(point.getAttribute('transform'));
+        return {
+            x: gd.data[3].x[0], y: gd.data[3].y[0],
+            marker: [layout.xaxis.p2d(Number(m[1])), layout.yaxis.p2d(Number(m[2]))],
+            pixel: layout.xaxis._length / (layout.xaxis.range[1] - layout.xaxis.range[0]),
+            title: document.querySelector('.gtitle').textContent,
+            label: document.getElementById('sgdscape-step-label').textContent,
+            z: gd.data[0].z,
+        };
+    }"""
+    )
+
+
+def test_page_renders_and_the_slider_moves_the_iterate(page, result) -> None:
+    plot = page.locator("#sgdscape-plot")
+    assert plot.locator("svg.main-svg").count() >= 1
+    assert plot.locator(".contourlayer path").count() > 10  # filled contours were drawn
+    assert plot.locator(".colorbar").count() == 2
+    assert page.locator(".xtitle").first.text_content() == result.landscape.labels[0]
+    path = result.path()
+    for step in (0, 17, 29):
+        page.locator("#sgdscape-step").fill(str(step))
+        shown(page, step)
+        drawn = drawn_iterate(page)
+        np.testing.assert_allclose([drawn["x"], drawn["y"]], path[step], rtol=1e-6)
+        # The SVG marker sits on the recorded iterate (to within a pixel).
+        np.testing.assert_allclose(drawn["marker"], path[step], atol=1.5 / drawn["pixel"])
+        assert f"step {step}/{result.n_steps - 1}" in drawn["title"]
+        assert drawn["label"] == f"step {step}"
+        # The left landscape is the loss of this step's minibatch (log, within 16-bit rounding).
+        expected = np.log(result.batch_landscape(step).astype(np.float64))
+        z = np.array(drawn["z"], dtype=np.float64)
+        keep = expected > np.log(1e-6)  # away from the clip at exact zeros
+        np.testing.assert_allclose(z[keep], expected[keep], atol=np.ptp(z) / 60000 + 1e-5)
+    page.screenshot(path=str(_artifact("export_html_step29.png")))
+
+
+def test_play_advances_and_pause_stops(page, result) -> None:
+    play = page.locator("#sgdscape-play")
+    play.click()
+    page.wait_for_function(  # playing at 20 steps per second
+        "Number(document.getElementById('sgdscape-plot').dataset.step) >= 5", timeout=10_000
+    )
+    play.click()  # pause
+    stopped = int(page.locator("#sgdscape-plot").get_attribute("data-step"))
+    page.wait_for_timeout(400)
+    assert int(page.locator("#sgdscape-plot").get_attribute("data-step")) == stopped
+    assert "play" in play.text_content()
+    play.click()
+    shown(page, result.n_steps - 1)  # plays to the end and stops there
+    page.wait_for_timeout(200)
+    assert "play" in play.text_content()
+
+
+def test_hover_shows_values(page) -> None:
+    box = page.locator('rect.nsewdrag[data-subplot="xy"]').bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
+    label = page.locator(".hoverlayer .hovertext")
+    label.first.wait_for(timeout=5_000)
+    text = label.first.text_content()
+    assert "w1 =" in text and "log minibatch loss =" in text and "loss =" in text
+    page.screenshot(path=str(_artifact("export_html_hover.png")))
+
+
+def _artifact(name: str) -> Path:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return ARTIFACTS / name

@@ -1,0 +1,394 @@
+"""Exports: packed landscapes, the Plotly figure, the HTML page, GIF/MP4 animations, the CLI."""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import sgdscape
+from sgdscape import RunConfig, SgdscapeError
+
+pytest.importorskip("plotly")
+
+SMALL = RunConfig(grid=24, samples=12)
+
+
+@pytest.fixture(scope="module")
+def small() -> sgdscape.RunResult:
+    """12 steps of the seed's experiment on a 24x24 grid."""
+    return sgdscape.run(SMALL)
+
+
+@pytest.fixture(scope="module")
+def repeated() -> sgdscape.RunResult:
+    """Two in-order epochs of batch 3: 8 steps, but only 4 distinct minibatches."""
+    return sgdscape.run(RunConfig(grid=20, samples=12, batch_size=3, epochs=2))
+
+
+def oracle_log(values: np.ndarray) -> np.ndarray:
+    """Natural log with zeros clipped to the smallest positive value (written independently)."""
+    values = np.asarray(values, dtype=np.float64)
+    return np.log(np.maximum(values, values[values > 0].min()))
+
+
+# --------------------------------------------------------------------------- packing
+
+
+def test_packed_grids_round_trip_within_16_bit_quantisation() -> None:
+    from sgdscape.figures_plotly import decode_log_grids, encode_log_grids
+
+    rng = np.random.default_rng(0)
+    grids = rng.normal(size=(3, 7, 9)) * np.array([1.0, 50.0, 1e-3])[:, None, None]
+    grids[1, 2, 3] = np.nan
+    grids[2, 0, 0] = np.inf
+    grids[0] = 4.25  # constant landscape
+    decoded = decode_log_grids(json.loads(json.dumps(encode_log_grids(grids))))
+    finite = np.isfinite(grids)
+    np.testing.assert_array_equal(np.isnan(decoded), ~finite)
+    for u in range(3):
+        values = grids[u][finite[u]]
+        bound = (values.max() - values.min()) / 131068 + 1e-12
+        assert np.abs(decoded[u][finite[u]] - values).max() <= bound
+
+
+def test_packing_rejects_non_3d_input() -> None:
+    from sgdscape.figures_plotly import encode_log_grids
+
+    with pytest.raises(SgdscapeError, match="shape"):
+        encode_log_grids(np.zeros((4, 4)))
+
+
+def test_player_stores_each_distinct_minibatch_once(repeated: sgdscape.RunResult) -> None:
+    from sgdscape.figures_plotly import decode_log_grids, player
+
+    packed = player(repeated)
+    batches = [tuple(sorted(row[row >= 0])) for row in repeated.trajectory.batch_indices]
+    distinct = sorted(set(batches))
+    assert len(batches) == 8 and len(distinct) == 4
+    grids = decode_log_grids(packed.frames["grids"])
+    assert grids.shape == (len(distinct) + 1, 20, 20)  # + the empirical risk
+    assert packed.frames["steps"] == list(range(8))
+    # Every step points at the landscape of its own minibatch, recomputed here from the data.
+    x, y = repeated.data.x.numpy()[:, 0], repeated.data.y.numpy()[:, 0]
+    w1, w2 = np.meshgrid(repeated.landscape.w1, repeated.landscape.w2)
+    for step, batch in enumerate(batches):
+        per_sample = [(w1 * np.maximum(w2 * x[i], 0) - y[i]) ** 2 for i in batch]
+        expected = oracle_log(np.mean(per_sample, axis=0))
+        shown = grids[packed.frames["landscape"][step]]
+        span = expected.max() - expected.min()
+        np.testing.assert_allclose(shown, expected, atol=span / 60000 + 1e-4)
+    risk = grids[packed.frames["risk_landscape"]]
+    np.testing.assert_allclose(
+        risk, oracle_log(repeated.landscape.risk), atol=np.ptp(risk) / 60000 + 1e-6
+    )
+
+
+def test_player_step_subset_and_bad_steps(small: sgdscape.RunResult) -> None:
+    from sgdscape.figures_plotly import player
+
+    packed = player(small, steps=range(3, 9, 2))
+    assert packed.frames["steps"] == [3, 5, 7]
+    assert len(packed.frames["path"]) == 8  # the path so far up to the last shown step
+    with pytest.raises(SgdscapeError, match=r"outside the run.s steps 0\.\.11"):
+        player(small, steps=[2, 12])
+    with pytest.raises(SgdscapeError, match="empty"):
+        player(small, steps=range(0))
+
+
+# --------------------------------------------------------------------------- figure
+
+
+def test_step_figure_shows_the_recorded_step(small: sgdscape.RunResult) -> None:
+    from sgdscape.figures_plotly import TRACES, step_figure
+    from sgdscape.plot import arrow_scale
+
+    step = 7
+    figure = step_figure(small, step)
+    traces = dict(zip(TRACES, figure.data, strict=True))
+    iterate = small.trajectory.iterates[step]  # axis-aligned slice: plot coords = parameters
+    for name in ("iterate", "iterate_right"):
+        np.testing.assert_allclose([traces[name].x[0], traces[name].y[0]], iterate, rtol=1e-6)
+    np.testing.assert_allclose(
+        traces["path"].x, small.trajectory.iterates[: step + 1, 0], rtol=1e-6
+    )
+    tip = iterate - arrow_scale(small) * small.trajectory.grads[step]
+    np.testing.assert_allclose(
+        [traces["minibatch_arrow"].x[1], traces["minibatch_arrow"].y[1]], tip, rtol=1e-5
+    )
+    full_tip = iterate - arrow_scale(small) * small.trajectory.full_grads[step]
+    np.testing.assert_allclose(
+        [traces["full_arrow"].x[1], traces["full_arrow"].y[1]], full_tip, rtol=1e-5
+    )
+    np.testing.assert_allclose(
+        np.array(traces["minibatch"].z, dtype=float),
+        oracle_log(small.batch_landscape(step)),
+        rtol=1e-5,
+    )
+    assert figure.layout.xaxis.title.text == "w1" and figure.layout.yaxis.title.text == "w2"
+    assert traces["minibatch"].colorbar.title.text == "log minibatch loss"
+    assert traces["risk"].colorbar.title.text == "log empirical risk"
+    assert f"step {step}/11" in figure.layout.title.text
+    with pytest.raises(SgdscapeError, match="between 0 and 11"):
+        step_figure(small, 12)
+
+
+# --------------------------------------------------------------------------- HTML
+
+
+def test_html_is_self_contained_and_small_at_the_seed_size(tmp_path: Path) -> None:
+    from sgdscape.export import export_html
+
+    result = sgdscape.run()  # the seed: 100 steps, 100x100 grid
+    path = export_html(result, tmp_path / "seed.html")
+    text = path.read_text(encoding="utf-8")
+    assert path.stat().st_size < 5_000_000
+    assert not re.search(r"<script[^>]*\bsrc=", text)
+    assert not re.search(r"<link\b", text)
+    assert "<!DOCTYPE html>" in text and 'id="sgdscape-step"' in text
+    frames = json.loads(re.search(r'id="sgdscape-frames"[^>]*>(.*?)</script>', text, re.S).group(1))
+    assert frames["grids"]["shape"] == [101, 100, 100]  # 100 distinct minibatches + the risk
+
+
+def test_html_bad_outputs_leave_existing_files(tmp_path: Path, small: sgdscape.RunResult) -> None:
+    from sgdscape.export import export_html
+
+    with pytest.raises(SgdscapeError, match="directory"):
+        export_html(small, tmp_path)
+    with pytest.raises(SgdscapeError, match=r"\.html"):
+        export_html(small, tmp_path / "page.txt")
+    existing = tmp_path / "page.html"
+    existing.write_text("old")
+    with pytest.raises(SgdscapeError, match="outside"):
+        export_html(small, existing, steps=[99])
+    assert existing.read_text() == "old"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["page.html"]
+
+
+# --------------------------------------------------------------------------- animations
+
+
+def test_gif_has_one_frame_per_step_at_the_requested_size(tmp_path: Path, small) -> None:
+    from PIL import Image
+
+    from sgdscape.animate import animate
+
+    seen: list[tuple[int, int]] = []
+    path = animate(
+        small,
+        tmp_path / "run.gif",
+        steps=range(2, 7),
+        size=(320, 180),
+        dpi=50,
+        fps=4,
+        progress=lambda done, total: seen.append((done, total)),
+    )
+    with Image.open(path) as image:
+        assert image.format == "GIF"
+        assert image.size == (320, 180)
+        assert image.n_frames == 5
+        assert image.info["duration"] == 250
+    assert seen == [(i, 5) for i in range(1, 6)]
+
+
+def test_failed_animation_leaves_the_old_file(tmp_path: Path, small) -> None:
+    from sgdscape.animate import animate
+
+    path = tmp_path / "run.gif"
+    path.write_bytes(b"old")
+
+    def explode(done: int, total: int) -> None:
+        if done == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        animate(small, path, steps=range(4), size=(320, 180), dpi=50, progress=explode)
+    assert path.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["run.gif"]
+
+
+@pytest.mark.skipif(shutil.which("ffprobe") is None, reason="needs ffmpeg/ffprobe")
+def test_mp4_decodes_with_ffprobe(tmp_path: Path, small) -> None:
+    from sgdscape.animate import animate
+
+    path = animate(small, tmp_path / "run.mp4", steps=range(6), size=(321, 181), dpi=50, fps=5)
+    probe = subprocess.run(
+        [
+            "ffprobe", "-v", "error", "-count_frames", "-select_streams", "v:0",
+            "-show_entries", "stream=codec_name,width,height,nb_read_frames",
+            "-of", "json", str(path),
+        ],
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    stream = json.loads(probe.stdout)["streams"][0]
+    assert stream["codec_name"] == "h264"
+    assert (stream["width"], stream["height"]) == (320, 180)  # rounded down to even for yuv420p
+    assert int(stream["nb_read_frames"]) == 6
+
+
+def test_mp4_without_ffmpeg_is_a_clear_error(tmp_path: Path, small, monkeypatch) -> None:
+    import sgdscape.animate
+
+    monkeypatch.setattr(sgdscape.animate.shutil, "which", lambda name: None)
+    with pytest.raises(SgdscapeError, match="ffmpeg"):
+        sgdscape.animate.animate(small, tmp_path / "run.mp4")
+    assert not list(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"fps": 0}, "fps"),
+        ({"dpi": -1}, "dpi"),
+        ({"size": (10, 100)}, "width"),
+        ({"steps": [0, 40]}, "outside"),
+        ({"size": (100, 64), "dpi": 100}, "too small"),
+    ],
+)
+def test_animation_bad_arguments(tmp_path: Path, small, kwargs, message) -> None:
+    from sgdscape.animate import animate
+
+    with pytest.raises(SgdscapeError, match=message):
+        animate(small, tmp_path / "run.gif", **kwargs)
+    with pytest.raises(SgdscapeError, match=r"\.gif or \.mp4"):
+        animate(small, tmp_path / "run.avi")
+
+
+# --------------------------------------------------------------------------- CLI
+
+
+def invoke(*args: str):
+    from typer.testing import CliRunner
+
+    from sgdscape.cli import app
+
+    return CliRunner().invoke(app, list(args))
+
+
+def test_cli_exports_html_and_gif_for_a_step_range(tmp_path: Path) -> None:
+    from PIL import Image
+
+    html, gif = tmp_path / "a.html", tmp_path / "a.gif"
+    args = [
+        "export",
+        "--grid",
+        "16",
+        "--samples",
+        "10",
+        "--steps",
+        "2:6",
+        "--size",
+        "320x200",
+        "--dpi",
+        "40",
+    ]
+    outcome = invoke(*args, "--fps", "5", "--html", str(html), "--gif", str(gif), "-q")
+    assert outcome.exit_code == 0, outcome.output
+    assert f"wrote {html}" in outcome.output and f"wrote {gif}" in outcome.output
+    with Image.open(gif) as image:
+        assert (image.size, image.n_frames) == ((320, 200), 4)
+    frames = re.search(r'id="sgdscape-frames"[^>]*>(.*?)</script>', html.read_text(), re.S)
+    assert json.loads(frames.group(1))["steps"] == [2, 3, 4, 5]
+
+
+def test_cli_exports_a_saved_run(tmp_path: Path, small) -> None:
+    sgdscape.save(small, tmp_path / "saved")
+    page = tmp_path / "saved.html"
+    outcome = invoke("export", "--from", str(tmp_path / "saved"), "--html", str(page), "-q")
+    assert outcome.exit_code == 0, outcome.output
+    frames = re.search(r'id="sgdscape-frames"[^>]*>(.*?)</script>', page.read_text(), re.S)
+    path = json.loads(frames.group(1))["path"]
+    np.testing.assert_allclose(np.array(path, dtype=float), small.path(), rtol=1e-6)
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        ([], "at least one of --html"),
+        (["--html", "x.html", "--fps", "0"], "--fps"),
+        (["--gif", "x.gif", "--dpi", "-2"], "--dpi"),
+        (["--html", "x.html", "--steps", "5:2"], "empty"),
+        (["--html", "x.html", "--steps", "a:b"], "--steps must be a range"),
+        (["--html", "x.html", "--steps", "0:500"], "past the run's 12 steps"),
+        (["--html", "x.html", "--steps", "40:"], "past the run's last step 11"),
+        (["--gif", "x.png"], "must end in .gif"),
+        (["--html", "x.gif"], "must end in .html"),
+        (["--mp4", "x.gif"], "must end in .mp4"),
+        (["--gif", "x.gif", "--size", "big"], "WIDTHxHEIGHT"),
+        (["--gif", "x.gif", "--size", "10x10"], "between 64 and 8192"),
+        (["--html", "nowhere/x.html"], "does not exist"),
+        (["--html", "x.html", "--from", "missing-run"], "no saved run"),
+    ],
+)
+def test_cli_bad_inputs_exit_2_with_one_line(tmp_path: Path, monkeypatch, args, message) -> None:
+    monkeypatch.chdir(tmp_path)
+    small_run = [] if "--from" in args else ["--grid", "8", "--samples", "12"]
+    outcome = invoke("export", *small_run, *args)
+    assert outcome.exit_code == 2, outcome.output
+    lines = outcome.output.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("sgdscape: error: ")
+    assert message in lines[0]
+    assert not list(tmp_path.iterdir())
+
+
+def test_cli_output_that_is_a_directory(tmp_path: Path) -> None:
+    outcome = invoke("export", "--html", str(tmp_path))
+    assert outcome.exit_code == 2
+    assert "is a directory" in outcome.output and len(outcome.output.strip().splitlines()) == 1
+
+
+def test_cli_from_refuses_run_options(tmp_path: Path, small) -> None:
+    sgdscape.save(small, tmp_path / "saved")
+    outcome = invoke("export", "--from", str(tmp_path / "saved"), "--lr", "0.5", "--html", "x.html")
+    assert outcome.exit_code == 2
+    assert "--from loads a saved run" in outcome.output
+
+
+def test_cli_mp4_without_ffmpeg(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setattr(shutil, "which", lambda name: None)
+    outcome = invoke("export", "--mp4", str(tmp_path / "x.mp4"))
+    assert outcome.exit_code == 2
+    assert "ffmpeg" in outcome.output and len(outcome.output.strip().splitlines()) == 1
+
+
+def test_a_diverged_run_exports_without_warnings(tmp_path: Path) -> None:
+    from PIL import Image
+
+    from sgdscape.animate import animate
+    from sgdscape.export import export_html
+    from sgdscape.figures_plotly import player
+
+    result = sgdscape.run(RunConfig(grid=16, samples=30, lr=20))
+    assert result.trajectory.diverged
+    frames = player(result).frames
+    finite = np.isfinite(result.path()).all(axis=1)
+    assert [p[0] is not None for p in frames["path"]] == list(finite)
+    export_html(result, tmp_path / "diverged.html")
+    gif = animate(result, tmp_path / "diverged.gif", size=(320, 180), dpi=50)
+    with Image.open(gif) as image:
+        assert image.n_frames == result.n_steps
+
+
+def test_exported_files_get_ordinary_permissions(tmp_path: Path, small) -> None:
+    """Shared files must be readable like any file the user creates (not 0600)."""
+    from sgdscape.export import export_html
+
+    ordinary = tmp_path / "ordinary"
+    ordinary.write_text("x")  # created with the process umask
+    page = export_html(small, tmp_path / "page.html", steps=range(2))
+    assert page.stat().st_mode & 0o777 == ordinary.stat().st_mode & 0o777
+
+
+def test_axes_are_labelled_with_the_slice_parameters() -> None:
+    from sgdscape.figures_plotly import step_figure
+
+    result = sgdscape.run(RunConfig(model="linear-regression", grid=12, samples=6, init=(0.5, 0.1)))
+    figure = step_figure(result, 2)
+    assert (figure.layout.xaxis.title.text, figure.layout.yaxis.title.text) == ("w", "b")
+    assert (figure.layout.xaxis2.title.text, figure.layout.yaxis2.title.text) == ("w", "b")
+    assert figure.data[0].hovertemplate.startswith("w = ")
