@@ -15,12 +15,22 @@ import torch
 from sgdscape.devices import resolve_device
 from sgdscape.errors import SgdscapeError
 from sgdscape.grid import Grid, Plane
+from sgdscape.kernels import (
+    RISK_SAMPLE_BLOCK,
+    check_engine,
+    fused_fill,
+    fused_risk,
+    is_builtin,
+    wants_fused,
+)
 from sgdscape.losses import Loss, get_loss
 from sgdscape.models import Model, get_model
 from sgdscape.problems import Dataset
 
 DEFAULT_MEMORY_BUDGET = 2**30  # bytes of working memory: 1 GiB
-BYTES_PER_EVALUATION = 16  # float32 prediction, loss and two temporaries per (point, sample)
+# plain path, per (point, sample): two float32 temporaries alive at once, the float64 copy
+# that a float64 sum makes, and a margin for the allocator
+BYTES_PER_EVALUATION = 20
 
 Progress = Callable[[int, int], None]
 
@@ -78,6 +88,7 @@ def landscape(
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     device: str | torch.device = "cpu",
     progress: Progress | None = None,
+    engine: str = "auto",
 ) -> Landscape:
     """Evaluate the loss of every sample at every grid point.
 
@@ -93,6 +104,8 @@ def landscape(
         memory_budget: bytes of memory this call may use, output included.
         device: where to compute (``"cpu"``, ``"cuda"``, ``"auto"``).
         progress: called as ``progress(done_chunks, total_chunks)``.
+        engine: ``"auto"`` (fused kernels for large built-in work, see
+            :mod:`sgdscape.kernels`), ``"fused"`` or ``"plain"`` (the broadcast reference).
 
     Returns:
         A :class:`Landscape` with float32 numpy arrays on the CPU.
@@ -109,6 +122,7 @@ def landscape(
     budget = int(memory_budget)
     if budget <= 0:
         raise SgdscapeError(f"memory_budget must be a positive number of bytes, got {budget}.")
+    engine = check_engine(engine)
     target = resolve_device(device)
     n = len(data)
     rows, columns = grid.shape
@@ -130,6 +144,125 @@ def landscape(
     x = data.x.to(target).reshape(-1)
     y = data.y.to(target).reshape(-1)
 
+    if target.type == "cuda":  # the chunks also fit what the device has free right now
+        free, _ = torch.cuda.mem_get_info(target)
+        working = max(1, min(working, int(0.8 * free) - output_bytes))
+
+    fused = None
+    if wants_fused(engine, model, loss_fn, float(n) * n_points):
+        fused = _fused(model, loss_fn, points, x, y, per_sample, progress)
+    if fused is not None:
+        risk, sample_loss = fused
+    elif (
+        engine == "auto"
+        and per_sample
+        and is_builtin(model, loss_fn)
+        and n * n_points * BYTES_PER_EVALUATION <= working
+    ):
+        risk, sample_loss = _direct(model, loss_fn, points, x, y)
+        if progress is not None:
+            progress(1, 1)
+    else:
+        risk, sample_loss = _plain(
+            model, loss_fn, points, x, y, per_sample, working, target, progress
+        )
+
+    return Landscape(
+        w1=w1_axis,
+        w2=w2_axis,
+        risk=risk.reshape(rows, columns).cpu().numpy(),
+        sample_loss=None
+        if sample_loss is None
+        else sample_loss.reshape(n, rows, columns).cpu().numpy(),
+        labels=plane.labels,
+        loss=loss_fn.name,
+        model=model.name,
+        plane=plane,
+    )
+
+
+def _fused(
+    model: Model,
+    loss_fn: Loss,
+    points: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    per_sample: bool,
+    progress: Progress | None,
+) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+    """Risk ``(P,)`` and per-sample losses ``(n, P)`` from fused kernels; ``None`` if unavailable.
+
+    The kernels never hold a ``(points, samples)`` intermediate: the risk is one reduction
+    kernel, and per-sample losses are written in place into their output, a block of
+    sample rows at a time (for progress).
+    """
+    n_points, n = points.shape[0], x.shape[0]
+    wt = points.T.contiguous()  # (p, P): one contiguous row per parameter
+    point_blocks = 16 if progress is not None else 1
+    sample_blocks = -(-n // RISK_SAMPLE_BLOCK)
+    total = point_blocks * sample_blocks + (point_blocks if per_sample else 0)
+    done = 0
+    risk = torch.empty(n_points, device=points.device)
+    step = max(1, -(-n_points // point_blocks))
+    for start in range(0, n_points, step):
+        stop = min(start + step, n_points)
+        part = wt[:, start:stop].contiguous()
+        total_loss = torch.zeros(stop - start, dtype=torch.float64, device=points.device)
+        for s0 in range(0, n, RISK_SAMPLE_BLOCK):
+            s1 = min(s0 + RISK_SAMPLE_BLOCK, n)
+            summed = fused_risk(model, loss_fn, part, x[s0:s1], y[s0:s1])
+            if summed is None:
+                return None
+            total_loss += summed
+            done += 1
+            if progress is not None:
+                progress(done, total)
+        risk[start:stop] = total_loss / n
+    if not per_sample:
+        return risk, None
+    sample_loss = torch.empty(n, n_points, device=points.device)
+    step = max(1, -(-n // point_blocks))
+    for start in range(0, n, step):
+        stop = min(start + step, n)
+        if not fused_fill(
+            model, loss_fn, sample_loss[start:stop], wt, x[start:stop], y[start:stop]
+        ):
+            return None
+        done += 1
+        if progress is not None:
+            progress(done, total)
+    return risk, sample_loss
+
+
+def _direct(
+    model: Model, loss_fn: Loss, points: torch.Tensor, x: torch.Tensor, y: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Small runs of built-in models: one broadcast laid out ``(n, P)`` as the output is.
+
+    The built-in models and losses are elementwise in ``x``, so samples can sit on a
+    leading axis: the per-sample grids come out in their final layout (no transposed
+    copy) and the risk is their mean. Same arithmetic as the plain path.
+    """
+    with torch.no_grad():
+        values = loss_fn.function(model.function(points[None], x[:, None, None]), y[:, None, None])[
+            ..., 0
+        ]  # (n, P)
+        return values.mean(dim=0), values
+
+
+def _plain(
+    model: Model,
+    loss_fn: Loss,
+    points: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    per_sample: bool,
+    working: int,
+    target: torch.device,
+    progress: Progress | None,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """The reference: plain broadcast torch, in chunks sized from ``working`` bytes."""
+    n_points, n = points.shape[0], x.shape[0]
     evaluations = max(1, working // BYTES_PER_EVALUATION)
     sample_chunk = int(min(n, evaluations))
     point_chunk = int(max(1, min(n_points, evaluations // sample_chunk)))
@@ -157,16 +290,4 @@ def landscape(
                 risk[start:stop] = (total / n).float()
             if progress is not None:
                 progress(done, len(starts))
-
-    return Landscape(
-        w1=w1_axis,
-        w2=w2_axis,
-        risk=risk.reshape(rows, columns).cpu().numpy(),
-        sample_loss=None
-        if sample_loss is None
-        else sample_loss.reshape(n, rows, columns).cpu().numpy(),
-        labels=plane.labels,
-        loss=loss_fn.name,
-        model=model.name,
-        plane=plane,
-    )
+    return risk, sample_loss

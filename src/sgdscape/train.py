@@ -16,6 +16,14 @@ import torch
 
 from sgdscape.devices import resolve_device
 from sgdscape.errors import SgdscapeError, check_choice, check_int, check_positive
+from sgdscape.kernels import (
+    FUSE_MIN_EVALUATIONS,
+    check_engine,
+    closed_form_available,
+    closed_form_gradient,
+    fused_gradient,
+    fused_step,
+)
 from sgdscape.losses import Loss, get_loss
 from sgdscape.models import Model, get_model
 from sgdscape.optimizers import OptimizerSpec, get_optimizer, make_scheduler
@@ -168,6 +176,7 @@ def train(
     seed: int | None = None,
     device: str | torch.device = "cpu",
     record_full_gradient: bool = True,
+    engine: str = "auto",
 ) -> Trajectory:
     """Run an optimizer from ``init`` and record every step.
 
@@ -187,6 +196,9 @@ def train(
         seed: seeds the minibatch order and a drawn init (a local generator).
         device: where to compute.
         record_full_gradient: also record the full-batch gradient at every iterate.
+        engine: ``"auto"`` or ``"fused"`` use closed-form gradients for the built-in models
+            and losses (:mod:`sgdscape.kernels`); ``"plain"`` always uses autograd (the
+            reference). Both drive the same ``torch.optim`` optimizer.
 
     Returns:
         A :class:`Trajectory`; with defaults and ``init=(1.2, -2.3), lr=0.05`` it equals
@@ -207,6 +219,8 @@ def train(
         sampling = "shuffle" if shuffle else "in-order"
     elif shuffle and sampling != "shuffle":
         raise SgdscapeError(f"shuffle=True contradicts sampling={sampling!r}; give only one.")
+    engine = check_engine(engine)
+    closed_form = engine != "plain" and closed_form_available(model, loss_fn)
     target = resolve_device(device)
     generator = make_generator(seed)
     start = model.init(generator=generator) if init is None else as_init(init, model)
@@ -221,7 +235,9 @@ def train(
     y = data.y.to(target).reshape(-1)
 
     def record(*shape: int) -> torch.Tensor:
-        return torch.full((n_inits, n_steps, *shape), math.nan, device=target)
+        # time-major (T, K, ...): each step writes one contiguous block, transposed once at
+        # the end; every step up to the last one run is written, so no fill is needed
+        return torch.empty((n_steps, n_inits, *shape), device=target)
 
     iterates, grads = record(model.n_params), record(model.n_params)
     full_grads = record(model.n_params) if record_full_gradient else None
@@ -229,28 +245,59 @@ def train(
     lrs = torch.zeros(n_steps, dtype=torch.float64)
     diverged_step = torch.full((n_inits,), -1, dtype=torch.int64, device=target)
     batches_on_device = batches.to(target)
+    in_order = (batches[:, :n] == torch.arange(n)).all(dim=1) if batch_size == n else None
+    # the full-data gradient at every step is most of the arithmetic: fuse it when it pays
+    full_gradient_of = closed_form_gradient
+    if closed_form and (engine == "fused" or float(n_inits) * n * n_steps >= FUSE_MIN_EVALUATIONS):
+        full_gradient_of = fused_gradient
 
     last = n_steps - 1
     for t in range(n_steps):
         row = batches[t]
         index = batches_on_device[t][: int((row >= 0).sum())]
-        minibatch_loss = loss_fn(model(w, x[index]), y[index]).mean(dim=-1)  # (K,)
-        (gradient,) = torch.autograd.grad(minibatch_loss.sum(), w)
-        full_risk = loss_fn(model(w, x), y).mean(dim=-1)
-        if full_grads is not None:
-            (full_gradient,) = torch.autograd.grad(full_risk.sum(), w)
-            full_grads[:, t] = full_gradient
+        finite = None
+        if (
+            closed_form
+            and full_gradient_of is fused_gradient
+            and not (index.shape[0] == n and bool(in_order[t]))
+        ):
+            with torch.no_grad():  # one compiled call for everything the step records
+                minibatch_loss, gradient, full_risk, full_gradient, finite = fused_step(
+                    model, loss_fn, w, x[index], y[index], x, y
+                )
+                if full_grads is not None:
+                    full_grads[t] = full_gradient
+        elif closed_form:
+            with torch.no_grad():
+                whole = index.shape[0] == n and bool(in_order[t])
+                minibatch_loss, gradient = (full_gradient_of if whole else closed_form_gradient)(
+                    model, loss_fn, w, x if whole else x[index], y if whole else y[index]
+                )
+                if whole:  # the minibatch is the data, in order: nothing to recompute
+                    full_risk, full_gradient = minibatch_loss, gradient
+                else:
+                    full_risk, full_gradient = full_gradient_of(model, loss_fn, w, x, y)
+                if full_grads is not None:
+                    full_grads[t] = full_gradient
+        else:
+            minibatch_loss = loss_fn(model(w, x[index]), y[index]).mean(dim=-1)  # (K,)
+            (gradient,) = torch.autograd.grad(minibatch_loss.sum(), w)
+            full_risk = loss_fn(model(w, x), y).mean(dim=-1)
+            if full_grads is not None:
+                (full_gradient,) = torch.autograd.grad(full_risk.sum(), w)
+                full_grads[t] = full_gradient
         with torch.no_grad():
-            iterates[:, t] = w
-            grads[:, t] = gradient
-            batch_loss[:, t] = minibatch_loss
-            risk[:, t] = full_risk
+            iterates[t] = w
+            grads[t] = gradient
+            batch_loss[t] = minibatch_loss
+            risk[t] = full_risk
             lrs[t] = optim.param_groups[0]["lr"]
-            finite = (
-                torch.isfinite(w).all(-1)
-                & torch.isfinite(gradient).all(-1)
-                & torch.isfinite(minibatch_loss)
-            )
+            if finite is None:
+                finite = (
+                    torch.isfinite(w).all(-1)
+                    & torch.isfinite(gradient).all(-1)
+                    & torch.isfinite(minibatch_loss)
+                )
             diverged_step = torch.where(
                 (diverged_step < 0) & ~finite, torch.full_like(diverged_step, t), diverged_step
             )
@@ -265,7 +312,7 @@ def train(
         final = w.detach().clone()
         final_risk = loss_fn(model(final, x), y).mean(dim=-1)
         steps = torch.arange(n_steps, device=target)
-        after = (diverged_step[:, None] >= 0) & (steps[None, :] > diverged_step[:, None])
+        after = (diverged_step[None, :] >= 0) & (steps[:, None] > diverged_step[None, :])
         for tensor in (iterates, grads, full_grads):
             if tensor is not None:
                 tensor[after] = math.nan
@@ -280,7 +327,7 @@ def train(
     def out(tensor: torch.Tensor | None, time_axis: bool = True) -> np.ndarray | None:
         if tensor is None:
             return None
-        array = tensor[:, :keep] if time_axis else tensor
+        array = tensor[:keep].transpose(0, 1) if time_axis else tensor  # a strided view
         array = array.detach().cpu().numpy()
         return array[0] if single else array
 
