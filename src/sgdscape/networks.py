@@ -422,6 +422,11 @@ def _activation_elements(model: nn.Module, x: torch.Tensor) -> int:
     try:
         with torch.no_grad():
             model(x)
+    except RuntimeError as error:
+        message = str(error).splitlines()[0]
+        raise SgdscapeError(
+            f"the model cannot run on inputs of shape {tuple(x.shape)}: {message}"
+        ) from None
     finally:
         for handle in handles:
             handle.remove()
@@ -768,6 +773,10 @@ def slice_landscape(
         coordinates, ``risk (G2, G1)``, ``sample_loss (n, G2, G1) | None``.
     """
     grid = _as_grid(grid)
+    if (tuple(directions.names), directions.shapes) != parameter_layout(model):
+        raise SgdscapeError(
+            "the directions were made for another model (parameter layout differs)."
+        )
     evaluator = Evaluator(
         model,
         loss_fn,
@@ -777,10 +786,6 @@ def slice_landscape(
         memory_budget=memory_budget,
         use_algebra=use_algebra,
     )
-    if tuple(directions.names) != evaluator.names or directions.shapes != evaluator.shapes:
-        raise SgdscapeError(
-            "the directions were made for another model (parameter layout differs)."
-        )
     coords = grid_coords(grid)
     chunk = int(chunk_points) if chunk_points else evaluator.chunk
     if chunk < 1:
