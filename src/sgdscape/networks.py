@@ -663,7 +663,7 @@ class ChunkPlan:
             if found != wanted:
                 raise SgdscapeError(
                     f"checkpoint directory {str(self.checkpoint_dir)!r} holds chunks of another "
-                    "slice (different model, data, directions, grid or chunk size); use an "
+                    "slice (different model, data, directions, grid, chunk size or per-sample setting); use an "
                     "empty directory."
                 )
         else:
