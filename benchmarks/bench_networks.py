@@ -49,14 +49,15 @@ def bench_loss_landscapes(model, loss_fn, x, y, grid: int):
     try:
         loss_landscapes.random_plane(copy.deepcopy(model), metric, 1.0, 3, "filter", True)  # warm
         seconds, values = timed(
-            lambda: loss_landscapes.random_plane(
+            repeat=3,
+            work=lambda: loss_landscapes.random_plane(
                 copy.deepcopy(model),
                 metric,
                 distance=1.0,
                 steps=grid,
                 normalization="filter",
                 deepcopy_model=True,
-            )
+            ),
         )
     except Exception as error:  # report, do not hide, why the baseline fails
         return None, f"random_plane failed: {type(error).__name__}: {error}"
@@ -114,7 +115,12 @@ def main() -> None:
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--resnet-images", type=int, default=64)
     parser.add_argument("--resnet-grid", type=int, default=3)
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads for both libraries"
+    )
     args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
     device = torch.device(
         "cuda"
         if args.device == "auto" and torch.cuda.is_available()
@@ -131,12 +137,14 @@ def main() -> None:
     grid = Grid.square(args.grid, -1.0, 1.0)
     slice_landscape(model, loss_fn, (x, y), directions=directions, grid=4, device=device)  # warm
     ours, _ = timed(
-        lambda: slice_landscape(
+        repeat=3,
+        work=lambda: slice_landscape(
             model, loss_fn, (x, y), directions=directions, grid=grid, device=device
-        )
+        ),
     )
     generic, _ = timed(
-        lambda: slice_landscape(
+        repeat=3,
+        work=lambda: slice_landscape(
             model,
             loss_fn,
             (x, y),
@@ -144,7 +152,7 @@ def main() -> None:
             grid=grid,
             device=device,
             use_algebra=False,
-        )
+        ),
     )
     points = args.grid**2
     print(f"\n[digits MLP: {n_params} parameters, {len(x)} samples, {args.grid}x{args.grid} plane]")

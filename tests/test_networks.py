@@ -344,6 +344,7 @@ def test_stochastic_view_minibatch_landscapes_are_their_own_slices(tabular):
         theta = torch.from_numpy(recording.iterates[k])
         assert view.risk[k] == pytest.approx(hand_set_loss(model, loss_fn, x, y, theta), rel=1e-5)
     np.testing.assert_allclose(view.path()[-1], 0.0, atol=1e-5)
+    assert view.off_plane[-1] < 1e-4 and (view.off_plane >= 0).all()
     assert view.path().shape == (recording.n_steps + 1, 2)
 
 

@@ -63,9 +63,9 @@ def digits_mlp(seed: int = 0) -> Example:
         nn.CrossEntropyLoss(),
         x,
         y,
-        lr=0.1,
-        batch_size=32,
-        epochs=3,
+        lr=0.2,
+        batch_size=16,
+        epochs=6,
     )
 
 

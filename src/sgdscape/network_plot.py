@@ -59,8 +59,20 @@ def plot_network_step(
             xytext=(point[0], point[1]),
             arrowprops={"arrowstyle": "->", "color": PATH_COLOUR, "lw": 2},
         )
-        left.plot([], [], color=PATH_COLOUR, label=f"-minibatch gradient (in plane) × {scale:.2g}")
-    left.scatter(*point, color=PATH_COLOUR, edgecolor="black", zorder=3, s=60, label="iterate")
+        left.plot(
+            [],
+            [],
+            color=PATH_COLOUR,
+            label=f"-minibatch gradient at the true iterate, projected × {scale:.2g}",
+        )
+    left.scatter(
+        *point,
+        color=PATH_COLOUR,
+        edgecolor="black",
+        zorder=3,
+        s=60,
+        label=f"iterate (projected; {view.off_plane[step]:.2g} off the plane)",
+    )
     batch = view.batch(step)
     left.set_title(
         f"step {step}: minibatch of {len(batch)} samples, loss {view.batch_loss[step]:.3g}"

@@ -243,6 +243,8 @@ class StochasticView:
         risk: ``(T + 1,)`` full-data loss at each true iterate (off the plane).
         grads_plane: ``(T, 2)`` minibatch gradients projected on the plane.
         explained_variance: ``(2,)`` explained variance ratio of the two components.
+        off_plane: ``(T + 1,)`` distance of each true iterate from the plane (the path's
+            points are projections; the landscapes are on the plane).
         info: name, optimizer, lr, batch_size, n_samples, kind of directions.
         directions: the plane (not saved; ``None`` after loading).
     """
@@ -256,6 +258,7 @@ class StochasticView:
     risk: np.ndarray
     grads_plane: np.ndarray
     explained_variance: np.ndarray
+    off_plane: np.ndarray
     info: dict[str, Any] = field(default_factory=dict)
     directions: Directions | None = field(default=None, compare=False, repr=False)
 
@@ -388,6 +391,8 @@ def stochastic_view(
     risk, _ = evaluator.evaluate_points(torch.from_numpy(recording.iterates))
     basis = np.stack([directions.d1.numpy(), directions.d2.numpy()], axis=1)
     grads_plane = np.linalg.lstsq(basis, recording.grads.T, rcond=None)[0].T.astype(np.float32)
+    on_plane = directions.origin.double().numpy() + path.astype(np.float64) @ basis.T
+    off_plane = np.linalg.norm(recording.iterates - on_plane, axis=1).astype(np.float32)
     info = {
         "name": recording.name,
         "optimizer": recording.optimizer,
@@ -410,6 +415,7 @@ def stochastic_view(
         risk=risk.cpu().numpy(),
         grads_plane=grads_plane,
         explained_variance=np.asarray(directions.explained_variance, dtype=np.float64),
+        off_plane=off_plane,
         info=info,
         directions=directions,
     )
@@ -436,6 +442,7 @@ def save_view(view: StochasticView, path: str | Path) -> Path:
         path_risk=view.risk,
         grads_plane=view.grads_plane,
         explained_variance=view.explained_variance,
+        off_plane=view.off_plane,
         info=np.asarray(json.dumps(view.info)),
         loss=np.asarray(view.landscape.loss),
         model=np.asarray(view.landscape.model),
@@ -471,5 +478,6 @@ def load_view(path: str | Path) -> StochasticView:
         risk=a["path_risk"],
         grads_plane=a["grads_plane"],
         explained_variance=a["explained_variance"],
+        off_plane=a["off_plane"],
         info=json.loads(str(a["info"])),
     )
