@@ -344,6 +344,17 @@ def test_stochastic_view_minibatch_landscapes_are_their_own_slices(tabular):
         theta = torch.from_numpy(recording.iterates[k])
         assert view.risk[k] == pytest.approx(hand_set_loss(model, loss_fn, x, y, theta), rel=1e-5)
     np.testing.assert_allclose(view.path()[-1], 0.0, atol=1e-5)
+    # the arrow: the minibatch gradient at the true iterate, projected on the orthonormal
+    # PCA basis = directional derivatives there (central finite differences)
+    k, h = 4, 1e-3
+    theta = torch.from_numpy(recording.iterates[k]).double()
+    index = torch.from_numpy(recording.batch(k))
+    for axis, d in enumerate((directions.d1.double(), directions.d2.double())):
+        slope = (
+            hand_set_loss(model, loss_fn, x[index], y[index], (theta + h * d).float())
+            - hand_set_loss(model, loss_fn, x[index], y[index], (theta - h * d).float())
+        ) / (2 * h)
+        assert view.grads_plane[k, axis] == pytest.approx(slope, rel=2e-2, abs=2e-3)
     assert view.off_plane[-1] < 1e-4 and (view.off_plane >= 0).all()
     assert view.path().shape == (recording.n_steps + 1, 2)
 
@@ -458,3 +469,21 @@ def test_digits_examples_load_without_download():
     assert float(mlp_example.x.max()) == 1.0 and set(mlp_example.y.tolist()) == set(range(10))
     with torch.no_grad():
         assert cnn_example.model(cnn_example.x[:5]).shape == (5, 10)
+
+
+def test_the_python_example_in_the_docs_runs(tmp_path, monkeypatch):
+    import matplotlib
+    import matplotlib.pyplot as plt
+
+    matplotlib.use("Agg")
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "networks.md").read_text()
+    start = text.index("```python") + len("```python")
+    code = text[start : text.index("```", start)]
+    monkeypatch.chdir(tmp_path)
+    namespace: dict = {}
+    exec(compile(code, "docs/networks.md", "exec"), namespace)
+    plt.close("all")
+    assert (tmp_path / "step10.png").stat().st_size > 10_000
+    assert namespace["surface"].risk.shape == (51, 51)

@@ -745,6 +745,9 @@ def _atomic_write(path: Path, payload: bytes) -> None:
     try:
         with os.fdopen(handle, "wb") as stream:
             stream.write(payload)
+        mask = os.umask(0)
+        os.umask(mask)
+        os.chmod(name, 0o666 & ~mask)  # mkstemp makes 0600; give the usual permissions
         os.replace(name, path)
     finally:
         if os.path.exists(name):
