@@ -92,7 +92,7 @@ def digits_cnn(seed: int = 0) -> Example:
         nn.CrossEntropyLoss(),
         x.reshape(-1, 1, 8, 8),
         y,
-        lr=0.05,
+        lr=0.3,
         batch_size=32,
         epochs=2,
     )
