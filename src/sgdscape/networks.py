@@ -883,7 +883,7 @@ def slice_landscape(
             raise SgdscapeError(f"backend must be 'local', 'ray' or a RayBackend, got {backend!r}.")
         factory = functools.partial(
             Evaluator,
-            evaluator.model,
+            copy.deepcopy(evaluator.model).cpu(),  # actors pick their own device
             loss_fn,
             (evaluator.x.cpu(), evaluator.y.cpu()),
             batch_size=evaluator.batch_size,
