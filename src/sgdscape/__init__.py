@@ -13,9 +13,18 @@ from sgdscape.grid import Grid, Plane
 from sgdscape.landscape import Landscape, landscape
 from sgdscape.losses import LOSSES, Loss, get_loss
 from sgdscape.models import MODELS, Model, get_model, module_parameters
+from sgdscape.networks import (
+    Directions,
+    interpolation_directions,
+    line_landscape,
+    pca_directions,
+    random_directions,
+    slice_landscape,
+)
 from sgdscape.optimizers import OPTIMIZERS, SCHEDULES, get_optimizer
 from sgdscape.problems import PROBLEMS, Dataset, ProblemOptions, ground_truth, make_problem
 from sgdscape.run import RunConfig, RunResult, load, load_config, run, save
+from sgdscape.stochastic import Recording, StochasticView, record_training, stochastic_view
 from sgdscape.train import Trajectory, train
 
 if TYPE_CHECKING:
@@ -39,29 +48,39 @@ __all__ = [
     "PROBLEMS",
     "SCHEDULES",
     "Dataset",
+    "Directions",
     "Grid",
     "Landscape",
     "Loss",
     "Model",
     "Plane",
     "ProblemOptions",
+    "Recording",
     "RunConfig",
     "RunResult",
     "SgdscapeError",
+    "StochasticView",
     "Trajectory",
     "explore",
     "get_loss",
     "get_model",
     "get_optimizer",
     "ground_truth",
+    "interpolation_directions",
     "landscape",
+    "line_landscape",
     "load",
     "load_config",
     "make_problem",
     "module_parameters",
+    "pca_directions",
+    "random_directions",
+    "record_training",
     "resolve_device",
     "run",
     "save",
+    "slice_landscape",
+    "stochastic_view",
     "train",
 ]
 __version__ = "0.1.0"

@@ -792,6 +792,104 @@ def bench(
         typer.echo(f"wrote {json_path}")
 
 
+@app.command(name="network")
+def network_command(
+    example: Annotated[
+        str, typer.Option(help="Network and data: digits-mlp, digits-cnn, moons or spirals.")
+    ] = "digits-mlp",
+    grid: Annotated[int, typer.Option(help="Grid points per axis of the PCA plane.")] = 41,
+    steps: Annotated[
+        int, typer.Option(help="How many steps (spread over the run) get a two-panel figure.")
+    ] = 4,
+    epochs: Annotated[
+        int | None, typer.Option(help="Training epochs (default: the example's).")
+    ] = None,
+    seed: Annotated[int, typer.Option(help="Seed for data, weights and minibatches.")] = 0,
+    out: Annotated[Path, typer.Option(help="Output directory.")] = Path("sgdscape-network"),
+    device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
+    ray: Annotated[
+        str | None,
+        typer.Option(
+            help="Evaluate the grid on a Ray cluster: auto (local or RAY_ADDRESS) or ADDRESS."
+        ),
+    ] = None,
+    checkpoint: Annotated[
+        Path | None, typer.Option(help="Directory for finished chunks; a rerun resumes there.")
+    ] = None,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Train a real network, then draw its stochastic view on the PCA plane of its path."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sgdscape.network_examples import get_example
+    from sgdscape.network_plot import plot_network_step
+    from sgdscape.plot import save_figure
+    from sgdscape.run import prepare_out_dir
+    from sgdscape.stochastic import record_training, save_view, stochastic_view
+
+    _check_out_dir(out)
+    if grid < 2 or grid > 1024:
+        raise SgdscapeError(f"--grid must be between 2 and 1024, got {grid}.")
+    if steps < 1:
+        raise SgdscapeError(f"--steps must be a positive count, got {steps}.")
+    if epochs is not None and epochs < 1:
+        raise SgdscapeError(f"--epochs must be a positive integer, got {epochs}.")
+    chosen = get_example(example, seed)
+    backend: Any = "local"
+    if ray is not None:
+        from sgdscape.networks_ray import RayBackend
+
+        backend = RayBackend(address=ray)
+    recording = record_training(
+        chosen.model,
+        chosen.loss_fn,
+        (chosen.x, chosen.y),
+        optimizer=chosen.optimizer,
+        lr=chosen.lr,
+        batch_size=chosen.batch_size,
+        epochs=epochs or chosen.epochs,
+        seed=seed,
+        device=device,
+        name=chosen.name,
+    )
+    typer.echo(
+        f"sgdscape network: trained {chosen.name} for {recording.n_steps} steps, "
+        f"minibatch loss {recording.batch_loss[0]:.4g} -> {recording.batch_loss[-1]:.4g}"
+    )
+
+    def run_view(progress: Any) -> Any:
+        def update(done: int, total: int) -> None:
+            if progress is not None:
+                progress("landscape chunks", done, total)
+
+        return stochastic_view(
+            recording,
+            grid=grid,
+            device=device,
+            backend=backend,
+            progress=update,
+            checkpoint_dir=checkpoint,
+        )
+
+    view = _with_progress(run_view, quiet)
+    out = prepare_out_dir(out)
+    written = [save_view(view, out / "network.npz")]
+    width = len(str(view.n_steps - 1))
+    shown = sorted({round(i * (view.n_steps - 1) / max(1, steps - 1)) for i in range(steps)})
+    for step in shown:
+        written.append(
+            save_figure(plot_network_step(view, step), out / f"network_step_{step:0{width}d}.png")
+        )
+    variance = view.explained_variance
+    typer.echo(
+        f"sgdscape network: PCA plane explains {variance[0]:.1%} + {variance[1]:.1%} of the "
+        f"path; full-data loss {view.risk[0]:.4g} -> {view.risk[-1]:.4g}"
+    )
+    for path in written:
+        typer.echo(f"wrote {path}")
+
+
 def main() -> None:
     """Console-script entry point."""
     logging.basicConfig(level=logging.WARNING, format="sgdscape: %(message)s")

@@ -1,0 +1,213 @@
+"""Network slices: sgdscape vs loss-landscapes' ``random_plane``, and a ResNet-20-sized slice.
+
+Run from the repository root::
+
+    PYTHONPATH=src python benchmarks/bench_networks.py [--grid 31] [--device cpu|cuda]
+
+1. The digits MLP (64-32-10, 1,797 samples), the same ``grid x grid`` filter-normalised
+   random plane in both libraries, timed in this process; prints the speed ratio.
+2. Matmul throughput measured here, and the slice's effective FLOP rate beside it.
+3. A ResNet-20-sized CNN (3 stages x 3 basic blocks, 16/32/64 channels, batch norm,
+   ~0.27M parameters) on synthetic 32x32 images: a reduced slice is timed and the full
+   51x51 slice on 10,000 images extrapolated linearly (points x images), said as such.
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import time
+
+import numpy as np
+import torch
+from torch import nn
+
+from sgdscape.grid import Grid
+from sgdscape.network_examples import get_example
+from sgdscape.networks import random_directions, slice_landscape
+
+
+def timed(work, repeat: int = 1) -> tuple[float, object]:
+    best, result = float("inf"), None
+    for _ in range(repeat):
+        start = time.perf_counter()
+        result = work()
+        if torch.cuda.is_available():
+            torch.cuda.synchronize()
+        best = min(best, time.perf_counter() - start)
+    return best, result
+
+
+def bench_loss_landscapes(model, loss_fn, x, y, grid: int):
+    """loss-landscapes 3.0.6 random_plane on a deep copy, or the reason it cannot run."""
+    try:
+        import loss_landscapes
+        import loss_landscapes.metrics
+    except ImportError as error:
+        return None, f"loss-landscapes not installed ({error}); pip install loss-landscapes==3.0.6"
+    metric = loss_landscapes.metrics.Loss(loss_fn, x, y)
+    try:
+        loss_landscapes.random_plane(copy.deepcopy(model), metric, 1.0, 3, "filter", True)  # warm
+        seconds, values = timed(
+            repeat=3,
+            work=lambda: loss_landscapes.random_plane(
+                copy.deepcopy(model),
+                metric,
+                distance=1.0,
+                steps=grid,
+                normalization="filter",
+                deepcopy_model=True,
+            ),
+        )
+    except Exception as error:  # report, do not hide, why the baseline fails
+        return None, f"random_plane failed: {type(error).__name__}: {error}"
+    return seconds, np.asarray(values)
+
+
+def matmul_gflops(device: torch.device, size: int = 1024) -> float:
+    a = torch.randn(size, size, device=device)
+    b = torch.randn(size, size, device=device)
+    a @ b
+    seconds, _ = timed(lambda: a @ b, repeat=5)
+    return 2 * size**3 / seconds / 1e9
+
+
+class BasicBlock(nn.Module):
+    def __init__(self, inputs: int, outputs: int, stride: int) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv2d(inputs, outputs, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(outputs)
+        self.conv2 = nn.Conv2d(outputs, outputs, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(outputs)
+        self.shortcut = nn.Sequential()
+        if stride != 1 or inputs != outputs:
+            self.shortcut = nn.Sequential(
+                nn.Conv2d(inputs, outputs, 1, stride, bias=False), nn.BatchNorm2d(outputs)
+            )
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = torch.relu(self.bn1(self.conv1(x)))
+        return torch.relu(self.bn2(self.conv2(out)) + self.shortcut(x))
+
+
+class ResNet20(nn.Module):
+    """He et al. (2016) CIFAR ResNet-20: 19 conv layers + 1 linear layer."""
+
+    def __init__(self, classes: int = 10) -> None:
+        super().__init__()
+        self.stem = nn.Sequential(nn.Conv2d(3, 16, 3, 1, 1, bias=False), nn.BatchNorm2d(16))
+        layers, inputs = [], 16
+        for outputs, stride in ((16, 1), (32, 2), (64, 2)):
+            for block in range(3):
+                layers.append(BasicBlock(inputs, outputs, stride if block == 0 else 1))
+                inputs = outputs
+        self.blocks = nn.Sequential(*layers)
+        self.head = nn.Linear(64, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.blocks(torch.relu(self.stem(x)))
+        return self.head(out.mean(dim=(2, 3)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--grid", type=int, default=31, help="points per axis (digits MLP)")
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--resnet-images", type=int, default=64)
+    parser.add_argument("--resnet-grid", type=int, default=3)
+    parser.add_argument(
+        "--threads", type=int, default=None, help="torch CPU threads for both libraries"
+    )
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(
+        "cuda"
+        if args.device == "auto" and torch.cuda.is_available()
+        else args.device
+        if args.device != "auto"
+        else "cpu"
+    )
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, device {device}")
+
+    example = get_example("digits-mlp")
+    model, loss_fn, x, y = example.model, example.loss_fn, example.x, example.y
+    n_params = sum(p.numel() for p in model.parameters())
+    directions = random_directions(model, seed=0)
+    grid = Grid.square(args.grid, -1.0, 1.0)
+    slice_landscape(model, loss_fn, (x, y), directions=directions, grid=4, device=device)  # warm
+    ours, _ = timed(
+        repeat=3,
+        work=lambda: slice_landscape(
+            model, loss_fn, (x, y), directions=directions, grid=grid, device=device
+        ),
+    )
+    generic, _ = timed(
+        repeat=3,
+        work=lambda: slice_landscape(
+            model,
+            loss_fn,
+            (x, y),
+            directions=directions,
+            grid=grid,
+            device=device,
+            use_algebra=False,
+        ),
+    )
+    points = args.grid**2
+    print(f"\n[digits MLP: {n_params} parameters, {len(x)} samples, {args.grid}x{args.grid} plane]")
+    print(
+        f"sgdscape slice_landscape (first-layer algebra): {ours:.3f} s ({points / ours:.0f} points/s)"
+    )
+    print(f"sgdscape slice_landscape (generic vmap):        {generic:.3f} s")
+    if device.type == "cpu":
+        theirs, values = bench_loss_landscapes(model, loss_fn, x, y, args.grid)
+        if theirs is None:
+            print(f"loss-landscapes random_plane: could not run: {values}")
+        else:
+            print(
+                f"loss-landscapes random_plane:                   {theirs:.3f} s "
+                f"(values in [{values.min():.3g}, {values.max():.3g}])"
+            )
+            print(f"ratio: sgdscape is {theirs / ours:.1f}x faster (target >= 5x on CPU)")
+    else:
+        print("loss-landscapes random_plane: not timed on CUDA (it is CPU-only)")
+    flops = 2.0 * len(x) * n_params * points
+    peak = matmul_gflops(device)
+    print(
+        f"matmul throughput here: {peak:.1f} GFLOP/s; slice (generic-equivalent FLOPs): "
+        f"{flops / ours / 1e9:.1f} GFLOP/s = {100 * flops / ours / 1e9 / peak:.0f}% of matmul"
+    )
+
+    resnet = ResNet20()
+    generator = torch.Generator().manual_seed(0)
+    images = torch.randn(args.resnet_images, 3, 32, 32, generator=generator)
+    labels = torch.randint(0, 10, (args.resnet_images,), generator=generator)
+    rdirections = random_directions(resnet, seed=0)
+    rgrid = Grid.square(args.resnet_grid, -1.0, 1.0)
+    seconds, _ = timed(
+        lambda: slice_landscape(
+            resnet,
+            nn.CrossEntropyLoss(),
+            (images, labels),
+            directions=rdirections,
+            grid=rgrid,
+            device=device,
+            batch_size=min(64, args.resnet_images),
+        )
+    )
+    measured = args.resnet_grid**2 * args.resnet_images
+    full = 51 * 51 * 10_000
+    print(f"\n[ResNet-20: {sum(p.numel() for p in resnet.parameters())} parameters]")
+    print(
+        f"measured: {args.resnet_grid}x{args.resnet_grid} grid x {args.resnet_images} images "
+        f"= {measured} forward passes in {seconds:.2f} s ({measured / seconds:.0f} images/s)"
+    )
+    print(
+        f"extrapolated (linear, not measured): 51x51 x 10,000 images = {full} forward passes "
+        f"-> {full / (measured / seconds) / 3600:.1f} h on this device"
+    )
+
+
+if __name__ == "__main__":
+    main()

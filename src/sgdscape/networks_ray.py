@@ -1,0 +1,165 @@
+"""Grid chunks on a Ray cluster: actors hold the model and data once, chunks are retried.
+
+Generic over what is evaluated: every actor builds its evaluator once from a factory put
+in the object store (``ray.put``: the model and data travel once per node, not per
+chunk) and then answers ``evaluate_plane(directions, coords, per_sample)`` for chunks.
+An actor that dies mid-run is replaced and its chunk resubmitted, so the result is
+complete and identical. Finished chunks go through the plan's ``save`` (checkpoints).
+
+Ray is optional (``pip install 'sgdscape[ray]'``) and imported only here, lazily.
+"""
+
+from __future__ import annotations
+
+import collections
+import logging
+import os
+from collections.abc import Callable
+from typing import Any
+
+from sgdscape.errors import SgdscapeError
+
+log = logging.getLogger(__name__)
+
+
+def import_ray() -> Any:
+    """The ``ray`` module, or a one-line error saying how to install it."""
+    try:
+        import ray
+    except ImportError:
+        raise SgdscapeError(
+            "backend 'ray' needs Ray: pip install 'sgdscape[ray]' (or use the local backend)."
+        ) from None
+    return ray
+
+
+class _Worker:
+    """A Ray actor body: one evaluator (model + data on its device), many chunks."""
+
+    def __init__(self, factory: Callable[..., Any], directions: Any, use_gpu: bool) -> None:
+        import torch
+
+        device = "cuda" if use_gpu and torch.cuda.is_available() else "cpu"
+        self.evaluator = factory(device=device)
+        self.directions = directions
+
+    def evaluate(self, coords: Any, per_sample: bool) -> tuple[Any, Any]:
+        risk, samples = self.evaluator.evaluate_plane(
+            self.directions, coords, per_sample=per_sample
+        )
+        return risk.cpu().numpy(), None if samples is None else samples.cpu().numpy()
+
+    def pid(self) -> int:
+        return os.getpid()
+
+
+class RayBackend:
+    """Evaluate grid chunks on Ray actors.
+
+    Args:
+        address: ``None``/``"auto"``/``"local"``: join the running Ray (``RAY_ADDRESS`` or an
+            already initialised session) or start a local one; anything else is a cluster
+            address for ``ray.init(address=...)``.
+        num_actors: actors to start (default: one per GPU when the cluster has GPUs,
+            else one per CPU, at most one per chunk).
+        max_failures: actor deaths tolerated in one run before giving up.
+    """
+
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        num_actors: int | None = None,
+        max_failures: int = 8,
+    ) -> None:
+        self.address = address
+        self.num_actors = num_actors
+        self.max_failures = int(max_failures)
+        self.actors: list[Any] = []
+        self.failures = 0
+
+    def _init(self) -> Any:
+        ray = import_ray()
+        if not ray.is_initialized():
+            if self.address in (None, "auto", "local"):
+                address = os.environ.get("RAY_ADDRESS") or None
+            else:
+                address = self.address
+            try:
+                ray.init(address=address, include_dashboard=False, log_to_driver=False)
+            except (ConnectionError, RuntimeError, ValueError) as error:
+                raise SgdscapeError(f"cannot start or join Ray at {address!r}: {error}") from None
+        return ray
+
+    def run(
+        self,
+        factory: Callable[..., Any],
+        directions: Any,
+        plan: Any,
+        done: dict[int, tuple[Any, Any]],
+        progress: Callable[[int, int], None] | None,
+    ) -> dict[int, tuple[Any, Any]]:
+        """Compute the chunks of ``plan`` missing from ``done`` on Ray actors."""
+        ray = self._init()
+        from ray.exceptions import RayActorError
+
+        total = len(plan.starts)
+        queue = collections.deque(i for i in range(total) if i not in done)
+        if not queue:
+            return done
+        resources = ray.cluster_resources()
+        gpus = int(resources.get("GPU", 0))
+        use_gpu = gpus > 0
+        wanted = self.num_actors or (gpus if use_gpu else max(1, int(resources.get("CPU", 1))))
+        wanted = max(1, min(int(wanted), len(queue)))
+        options: dict[str, Any] = {"max_restarts": 0, "num_cpus": 1}
+        if use_gpu:
+            options = {"max_restarts": 0, "num_gpus": 1, "num_cpus": 0}
+        actor_class = ray.remote(_Worker).options(**options)
+        factory_ref = ray.put(factory)  # model and data into the object store once
+        directions_ref = ray.put(directions)
+
+        def spawn() -> Any:
+            actor = actor_class.remote(factory_ref, directions_ref, use_gpu)
+            self.actors.append(actor)
+            return actor
+
+        idle = [spawn() for _ in range(wanted)]
+        pending: dict[Any, tuple[int, Any]] = {}
+        self.failures = 0
+        try:
+            while queue or pending:
+                while queue and idle:
+                    actor = idle.pop()
+                    index = queue.popleft()
+                    ref = actor.evaluate.remote(plan.chunk_coords(index), plan.per_sample)
+                    pending[ref] = (index, actor)
+                ready, _ = ray.wait(list(pending), num_returns=1)
+                index, actor = pending.pop(ready[0])
+                try:
+                    risk, samples = ray.get(ready[0])
+                except RayActorError:
+                    self.failures += 1
+                    log.warning("a Ray actor died; chunk %d goes to another actor", index)
+                    if self.failures > self.max_failures:
+                        raise SgdscapeError(
+                            f"{self.failures} Ray actors died in one run (more than "
+                            f"max_failures={self.max_failures}); giving up."
+                        ) from None
+                    queue.appendleft(index)
+                    if actor in self.actors:
+                        self.actors.remove(actor)
+                    # its other in-flight chunks fail on their own and are requeued then
+                    idle = [a for a in idle if a is not actor]
+                    idle.append(spawn())
+                    continue
+                plan.save(index, risk, samples)
+                done[index] = (risk, samples)
+                idle.append(actor)
+                if progress is not None:
+                    progress(len(done), total)
+        finally:
+            for actor in self.actors:
+                ray.kill(actor)
+            self.actors = []
+        return done
