@@ -18,8 +18,7 @@ from sgdscape.errors import SgdscapeError
 from sgdscape.landscape import Landscape, landscape
 from sgdscape.plot import arrow_scale
 from sgdscape.problems import Dataset
-from sgdscape.run import RunConfig, RunResult, make_data
-from sgdscape.train import train
+from sgdscape.run import RunConfig, RunResult, make_data, run_trajectory
 
 from . import figures
 from .state import AppState, check_frame_cells, parse_query, run_key
@@ -88,22 +87,7 @@ def compute_result(state: AppState, *, use_cache: bool = True) -> RunResult:
     key = landscape_key(config)
     builder = _data_and_landscape if use_cache else _data_and_landscape.__wrapped__
     data, surface = builder(*key)
-    trajectory = train(
-        config.model_spec,
-        data,
-        init=config.init,
-        lr=config.lr,
-        optimizer=config.optimizer,
-        optimizer_options=config.optimizer_options,
-        loss=config.loss_name,
-        batch_size=config.batch_size,
-        epochs=config.epochs,
-        sampling=config.sampling,
-        schedule=config.schedule,
-        schedule_options=config.schedule_options,
-        seed=config.seed,
-        device="cpu",
-    )
+    trajectory = run_trajectory(config, data)
     return RunResult(config, data, surface, trajectory)
 
 
