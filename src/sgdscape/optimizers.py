@@ -140,8 +140,24 @@ def make_scheduler(
     schedule: str,
     total_steps: int,
     options: Mapping[str, float] | None = None,
-) -> torch.optim.lr_scheduler.LambdaLR:
-    """A ``torch.optim.lr_scheduler.LambdaLR`` following the named schedule."""
+) -> torch.optim.lr_scheduler.LambdaLR | None:
+    """A ``torch.optim.lr_scheduler.LambdaLR`` following the named schedule.
+
+    ``None`` for the constant schedule: a scheduler wraps ``optimizer.step`` and would
+    only add its bookkeeping to every step.
+    """
+    spec, options = check_schedule(schedule, options)
+    if schedule == "constant":
+        return None
+    return torch.optim.lr_scheduler.LambdaLR(
+        optimizer, lambda t: spec.factor(t, total_steps, options)
+    )
+
+
+def check_schedule(
+    schedule: str, options: Mapping[str, float] | None = None
+) -> tuple[ScheduleSpec, dict[str, float]]:
+    """The schedule's spec and its options, validated (unknown names or bad values raise)."""
     spec = SCHEDULES[check_choice("schedule", schedule, SCHEDULES)]
     options = dict(options or {})
     for key, value in options.items():
@@ -156,6 +172,4 @@ def make_scheduler(
             )
     if schedule == "step" and options.get("step_size", 25) < 1:
         raise SgdscapeError(f"step_size must be >= 1, got {options['step_size']}.")
-    return torch.optim.lr_scheduler.LambdaLR(
-        optimizer, lambda t: spec.factor(t, total_steps, options)
-    )
+    return spec, options

@@ -231,7 +231,6 @@ def train(
     n_inits, n_steps = w.shape[0], batches.shape[0]
     optim = spec.build([w], lr, optimizer_options or {})
     scheduler = make_scheduler(optim, schedule, n_steps, schedule_options)
-    constant_lr = schedule == "constant"  # its scheduler's step would only cost time
     x = data.x.to(target).reshape(-1)
     y = data.y.to(target).reshape(-1)
 
@@ -307,7 +306,7 @@ def train(
             break
         w.grad = gradient
         optim.step()
-        if not constant_lr:
+        if scheduler is not None:
             scheduler.step()
 
     with torch.no_grad():
