@@ -80,18 +80,14 @@ def test_runs_tables_in_toml(tmp_path):
     assert result.output.count("sgdscape run: [") == 3
 
 
+TINY_QUIET_RUN = ["run", "--samples", "20", "--grid", "8", "-q", "--figures", "none"]
+
+
 def test_cli_compare_values_and_optimizer_options(tmp_path):
     result = runner.invoke(
         app,
         [
-            "run",
-            "--samples",
-            "20",
-            "--grid",
-            "8",
-            "-q",
-            "--figures",
-            "none",
+            *TINY_QUIET_RUN,
             "--compare",
             "momentum=0,0.9",
             "--out",
@@ -105,14 +101,7 @@ def test_cli_compare_values_and_optimizer_options(tmp_path):
     result = runner.invoke(
         app,
         [
-            "run",
-            "--samples",
-            "20",
-            "--grid",
-            "8",
-            "-q",
-            "--figures",
-            "none",
+            *TINY_QUIET_RUN,
             "--compare",
             "init=1,1;-1,-1",
             "--out",

@@ -400,12 +400,12 @@ def step_quantities(
     whether the iterate, minibatch gradient and loss are finite ``(K,)``."""
     minibatch_loss, gradient = closed_form_gradient(model, loss, w, xb, yb)
     risk, full_gradient = closed_form_gradient(model, loss, w, x, y)
-    finite = (
-        torch.isfinite(w).all(-1)
-        & torch.isfinite(gradient).all(-1)
-        & torch.isfinite(minibatch_loss)
-    )
-    return minibatch_loss, gradient, risk, full_gradient, finite
+    return minibatch_loss, gradient, risk, full_gradient, finite_step(w, gradient, minibatch_loss)
+
+
+def finite_step(w: torch.Tensor, gradient: torch.Tensor, loss: torch.Tensor) -> torch.Tensor:
+    """``(K,)``: whether each iterate ``(K, p)``, its gradient ``(K, p)`` and loss ``(K,)`` are finite."""
+    return torch.isfinite(w).all(-1) & torch.isfinite(gradient).all(-1) & torch.isfinite(loss)
 
 
 def fused_step(

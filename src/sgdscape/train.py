@@ -21,6 +21,7 @@ from sgdscape.kernels import (
     check_engine,
     closed_form_available,
     closed_form_gradient,
+    finite_step,
     fused_gradient,
     fused_step,
 )
@@ -293,11 +294,7 @@ def train(
             risk[t] = full_risk
             lrs[t] = optim.param_groups[0]["lr"]
             if finite is None:
-                finite = (
-                    torch.isfinite(w).all(-1)
-                    & torch.isfinite(gradient).all(-1)
-                    & torch.isfinite(minibatch_loss)
-                )
+                finite = finite_step(w, gradient, minibatch_loss)
             diverged_step = torch.where(
                 (diverged_step < 0) & ~finite, torch.full_like(diverged_step, t), diverged_step
             )

@@ -20,23 +20,14 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 import pytest
 
+from chromium import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, needs_chromium
+
 ROOT = Path(__file__).resolve().parents[2]
-ARTIFACTS = ROOT / "test-artifacts"
-CHROMIUM = "/usr/bin/chromium"
-LAUNCH_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
 GRID_CELL = 6.0 / 59  # the app's default 60x60 grid on [-3, 3]
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not Path(CHROMIUM).exists(), reason="needs /usr/bin/chromium"),
+    needs_chromium,
     pytest.mark.skipif(
         importlib.util.find_spec("playwright") is None or importlib.util.find_spec("dash") is None,
         reason="needs playwright and dash",
@@ -94,7 +85,7 @@ def browser():
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=CHROMIUM, args=LAUNCH_ARGS)
+        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
         yield chromium
         chromium.close()
 

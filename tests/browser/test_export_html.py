@@ -13,23 +13,12 @@ import numpy as np
 import pytest
 
 import sgdscape
+from chromium import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, needs_chromium
 from sgdscape import RunConfig
-
-CHROMIUM = Path("/usr/bin/chromium")
-ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--no-first-run",
-]
-ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 
 pytestmark = [
     pytest.mark.browser,
-    pytest.mark.skipif(not CHROMIUM.exists(), reason="needs /usr/bin/chromium"),
+    needs_chromium,
 ]
 
 
@@ -51,7 +40,7 @@ def page(page_file: Path):
     """One Chromium tab on the page for the module; at the end, no error and no network."""
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=ARGS)
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
         context = browser.new_context(viewport={"width": 1400, "height": 820})
         blocked: list[str] = []
         requested: list[str] = []
