@@ -88,20 +88,49 @@ def test_full_batch_reuses_the_minibatch_gradient(seed_data):
     np.testing.assert_allclose(trajectory.iterates, plain.iterates, rtol=1e-5, atol=1e-6)
 
 
-def test_fused_trajectory_engine_is_close_to_autograd(generator):
+@pytest.mark.parametrize(
+    "options, batch_size, schedule",
+    [
+        ({}, 1, "constant"),
+        ({"momentum": 0.9}, 7, "cosine"),  # 40 = 5 x 7 + 5: short last batches run eagerly
+        ({"momentum": 0.5, "nesterov": True, "weight_decay": 0.01}, 3, "step"),
+        ({"momentum": 0.8, "dampening": 0.3}, 1, "inverse-time"),
+    ],
+)
+def test_fused_sgd_blocks_are_close_to_autograd_and_torch_optim(
+    options, batch_size, schedule, generator
+):
+    data = sgdscape.ground_truth(40, seed=1)
+    inits = torch.empty(16, 2).uniform_(-2, 2, generator=generator)
+    kwargs = dict(
+        init=inits,
+        lr=0.02,
+        optimizer_options=options,
+        batch_size=batch_size,
+        epochs=3,
+        schedule=schedule,
+        sampling="shuffle",
+        seed=4,
+    )
+    before = kernels.used["sgd-steps"]
+    fused = sgdscape.train("relu-unit", data, engine="fused", **kwargs)
+    assert kernels.used["sgd-steps"] > before  # blocks of steps ran compiled
+    # the oracle: autograd gradients and torch.optim.SGD's own step and scheduler
+    plain = sgdscape.train("relu-unit", data, engine="plain", optimizer=torch.optim.SGD, **kwargs)
+    for field in ("iterates", "grads", "batch_loss", "full_grads", "risk", "final"):
+        np.testing.assert_allclose(
+            getattr(fused, field), getattr(plain, field), rtol=2e-5, atol=2e-6, err_msg=field
+        )
+
+
+def test_fused_full_batch_uses_the_fused_full_gradient(generator):
     data = sgdscape.ground_truth(40, seed=1)
     inits = torch.empty(16, 2).uniform_(-3, 3, generator=generator)
-    before = kernels.used["step"]
-    fused = sgdscape.train("relu-unit", data, init=inits, lr=0.05, engine="fused")
-    assert kernels.used["step"] > before
-    plain = sgdscape.train("relu-unit", data, init=inits, lr=0.05, engine="plain")
-    np.testing.assert_allclose(fused.iterates, plain.iterates, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(fused.full_grads, plain.full_grads, rtol=1e-5, atol=1e-6)
-    np.testing.assert_allclose(fused.risk, plain.risk, rtol=1e-5, atol=1e-6)
     full_batch = sgdscape.train("relu-unit", data, init=inits, batch_size=40, engine="fused")
-    assert kernels.used["gradient"] > 0  # full batch in order: the fused full gradient
+    assert kernels.used["gradient"] > 0  # the path's risk and gradient, compiled
     reference = sgdscape.train("relu-unit", data, init=inits, batch_size=40, engine="plain")
     np.testing.assert_allclose(full_batch.iterates, reference.iterates, rtol=1e-5, atol=1e-6)
+    np.testing.assert_array_equal(full_batch.grads, full_batch.full_grads)
 
 
 def test_fused_landscape_equals_the_plain_path(generator):
@@ -175,3 +204,32 @@ def test_unknown_engine_is_a_clear_error(seed_data):
         sgdscape.landscape("relu-unit", seed_data, engine="turbo")
     with pytest.raises(sgdscape.SgdscapeError, match="engine"):
         sgdscape.train("relu-unit", seed_data, engine="turbo")
+
+
+class TorchSGD(torch.optim.SGD):
+    """torch.optim.SGD itself, run through optimizer.step() (a subclass is not inlined)."""
+
+
+@pytest.mark.parametrize("optimizer", ["sgd", TorchSGD])
+def test_divergence_is_found_by_every_engine(optimizer, seed_data):
+    # row 0 converges, the others blow up after a few steps; the reference is a plain
+    # per-step scan of the recorded values
+    inits = [[1.2, -2.3], [40.0, 40.0], [10.0, 10.0]]
+    runs = {
+        engine: sgdscape.train(
+            "relu-unit", seed_data, init=inits, lr=0.5, optimizer=optimizer, engine=engine
+        )
+        for engine in ("plain", "auto", "fused")
+    }
+    for engine, run in runs.items():
+        for k in range(3):
+            finite = [
+                np.isfinite(run.iterates[k, t]).all()
+                and np.isfinite(run.grads[k, t]).all()
+                and np.isfinite(run.batch_loss[k, t])
+                for t in range(run.n_steps)
+            ]
+            expected = finite.index(False) if not all(finite) else -1
+            assert int(run.diverged_step[k]) == expected, (engine, k)
+        assert run.diverged.tolist() == [False, True, True], engine
+        np.testing.assert_array_equal(run.diverged_step, runs["plain"].diverged_step)

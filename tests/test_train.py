@@ -163,8 +163,9 @@ def test_batched_inits_equal_separate_runs(optimizer, generator):
         np.testing.assert_allclose(batched.final[k], alone.final, rtol=1e-6, atol=1e-7)
 
 
-def test_divergence_is_recorded_not_raised(seed_data):
-    trajectory = sgdscape.train("relu-unit", seed_data, init=(1.2, -2.3), lr=50.0)
+@pytest.mark.parametrize("engine", ["plain", "auto", "fused"])
+def test_divergence_is_recorded_not_raised(engine, seed_data):
+    trajectory = sgdscape.train("relu-unit", seed_data, init=(1.2, -2.3), lr=50.0, engine=engine)
     assert trajectory.diverged
     step = int(trajectory.diverged_step)
     assert 0 < step < 100 and trajectory.n_steps == step + 1
@@ -242,3 +243,28 @@ def test_noise_statistics_of_a_diverged_run_are_quiet(seed_data):
     t = sgdscape.train("relu-unit", seed_data, init=(1.2, -2.3), lr=50.0)
     assert t.noise_norm.shape == (t.n_steps,) and t.cosine.shape == (t.n_steps,)
     assert np.isfinite(t.noise_norm[: int(t.diverged_step)]).all()
+
+
+class TorchSGD(torch.optim.SGD):
+    """torch.optim.SGD itself, run through optimizer.step() (a subclass is not inlined)."""
+
+
+@pytest.mark.parametrize(
+    "options",
+    [
+        {},
+        {"momentum": 0.9},
+        {"momentum": 0.9, "nesterov": True},
+        {"momentum": 0.5, "dampening": 0.2, "weight_decay": 0.05},
+    ],
+)
+@pytest.mark.parametrize("schedule", ["constant", "cosine"])
+def test_inlined_sgd_equals_torch_optim_sgd_bit_for_bit(options, schedule, generator):
+    data = sgdscape.ground_truth(30, seed=2)
+    inits = torch.empty(5, 2).uniform_(-2, 2, generator=generator)
+    kwargs = dict(init=inits, lr=0.03, optimizer_options=options, schedule=schedule)
+    kwargs |= dict(batch_size=4, epochs=2, sampling="shuffle", seed=1)
+    inlined = sgdscape.train("relu-unit", data, optimizer="sgd", **kwargs)
+    reference = sgdscape.train("relu-unit", data, optimizer=TorchSGD, **kwargs)
+    for field in ("iterates", "grads", "batch_loss", "risk", "full_grads", "final", "lr"):
+        np.testing.assert_array_equal(getattr(inlined, field), getattr(reference, field), field)

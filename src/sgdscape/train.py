@@ -8,6 +8,7 @@ own gradient and the ``K`` runs are independent (every optimizer here is element
 from __future__ import annotations
 
 import math
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 
@@ -18,16 +19,16 @@ from sgdscape.devices import resolve_device
 from sgdscape.errors import SgdscapeError, check_choice, check_int, check_positive
 from sgdscape.kernels import (
     FUSE_MIN_EVALUATIONS,
+    SGD_BLOCK_STEPS,
     check_engine,
     closed_form_available,
     closed_form_gradient,
-    finite_step,
     fused_gradient,
-    fused_step,
+    fused_sgd_steps,
 )
 from sgdscape.losses import Loss, get_loss
 from sgdscape.models import Model, get_model
-from sgdscape.optimizers import OptimizerSpec, get_optimizer, make_scheduler
+from sgdscape.optimizers import OptimizerSpec, SgdUpdate, get_optimizer, learning_rates
 from sgdscape.problems import Dataset, make_generator
 
 SAMPLINGS = {
@@ -49,7 +50,7 @@ class Trajectory:
         full_grads: ``(..., T, p)`` full-batch gradient there (``None`` if not recorded).
         batch_indices: ``(T, B)`` sample indices of each minibatch, padded with -1.
         batch_loss: ``(..., T)`` minibatch loss at the iterate.
-        risk: ``(..., T)`` empirical risk at the iterate.
+        risk: ``(..., T)`` empirical risk at the iterate (``None`` if not recorded).
         lr: ``(T,)`` learning rate used by step t.
         final: ``(..., p)`` iterate after the last step.
         final_risk: ``(...)`` empirical risk at ``final``.
@@ -63,7 +64,7 @@ class Trajectory:
     full_grads: np.ndarray | None
     batch_indices: np.ndarray
     batch_loss: np.ndarray
-    risk: np.ndarray
+    risk: np.ndarray | None
     lr: np.ndarray
     final: np.ndarray
     final_risk: np.ndarray
@@ -159,6 +160,116 @@ def as_init(init: object, model: Model) -> torch.Tensor:
     return tensor
 
 
+#: steps between divergence checks (a run whose every init diverged stops at the next one)
+DIVERGENCE_CHECK_STEPS = 64
+
+#: ``engine="auto"`` compiles blocks of SGD steps from this many init-steps (``K * T``):
+#: below it the compiler's start-up costs more than it saves.
+FUSE_MIN_INIT_STEPS = int(float(os.environ.get("SGDSCAPE_FUSE_MIN_INIT_STEPS", "2e7")))
+
+#: loss evaluations per chunk of :func:`path_quantities` (about 1 MiB per temporary: cache-sized)
+PATH_CHUNK_EVALUATIONS = 2**18
+
+
+def _sgd_block_plan(
+    engine: str,
+    closed_form: bool,
+    sgd: SgdUpdate | None,
+    n_inits: int,
+    n_steps: int,
+    batch_size: int,
+    device: torch.device,
+    model: Model,
+    loss: Loss,
+) -> bool:
+    """Whether to run blocks of SGD steps as compiled kernels (:func:`fused_sgd_steps`)."""
+    if not closed_form or sgd is None:
+        return False
+    return engine == "fused" or float(n_inits) * n_steps >= FUSE_MIN_INIT_STEPS
+
+
+def _padded_block(
+    xb_all: torch.Tensor,
+    yb_all: torch.Tensor,
+    mask: torch.Tensor,
+    lrs: torch.Tensor,
+    start: int,
+    steps: int,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Minibatches ``(steps, B)``, mask and learning rates ``(steps,)`` of steps
+    ``start:start + steps``; past the run's end, copies of its last step with lr 0 (so
+    one compiled block size serves every run length)."""
+    stop = start + steps
+    if stop <= xb_all.shape[0]:
+        return xb_all[start:stop], yb_all[start:stop], mask[start:stop], lrs[start:stop]
+    pad = stop - xb_all.shape[0]
+
+    def padded(values: torch.Tensor, fill: torch.Tensor) -> torch.Tensor:
+        return torch.cat([values[start:], fill.expand(pad, *values.shape[1:])])
+
+    return (
+        padded(xb_all, xb_all[-1:]),
+        padded(yb_all, yb_all[-1:]),
+        padded(mask, mask[-1:]),
+        padded(lrs, torch.zeros_like(lrs[-1:])),
+    )
+
+
+def nonfinite_steps(
+    iterates: torch.Tensor, grads: torch.Tensor, batch_loss: torch.Tensor
+) -> torch.Tensor:
+    """``(T, K)`` whether the iterate ``(T, p, K)``, minibatch gradient ``(T, p, K)`` or
+    loss ``(T, K)`` of each step is inf or NaN."""
+    # v * 0 is 0 for a finite v and NaN otherwise: one pass, no overflow in the sum
+    return torch.isnan((iterates * 0).sum(1) + (grads * 0).sum(1) + batch_loss * 0)
+
+
+def path_quantities(
+    model: Model,
+    loss: Loss,
+    points: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    *,
+    engine: str = "auto",
+    gradient: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Empirical risk ``(N,)`` and its gradient ``(N, p)`` at ``N`` parameter points ``(N, p)``.
+
+    All recorded iterates of a run at once, in chunks of about
+    :data:`PATH_CHUNK_EVALUATIONS` loss evaluations: one vectorised pass instead of a
+    full-data evaluation inside every step. Closed-form gradients for the built-in models
+    (compiled when the work is large or ``engine="fused"``), autograd otherwise; the
+    gradient is ``None`` when ``gradient=False``.
+    """
+    n_points, n = points.shape[0], x.shape[-1]
+    risk = torch.empty(n_points, dtype=points.dtype, device=points.device)
+    full = torch.empty_like(points) if gradient else None
+    closed_form = engine != "plain" and closed_form_available(model, loss)
+    fused = closed_form and (engine == "fused" or float(n_points) * n >= FUSE_MIN_EVALUATIONS)
+    rows = max(1, PATH_CHUNK_EVALUATIONS // max(n, 1))
+    for lo in range(0, n_points, rows):
+        chunk = points[lo : lo + rows].detach()
+        if not gradient:
+            with torch.no_grad():
+                risk[lo : lo + rows] = loss(model(chunk, x), y).mean(dim=-1)
+            continue
+        if closed_form:
+            with torch.no_grad():
+                value, grad = (fused_gradient if fused else closed_form_gradient)(
+                    model, loss, chunk, x, y
+                )
+        else:
+            with torch.enable_grad():
+                chunk = chunk.clone().requires_grad_(True)
+                value = loss(model(chunk, x), y).mean(dim=-1)
+                (grad,) = torch.autograd.grad(value.sum(), chunk)
+        risk[lo : lo + rows] = value.detach()
+        assert full is not None
+        full[lo : lo + rows] = grad
+    return risk, full
+
+
 def train(
     model: str | Model,
     data: Dataset,
@@ -177,6 +288,7 @@ def train(
     seed: int | None = None,
     device: str | torch.device = "cpu",
     record_full_gradient: bool = True,
+    record_risk: bool = True,
     engine: str = "auto",
 ) -> Trajectory:
     """Run an optimizer from ``init`` and record every step.
@@ -197,6 +309,9 @@ def train(
         seed: seeds the minibatch order and a drawn init (a local generator).
         device: where to compute.
         record_full_gradient: also record the full-batch gradient at every iterate.
+        record_risk: also record the empirical risk at every iterate. Both are computed
+            after the run, for all iterates at once; without them a run records what
+            the seed records (iterates, minibatch gradients and losses).
         engine: ``"auto"`` or ``"fused"`` use closed-form gradients for the built-in models
             and losses (:mod:`sgdscape.kernels`); ``"plain"`` always uses autograd (the
             reference). Both drive the same ``torch.optim`` optimizer.
@@ -230,102 +345,133 @@ def train(
     single = start.ndim == 1
     w = start.reshape(-1, model.n_params).to(target).clone().requires_grad_(True)
     n_inits, n_steps = w.shape[0], batches.shape[0]
-    optim = spec.build([w], lr, optimizer_options or {})
-    scheduler = make_scheduler(optim, schedule, n_steps, schedule_options)
+    options = dict(optimizer_options or {})
+    optim = spec.build([w], lr, options)  # validates the options even when SGD is inlined
+    sgd = SgdUpdate.matching(spec, options)
+    lrs = learning_rates(lr, schedule, n_steps, schedule_options)
     x = data.x.to(target).reshape(-1)
     y = data.y.to(target).reshape(-1)
 
-    def record(*shape: int) -> torch.Tensor:
-        # time-major (T, K, ...): each step writes one contiguous block, transposed once at
-        # the end; every step up to the last one run is written, so no fill is needed
-        return torch.empty((n_steps, n_inits, *shape), device=target)
+    # time-major records, parameters before inits: iterates and gradients (T, p, K), losses
+    # (T, K). Each step writes one block; every step up to the last one run is written,
+    # so no fill is needed; the arrays handed out are strided views, not copies.
+    iterates = torch.empty((n_steps, model.n_params, n_inits), device=target)
+    grads = torch.empty_like(iterates)
+    batch_loss = torch.empty((n_steps, n_inits), device=target)
+    # every minibatch gathered once, (T, B); step t uses the first lengths[t] columns
+    lengths = (batches >= 0).sum(dim=1).tolist()
+    gathered = batches.clamp(min=0).to(target)
+    xb_all, yb_all = x[gathered], y[gathered]
+    block = _sgd_block_plan(
+        engine, closed_form, sgd, n_inits, n_steps, batch_size, target, model, loss_fn
+    )
+    lr_tensor = torch.tensor(lrs, dtype=w.dtype, device=target) if block else None
+    mask = (batches >= 0).to(device=target, dtype=w.dtype) if block else None
 
-    iterates, grads = record(model.n_params), record(model.n_params)
-    full_grads = record(model.n_params) if record_full_gradient else None
-    batch_loss, risk = record(), record()
-    lrs = torch.zeros(n_steps, dtype=torch.float64)
-    diverged_step = torch.full((n_inits,), -1, dtype=torch.int64, device=target)
-    batches_on_device = batches.to(target)
-    in_order = (batches[:, :n] == torch.arange(n)).all(dim=1) if batch_size == n else None
-    # the full-data gradient at every step is most of the arithmetic: fuse it when it pays
-    full_gradient_of = closed_form_gradient
-    if closed_form and (engine == "fused" or float(n_inits) * n * n_steps >= FUSE_MIN_EVALUATIONS):
-        full_gradient_of = fused_gradient
-
-    last = n_steps - 1
-    for t in range(n_steps):
-        row = batches[t]
-        index = batches_on_device[t][: int((row >= 0).sum())]
-        finite = None
-        if (
-            closed_form
-            and full_gradient_of is fused_gradient
-            and not (index.shape[0] == n and bool(in_order[t]))
-        ):
-            with torch.no_grad():  # one compiled call for everything the step records
-                minibatch_loss, gradient, full_risk, full_gradient, finite = fused_step(
-                    model, loss_fn, w, x[index], y[index], x, y
-                )
-                if full_grads is not None:
-                    full_grads[t] = full_gradient
-        elif closed_form:
+    checked, t = 0, 0
+    while t < n_steps:
+        end = t + SGD_BLOCK_STEPS
+        # step 0 of SGD with momentum runs eagerly: it initialises the momentum buffer
+        if block and (t > 0 or sgd is None or sgd.momentum == 0):
+            assert sgd is not None and lr_tensor is not None and mask is not None
+            real = min(end, n_steps) - t  # a last block is padded with steps of lr 0
+            wt = w.detach().T.contiguous()  # (p, K): one row per parameter
+            buffer = wt if sgd.buffer is None else sgd.buffer.T.contiguous()
+            fused = fused_sgd_steps(
+                model, loss_fn, sgd, wt, buffer, *_padded_block(xb_all, yb_all, mask,
+                lr_tensor, t, SGD_BLOCK_STEPS),
+            )  # fmt: skip
+            if fused is None:
+                block = False
+                continue
             with torch.no_grad():
-                whole = index.shape[0] == n and bool(in_order[t])
-                minibatch_loss, gradient = (full_gradient_of if whole else closed_form_gradient)(
-                    model, loss_fn, w, x if whole else x[index], y if whole else y[index]
-                )
-                if whole:  # the minibatch is the data, in order: nothing to recompute
-                    full_risk, full_gradient = minibatch_loss, gradient
+                iterates[t : t + real] = fused[0][:real]
+                grads[t : t + real] = fused[1][:real]
+                batch_loss[t : t + real] = fused[2][:real]
+                if real < SGD_BLOCK_STEPS:  # the run ends inside this block
+                    w.copy_(fused[0][real].T)
                 else:
-                    full_risk, full_gradient = full_gradient_of(model, loss_fn, w, x, y)
-                if full_grads is not None:
-                    full_grads[t] = full_gradient
+                    w.copy_(fused[3].T)
+                    if sgd.buffer is not None:
+                        sgd.buffer.copy_(fused[4].T)
+            t += real
         else:
-            minibatch_loss = loss_fn(model(w, x[index]), y[index]).mean(dim=-1)  # (K,)
-            (gradient,) = torch.autograd.grad(minibatch_loss.sum(), w)
-            full_risk = loss_fn(model(w, x), y).mean(dim=-1)
-            if full_grads is not None:
-                (full_gradient,) = torch.autograd.grad(full_risk.sum(), w)
-                full_grads[t] = full_gradient
-        with torch.no_grad():
-            iterates[t] = w
-            grads[t] = gradient
-            batch_loss[t] = minibatch_loss
-            risk[t] = full_risk
-            lrs[t] = optim.param_groups[0]["lr"]
-            if finite is None:
-                finite = finite_step(w, gradient, minibatch_loss)
-            diverged_step = torch.where(
-                (diverged_step < 0) & ~finite, torch.full_like(diverged_step, t), diverged_step
-            )
-        if bool((diverged_step >= 0).all()):
-            last = t
-            break
-        w.grad = gradient
-        optim.step()
-        if scheduler is not None:
-            scheduler.step()
+            length = lengths[t]
+            xb, yb = xb_all[t, :length], yb_all[t, :length]
+            if closed_form:
+                with torch.no_grad():
+                    minibatch_loss, gradient = closed_form_gradient(model, loss_fn, w, xb, yb)
+            else:
+                minibatch_loss = loss_fn(model(w, xb), yb).mean(dim=-1)  # (K,)
+                (gradient,) = torch.autograd.grad(minibatch_loss.sum(), w)
+            with torch.no_grad():
+                iterates[t] = w.T
+                grads[t] = gradient.T
+                batch_loss[t] = minibatch_loss
+                if sgd is not None:
+                    sgd.step(w, gradient, lrs[t])
+                else:
+                    w.grad = gradient
+                    optim.param_groups[0]["lr"] = lrs[t]
+                    optim.step()
+            t += 1
+        if t - checked >= DIVERGENCE_CHECK_STEPS:
+            checked = t
+            if not bool(torch.isfinite(w).any()):  # every run has diverged: stop early
+                break
 
+    # the first non-finite step of every run, from the records; a run whose every init
+    # diverged ends at its last divergence, wherever the loop noticed it
+    diverged_step = torch.full((n_inits,), -1, dtype=torch.int64, device=target)
+    # with SGD a non-finite iterate stays non-finite and a non-finite gradient makes the
+    # next iterate so: finite final iterates and losses mean that nothing diverged
+    surely_finite = (
+        sgd is not None
+        and bool(torch.isfinite(w).all())
+        and bool(torch.isfinite(batch_loss[:t].sum(dtype=torch.float64)))
+    )
+    if not surely_finite:
+        bad = nonfinite_steps(iterates[:t], grads[:t], batch_loss[:t])
+        first = bad.to(torch.uint8).argmax(dim=0)  # the first True along time
+        diverged_step = torch.where(bad.any(dim=0), first, diverged_step)
+    keep = int(diverged_step.max()) + 1 if bool((diverged_step >= 0).all()) else t
     with torch.no_grad():
+        risk, full_grads = None, None
+        if record_risk or record_full_gradient:
+            path = iterates[:keep].transpose(1, 2).reshape(-1, model.n_params)
+            full_risk, full_gradient = path_quantities(
+                model, loss_fn, path, x, y, engine=engine, gradient=record_full_gradient
+            )
+            risk = full_risk.reshape(keep, n_inits) if record_risk else None
+            if full_gradient is not None:
+                full_grads = full_gradient.reshape(keep, n_inits, model.n_params)
+        if batch_size == n:  # a minibatch that is the data in order: its gradient is exact
+            in_order = (batches[:keep, :n] == torch.arange(n)).all(dim=1).to(target)
+            if risk is not None:
+                risk[in_order] = batch_loss[:keep][in_order]
+            if full_grads is not None:
+                full_grads[in_order] = grads[:keep][in_order].transpose(1, 2)
         final = w.detach().clone()
         final_risk = loss_fn(model(final, x), y).mean(dim=-1)
-        steps = torch.arange(n_steps, device=target)
+        steps = torch.arange(keep, device=target)
         after = (diverged_step[None, :] >= 0) & (steps[:, None] > diverged_step[None, :])
-        for tensor in (iterates, grads, full_grads):
-            if tensor is not None:
-                tensor[after] = math.nan
-        batch_loss[after] = math.nan
-        risk[after] = math.nan
+        if bool(after.any()):
+            for tensor in (full_grads, batch_loss[:keep], risk):
+                if tensor is not None:
+                    tensor[after] = math.nan
+            for tensor in (iterates[:keep], grads[:keep]):
+                tensor.masked_fill_(after[:, None, :], math.nan)
         dead = diverged_step >= 0
         final[dead] = math.nan
         final_risk[dead] = math.nan
 
-    keep = last + 1
-
     def out(tensor: torch.Tensor | None, time_axis: bool = True) -> np.ndarray | None:
         if tensor is None:
             return None
-        array = tensor[:keep].transpose(0, 1) if time_axis else tensor  # a strided view
+        if tensor is iterates or tensor is grads:  # (T, p, K) -> (K, T, p)
+            array = tensor[:keep].permute(2, 0, 1)
+        else:  # (T, K, ...) -> (K, T, ...)
+            array = tensor[:keep].transpose(0, 1) if time_axis else tensor
         array = array.detach().cpu().numpy()
         return array[0] if single else array
 
@@ -336,7 +482,7 @@ def train(
         batch_indices=batches[:keep].numpy(),
         batch_loss=out(batch_loss),
         risk=out(risk),
-        lr=lrs[:keep].numpy(),
+        lr=np.asarray(lrs[:keep], dtype=np.float64),
         final=out(final, time_axis=False),
         final_risk=out(final_risk, time_axis=False),
         diverged_step=out(diverged_step, time_axis=False),
