@@ -210,19 +210,20 @@ class TorchSGD(torch.optim.SGD):
     """torch.optim.SGD itself, run through optimizer.step() (a subclass is not inlined)."""
 
 
-@pytest.mark.parametrize("optimizer", ["sgd", TorchSGD])
+@pytest.mark.parametrize("optimizer", [*sorted(sgdscape.OPTIMIZERS), TorchSGD])
 def test_divergence_is_found_by_every_engine(optimizer, seed_data):
-    # row 0 converges, the others blow up after a few steps; the reference is a plain
-    # per-step scan of the recorded values
-    inits = [[1.2, -2.3], [40.0, 40.0], [10.0, 10.0]]
+    # a learning rate large enough to overflow float32 for some inits; the reference is a
+    # plain per-step scan of the recorded values
+    inits = [[1.2, -2.3], [40.0, 40.0], [10.0, 10.0], [-3.0, 0.5]]
+    lr = 0.5 if optimizer in ("sgd", TorchSGD) else 1e18
     runs = {
         engine: sgdscape.train(
-            "relu-unit", seed_data, init=inits, lr=0.5, optimizer=optimizer, engine=engine
+            "relu-unit", seed_data, init=inits, lr=lr, optimizer=optimizer, engine=engine
         )
         for engine in ("plain", "auto", "fused")
     }
     for engine, run in runs.items():
-        for k in range(3):
+        for k in range(len(inits)):
             finite = [
                 np.isfinite(run.iterates[k, t]).all()
                 and np.isfinite(run.grads[k, t]).all()
@@ -231,5 +232,23 @@ def test_divergence_is_found_by_every_engine(optimizer, seed_data):
             ]
             expected = finite.index(False) if not all(finite) else -1
             assert int(run.diverged_step[k]) == expected, (engine, k)
-        assert run.diverged.tolist() == [False, True, True], engine
+            if expected >= 0:
+                assert np.isnan(run.iterates[k, expected + 1 :]).all()
+        assert run.diverged.any(), engine
         np.testing.assert_array_equal(run.diverged_step, runs["plain"].diverged_step)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "adagrad", "rmsprop"])
+def test_fused_engine_with_other_optimizers_is_close_to_autograd(optimizer, generator):
+    # compiled minibatch gradients, and torch's fused optimizer kernel where it has one
+    data = sgdscape.ground_truth(40, seed=1)
+    inits = torch.empty(16, 2).uniform_(-2, 2, generator=generator)
+    kwargs = dict(init=inits, lr=0.01, optimizer=optimizer, batch_size=3, epochs=2, seed=4)
+    before = kernels.used["gradient"]
+    fused = sgdscape.train("relu-unit", data, engine="fused", shuffle=True, **kwargs)
+    assert kernels.used["gradient"] > before + fused.n_steps - 1
+    plain = sgdscape.train("relu-unit", data, engine="plain", shuffle=True, **kwargs)
+    for field in ("iterates", "grads", "batch_loss", "final"):
+        np.testing.assert_allclose(
+            getattr(fused, field), getattr(plain, field), rtol=2e-5, atol=2e-6, err_msg=field
+        )

@@ -7,6 +7,7 @@ own gradient and the ``K`` runs are independent (every optimizer here is element
 
 from __future__ import annotations
 
+import inspect
 import math
 import os
 from collections.abc import Mapping
@@ -28,7 +29,13 @@ from sgdscape.kernels import (
 )
 from sgdscape.losses import Loss, get_loss
 from sgdscape.models import Model, get_model
-from sgdscape.optimizers import OptimizerSpec, SgdUpdate, get_optimizer, learning_rates
+from sgdscape.optimizers import (
+    OPTIMIZERS,
+    OptimizerSpec,
+    SgdUpdate,
+    get_optimizer,
+    learning_rates,
+)
 from sgdscape.problems import Dataset, make_generator
 
 SAMPLINGS = {
@@ -171,21 +178,32 @@ FUSE_MIN_INIT_STEPS = int(float(os.environ.get("SGDSCAPE_FUSE_MIN_INIT_STEPS", "
 PATH_CHUNK_EVALUATIONS = 2**18
 
 
-def _sgd_block_plan(
-    engine: str,
-    closed_form: bool,
-    sgd: SgdUpdate | None,
-    n_inits: int,
-    n_steps: int,
-    batch_size: int,
-    device: torch.device,
-    model: Model,
-    loss: Loss,
-) -> bool:
-    """Whether to run blocks of SGD steps as compiled kernels (:func:`fused_sgd_steps`)."""
-    if not closed_form or sgd is None:
+def _fuses_steps(engine: str, closed_form: bool, n_inits: int, n_steps: int) -> bool:
+    """Whether the training loop uses compiled kernels: blocks of SGD steps
+    (:func:`fused_sgd_steps`) or the compiled minibatch gradient and torch's fused
+    optimizer kernels for the other optimizers."""
+    if not closed_form:
         return False
     return engine == "fused" or float(n_inits) * n_steps >= FUSE_MIN_INIT_STEPS
+
+
+def _fused_optimizer(
+    spec: OptimizerSpec, w: torch.Tensor, lr: float, options: dict[str, object]
+) -> torch.optim.Optimizer | None:
+    """``spec`` built with ``fused=True`` (one kernel per step) where torch has that for
+    the device; ``None`` otherwise. Equal to the default build within float rounding."""
+    if "fused" not in inspect.signature(spec.cls.__init__).parameters:
+        return None
+    try:
+        optimizer = spec.cls([w], lr=lr, fused=True, **options)  # type: ignore[call-arg]
+        with torch.no_grad():  # a zero step with lr 0 checks the device is supported
+            probe = torch.zeros_like(w).requires_grad_(True)
+            trial = spec.cls([probe], lr=0.0, fused=True, **options)  # type: ignore[call-arg]
+            probe.grad = torch.zeros_like(probe)
+            trial.step()
+    except (RuntimeError, TypeError, ValueError):
+        return None
+    return optimizer
 
 
 def _padded_block(
@@ -247,7 +265,8 @@ def path_quantities(
     full = torch.empty_like(points) if gradient else None
     closed_form = engine != "plain" and closed_form_available(model, loss)
     fused = closed_form and (engine == "fused" or float(n_points) * n >= FUSE_MIN_EVALUATIONS)
-    rows = max(1, PATH_CHUNK_EVALUATIONS // max(n, 1))
+    # eager chunks stay cache-sized; a fused kernel never materialises (rows, n)
+    rows = max(1, PATH_CHUNK_EVALUATIONS * (16 if fused else 1) // max(n, 1))
     for lo in range(0, n_points, rows):
         chunk = points[lo : lo + rows].detach()
         if not gradient:
@@ -362,9 +381,11 @@ def train(
     lengths = (batches >= 0).sum(dim=1).tolist()
     gathered = batches.clamp(min=0).to(target)
     xb_all, yb_all = x[gathered], y[gathered]
-    block = _sgd_block_plan(
-        engine, closed_form, sgd, n_inits, n_steps, batch_size, target, model, loss_fn
-    )
+    fuse = _fuses_steps(engine, closed_form, n_inits, n_steps)
+    block = fuse and sgd is not None
+    if fuse and sgd is None:
+        optim = _fused_optimizer(spec, w, lr, options) or optim
+    minibatch_gradient = fused_gradient if fuse else closed_form_gradient
     lr_tensor = torch.tensor(lrs, dtype=w.dtype, device=target) if block else None
     mask = (batches >= 0).to(device=target, dtype=w.dtype) if block else None
 
@@ -400,7 +421,7 @@ def train(
             xb, yb = xb_all[t, :length], yb_all[t, :length]
             if closed_form:
                 with torch.no_grad():
-                    minibatch_loss, gradient = closed_form_gradient(model, loss_fn, w, xb, yb)
+                    minibatch_loss, gradient = minibatch_gradient(model, loss_fn, w, xb, yb)
             else:
                 minibatch_loss = loss_fn(model(w, xb), yb).mean(dim=-1)  # (K,)
                 (gradient,) = torch.autograd.grad(minibatch_loss.sum(), w)
@@ -423,10 +444,11 @@ def train(
     # the first non-finite step of every run, from the records; a run whose every init
     # diverged ends at its last divergence, wherever the loop noticed it
     diverged_step = torch.full((n_inits,), -1, dtype=torch.int64, device=target)
-    # with SGD a non-finite iterate stays non-finite and a non-finite gradient makes the
-    # next iterate so: finite final iterates and losses mean that nothing diverged
+    # with the registry's optimizers a non-finite iterate stays non-finite and a non-finite
+    # gradient makes the next iterate so (tests check each): finite final iterates and
+    # losses mean that nothing diverged
     surely_finite = (
-        sgd is not None
+        any(spec.cls is known.cls for known in OPTIMIZERS.values())
         and bool(torch.isfinite(w).all())
         and bool(torch.isfinite(batch_loss[:t].sum(dtype=torch.float64)))
     )
