@@ -148,23 +148,64 @@ def test_fused_landscape_equals_the_plain_path(generator):
     np.testing.assert_allclose(risk_only.risk, plain.risk, rtol=1e-5, atol=1e-6)
 
 
-def test_fused_risk_sums_blocks_of_samples(monkeypatch, generator):
+@pytest.mark.parametrize(
+    "model, progress_calls",
+    [("relu-unit", 4), ("linear-regression", 16 * 4)],  # scaled path: one per sample block
+)
+def test_fused_risk_sums_blocks_of_samples(model, progress_calls, monkeypatch, generator):
     monkeypatch.setattr(importlib.import_module("sgdscape.landscape"), "RISK_SAMPLE_BLOCK", 64)
     x = torch.empty(200, 1).uniform_(-1, 1, generator=generator)
     data = sgdscape.Dataset(x, 2 * x)
     grid = sgdscape.Grid.square(12)
     seen = []
     fused = sgdscape.landscape(
-        "relu-unit",
+        model,
         data,
         grid,
         per_sample=False,
         engine="fused",
         progress=lambda done, total: seen.append((done, total)),
     )
-    plain = sgdscape.landscape("relu-unit", data, grid, per_sample=False, engine="plain")
+    plain = sgdscape.landscape(model, data, grid, per_sample=False, engine="plain")
     np.testing.assert_allclose(fused.risk, plain.risk, rtol=1e-5, atol=1e-6)
-    assert seen[-1] == (16 * 4, 16 * 4)  # 16 point blocks x 4 sample blocks
+    assert seen[-1] == (progress_calls, progress_calls)
+
+
+@pytest.mark.parametrize("name", sorted(kernels.SCALE_PARAMETER))
+def test_scale_parameter_factorises_each_model(name, generator):
+    # the property the scaled kernels rely on: f(w) = w_s * f(w with w_s = 1)
+    model, s = MODELS[name], kernels.SCALE_PARAMETER[name]
+    w = torch.empty(64, model.n_params).uniform_(-3, 3, generator=generator)
+    x = torch.empty(50).uniform_(-1, 1, generator=generator)
+    unit = w.clone()
+    unit[:, s] = 1.0
+    np.testing.assert_allclose(model(w, x), w[:, s, None] * model(unit, x), rtol=1e-6, atol=1e-6)
+
+
+@pytest.mark.parametrize(
+    "name, slice_options",
+    [
+        ("relu-unit", {}),
+        ("tanh-unit", {}),
+        ("relu-unit-bias", {"fixed": {"b": 0.3}}),
+        ("relu-unit-bias", {"axes": ("w2", "w1")}),  # first axis is not the scale: generic
+    ],
+)
+@pytest.mark.parametrize("loss", ["mse", "huber"])
+def test_scaled_fused_landscape_equals_the_plain_path(name, slice_options, loss, generator):
+    x = torch.empty(90, 1).uniform_(-1, 1, generator=generator)
+    data = sgdscape.Dataset(x, 2 * x + 0.1 * torch.randn(90, 1, generator=generator))
+    grid = sgdscape.Grid((-3.0, 3.0, 23), (-2.0, 2.5, 17))
+    plane = sgdscape.Plane.through(MODELS[name].param_names, **slice_options)
+    split = importlib.import_module("sgdscape.landscape").scale_split(
+        MODELS[name], plane.points(*(torch.from_numpy(a) for a in grid.axes()))
+    )
+    assert (split is None) == ("axes" in slice_options)
+    args = dict(grid=grid, plane=plane, loss=loss)
+    fused = sgdscape.landscape(name, data, engine="fused", **args)
+    plain = sgdscape.landscape(name, data, engine="plain", **args)
+    np.testing.assert_allclose(fused.risk, plain.risk, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(fused.sample_loss, plain.sample_loss, rtol=1e-5, atol=1e-6)
 
 
 def test_failed_compilation_falls_back_with_one_line(monkeypatch, caplog, seed_data):

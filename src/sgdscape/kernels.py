@@ -105,13 +105,51 @@ def _fill_expression(model: Model, loss: Loss) -> Callable[..., None]:
     return fill
 
 
+#: built-in models whose prediction is one parameter times a function of the others,
+#: ``f(w, x) = w[s] * h(w without s, x)``: on a grid whose first axis is ``w[s]`` the
+#: hidden values ``h`` are computed once per grid row, not once per grid point
+#: (:func:`scaled_risk`, :func:`scaled_fill`). Tests check the factorisation per model.
+SCALE_PARAMETER: dict[str, int] = {
+    "relu-unit": 0,
+    "linear-product": 0,
+    "tanh-unit": 0,
+    "sigmoid-unit": 0,
+    "leaky-relu-unit": 0,
+    "relu-unit-bias": 0,
+}
+
+
+def _scaled_risk_expression(model: Model, loss: Loss) -> Callable[..., torch.Tensor]:
+    def risk(scale: torch.Tensor, hidden: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        # scale: (G1,), hidden: (G2, n) -> (G2, G1) summed loss over the n samples
+        return loss.function(scale[None, :, None] * hidden[:, None, :], y).sum(dim=-1)
+
+    return risk
+
+
+def _scaled_fill_expression(model: Model, loss: Loss) -> Callable[..., None]:
+    def fill(out: torch.Tensor, scale: torch.Tensor, hidden: torch.Tensor, y: torch.Tensor):
+        # out: (n, G2, G1) written in place; hidden: (G2, n)
+        out.copy_(loss.function(scale[None, None, :] * hidden.T[:, :, None], y[:, None, None]))
+
+    return fill
+
+
+_EXPRESSIONS: dict[str, Callable[[Model, Loss], Callable[..., object]]] = {
+    "risk": _risk_expression,
+    "fill": _fill_expression,
+    "scaled-risk": _scaled_risk_expression,
+    "scaled-fill": _scaled_fill_expression,
+}
+
+
 def _kernel(kind: str, model: Model, loss: Loss, device: torch.device) -> Callable | None:
     key = _key_of(kind, model, loss, device)
     if key in _failed:
         return None
     if key not in _compiled:
         _set_cache_dir()
-        build = _risk_expression if kind == "risk" else _fill_expression
+        build = _EXPRESSIONS[kind]
         try:
             _compiled[key] = torch.compile(build(model, loss), dynamic=True, fullgraph=True)
         except Exception as error:  # torch.compile unavailable (platform, no compiler, ...)
@@ -141,9 +179,15 @@ def _call(kernel: Callable[..., object], *args: torch.Tensor, work: float = 0.0)
             torch.set_num_threads(threads)
 
 
+_noticed: set[tuple[str, str]] = set()
+
+
 def _give_up(key: tuple[str, str, str], error: BaseException) -> None:
     _failed.add(key)
     _compiled.pop(key, None)
+    if key[1:] in _noticed:  # one line per model, loss and device is enough
+        return
+    _noticed.add(key[1:])
     reason = str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
     log.warning(
         "fused %s kernel for %s unavailable (%s: %s); using the plain torch path.",
@@ -200,6 +244,50 @@ def fused_fill(
     return True
 
 
+def scaled_risk(
+    model: Model, loss: Loss, scale: torch.Tensor, hidden: torch.Tensor, y: torch.Tensor
+) -> torch.Tensor | None:
+    """Summed loss over samples ``(G2, G1)`` of the predictions ``scale[g1] * hidden[g2, i]``,
+    or ``None`` if no fused kernel (see :data:`SCALE_PARAMETER`).
+
+    Every loss is still evaluated (``n * G2 * G1`` of them); only the model's hidden
+    values ``hidden: (G2, n)`` are shared along a grid row. Keep ``n`` at most
+    :data:`RISK_SAMPLE_BLOCK`.
+    """
+    kernel = _kernel("scaled-risk", model, loss, scale.device)
+    if kernel is None:
+        return None
+    try:
+        result = _call(kernel, scale, hidden, y, work=scale.shape[0] * hidden.numel())
+        used["risk"] += 1
+        return result  # type: ignore[return-value]
+    except Exception as error:
+        _give_up(_key_of("scaled-risk", model, loss, scale.device), error)
+        return None
+
+
+def scaled_fill(
+    model: Model,
+    loss: Loss,
+    out: torch.Tensor,
+    scale: torch.Tensor,
+    hidden: torch.Tensor,
+    y: torch.Tensor,
+) -> bool:
+    """Write ``loss(scale[g1] * hidden[g2, i], y[i])`` into ``out: (n, G2, G1)`` in place;
+    ``False`` if no fused kernel."""
+    kernel = _kernel("scaled-fill", model, loss, scale.device)
+    if kernel is None:
+        return False
+    try:
+        _call(kernel, out, scale, hidden, y, work=out.numel())
+        used["fill"] += 1
+    except Exception as error:
+        _give_up(_key_of("scaled-fill", model, loss, scale.device), error)
+        return False
+    return True
+
+
 def _key_of(kind: str, model: Model, loss: Loss, device: torch.device) -> tuple[str, str, str]:
     return (kind, f"{model.name}:{id(model.function)}:{loss.name}:{id(loss.function)}", device.type)
 
@@ -208,6 +296,7 @@ def reset() -> None:
     """Forget compiled kernels and failures (tests, or after changing torch settings)."""
     _compiled.clear()
     _failed.clear()
+    _noticed.clear()
     used.clear()
 
 

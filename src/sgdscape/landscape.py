@@ -17,14 +17,17 @@ from sgdscape.errors import SgdscapeError
 from sgdscape.grid import Grid, Plane
 from sgdscape.kernels import (
     RISK_SAMPLE_BLOCK,
+    SCALE_PARAMETER,
     check_engine,
     fused_fill,
     fused_risk,
     is_builtin,
+    scaled_fill,
+    scaled_risk,
     wants_fused,
 )
 from sgdscape.losses import Loss, get_loss
-from sgdscape.models import Model, get_model
+from sgdscape.models import MODELS, Model, get_model
 from sgdscape.problems import Dataset
 
 DEFAULT_MEMORY_BUDGET = 2**30  # bytes of working memory: 1 GiB
@@ -150,7 +153,11 @@ def landscape(
 
     fused = None
     if wants_fused(engine, model, loss_fn, float(n) * n_points):
-        fused = _fused(model, loss_fn, points, x, y, per_sample, progress)
+        split = scale_split(model, points.reshape(rows, columns, -1))
+        if split is not None:
+            fused = _fused_scaled(model, loss_fn, *split, x, y, per_sample, progress)
+        if fused is None:
+            fused = _fused(model, loss_fn, points, x, y, per_sample, progress)
     if fused is not None:
         risk, sample_loss = fused
     elif (
@@ -179,6 +186,68 @@ def landscape(
         model=model.name,
         plane=plane,
     )
+
+
+def scale_split(
+    model: Model, grid_points: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """``(scale (G1,), rows (G2, p))`` when the grid's first axis moves only the model's
+    scale parameter (:data:`sgdscape.kernels.SCALE_PARAMETER`): then the point ``(g2, g1)``
+    is ``rows[g2]`` with the scale parameter set to ``scale[g1]``, and ``rows`` hold 1 there.
+    ``None`` for any other grid or model. Checked on the points themselves, exactly.
+
+    Args:
+        grid_points: ``(G2, G1, p)`` parameters at every grid point.
+    """
+    index = SCALE_PARAMETER.get(model.name)
+    builtin = MODELS.get(model.name)
+    if index is None or builtin is None or builtin.function is not model.function:
+        return None
+    scale = grid_points[0, :, index]
+    others = torch.cat([grid_points[..., :index], grid_points[..., index + 1 :]], dim=-1)
+    if not (
+        torch.equal(grid_points[..., index], scale.expand_as(grid_points[..., index]))
+        and torch.equal(others, others[:, :1].expand_as(others))
+    ):
+        return None
+    rows = grid_points[:, 0].clone()
+    rows[:, index] = 1.0
+    return scale.contiguous(), rows
+
+
+def _fused_scaled(
+    model: Model,
+    loss_fn: Loss,
+    scale: torch.Tensor,
+    rows: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    per_sample: bool,
+    progress: Progress | None,
+) -> tuple[torch.Tensor, torch.Tensor | None] | None:
+    """:func:`_fused` for a grid split by :func:`scale_split`: the model's hidden values are
+    computed once per grid row and sample, every loss once per grid point and sample."""
+    n, columns, n_rows = x.shape[0], scale.shape[0], rows.shape[0]
+    blocks = range(0, n, RISK_SAMPLE_BLOCK)
+    total = len(blocks) * (2 if per_sample else 1)
+    total_loss = torch.zeros(n_rows, columns, dtype=torch.float64, device=x.device)
+    sample_loss = torch.empty(n, n_rows, columns, device=x.device) if per_sample else None
+    with torch.no_grad():
+        for done, s0 in enumerate(blocks, start=1):
+            s1 = min(s0 + RISK_SAMPLE_BLOCK, n)
+            hidden = model.function(rows, x[s0:s1]).contiguous()  # (G2, block)
+            summed = scaled_risk(model, loss_fn, scale, hidden, y[s0:s1])
+            if summed is None:
+                return None
+            total_loss += summed
+            if sample_loss is not None and not scaled_fill(
+                model, loss_fn, sample_loss[s0:s1], scale, hidden, y[s0:s1]
+            ):
+                return None
+            if progress is not None:
+                progress(done * (2 if per_sample else 1), total)
+    risk = (total_loss / n).float().reshape(-1)
+    return risk, None if sample_loss is None else sample_loss.reshape(n, -1)
 
 
 def _fused(
