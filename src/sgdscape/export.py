@@ -18,6 +18,7 @@ import functools
 import gzip
 import html
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -284,7 +285,9 @@ def figure_page(figure: go.Figure, *, title: str | None = None, about: str = "")
 
     plotly_version, plotly_js = _plotly_js_gzip_base64()
     text = plotly.io.to_json(figure, validate=False, pretty=False)
-    title = title or (figure.layout.title.text or "sgdscape figure")
+    if title is None:  # the figure's own title, as plain text
+        plain = re.sub(r"<br\s*/?>", " · ", figure.layout.title.text or "")
+        title = re.sub(r"<[^>]+>", "", plain) or "sgdscape figure"
     return _FIGURE_PAGE.format(
         version=__version__,
         plotly_version=plotly_version,
