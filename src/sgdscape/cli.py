@@ -805,6 +805,14 @@ def serve(
             "computations on this machine).",
         ),
     ] = False,
+    view_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--view",
+            help="Serve a real network's saved stochastic view (network.npz from `sgdscape "
+            "network`): both panels with a step slider, instead of the laboratory.",
+        ),
+    ] = None,
 ) -> None:
     """Start the web app (Dash) at http://HOST:PORT; needs the app extra (pip install sgdscape[app])."""
     if host not in LOOPBACK_HOSTS and not allow_remote:
@@ -825,6 +833,15 @@ def serve(
             "no authentication.",
             err=True,
         )
+    if view_file is not None:
+        from sgdscape.app.view import serve_view
+        from sgdscape.export import html_page
+        from sgdscape.stochastic import load_view
+
+        view = load_view(view_file)
+        title = f"sgdscape: {view.info.get('name', 'network')}"
+        serve_view(html_page(view), title=title, host=host, port=port, open_browser=open_browser)
+        return
     serve_app(host=host, port=port, open_browser=open_browser)
 
 

@@ -3,10 +3,18 @@
 The two-panel page of a :class:`~sgdscape.stochastic.StochasticView`: moving the slider
 draws that step's projected iterate and minibatch landscape (the view's own arrays as
 oracles). The 3-D surface page: plotly draws a WebGL surface whose z is the landscape.
+``sgdscape serve --view``: the same page served by the Dash app.
 """
 
 from __future__ import annotations
 
+import importlib.util
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +25,9 @@ from torch import nn
 import sgdscape
 from chromium import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, needs_chromium
 from sgdscape.network_examples import two_moons
-from sgdscape.stochastic import StochasticView, record_training
+from sgdscape.stochastic import StochasticView, record_training, save_view
+
+ROOT = Path(__file__).resolve().parents[2]
 
 pytestmark = [pytest.mark.browser, needs_chromium]
 
@@ -138,3 +148,59 @@ def test_surface_page_draws_the_landscape_in_webgl(browser, view, tmp_path) -> N
     tab.wait_for_timeout(500)
     tab.screenshot(path=_artifact("network_surface.png"))
     assert errors == [] and blocked == []
+
+
+@pytest.mark.skipif(importlib.util.find_spec("dash") is None, reason="needs dash")
+def test_serve_view_shows_the_panels_with_the_slider(browser, view, tmp_path) -> None:
+    saved = save_view(view, tmp_path / "network.npz")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log_path = tmp_path / "serve.log"
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
+    )
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "sgdscape", "serve", "--view", str(saved), "--port", str(port)],
+            cwd=ROOT,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+        try:
+            url = f"http://127.0.0.1:{port}/"
+            deadline = time.time() + 60
+            while True:
+                try:
+                    urllib.request.urlopen(url, timeout=2).read()
+                    break
+                except OSError:
+                    if process.poll() is not None or time.time() > deadline:
+                        pytest.fail(f"sgdscape serve --view did not start: {log_path.read_text()}")
+                    time.sleep(0.3)
+            tab = browser.new_page(viewport={"width": 1300, "height": 820})
+            errors: list[str] = []
+            tab.on("pageerror", lambda error: errors.append(str(error)))
+            tab.goto(url)
+            tab.wait_for_selector("#view-frame", timeout=30_000)
+            frame = tab.frame_locator("#view-frame")
+            frame.locator("#sgdscape-plot[data-step='0']").wait_for(timeout=30_000)
+            step = 11
+            frame.locator("#sgdscape-step").fill(str(step))
+            frame.locator(f"#sgdscape-plot[data-step='{step}']").wait_for(timeout=10_000)
+            inner = next(f for f in tab.frames if f.url.endswith("/view.html"))
+            drawn = inner.evaluate(
+                "() => { const gd = document.getElementById('sgdscape-plot');"
+                " return [gd.data[3].x[0], gd.data[3].y[0]]; }"
+            )
+            np.testing.assert_allclose(drawn, view.path()[step], rtol=1e-6)
+            tab.screenshot(path=_artifact("network_serve_view.png"))
+            assert errors == []
+        finally:
+            process.terminate()
+            try:
+                process.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                process.kill()
