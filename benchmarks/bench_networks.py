@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import copy
+import os
 import time
 
 import numpy as np
@@ -128,7 +129,11 @@ def main() -> None:
         if args.device != "auto"
         else "cpu"
     )
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, device {device}")
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} CPU threads, device {device}, "
+        f"load average {load}"
+    )
 
     example = get_example("digits-mlp")
     model, loss_fn, x, y = example.model, example.loss_fn, example.x, example.y
