@@ -671,12 +671,13 @@ class Evaluator:
         """The first-layer algebra for an MLP, with activations kept feature-major.
 
         Every activation of a block of grid points is a ``(points, features, samples)``
-        tensor: the first layer is ``z0 + a z1 + b z2`` (one ``addmm`` over the block),
-        each later ``Linear`` one ``baddbmm`` with the block's stacked weights
-        ``W0 + a dW1 + b dW2`` (``(points, out, in) @ (points, in, samples)``: wide
-        products, unlike ``(samples, in) @ (in, out)`` with ``out`` = 10 classes), and the
-        cross-entropy a reduction over the class axis that vectorises along the samples.
-        Blocks are sized so that an activation stays about cache-sized on a CPU.
+        tensor: the first layer is ``z0 + a z1 + b z2`` (one ``(points, 3) @ (3, width *
+        samples)`` product for the block, written into a reused buffer), each later
+        ``Linear`` one ``baddbmm`` with the block's stacked weights ``W0 + a dW1 + b dW2``
+        (``(points, out, in) @ (points, in, samples)``: wide products, unlike
+        ``(samples, in) @ (in, out)`` with ``out`` = 10 classes), and the cross-entropy one
+        fused call over the class axis that vectorises along the samples. Blocks are sized
+        so that an activation stays about cache-sized on a CPU.
         """
         assert self.mlp is not None
         fingerprint, (origin, d1, d2) = self._on_device(directions)
@@ -747,9 +748,7 @@ class Evaluator:
                             IN_PLACE[type(module)](h)
                         elif not isinstance(module, nn.Identity | nn.Dropout):
                             h = module(h)
-                    values = self._feature_major_loss(
-                        h, self.y[s0:s1], space("loss", count, *h.shape[1:])
-                    )  # (C, samples)
+                    values = self._feature_major_loss(h, self.y[s0:s1])  # (C, samples)
                     self._accumulate(
                         risk,
                         samples,
@@ -761,20 +760,16 @@ class Evaluator:
                     )
         return (risk / self.n).float(), samples
 
-    def _feature_major_loss(
-        self, outputs: torch.Tensor, y: torch.Tensor, scratch: torch.Tensor
-    ) -> torch.Tensor:
+    def _feature_major_loss(self, outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         """Per-sample losses ``(C, B)`` of feature-major outputs ``(C, classes, B)``.
 
-        ``scratch`` is a buffer shaped like ``outputs`` the cross-entropy may overwrite.
+        Plain cross-entropy is one fused ``cross_entropy`` call on the ``(N, classes, d)``
+        layout (its log-softmax runs along the samples, vectorised); other losses see the
+        outputs as ``(C, B, classes)``.
         """
         if self._plain_cross_entropy:
-            top = outputs.amax(dim=1, keepdim=True)
-            top.masked_fill_(top.abs() == float("inf"), 0.0)  # as torch.logsumexp does
-            shifted = torch.sub(outputs, top, out=scratch).exp_()
-            total = shifted.sum(dim=1).log_().add_(top.squeeze(1))
-            index = y.reshape(1, 1, -1).expand(outputs.shape[0], 1, -1)
-            return total.sub_(outputs.gather(1, index).squeeze(1))
+            targets = y.unsqueeze(0).expand(outputs.shape[0], -1)
+            return torch.nn.functional.cross_entropy(outputs, targets, reduction="none")
         assert self.batched_loss is not None
         return self.batched_loss(outputs.transpose(1, 2), y)
 
