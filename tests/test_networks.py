@@ -378,6 +378,25 @@ def test_record_training_is_plain_sgd_on_recorded_minibatches(tabular):
     assert adam.optimizer == "Adam" and adam.n_steps == 3
 
 
+def test_small_cpu_training_runs_on_one_thread_and_restores_the_count(tabular):
+    seen = []
+
+    def sgd(params, lr):
+        seen.append(torch.get_num_threads())
+        return torch.optim.SGD(params, lr=lr)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        record_training(mlp(), nn.CrossEntropyLoss(), tabular, optimizer=sgd, batch_size=30)
+        assert seen == [1] and torch.get_num_threads() == 2
+        big = nn.Sequential(nn.Linear(6, 8192), nn.ReLU(), nn.Linear(8192, 3))
+        record_training(big, nn.CrossEntropyLoss(), tabular, optimizer=sgd, max_steps=1)
+        assert seen == [1, 2]  # 16k activations x 32 samples: worth two threads
+    finally:
+        torch.set_num_threads(before)
+
+
 def test_stochastic_view_minibatch_landscapes_are_their_own_slices(tabular):
     model = mlp()
     loss_fn = nn.CrossEntropyLoss()
