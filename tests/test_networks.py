@@ -563,3 +563,5 @@ def test_the_python_example_in_the_docs_runs(tmp_path, monkeypatch):
     plt.close("all")
     assert (tmp_path / "step10.png").stat().st_size > 10_000
     assert namespace["surface"].risk.shape == (51, 51)
+    for name in ("surface.html", "view.html", "view.gif", "network.npz"):
+        assert (tmp_path / name).stat().st_size > 10_000, name

@@ -638,11 +638,26 @@ def surface_figure(
             "zaxis": {"title": {"text": z_label}},
             "aspectmode": "manual",
             "aspectratio": {"x": 1, "y": 1, "z": 0.6},
-            "camera": {"eye": {"x": -1.5, "y": -1.5, "z": 1.1}},
+            "camera": {"eye": _camera_eye(surface, path)},
         },
         legend={"x": 0.01, "y": 0.98, "bgcolor": "rgba(255,255,255,0.7)"},
     )
     return figure
+
+
+def _camera_eye(surface: Landscape, path: np.ndarray | None) -> dict[str, float]:
+    """A diagonal view from the corner opposite the path's start (so the path, which
+    usually starts high, runs down towards the viewer instead of hiding behind a ridge)."""
+    sx, sy = 1.0, 1.0
+    start = None if path is None else np.asarray(path, dtype=np.float64).reshape(-1, 2)[0]
+    if start is not None and np.isfinite(start).all():
+        centre = (
+            (float(surface.w1[0]) + float(surface.w1[-1])) / 2,
+            (float(surface.w2[0]) + float(surface.w2[-1])) / 2,
+        )
+        sx = -1.0 if start[0] > centre[0] else 1.0
+        sy = -1.0 if start[1] > centre[1] else 1.0
+    return {"x": 1.5 * sx, "y": 1.5 * sy, "z": 1.1}
 
 
 def run_surface(result: RunResult, *, log: bool = True, **options: Any) -> go.Figure:
