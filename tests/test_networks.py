@@ -263,6 +263,63 @@ def test_first_layer_algebra_equals_generic_vmap(build, tabular, images):
     torch.testing.assert_close(samples_fast.mean(dim=0), risk_fast, rtol=1e-5, atol=1e-6)
 
 
+def deep_mlp(seed: int = 0) -> nn.Sequential:
+    """Linear layers with and without bias, several activations and dropout."""
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        return nn.Sequential(
+            nn.Linear(6, 12),
+            nn.GELU(),
+            nn.Linear(12, 7, bias=False),
+            nn.ReLU(),
+            nn.Dropout(0.3),
+            nn.Linear(7, 3),
+            nn.Tanh(),
+        )
+
+
+@pytest.mark.parametrize("loss_name", ["cross-entropy", "mse"])
+@pytest.mark.parametrize("build", [mlp, deep_mlp])
+def test_mlp_feature_major_path_equals_hand_set_copies(build, loss_name, tabular, monkeypatch):
+    import sgdscape.networks as networks
+
+    monkeypatch.setattr(networks, "CPU_BLOCK_BYTES", 4 * 12 * 16 * 3)  # 3 points a block
+    x, labels = tabular
+    if loss_name == "mse":
+        loss_fn: nn.Module = nn.MSELoss()
+        y = torch.nn.functional.one_hot(labels, 3).float()
+    else:
+        loss_fn, y = nn.CrossEntropyLoss(), labels
+    model = build()
+    directions = random_directions(model, seed=5, include_1d=True)
+    fast = Evaluator(model, loss_fn, (x, y), batch_size=16)  # 6 data batches, last one short
+    slow = Evaluator(model, loss_fn, (x, y), batch_size=16, use_algebra=False)
+    assert fast.mlp is not None and fast.block == 3 and slow.mlp is None
+    coords = torch.rand(11, 2, generator=torch.Generator().manual_seed(1)) * 4 - 2
+    coords[-1] = torch.tensor([300.0, -200.0])  # huge logits: the shifted logsumexp holds
+    risk_fast, samples_fast = fast.evaluate_plane(directions, coords, per_sample=True)
+    risk_slow, samples_slow = slow.evaluate_plane(directions, coords, per_sample=True)
+    torch.testing.assert_close(risk_fast, risk_slow, rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(samples_fast, samples_slow, rtol=1e-4, atol=1e-4)
+    risk_only, none = fast.evaluate_plane(directions, coords)
+    assert none is None
+    torch.testing.assert_close(risk_only, risk_fast)
+    for k in (0, 5, 10):
+        theta = directions.origin + coords[k, 0] * directions.d1 + coords[k, 1] * directions.d2
+        expected = hand_set_loss(model, loss_fn, x, y, theta)
+        assert float(risk_fast[k]) == pytest.approx(expected, rel=2e-5, abs=1e-5)
+
+
+def test_models_outside_the_feature_major_path_keep_their_paths(tabular, images):
+    x, y = tabular
+    loss_fn = nn.CrossEntropyLoss()
+    assert Evaluator(seq_cnn(), loss_fn, images).mlp is None  # conv first: algebra + vmap
+    normed = nn.Sequential(nn.Linear(6, 5), nn.BatchNorm1d(5), nn.Linear(5, 3))
+    assert Evaluator(normed, loss_fn, (x, y)).mlp is None  # not elementwise
+    assert Evaluator(mlp(), lambda o, t: ((o - 1.0) ** 2).mean(), (x, y)).mlp is None
+    assert Evaluator(mlp(), loss_fn, (x, y)).mlp is not None
+
+
 def test_dataloader_equals_tensors(tabular):
     model = mlp()
     loader = torch.utils.data.DataLoader(torch.utils.data.TensorDataset(*tabular), batch_size=7)
@@ -319,6 +376,25 @@ def test_record_training_is_plain_sgd_on_recorded_minibatches(tabular):
                 p -= 0.2 * p.grad
     adam = record_training(model, loss_fn, tabular, optimizer="Adam", lr=0.01, batch_size=30)
     assert adam.optimizer == "Adam" and adam.n_steps == 3
+
+
+def test_small_cpu_training_runs_on_one_thread_and_restores_the_count(tabular):
+    seen = []
+
+    def sgd(params, lr):
+        seen.append(torch.get_num_threads())
+        return torch.optim.SGD(params, lr=lr)
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        record_training(mlp(), nn.CrossEntropyLoss(), tabular, optimizer=sgd, batch_size=30)
+        assert seen == [1] and torch.get_num_threads() == 2
+        big = nn.Sequential(nn.Linear(6, 8192), nn.ReLU(), nn.Linear(8192, 3))
+        record_training(big, nn.CrossEntropyLoss(), tabular, optimizer=sgd, max_steps=1)
+        assert seen == [1, 2]  # 16k activations x 32 samples: worth two threads
+    finally:
+        torch.set_num_threads(before)
 
 
 def test_stochastic_view_minibatch_landscapes_are_their_own_slices(tabular):
@@ -487,3 +563,5 @@ def test_the_python_example_in_the_docs_runs(tmp_path, monkeypatch):
     plt.close("all")
     assert (tmp_path / "step10.png").stat().st_size > 10_000
     assert namespace["surface"].risk.shape == (51, 51)
+    for name in ("surface.html", "view.html", "view.gif", "network.npz"):
+        assert (tmp_path / name).stat().st_size > 10_000, name

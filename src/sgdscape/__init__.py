@@ -28,10 +28,10 @@ from sgdscape.stochastic import Recording, StochasticView, record_training, stoc
 from sgdscape.train import Trajectory, train
 
 if TYPE_CHECKING:
-    from sgdscape.widget import Explorer
+    from sgdscape.widget import Explorer, NetworkExplorer
 
 
-def explore(*args: Any, **kwargs: Any) -> Explorer:
+def explore(*args: Any, **kwargs: Any) -> Explorer | NetworkExplorer:
     """The Jupyter explorer (see :func:`sgdscape.widget.explore`); needs ``sgdscape[notebook]``.
 
     Imported on first call so that ``import sgdscape`` stays light.

@@ -12,7 +12,7 @@ import shutil
 import warnings
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from sgdscape.errors import SgdscapeError, check_int, check_positive
 from sgdscape.plot import resolve_steps
@@ -72,6 +72,16 @@ def _writer(kind: str, fps: float) -> Any:
     return GifWriter(fps=fps)  # type: ignore[arg-type]
 
 
+class Drawing(Protocol):
+    """A figure redrawn in place for any step (:class:`sgdscape.plot.StepFigure`, ...)."""
+
+    fig: Any
+
+    def draw(self, step: int) -> Any: ...
+
+    def freeze_layout(self) -> None: ...
+
+
 def animate(
     result: RunResult,
     path: str | Path,
@@ -98,6 +108,36 @@ def animate(
     Returns:
         ``path``, written atomically.
     """
+    from sgdscape.plot import StepFigure
+
+    return animate_drawing(
+        lambda figsize, dpi: StepFigure(result, figsize=figsize, dpi=dpi),
+        path,
+        lambda: resolve_steps(steps, result.n_steps),
+        fps=fps,
+        size=size,
+        dpi=dpi,
+        format=format,
+        progress=progress,
+    )
+
+
+def animate_drawing(
+    make_drawing: Callable[[tuple[float, float], float], Drawing],
+    path: str | Path,
+    steps: Callable[[], Sequence[int]],
+    *,
+    fps: float = DEFAULT_FPS,
+    size: tuple[int, int] = DEFAULT_SIZE,
+    dpi: float = DEFAULT_DPI,
+    format: str | None = None,
+    progress: Progress | None = None,
+) -> Path:
+    """Write any :class:`Drawing` as a GIF or an MP4, one frame per step (see :func:`animate`).
+
+    ``make_drawing(figsize_inches, dpi)`` builds the drawing once; ``steps()`` returns the
+    steps to show (called after the other arguments are checked, so its errors come last).
+    """
     import matplotlib
 
     kind = animation_format(path, format)
@@ -109,7 +149,7 @@ def animate(
     )
     if kind == "mp4":
         width, height = width - width % 2, height - height % 2
-    chosen = resolve_steps(steps, result.n_steps)
+    chosen = list(steps())
     path = Path(path)
     if path.is_dir():
         raise SgdscapeError(f"output {str(path)!r} is a directory; give a file name.")
@@ -117,10 +157,8 @@ def animate(
 
     from matplotlib import pyplot as plt
 
-    from sgdscape.plot import StepFigure
-
     with matplotlib.rc_context({"figure.dpi": dpi}):
-        drawing = StepFigure(result, figsize=(width / dpi, height / dpi), dpi=dpi)
+        drawing = make_drawing((width / dpi, height / dpi), dpi)
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")

@@ -10,7 +10,7 @@ import inspect
 import logging
 import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -488,7 +488,12 @@ def basins_command(
         typer.echo(f"wrote {path}")
 
 
-_OUTPUT_SUFFIXES = {"--html": (".html", ".htm"), "--gif": (".gif",), "--mp4": (".mp4",)}
+_OUTPUT_SUFFIXES = {
+    "--html": (".html", ".htm"),
+    "--gif": (".gif",),
+    "--mp4": (".mp4",),
+    "--surface": (".html", ".htm"),
+}
 
 
 def parse_step_range(spec: str | None) -> tuple[int | None, int | None, int | None]:
@@ -567,10 +572,26 @@ def export(
     mp4: Annotated[
         Path | None, typer.Option("--mp4", help="Write an MP4 animation (needs ffmpeg).")
     ] = None,
+    surface: Annotated[
+        Path | None,
+        typer.Option(
+            "--surface",
+            help="Write the (log) loss landscape as an interactive 3-D surface with the path "
+            "(a standalone HTML page).",
+        ),
+    ] = None,
     source: Annotated[
         Path | None,
         typer.Option(
             "--from", help="Saved run directory (run.npz + config.toml) instead of running."
+        ),
+    ] = None,
+    view_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--view",
+            help="A real network's saved stochastic view (network.npz from `sgdscape network`) "
+            "instead of a run.",
         ),
     ] = None,
     fps: Annotated[float, typer.Option(help="Steps per second when playing.")] = 10.0,
@@ -584,15 +605,20 @@ def export(
     dpi: Annotated[float, typer.Option(help="Animation dots per inch (text size).")] = 80.0,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """Export a run as a standalone HTML page, a GIF and/or an MP4 (at least one)."""
+    """Export a run (or a network's view) as an HTML page, a GIF, an MP4 and/or a 3-D surface."""
     import shutil
     import time
 
     from sgdscape.errors import check_positive
 
-    outputs = {name: path for name, path in (("--html", html), ("--gif", gif), ("--mp4", mp4))}
+    outputs = {
+        name: path
+        for name, path in (("--html", html), ("--gif", gif), ("--mp4", mp4), ("--surface", surface))
+    }
     if all(path is None for path in outputs.values()):
-        raise SgdscapeError("export needs at least one of --html FILE, --gif FILE, --mp4 FILE.")
+        raise SgdscapeError(
+            "export needs at least one of --html FILE, --gif FILE, --mp4 FILE, --surface FILE."
+        )
     for option, path in outputs.items():
         if path is not None:
             _check_output(option, path)
@@ -605,6 +631,13 @@ def export(
             "--mp4 needs the ffmpeg program on PATH and none was found; install ffmpeg "
             "(e.g. apt install ffmpeg, brew install ffmpeg) or export a GIF."
         )
+    if view_file is not None:
+        if source is not None or config != RunConfig():
+            raise SgdscapeError(
+                "--view loads a saved network view; drop --from and the run options."
+            )
+        _export_view(view_file, html, gif, mp4, surface, fps, steps, frame_size, dpi, quiet)
+        return
     if source is not None:
         from sgdscape.run import load
 
@@ -636,6 +669,72 @@ def export(
             began = time.perf_counter()
             _animate_with_bar(result, path, chosen, fps, frame_size, dpi, quiet)
             written.append((path, time.perf_counter() - began))
+    if surface is not None:
+        from sgdscape.export import export_figure_html
+        from sgdscape.figures_plotly import run_surface
+
+        began = time.perf_counter()
+        export_figure_html(
+            run_surface(result),
+            surface,
+            title=f"sgdscape: the risk surface of {result.config.model}",
+            about=SURFACE_ABOUT,
+        )
+        written.append((surface, time.perf_counter() - began))
+    for path, seconds in written:
+        typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB in {seconds:.1f} s)")
+
+
+SURFACE_ABOUT = (
+    "The loss (log scale) over the two plotted coordinates, and the path drawn on the "
+    "surface. Drag to rotate, scroll to zoom, hover for values."
+)
+
+
+def _export_view(
+    view_file: Path,
+    html: Path | None,
+    gif: Path | None,
+    mp4: Path | None,
+    surface: Path | None,
+    fps: float,
+    steps: str | None,
+    frame_size: tuple[int, int] | None,
+    dpi: float,
+    quiet: bool,
+) -> None:
+    """``sgdscape export --view network.npz``: the same outputs for a network's view."""
+    import time
+
+    from sgdscape.stochastic import load_view
+
+    view = load_view(view_file)
+    wanted = set(resolve_step_range(steps, view.n_steps))
+    chosen = [int(step) for step in view.steps if int(step) in wanted]
+    if not chosen:
+        raise SgdscapeError(
+            f"--steps {steps!r} holds none of the view's stored steps "
+            f"({int(view.steps[0])}..{int(view.steps[-1])})."
+        )
+    written: list[tuple[Path, float]] = []
+    if html is not None:
+        from sgdscape.export import export_html
+        from sgdscape.figures_plotly import HEIGHT as HTML_HEIGHT
+        from sgdscape.figures_plotly import WIDTH as HTML_WIDTH
+
+        began = time.perf_counter()
+        width, height = frame_size or (HTML_WIDTH, HTML_HEIGHT)
+        export_html(view, html, steps=chosen, fps=fps, width=width, height=height)
+        written.append((html, time.perf_counter() - began))
+    for path in (gif, mp4):
+        if path is not None:
+            began = time.perf_counter()
+            _animate_with_bar(view, path, chosen, fps, frame_size, dpi, quiet)
+            written.append((path, time.perf_counter() - began))
+    if surface is not None:
+        began = time.perf_counter()
+        _write_network_surface(view, surface)
+        written.append((surface, time.perf_counter() - began))
     for path, seconds in written:
         typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB in {seconds:.1f} s)")
 
@@ -643,28 +742,37 @@ def export(
 def _animate_with_bar(
     result: Any,
     path: Path,
-    steps: range,
+    steps: Sequence[int],
     fps: float,
     size: tuple[int, int] | None,
     dpi: float,
     quiet: bool,
 ) -> None:
+    """A GIF/MP4 of a run, or of a network's StochasticView, with a progress bar."""
     import matplotlib
 
     matplotlib.use("Agg")
     from rich.progress import Progress
 
     from sgdscape.animate import DEFAULT_SIZE, animate
+    from sgdscape.stochastic import StochasticView
 
+    if isinstance(result, StochasticView):
+        from sgdscape.network_plot import FRAME_SIZE, animate_network
+
+        draw: Any = animate_network
+        size = size or FRAME_SIZE
+    else:
+        draw, size = animate, size or DEFAULT_SIZE
     console = _progress_console()
     with Progress(transient=True, console=console, disable=quiet or not console.is_terminal) as bar:
         task = bar.add_task(path.suffix.lstrip(".").upper(), total=len(steps))
-        animate(
+        draw(
             result,
             path,
             fps=fps,
             steps=steps,
-            size=size or DEFAULT_SIZE,
+            size=size,
             dpi=dpi,
             progress=lambda done, total: bar.update(task, completed=done, total=total),
         )
@@ -697,6 +805,14 @@ def serve(
             "computations on this machine).",
         ),
     ] = False,
+    view_file: Annotated[
+        Path | None,
+        typer.Option(
+            "--view",
+            help="Serve a real network's saved stochastic view (network.npz from `sgdscape "
+            "network`): both panels with a step slider, instead of the laboratory.",
+        ),
+    ] = None,
 ) -> None:
     """Start the web app (Dash) at http://HOST:PORT; needs the app extra (pip install sgdscape[app])."""
     if host not in LOOPBACK_HOSTS and not allow_remote:
@@ -717,6 +833,15 @@ def serve(
             "no authentication.",
             err=True,
         )
+    if view_file is not None:
+        from sgdscape.app.view import serve_view
+        from sgdscape.export import html_page
+        from sgdscape.stochastic import load_view
+
+        view = load_view(view_file)
+        title = f"sgdscape: {view.info.get('name', 'network')}"
+        serve_view(html_page(view), title=title, host=host, port=port, open_browser=open_browser)
+        return
     serve_app(host=host, port=port, open_browser=open_browser)
 
 
@@ -816,6 +941,24 @@ def network_command(
     checkpoint: Annotated[
         Path | None, typer.Option(help="Directory for finished chunks; a rerun resumes there.")
     ] = None,
+    surface: Annotated[
+        bool,
+        typer.Option(
+            "--surface",
+            help="Also write surface.html: the full-data landscape as an interactive 3-D "
+            "surface with the projected path.",
+        ),
+    ] = False,
+    html: Annotated[
+        bool,
+        typer.Option(
+            "--html",
+            help="Also write network.html: both panels with a step slider, a standalone page.",
+        ),
+    ] = False,
+    gif: Annotated[
+        bool, typer.Option("--gif", help="Also write network.gif: both panels, one frame a step.")
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Train a real network, then draw its stochastic view on the PCA plane of its path."""
@@ -881,6 +1024,15 @@ def network_command(
         written.append(
             save_figure(plot_network_step(view, step), out / f"network_step_{step:0{width}d}.png")
         )
+    if html:
+        from sgdscape.export import export_html
+
+        written.append(export_html(view, out / "network.html"))
+    if gif:
+        _animate_with_bar(view, out / "network.gif", list(view.steps), 10.0, None, 80.0, quiet)
+        written.append(out / "network.gif")
+    if surface:
+        written.append(_write_network_surface(view, out / "surface.html"))
     variance = view.explained_variance
     typer.echo(
         f"sgdscape network: PCA plane explains {variance[0]:.1%} + {variance[1]:.1%} of the "
@@ -888,6 +1040,26 @@ def network_command(
     )
     for path in written:
         typer.echo(f"wrote {path}")
+
+
+def _write_network_surface(view: Any, path: Path) -> Path:
+    """The view's 3-D surface page at ``path`` (atomically)."""
+    import importlib.util
+
+    from sgdscape.export import export_figure_html
+    from sgdscape.network_plot import network_surface
+
+    if importlib.util.find_spec("plotly") is None:  # pragma: no cover - depends on the env
+        raise SgdscapeError(
+            "the 3-D surface needs plotly; install it with: pip install 'sgdscape[export]'."
+        )
+    return export_figure_html(
+        network_surface(view),
+        path,
+        title=f"sgdscape: the loss surface of {view.info.get('name', 'a network')}",
+        about="The full-data loss (log scale) on the PCA plane of the training path, and the "
+        "path's projection drawn on the surface. Drag to rotate, scroll to zoom, hover for values.",
+    )
 
 
 def main() -> None:

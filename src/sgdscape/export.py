@@ -2,9 +2,13 @@
 
 The page needs no Python, no server and no network: plotly.js (from the installed
 ``plotly`` package) is inlined gzipped and base64-encoded, and the run's data is packed
-by :func:`sgdscape.figures_plotly.player`. The browser unpacks both with the standard
+by :func:`sgdscape.figures_plotly.player` (a network's stochastic view by
+:func:`sgdscape.network_plot.network_player`). The browser unpacks both with the standard
 ``DecompressionStream`` (Chrome/Edge 80+, Firefox 113+, Safari 16.4+) and works from
 ``file://``. Animations (GIF/MP4) live in :mod:`sgdscape.animate`.
+
+:func:`export_figure_html` writes any single Plotly figure (e.g. the 3-D surface of
+:func:`sgdscape.figures_plotly.surface_figure`) as the same kind of self-contained page.
 """
 
 from __future__ import annotations
@@ -14,13 +18,18 @@ import functools
 import gzip
 import html
 import json
+import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from sgdscape.errors import SgdscapeError, check_positive
 from sgdscape.figures_plotly import HEIGHT, WIDTH
 from sgdscape.run import RunResult, atomic_path
+from sgdscape.stochastic import StochasticView
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
 
 
 @functools.lru_cache(maxsize=1)
@@ -124,8 +133,22 @@ def _describe(result: RunResult) -> str:
     )
 
 
+def _describe_view(view: StochasticView) -> str:
+    info = view.info
+    variance = view.explained_variance
+    return (
+        f"Network {info.get('name', '?')} ({info.get('n_params', '?')} parameters) trained with "
+        f"{info.get('optimizer', '?')}, lr={info.get('lr', 0):g}, batch size "
+        f"{info.get('batch_size', '?')} on {info.get('n_samples', '?')} samples; seen on the "
+        f"PCA plane of its path (explained variance {variance[0]:.1%} + {variance[1]:.1%}). "
+        "Left: loss of the minibatch used at the step, with the projected iterate and the "
+        "minibatch gradient at the true iterate, projected. Right: full-data loss and the "
+        "projected path so far. Hover for values; drag the slider or press play."
+    )
+
+
 def html_page(
-    result: RunResult,
+    result: RunResult | StochasticView,
     *,
     steps: Sequence[int] | range | None = None,
     fps: float = 10.0,
@@ -138,15 +161,27 @@ def html_page(
     from sgdscape.figures_plotly import PLAYER_JS, player
 
     fps = check_positive("fps", fps)
-    packed = player(result, steps=steps, width=width, height=height)
+    if isinstance(result, StochasticView):
+        from sgdscape.network_plot import network_player
+
+        packed = network_player(result, steps=steps, width=width, height=height)
+        info = result.info
+        title = title or (
+            f"sgdscape: {info.get('optimizer', '?')} on {info.get('name', 'a network')}, "
+            f"{result.n_steps} steps"
+        )
+        about = _describe_view(result)
+    else:
+        packed = player(result, steps=steps, width=width, height=height)
+        config = result.config
+        title = title or f"sgdscape: {config.optimizer} on {config.model}, {result.n_steps} steps"
+        about = _describe(result)
     plotly_version, plotly_js = _plotly_js_gzip_base64()
-    config = result.config
-    title = title or f"sgdscape: {config.optimizer} on {config.model}, {result.n_steps} steps"
     return _PAGE.format(
         version=__version__,
         plotly_version=plotly_version,
         title=html.escape(title),
-        about=html.escape(_describe(result)),
+        about=html.escape(about),
         height=height,
         last=len(packed.frames["steps"]) - 1,
         plotly_js=plotly_js,
@@ -158,7 +193,7 @@ def html_page(
 
 
 def export_html(
-    result: RunResult,
+    result: RunResult | StochasticView,
     path: str | Path,
     *,
     steps: Sequence[int] | range | None = None,
@@ -170,10 +205,13 @@ def export_html(
     """Write one self-contained HTML file that scrubs through the run's steps.
 
     Args:
-        result: a finished single-init run.
+        result: a finished single-init run, or a network's
+            :class:`~sgdscape.stochastic.StochasticView` (the same two panels on the PCA
+            plane of its path).
         path: the ``.html`` file to write (atomically: an existing file is replaced only
             once the new one is complete).
-        steps: the steps the slider visits (default all), e.g. ``range(0, 50)``.
+        steps: the steps the slider visits (default all; for a network view, all steps
+            with a stored minibatch landscape), e.g. ``range(0, 50)``.
         fps: steps per second when playing.
         title: page title (default names the optimizer and model).
         width, height: figure size in pixels.
@@ -182,11 +220,109 @@ def export_html(
         ``path``. The page inlines plotly.js and opens from ``file://`` with no network.
     """
     path = Path(path)
+    _check_html_path(path)
+    page = html_page(result, steps=steps, fps=fps, title=title, width=width, height=height)
+    with atomic_path(path) as temporary:
+        temporary.write_text(page, encoding="utf-8")
+    return path
+
+
+_FIGURE_PAGE = """<!DOCTYPE html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<meta name="generator" content="sgdscape {version} with plotly.js {plotly_version}">
+<title>{title}</title>
+<style>
+  body {{ font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1rem 1.5rem; color: #222; }}
+  h1 {{ font-size: 1.15rem; font-weight: 600; margin: 0 0 .3rem; }}
+  p.about {{ margin: 0 0 .6rem; font-size: .9rem; color: #555; }}
+  #sgdscape-status {{ color: #a00; }}
+</style>
+</head>
+<body>
+<h1>{title}</h1>
+<p class="about">{about}</p>
+<div id="sgdscape-status"></div>
+<div id="sgdscape-plot"></div>
+<script id="sgdscape-plotlyjs" type="application/octet-stream">{plotly_js}</script>
+<script id="sgdscape-figure" type="application/json">{figure}</script>
+<script>
+(async function () {{
+  const status = document.getElementById("sgdscape-status");
+  try {{
+    if (typeof DecompressionStream === "undefined") {{
+      throw new Error("this page needs a browser with DecompressionStream (Chrome/Edge 80+, Firefox 113+, Safari 16.4+)");
+    }}
+    const binary = atob(document.getElementById("sgdscape-plotlyjs").textContent.trim());
+    const bytes = new Uint8Array(binary.length);
+    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+    const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+    const script = document.createElement("script");
+    script.textContent = new TextDecoder().decode(await new Response(stream).arrayBuffer());
+    document.head.appendChild(script);
+    const figure = JSON.parse(document.getElementById("sgdscape-figure").textContent);
+    const plot = document.getElementById("sgdscape-plot");
+    await Plotly.newPlot(plot, figure.data, figure.layout, {{displaylogo: false}});
+    plot.dataset.ready = "1";
+  }} catch (error) {{
+    status.textContent = "sgdscape: cannot show the figure: " + error.message;
+    throw error;
+  }}
+}})();
+</script>
+</body>
+</html>
+"""
+
+
+def figure_page(figure: go.Figure, *, title: str | None = None, about: str = "") -> str:
+    """One Plotly figure as a self-contained HTML page (see :func:`export_figure_html`)."""
+    import plotly.io
+
+    from sgdscape import __version__
+
+    plotly_version, plotly_js = _plotly_js_gzip_base64()
+    text = plotly.io.to_json(figure, validate=False, pretty=False)
+    if title is None:  # the figure's own title, as plain text
+        plain = re.sub(r"<br\s*/?>", " · ", figure.layout.title.text or "")
+        title = re.sub(r"<[^>]+>", "", plain) or "sgdscape figure"
+    return _FIGURE_PAGE.format(
+        version=__version__,
+        plotly_version=plotly_version,
+        title=html.escape(title),
+        about=html.escape(about),
+        plotly_js=plotly_js,
+        figure=text.replace("<", "\\u003c"),  # no "</script>" or "<!--" inside the element
+    )
+
+
+def _check_html_path(path: Path) -> None:
     if path.is_dir():
         raise SgdscapeError(f"output {str(path)!r} is a directory; give a file name.")
     if path.suffix.lower() not in {".html", ".htm"}:
         raise SgdscapeError(f"HTML output {str(path)!r} must end in .html or .htm.")
-    page = html_page(result, steps=steps, fps=fps, title=title, width=width, height=height)
+
+
+def export_figure_html(
+    figure: go.Figure, path: str | Path, *, title: str | None = None, about: str = ""
+) -> Path:
+    """Write one Plotly figure as a self-contained HTML page, atomically.
+
+    plotly.js is inlined (gzipped, unpacked in the page), so the file opens from
+    ``file://`` with no network, like :func:`export_html`'s pages.
+
+    Args:
+        figure: e.g. :func:`sgdscape.figures_plotly.surface_figure` or
+            :func:`sgdscape.network_plot.network_surface`.
+        path: the ``.html`` file (replaced only once the new one is complete).
+        title: the page's heading (default: the figure's title).
+        about: a line of text under the heading.
+    """
+    path = Path(path)
+    _check_html_path(path)
+    page = figure_page(figure, title=title, about=about)
     with atomic_path(path) as temporary:
         temporary.write_text(page, encoding="utf-8")
     return path

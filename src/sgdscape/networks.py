@@ -49,7 +49,29 @@ LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 NORMALIZATIONS = ("filter", "layer", "model", "none")
 BACKENDS = ("local", "ray")
 CPU_CHUNK_BYTES = 64 * 2**20
+CPU_BLOCK_BYTES = 4 * 2**20  # an MLP block's widest activation: about the size of the caches
 LINEAR_FIRST = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d)
+# Elementwise modules an MLP may hold between its Linear layers (dropout: eval mode).
+ELEMENTWISE = (
+    nn.ReLU,
+    nn.ReLU6,
+    nn.LeakyReLU,
+    nn.ELU,
+    nn.SELU,
+    nn.CELU,
+    nn.GELU,
+    nn.SiLU,
+    nn.Mish,
+    nn.Tanh,
+    nn.Sigmoid,
+    nn.Softplus,
+    nn.Hardtanh,
+    nn.Hardswish,
+    nn.Hardsigmoid,
+    nn.Identity,
+    nn.Dropout,
+)
+IN_PLACE = {nn.ReLU: torch.relu_, nn.Tanh: torch.tanh_, nn.Sigmoid: torch.sigmoid_}
 
 
 # ----------------------------------------------------------------------------- parameters
@@ -531,6 +553,27 @@ class Evaluator:
         working = budget // 2 if self.device.type == "cuda" else min(budget // 2, CPU_CHUNK_BYTES)
         self.chunk = int(max(1, working // per_point))
         self.first = self._first_layer() if use_algebra else None
+        self.mlp = self._mlp_layers() if self.first is not None else None
+        if self.mlp is not None:
+            widest = max([m.out_features for _, m in self.mlp if isinstance(m, nn.Linear)] + [1])
+            per_point = 4 * widest * self.batch_size
+            self.block = (
+                self.chunk
+                if self.device.type == "cuda"
+                else int(max(1, min(self.chunk, CPU_BLOCK_BYTES // per_point)))
+            )
+            self.chunk = max(1, self.chunk // self.block) * self.block  # whole blocks
+        self._scratch: dict[tuple[Any, ...], torch.Tensor] = {}
+        self._directions: tuple[Directions, str, tuple[dict[str, torch.Tensor], ...]] | None = None
+        self._plain_cross_entropy = (
+            type(loss_fn) is nn.CrossEntropyLoss
+            and loss_fn.reduction == "mean"
+            and loss_fn.weight is None
+            and float(loss_fn.label_smoothing) == 0.0
+            and self.y.dim() == 1
+            and not self.y.is_floating_point()
+            and not bool((self.y == loss_fn.ignore_index).any())
+        )
         self._first_cache: dict[tuple[bytes, ...], list] = {}
 
     # -- generic path ------------------------------------------------------------------
@@ -585,6 +628,17 @@ class Evaluator:
         else:
             risk[c0:c1] += values.double() * (s1 - s0)
 
+    def _on_device(self, directions: Directions) -> tuple[str, tuple[dict[str, torch.Tensor], ...]]:
+        """The slice's fingerprint and ``(origin, d1, d2)`` as ``{name: tensor}`` on the
+        device, computed once per :class:`Directions` object (a slice calls this per chunk)."""
+        cached = self._directions
+        if cached is None or cached[0] is not directions:
+            parts = tuple(
+                {k: v.to(self.device) for k, v in part.items()} for part in directions.as_dicts()
+            )
+            cached = self._directions = (directions, directions.fingerprint(), parts)
+        return cached[1], cached[2]
+
     # -- the algebra that pays ---------------------------------------------------------
     def _first_layer(self) -> tuple[str, nn.Module, nn.Module] | None:
         if not isinstance(self.model, nn.Sequential) or len(self.model) < 2:
@@ -595,19 +649,143 @@ class Evaluator:
         rest = self.model[1:]
         return name, first, rest
 
+    def _mlp_layers(self) -> list[tuple[str, nn.Module]] | None:
+        """``[(name, module), ...]`` when the model is an MLP the feature-major path runs.
+
+        That is an ``nn.Sequential`` of ``nn.Linear`` layers (the first one included) and
+        elementwise modules (:data:`ELEMENTWISE`), on inputs ``(n, features)``, with a loss
+        that has a batched form.
+        """
+        if self.batched_loss is None or self.x.dim() != 2:
+            return None
+        layers = list(self.model.named_children())
+        if not isinstance(layers[0][1], nn.Linear):
+            return None
+        if not all(type(m) is nn.Linear or type(m) in ELEMENTWISE for _, m in layers[1:]):
+            return None
+        return layers
+
+    def _evaluate_mlp(
+        self, directions: Directions, coords: torch.Tensor, per_sample: bool
+    ) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The first-layer algebra for an MLP, with activations kept feature-major.
+
+        Every activation of a block of grid points is a ``(points, features, samples)``
+        tensor: the first layer is ``z0 + a z1 + b z2`` (one ``(points, 3) @ (3, width *
+        samples)`` product for the block, written into a reused buffer), each later
+        ``Linear`` one ``baddbmm`` with the block's stacked weights ``W0 + a dW1 + b dW2``
+        (``(points, out, in) @ (points, in, samples)``: wide products, unlike
+        ``(samples, in) @ (in, out)`` with ``out`` = 10 classes), and the cross-entropy one
+        fused call over the class axis that vectorises along the samples. Blocks are sized
+        so that an activation stays about cache-sized on a CPU.
+        """
+        assert self.mlp is not None
+        fingerprint, (origin, d1, d2) = self._on_device(directions)
+        first_name = self.mlp[0][0]
+        key = (fingerprint, "feature-major")
+        products = self._first_cache.get(key)
+        with torch.no_grad():
+            if products is None:
+                products = []
+                for s0, s1 in self.batches:
+                    xt = self.x[s0:s1].T  # (features, samples)
+                    parts = []
+                    for part in (origin, d1, d2):
+                        weight = part[f"{first_name}.weight"]
+                        bias = part.get(f"{first_name}.bias")
+                        z = weight @ xt if bias is None else torch.addmm(bias[:, None], weight, xt)
+                        parts.append(z.reshape(-1))  # (width * samples,)
+                    products.append(torch.stack(parts))  # (3, width * samples)
+                cached_bytes = sum(z.numel() * 4 for z in products)
+                if cached_bytes <= self.budget // 4:
+                    self._first_cache = {key: products}
+            coords = coords.to(self.device)
+            # (1, a, b) per point: the first layer is one product (C, 3) @ (3, width * samples)
+            ones = torch.ones(coords.shape[0], 1, dtype=coords.dtype, device=self.device)
+            weights = torch.cat([ones, coords], dim=1)
+            total = coords.shape[0]
+            risk = torch.zeros(total, dtype=torch.float64, device=self.device)
+            samples = torch.empty(self.n, total, device=self.device) if per_sample else None
+            width = self.mlp[0][1].out_features
+            scratch = self._scratch
+
+            def space(tag: str, count: int, *shape: int) -> torch.Tensor:
+                """A ``(count, *shape)`` buffer reused across blocks and calls (warm memory)."""
+                full = scratch.get((tag, shape))
+                if full is None:
+                    full = torch.empty(self.block, *shape, device=self.device)
+                    scratch[(tag, shape)] = full
+                return full[:count]
+
+            for c0 in range(0, total, self.block):
+                ab = coords[c0 : c0 + self.block]
+                count = ab.shape[0]
+                a, b = ab[:, 0].reshape(count, 1, 1), ab[:, 1].reshape(count, 1, 1)
+                stacked: dict[str, tuple[torch.Tensor, torch.Tensor | None]] = {}
+                for name, module in self.mlp[1:]:
+                    if isinstance(module, nn.Linear):
+                        key_w, key_b = f"{name}.weight", f"{name}.bias"
+                        weight = origin[key_w] + a * d1[key_w] + b * d2[key_w]  # (C, out, in)
+                        bias = None
+                        if key_b in origin:
+                            bias = (origin[key_b] + a * d1[key_b] + b * d2[key_b]).transpose(1, 2)
+                        stacked[name] = (weight, bias)  # bias: (C, out, 1)
+                mix = weights[c0 : c0 + self.block]
+                for (s0, s1), z012 in zip(self.batches, products, strict=True):
+                    size = s1 - s0
+                    h = torch.mm(mix, z012, out=space("first", count, width * size))
+                    h = h.view(count, width, size)
+                    for name, module in self.mlp[1:]:
+                        if name in stacked:
+                            weight, bias = stacked[name]
+                            out = space(name, count, weight.shape[1], size)
+                            h = (
+                                torch.bmm(weight, h, out=out)
+                                if bias is None
+                                else torch.baddbmm(bias, weight, h, out=out)
+                            )
+                        elif type(module) in IN_PLACE:
+                            IN_PLACE[type(module)](h)
+                        elif not isinstance(module, nn.Identity | nn.Dropout):
+                            h = module(h)
+                    values = self._feature_major_loss(h, self.y[s0:s1])  # (C, samples)
+                    self._accumulate(
+                        risk,
+                        samples,
+                        values if per_sample else values.mean(dim=1),
+                        c0,
+                        s0,
+                        s1,
+                        per_sample,
+                    )
+        return (risk / self.n).float(), samples
+
+    def _feature_major_loss(self, outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """Per-sample losses ``(C, B)`` of feature-major outputs ``(C, classes, B)``.
+
+        Plain cross-entropy is one fused ``cross_entropy`` call on the ``(N, classes, d)``
+        layout (its log-softmax runs along the samples, vectorised); other losses see the
+        outputs as ``(C, B, classes)``.
+        """
+        if self._plain_cross_entropy:
+            targets = y.unsqueeze(0).expand(outputs.shape[0], -1)
+            return torch.nn.functional.cross_entropy(outputs, targets, reduction="none")
+        assert self.batched_loss is not None
+        return self.batched_loss(outputs.transpose(1, 2), y)
+
     def evaluate_plane(
         self, directions: Directions, coords: torch.Tensor, *, per_sample: bool = False
     ) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Risk ``(C,)`` (and ``(n, C)``) at slice coordinates ``coords (C, 2)``."""
         coords = coords.to(torch.float32)
+        if self.mlp is not None:
+            return self._evaluate_mlp(directions, coords, per_sample)
         if self.first is None:
             points = directions.origin + coords @ torch.stack([directions.d1, directions.d2])
             return self.evaluate_points(points, per_sample=per_sample)
         name, first, rest = self.first
         prefix = f"{name}."
-        origin, d1, d2 = (
-            {k: v.to(self.device) for k, v in part.items()} for part in directions.as_dicts()
-        )
+        fingerprint, (origin, d1, d2) = self._on_device(directions)
         first_keys = [k for k in origin if k.startswith(prefix)]
         rest_names = [k for k in self.names if not k.startswith(prefix)]
         rest_buffers = {k: v for k, v in self.buffers.items() if not k.startswith(prefix)}
@@ -625,7 +803,7 @@ class Evaluator:
             output = torch.func.functional_call(rest, {**rest_params, **rest_buffers}, (z,))
             return self.sample_loss_fn(output, y) if per_sample else self.loss_fn(output, y)
 
-        key = (directions.fingerprint(),)
+        key = (fingerprint,)
         products = self._first_cache.get(key)
         with torch.no_grad():
             if products is None:

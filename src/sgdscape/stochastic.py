@@ -9,9 +9,10 @@ step: the notebook's two panels for a real network.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import io
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -29,6 +30,7 @@ from sgdscape.networks import (
     Evaluator,
     LossFn,
     Progress,
+    _activation_elements,
     _atomic_write,
     as_tensors,
     flat_parameters,
@@ -38,6 +40,31 @@ from sgdscape.networks import (
 )
 
 MAX_RECORD_BYTES = 2 * 2**30
+#: below this many activation elements per minibatch, CPU training runs on one thread:
+#: an OpenMP region over a few microseconds of work costs more than it saves, and much
+#: more on a busy machine (the digits MLP trained 2.8x faster so on a shared 2-core CPU).
+SINGLE_THREAD_TRAINING_BELOW = 2**18
+
+
+@contextlib.contextmanager
+def _training_threads(
+    model: nn.Module, x: torch.Tensor, batch_size: int, device: torch.device
+) -> Iterator[None]:
+    """One torch CPU thread for the block when a minibatch is small work, then restore."""
+    threads = torch.get_num_threads()
+    if device.type != "cpu" or threads == 1:
+        yield
+        return
+    probe = x[:4].to(torch.float32 if x.is_floating_point() else x.dtype)
+    work = _activation_elements(copy.deepcopy(model).eval(), probe) * batch_size
+    if work >= SINGLE_THREAD_TRAINING_BELOW:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)
 
 
 @dataclass(frozen=True)
@@ -156,57 +183,60 @@ def record_training(
             f"{8 * p * (steps + 1) / 2**30:.1f} GiB; use fewer steps (max_steps) or a smaller model."
         )
     template = copy.deepcopy(model).cpu().float()
-    trained = copy.deepcopy(template).to(target).train()
-    for parameter in trained.parameters():
-        parameter.requires_grad_(True)
-    try:
-        opt = factory(trained.parameters(), lr=lr, **dict(optimizer_options or {}))
-    except TypeError as error:
-        raise SgdscapeError(f"bad optimizer options for {optimizer_name}: {error}.") from None
-    xs = x.to(target, torch.float32 if x.is_floating_point() else x.dtype)
-    ys = y.to(target)
-    generator = torch.Generator().manual_seed(int(seed))
-    iterates = np.full((steps + 1, p), np.nan, dtype=np.float32)
-    grads = np.full((steps, p), np.nan, dtype=np.float32)
-    batch_indices = np.full((steps, int(batch_size)), -1, dtype=np.int64)
-    batch_loss = np.full(steps, np.nan, dtype=np.float32)
-    diverged = -1
-    step = 0
-    for _ in range(int(epochs)):
-        order = torch.randperm(n, generator=generator)
-        for start in range(0, n, int(batch_size)):
-            if step >= steps:
-                break
-            index = order[start : start + int(batch_size)]
-            iterates[step] = flat_parameters(trained).numpy()
-            batch_indices[step, : index.numel()] = index.numpy()
-            opt.zero_grad(set_to_none=False)
-            device_index = index.to(target)
-            loss = loss_fn(trained(xs[device_index]), ys[device_index])
-            loss.backward()
-            batch_loss[step] = float(loss.detach())
-            grads[step] = (
-                torch.cat(
-                    [
-                        (q.grad if q.grad is not None else torch.zeros_like(q)).detach().reshape(-1)
-                        for q in trained.parameters()
-                    ]
+    with _training_threads(template, x, int(batch_size), target):
+        trained = copy.deepcopy(template).to(target).train()
+        for parameter in trained.parameters():
+            parameter.requires_grad_(True)
+        try:
+            opt = factory(trained.parameters(), lr=lr, **dict(optimizer_options or {}))
+        except TypeError as error:
+            raise SgdscapeError(f"bad optimizer options for {optimizer_name}: {error}.") from None
+        xs = x.to(target, torch.float32 if x.is_floating_point() else x.dtype)
+        ys = y.to(target)
+        generator = torch.Generator().manual_seed(int(seed))
+        iterates = np.full((steps + 1, p), np.nan, dtype=np.float32)
+        grads = np.full((steps, p), np.nan, dtype=np.float32)
+        batch_indices = np.full((steps, int(batch_size)), -1, dtype=np.int64)
+        batch_loss = np.full(steps, np.nan, dtype=np.float32)
+        diverged = -1
+        step = 0
+        for _ in range(int(epochs)):
+            order = torch.randperm(n, generator=generator)
+            for start in range(0, n, int(batch_size)):
+                if step >= steps:
+                    break
+                index = order[start : start + int(batch_size)]
+                iterates[step] = flat_parameters(trained).numpy()
+                batch_indices[step, : index.numel()] = index.numpy()
+                opt.zero_grad(set_to_none=False)
+                device_index = index.to(target)
+                loss = loss_fn(trained(xs[device_index]), ys[device_index])
+                loss.backward()
+                batch_loss[step] = float(loss.detach())
+                grads[step] = (
+                    torch.cat(
+                        [
+                            (q.grad if q.grad is not None else torch.zeros_like(q))
+                            .detach()
+                            .reshape(-1)
+                            for q in trained.parameters()
+                        ]
+                    )
+                    .cpu()
+                    .numpy()
                 )
-                .cpu()
-                .numpy()
-            )
-            if not np.isfinite(batch_loss[step]) or not np.isfinite(grads[step]).all():
-                diverged = step
+                if not np.isfinite(batch_loss[step]) or not np.isfinite(grads[step]).all():
+                    diverged = step
+                    break
+                opt.step()
+                step += 1
+            if diverged >= 0 or step >= steps:
                 break
-            opt.step()
-            step += 1
-        if diverged >= 0 or step >= steps:
-            break
-    if diverged >= 0:
-        iterates, grads = iterates[: diverged + 1], grads[:diverged]
-        batch_indices, batch_loss = batch_indices[:diverged], batch_loss[:diverged]
-    else:
-        iterates[step] = flat_parameters(trained).numpy()
+        if diverged >= 0:
+            iterates, grads = iterates[: diverged + 1], grads[:diverged]
+            batch_indices, batch_loss = batch_indices[:diverged], batch_loss[:diverged]
+        else:
+            iterates[step] = flat_parameters(trained).numpy()
     return Recording(
         model=template,
         loss_fn=loss_fn,

@@ -15,6 +15,11 @@ only swaps precomputed data into the figure with one ``plotly_update`` (one mess
 redraw in the browser), so a step costs the same at step 10 as at step 10,000. The explorer never recomputes the science: it draws
 a :class:`~sgdscape.run.RunResult`.
 
+``explore(view)`` with a real network's :class:`~sgdscape.stochastic.StochasticView` (or
+its saved ``network.npz``) returns a :class:`NetworkExplorer`: the same two panels and
+drawing code on the PCA plane of the training path, with a step slider and no controls
+(the view is recorded, not recomputed).
+
 Needs the ``notebook`` extra (``ipywidgets``, ``plotly``, ``anywidget``).
 """
 
@@ -39,6 +44,7 @@ from sgdscape.plot import PATH_COLOUR as _PATH_COLOUR
 from sgdscape.plot import TRUE_GRADIENT_COLOUR as _TRUE_GRADIENT_COLOUR
 from sgdscape.plot import arrow_scale, safe_log
 from sgdscape.run import RunConfig, RunResult, load, run
+from sgdscape.stochastic import StochasticView, load_view
 
 # Traces, shapes and annotations of the figure, in order. Everything that moves with the
 # step is layout (shapes, annotations) except the minibatch grid, so one Plotly.update with
@@ -118,6 +124,41 @@ class Frames:
             batches=batches,
         )
 
+    @classmethod
+    def of_view(cls, view: StochasticView) -> Frames:
+        """Precompute the frames of a real network's :class:`StochasticView`.
+
+        ``path`` and ``risk`` have ``T + 1`` rows (the final iterate last); the arrow is the
+        minibatch gradient at the true iterate, projected on the plane; no full gradient is
+        recorded (NaN). Steps without a stored minibatch landscape get ``surface_index -1``.
+        """
+        from sgdscape.network_plot import arrow_scale as view_arrow_scale
+
+        scale = view_arrow_scale(view)
+        minibatch = -scale * np.asarray(view.grads_plane, dtype=np.float64)
+        batches = tuple(view.batch(t) for t in range(view.n_steps))
+        keys: dict[tuple[int, ...], int] = {}
+        index = np.full(view.n_steps, -1, dtype=np.int64)
+        surfaces = []
+        for t in (int(s) for s in view.steps):
+            key = tuple(int(i) for i in batches[t])
+            if key not in keys:
+                keys[key] = len(surfaces)
+                surfaces.append(safe_log(view.batch_landscape(t)).astype(np.float32))
+            index[t] = keys[key]
+        return cls(
+            path=np.asarray(view.path(), dtype=np.float64),
+            minibatch_arrow=minibatch,
+            full_arrow=np.full_like(minibatch, np.nan),
+            scale=scale,
+            surfaces=np.stack(surfaces),
+            surface_index=index,
+            risk_surface=safe_log(view.landscape.risk).astype(np.float32),
+            risk=np.asarray(view.risk, dtype=np.float64),
+            batch_loss=np.asarray(view.batch_loss, dtype=np.float64),
+            batches=batches,
+        )
+
 
 def _in_plane(result: RunResult, vectors: np.ndarray) -> np.ndarray:
     """Parameter-space vectors ``(T, p)`` expressed in the slice's plot coordinates ``(T, 2)``."""
@@ -137,7 +178,252 @@ def _finite(*values: np.ndarray) -> bool:
     return all(bool(np.isfinite(v).all()) for v in values)
 
 
-class Explorer(widgets.VBox):
+class _TwoPanels:
+    """The two-panel figure and its per-step drawing, shared by both explorers.
+
+    Subclasses set ``self._frames`` (:class:`Frames`), ``self._axes`` (axis labels),
+    ``self.figure`` (from :meth:`_make_figure`) and ``self.caption_widget``, and give
+    ``_surface`` (the landscape on display) and ``_caption(step)``.
+    """
+
+    _frames: Frames
+    _axes: tuple[str, str]
+    figure: go.FigureWidget
+    caption_widget: widgets.HTML
+    #: subplot titles, the right colour bar's label, and whether the axes keep equal units
+    _titles = (
+        "log loss of the minibatch used at this step",
+        "log empirical risk and the path so far",
+    )
+    _risk_label = "log empirical risk"
+    _equal_aspect = True
+    _minibatch_label = "−minibatch gradient"
+
+    @property
+    def _surface(self) -> Any:  # pragma: no cover - always overridden
+        raise NotImplementedError
+
+    def _caption(self, step: int) -> str:  # pragma: no cover - always overridden
+        raise NotImplementedError
+
+    # ------------------------------------------------------------------ what is drawn
+
+    @property
+    def drawn_iterate(self) -> np.ndarray:
+        """``(2,)`` the centre of the iterate marker drawn on the left panel (NaN when hidden)."""
+        circle = self.figure.layout.shapes[_LEFT_MARKER]
+        if circle.visible is False:
+            return np.full(2, np.nan)
+        return np.array([(circle.x0 + circle.x1) / 2, (circle.y0 + circle.y1) / 2], float)
+
+    @property
+    def drawn_left_z(self) -> np.ndarray:
+        """``(G2, G1)`` the left panel's log minibatch loss grid as drawn."""
+        return np.asarray(self.figure.data[_LEFT_SURFACE].z)
+
+    @property
+    def drawn_right_z(self) -> np.ndarray:
+        """``(G2, G1)`` the right panel's log empirical risk grid as drawn."""
+        return np.asarray(self.figure.data[_RIGHT_SURFACE].z)
+
+    @property
+    def drawn_path(self) -> np.ndarray:
+        """``(k+1, 2)`` the vertices of the path drawn on the right panel."""
+        line = self.figure.layout.shapes[_PATH]
+        if line.visible is False or not line.path:
+            return np.empty((0, 2))
+        points = line.path.lstrip("M").split("L")
+        return np.array([[float(v) for v in point.split(",")] for point in points])
+
+    @property
+    def drawn_arrows(self) -> dict[str, tuple[np.ndarray, np.ndarray] | None]:
+        """``{"minibatch": (tail, head), "full": (tail, head)}``, ``None`` for a hidden arrow."""
+        out: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}
+        for name, index in (("minibatch", _MINIBATCH_ARROW), ("full", _FULL_ARROW)):
+            note = self.figure.layout.annotations[index]
+            out[name] = (
+                None
+                if note.visible is False
+                else (np.array([note.ax, note.ay], float), np.array([note.x, note.y], float))
+            )
+        return out
+
+    # ------------------------------------------------------------------ drawing
+
+    def _make_figure(self) -> go.FigureWidget:
+        surface = self._surface
+        frames = self._frames
+        names = self._axes
+        figure = make_subplots(
+            rows=1,
+            cols=2,
+            horizontal_spacing=0.16,
+            subplot_titles=self._titles,
+        )
+        hover = f"{names[0]} %{{x:.3f}}<br>{names[1]} %{{y:.3f}}<br>"
+        for col, z, label, x in (
+            (1, frames.surfaces[0], "log minibatch loss", 0.43),
+            (2, frames.risk_surface, self._risk_label, 1.01),
+        ):
+            figure.add_trace(
+                go.Heatmap(
+                    x=surface.w1,
+                    y=surface.w2,
+                    z=z,
+                    colorscale="Viridis",
+                    zsmooth="fast",
+                    colorbar={"title": {"text": label, "side": "right"}, "x": x, "thickness": 14},
+                    hovertemplate=hover + label + " %{z:.3f}<extra></extra>",
+                    showlegend=False,
+                ),
+                row=1,
+                col=col,
+            )
+        # The whole path, invisible, only for its hover labels (step and risk); static.
+        figure.add_trace(
+            go.Scatter(
+                x=frames.path[:, 0],
+                y=frames.path[:, 1],
+                customdata=_path_hover(frames),
+                mode="markers",
+                marker={"size": 9, "opacity": 0},
+                hovertemplate="step %{customdata[0]}<br>"
+                + hover
+                + "risk %{customdata[1]:.4g}<extra>path</extra>",
+                showlegend=False,
+            ),
+            row=1,
+            col=2,
+        )
+        for colour, label in (
+            (PATH_COLOUR, f"{self._minibatch_label} × {frames.scale:.2g}"),
+            (TRUE_GRADIENT_COLOUR, f"−full gradient × {frames.scale:.2g}"),
+        ):
+            figure.add_trace(
+                go.Scatter(
+                    x=[None],
+                    y=[None],
+                    mode="lines",
+                    line={"color": colour, "width": 3},
+                    name=label,
+                    hoverinfo="skip",
+                ),
+                row=1,
+                col=1,
+            )
+        figure.add_shape(
+            type="path",
+            path="M0,0",
+            xref="x2",
+            yref="y2",
+            line={"color": PATH_COLOUR, "width": 3},
+        )
+        for axes in (("x", "y"), ("x2", "y2")):
+            figure.add_shape(
+                type="circle",
+                x0=0,
+                x1=0,
+                y0=0,
+                y1=0,
+                xref=axes[0],
+                yref=axes[1],
+                fillcolor=PATH_COLOUR,
+                line={"color": "black", "width": 1.5},
+            )
+        for colour in (PATH_COLOUR, TRUE_GRADIENT_COLOUR):
+            figure.add_annotation(
+                x=0,
+                y=0,
+                ax=0,
+                ay=0,
+                xref="x",
+                yref="y",
+                axref="x",
+                ayref="y",
+                showarrow=True,
+                arrowhead=2,
+                arrowsize=1.3,
+                arrowwidth=2.5,
+                arrowcolor=colour,
+                text="",
+            )
+        for axis in (1, 2):
+            suffix = "" if axis == 1 else "2"
+            figure.update_xaxes(
+                title_text=names[0], range=[surface.w1[0], surface.w1[-1]], row=1, col=axis
+            )
+            equal = {"scaleanchor": f"x{suffix}", "scaleratio": 1} if self._equal_aspect else {}
+            figure.update_yaxes(
+                title_text=names[1],
+                range=[surface.w2[0], surface.w2[-1]],
+                row=1,
+                col=axis,
+                **equal,
+            )
+        figure.update_annotations(font={"size": 13}, selector={"showarrow": False})
+        figure.update_layout(
+            height=500,
+            width=980,
+            margin={"l": 60, "r": 30, "t": 40, "b": 40},
+            legend={
+                "orientation": "h",
+                "x": 0.0,
+                "y": -0.16,
+                "xanchor": "left",
+                "yanchor": "top",
+                "bgcolor": "rgb(90,90,90)",
+                "font": {"color": "white", "size": 12},
+            },
+        )
+        return go.FigureWidget(figure)
+
+    def _draw(self, step: int) -> None:
+        """Show ``step``: swap in precomputed data only, in one update message.
+
+        One message means one redraw in the browser: the minibatch grid is the only trace
+        that changes (its float32 rows travel as binary buffers; a 2-D array would be
+        turned into nested Python lists every step); the iterate, the arrows and the path
+        are layout shapes and annotations.
+        """
+        frames = self._frames
+        point = frames.path[step]
+        visible = _finite(point)
+        surface = self._surface
+        radius = 0.018 * float(surface.w1[-1] - surface.w1[0])
+        layout: dict[str, Any] = {}
+        for shape in (_LEFT_MARKER, _RIGHT_MARKER):
+            layout[f"shapes[{shape}].visible"] = visible
+            if visible:
+                layout[f"shapes[{shape}].x0"] = float(point[0]) - radius
+                layout[f"shapes[{shape}].x1"] = float(point[0]) + radius
+                layout[f"shapes[{shape}].y0"] = float(point[1]) - radius
+                layout[f"shapes[{shape}].y1"] = float(point[1]) + radius
+        path = frames.path[: step + 1]
+        path = path[np.isfinite(path).all(-1)]  # non-finite iterates only ever end a run
+        layout[f"shapes[{_PATH}].visible"] = len(path) > 0
+        if len(path):
+            layout[f"shapes[{_PATH}].path"] = "M" + "L".join(f"{x:.7g},{y:.7g}" for x, y in path)
+        for note, vector in (
+            (_MINIBATCH_ARROW, frames.minibatch_arrow[step]),
+            (_FULL_ARROW, frames.full_arrow[step]),
+        ):
+            shown = visible and _finite(vector)
+            layout[f"annotations[{note}].visible"] = shown
+            if shown:
+                layout[f"annotations[{note}].ax"] = float(point[0])
+                layout[f"annotations[{note}].ay"] = float(point[1])
+                layout[f"annotations[{note}].x"] = float(point[0] + vector[0])
+                layout[f"annotations[{note}].y"] = float(point[1] + vector[1])
+        grid = frames.surfaces[frames.surface_index[step]]
+        self.figure.plotly_update(
+            restyle_data={"z": [list(grid)]},
+            relayout_data=layout,
+            trace_indexes=[_LEFT_SURFACE],
+        )
+        self.caption_widget.value = self._caption(step)
+
+
+class Explorer(_TwoPanels, widgets.VBox):
     """Interactive two-panel view of a run (see the module docstring).
 
     Programmatic use (what the tests do)::
@@ -233,6 +519,10 @@ class Explorer(widgets.VBox):
         self._draw(0)
         self._show_status()
 
+    @property
+    def _surface(self) -> Any:
+        return self._result.landscape
+
     # ------------------------------------------------------------------ public API
 
     @property
@@ -275,226 +565,9 @@ class Explorer(widgets.VBox):
         return result
 
     @property
-    def drawn_iterate(self) -> np.ndarray:
-        """``(2,)`` the centre of the iterate marker drawn on the left panel (NaN when hidden)."""
-        circle = self.figure.layout.shapes[_LEFT_MARKER]
-        if circle.visible is False:
-            return np.full(2, np.nan)
-        return np.array([(circle.x0 + circle.x1) / 2, (circle.y0 + circle.y1) / 2], float)
-
-    @property
-    def drawn_left_z(self) -> np.ndarray:
-        """``(G2, G1)`` the left panel's log minibatch loss grid as drawn."""
-        return np.asarray(self.figure.data[_LEFT_SURFACE].z)
-
-    @property
-    def drawn_right_z(self) -> np.ndarray:
-        """``(G2, G1)`` the right panel's log empirical risk grid as drawn."""
-        return np.asarray(self.figure.data[_RIGHT_SURFACE].z)
-
-    @property
-    def drawn_path(self) -> np.ndarray:
-        """``(k+1, 2)`` the vertices of the path drawn on the right panel."""
-        line = self.figure.layout.shapes[_PATH]
-        if line.visible is False or not line.path:
-            return np.empty((0, 2))
-        points = line.path.lstrip("M").split("L")
-        return np.array([[float(v) for v in point.split(",")] for point in points])
-
-    @property
-    def drawn_arrows(self) -> dict[str, tuple[np.ndarray, np.ndarray] | None]:
-        """``{"minibatch": (tail, head), "full": (tail, head)}``, ``None`` for a hidden arrow."""
-        out: dict[str, tuple[np.ndarray, np.ndarray] | None] = {}
-        for name, index in (("minibatch", _MINIBATCH_ARROW), ("full", _FULL_ARROW)):
-            note = self.figure.layout.annotations[index]
-            out[name] = (
-                None
-                if note.visible is False
-                else (np.array([note.ax, note.ay], float), np.array([note.x, note.y], float))
-            )
-        return out
-
-    @property
     def caption(self) -> str:
         """The text above the figure describing the step shown."""
         return str(self.caption_widget.value)
-
-    # ------------------------------------------------------------------ drawing
-
-    def _make_figure(self) -> go.FigureWidget:
-        surface = self._result.landscape
-        frames = self._frames
-        names = self._axes
-        figure = make_subplots(
-            rows=1,
-            cols=2,
-            horizontal_spacing=0.16,
-            subplot_titles=(
-                "log loss of the minibatch used at this step",
-                "log empirical risk and the path so far",
-            ),
-        )
-        hover = f"{names[0]} %{{x:.3f}}<br>{names[1]} %{{y:.3f}}<br>"
-        for col, z, label, x in (
-            (1, frames.surfaces[0], "log minibatch loss", 0.43),
-            (2, frames.risk_surface, "log empirical risk", 1.01),
-        ):
-            figure.add_trace(
-                go.Heatmap(
-                    x=surface.w1,
-                    y=surface.w2,
-                    z=z,
-                    colorscale="Viridis",
-                    zsmooth="fast",
-                    colorbar={"title": {"text": label, "side": "right"}, "x": x, "thickness": 14},
-                    hovertemplate=hover + label + " %{z:.3f}<extra></extra>",
-                    showlegend=False,
-                ),
-                row=1,
-                col=col,
-            )
-        # The whole path, invisible, only for its hover labels (step and risk); static.
-        figure.add_trace(
-            go.Scatter(
-                x=frames.path[:, 0],
-                y=frames.path[:, 1],
-                customdata=_path_hover(frames),
-                mode="markers",
-                marker={"size": 9, "opacity": 0},
-                hovertemplate="step %{customdata[0]}<br>"
-                + hover
-                + "risk %{customdata[1]:.4g}<extra>path</extra>",
-                showlegend=False,
-            ),
-            row=1,
-            col=2,
-        )
-        for colour, label in (
-            (PATH_COLOUR, f"−minibatch gradient × {frames.scale:.2g}"),
-            (TRUE_GRADIENT_COLOUR, f"−full gradient × {frames.scale:.2g}"),
-        ):
-            figure.add_trace(
-                go.Scatter(
-                    x=[None],
-                    y=[None],
-                    mode="lines",
-                    line={"color": colour, "width": 3},
-                    name=label,
-                    hoverinfo="skip",
-                ),
-                row=1,
-                col=1,
-            )
-        figure.add_shape(
-            type="path",
-            path="M0,0",
-            xref="x2",
-            yref="y2",
-            line={"color": PATH_COLOUR, "width": 3},
-        )
-        for axes in (("x", "y"), ("x2", "y2")):
-            figure.add_shape(
-                type="circle",
-                x0=0,
-                x1=0,
-                y0=0,
-                y1=0,
-                xref=axes[0],
-                yref=axes[1],
-                fillcolor=PATH_COLOUR,
-                line={"color": "black", "width": 1.5},
-            )
-        for colour in (PATH_COLOUR, TRUE_GRADIENT_COLOUR):
-            figure.add_annotation(
-                x=0,
-                y=0,
-                ax=0,
-                ay=0,
-                xref="x",
-                yref="y",
-                axref="x",
-                ayref="y",
-                showarrow=True,
-                arrowhead=2,
-                arrowsize=1.3,
-                arrowwidth=2.5,
-                arrowcolor=colour,
-                text="",
-            )
-        for axis in (1, 2):
-            suffix = "" if axis == 1 else "2"
-            figure.update_xaxes(
-                title_text=names[0], range=[surface.w1[0], surface.w1[-1]], row=1, col=axis
-            )
-            figure.update_yaxes(
-                title_text=names[1],
-                range=[surface.w2[0], surface.w2[-1]],
-                scaleanchor=f"x{suffix}",
-                scaleratio=1,
-                row=1,
-                col=axis,
-            )
-        figure.update_annotations(font={"size": 13}, selector={"showarrow": False})
-        figure.update_layout(
-            height=500,
-            width=980,
-            margin={"l": 60, "r": 30, "t": 40, "b": 40},
-            legend={
-                "orientation": "h",
-                "x": 0.0,
-                "y": -0.16,
-                "xanchor": "left",
-                "yanchor": "top",
-                "bgcolor": "rgb(90,90,90)",
-                "font": {"color": "white", "size": 12},
-            },
-        )
-        return go.FigureWidget(figure)
-
-    def _draw(self, step: int) -> None:
-        """Show ``step``: swap in precomputed data only, in one update message.
-
-        One message means one redraw in the browser: the minibatch grid is the only trace
-        that changes (its float32 rows travel as binary buffers; a 2-D array would be
-        turned into nested Python lists every step); the iterate, the arrows and the path
-        are layout shapes and annotations.
-        """
-        frames = self._frames
-        point = frames.path[step]
-        visible = _finite(point)
-        surface = self._result.landscape
-        radius = 0.018 * float(surface.w1[-1] - surface.w1[0])
-        layout: dict[str, Any] = {}
-        for shape in (_LEFT_MARKER, _RIGHT_MARKER):
-            layout[f"shapes[{shape}].visible"] = visible
-            if visible:
-                layout[f"shapes[{shape}].x0"] = float(point[0]) - radius
-                layout[f"shapes[{shape}].x1"] = float(point[0]) + radius
-                layout[f"shapes[{shape}].y0"] = float(point[1]) - radius
-                layout[f"shapes[{shape}].y1"] = float(point[1]) + radius
-        path = frames.path[: step + 1]
-        path = path[np.isfinite(path).all(-1)]  # non-finite iterates only ever end a run
-        layout[f"shapes[{_PATH}].visible"] = len(path) > 0
-        if len(path):
-            layout[f"shapes[{_PATH}].path"] = "M" + "L".join(f"{x:.7g},{y:.7g}" for x, y in path)
-        for note, vector in (
-            (_MINIBATCH_ARROW, frames.minibatch_arrow[step]),
-            (_FULL_ARROW, frames.full_arrow[step]),
-        ):
-            shown = visible and _finite(vector)
-            layout[f"annotations[{note}].visible"] = shown
-            if shown:
-                layout[f"annotations[{note}].ax"] = float(point[0])
-                layout[f"annotations[{note}].ay"] = float(point[1])
-                layout[f"annotations[{note}].x"] = float(point[0] + vector[0])
-                layout[f"annotations[{note}].y"] = float(point[1] + vector[1])
-        grid = frames.surfaces[frames.surface_index[step]]
-        self.figure.plotly_update(
-            restyle_data={"z": [list(grid)]},
-            relayout_data=layout,
-            trace_indexes=[_LEFT_SURFACE],
-        )
-        self.caption_widget.value = self._caption(step)
 
     def _caption(self, step: int) -> str:
         frames, config = self._frames, self._result.config
@@ -633,22 +706,138 @@ class Explorer(widgets.VBox):
         self.status.value = f"<span style='font-family:monospace'>{text}</span>"
 
 
+class NetworkExplorer(_TwoPanels, widgets.VBox):
+    """The two panels of a real network's :class:`StochasticView`, with a step slider.
+
+    Left: the log loss of the minibatch used at the step on the PCA plane, with the
+    projected iterate and the minibatch gradient at the true iterate, projected. Right:
+    the log full-data loss with the projected path so far. The slider visits the steps
+    with a stored minibatch landscape (``view.steps``); nothing is recomputed.
+
+    Programmatic use (what the tests do)::
+
+        explorer = explore(view)
+        explorer.step = 40                 # a stored step; same as moving the slider
+        explorer.drawn_iterate, explorer.drawn_left_z, explorer.drawn_path
+    """
+
+    _titles = (
+        "log loss of the minibatch used at this step",
+        "log full-data loss and the projected path so far",
+    )
+    _risk_label = "log full-data loss"
+    _equal_aspect = False  # PC2 usually spans far less than PC1
+    _minibatch_label = "−minibatch gradient, projected"
+
+    def __init__(self, view: StochasticView, *, play_interval: int = 60) -> None:
+        self._view = view
+        self._frames = Frames.of_view(view)
+        self._axes = view.landscape.labels
+        self._stored = [int(s) for s in view.steps]
+        last = len(self._stored) - 1
+        self.play = widgets.Play(
+            value=0, min=0, max=last, step=1, interval=play_interval, description="play"
+        )
+        self.slider = widgets.IntSlider(
+            value=0,
+            min=0,
+            max=last,
+            description="step",
+            readout=False,
+            continuous_update=True,
+            layout=widgets.Layout(width="60%"),
+        )
+        self.step_label = widgets.Label()
+        widgets.jslink((self.play, "value"), (self.slider, "value"))
+        self.slider.observe(lambda change: self._draw(self._stored[change["new"]]), names="value")
+        self.caption_widget = widgets.HTML()
+        self.figure = self._make_figure()
+        self.figure.data[_FULL_LEGEND].showlegend = False  # no full gradient for a network
+        super().__init__(
+            [
+                widgets.HBox([self.play, self.slider, self.step_label]),
+                self.caption_widget,
+                self.figure,
+            ]
+        )
+        self._draw(self._stored[0])
+
+    @property
+    def _surface(self) -> Any:
+        return self._view.landscape
+
+    @property
+    def view(self) -> StochasticView:
+        """The view on display."""
+        return self._view
+
+    @property
+    def frames(self) -> Frames:
+        """The precomputed frames of the view."""
+        return self._frames
+
+    @property
+    def steps(self) -> list[int]:
+        """The steps the slider visits (those with a stored minibatch landscape)."""
+        return list(self._stored)
+
+    @property
+    def step(self) -> int:
+        """The step shown."""
+        return self._stored[int(self.slider.value)]
+
+    @step.setter
+    def step(self, value: int) -> None:
+        if isinstance(value, bool) or not isinstance(value, int | np.integer):
+            raise SgdscapeError(f"step must be an integer, got {value!r}.")
+        if int(value) not in self._stored:
+            shown = ", ".join(str(s) for s in self._stored[:10])
+            raise SgdscapeError(
+                f"step {value} has no stored minibatch landscape; stored steps: {shown}"
+                f"{', …' if len(self._stored) > 10 else ''}."
+            )
+        self.slider.value = self._stored.index(int(value))  # the observer draws
+
+    @property
+    def caption(self) -> str:
+        """The text above the figure describing the step shown."""
+        return str(self.caption_widget.value)
+
+    def _caption(self, step: int) -> str:
+        view, frames = self._view, self._frames
+        info = view.info
+        batch = frames.batches[step]
+        shown = ", ".join(str(i) for i in batch[:6]) + (", …" if len(batch) > 6 else "")
+        self.step_label.value = f"step {step} / {view.n_steps - 1}"
+        return (
+            f"<b>{info.get('name', 'network')}</b> ({info.get('n_params', '?')} parameters) · "
+            f"{info.get('optimizer', '?')} lr={info.get('lr', 0):g} · batch "
+            f"{info.get('batch_size', '?')} · <b>step {step}/{view.n_steps - 1}</b><br>"
+            f"minibatch [{shown}] ({len(batch)} samples) · minibatch loss "
+            f"{frames.batch_loss[step]:.4g} · full-data loss {frames.risk[step]:.4g} · "
+            f"iterate {float(view.off_plane[step]):.3g} off the plane"
+        )
+
+
 def _path_hover(frames: Frames) -> np.ndarray:
     """``(T, 2)`` step number and risk of every iterate, for the path's hover labels."""
     return np.column_stack([np.arange(len(frames.risk)), frames.risk])
 
 
 def explore(
-    result_or_config: RunResult | RunConfig | str | Path | None = None,
+    result_or_config: RunResult | RunConfig | StochasticView | str | Path | None = None,
     *,
     play_interval: int = 60,
     **config_changes: Any,
-) -> Explorer:
-    """An interactive explorer of a run.
+) -> Explorer | NetworkExplorer:
+    """An interactive explorer of a run, or of a real network's stochastic view.
 
     Args:
         result_or_config: a finished :class:`RunResult`, a :class:`RunConfig`, the
-            directory of a saved run, or ``None`` for the seed notebook's defaults.
+            directory of a saved run, or ``None`` for the seed notebook's defaults; or a
+            real network's :class:`~sgdscape.stochastic.StochasticView` (or the path of
+            its saved ``.npz``, from ``sgdscape network``), shown by a
+            :class:`NetworkExplorer` (no controls, nothing recomputed).
         play_interval: milliseconds between frames when playing.
         **config_changes: :class:`RunConfig` fields to change (then the run is recomputed),
             for example ``lr=0.1, batch_size=10, optimizer="adam"``.
@@ -657,6 +846,16 @@ def explore(
         An :class:`Explorer` (an ``ipywidgets.VBox``): display it as the last expression
         of a cell.
     """
+    if isinstance(result_or_config, str | Path) and Path(result_or_config).suffix == ".npz":
+        result_or_config = load_view(result_or_config)
+    if isinstance(result_or_config, StochasticView):
+        if config_changes:
+            raise SgdscapeError(
+                "a network's view is recorded, not recomputed; drop "
+                f"{', '.join(sorted(config_changes))}."
+            )
+        _check_interval(play_interval)
+        return NetworkExplorer(result_or_config, play_interval=play_interval)
     if isinstance(result_or_config, str | Path):
         result_or_config = load(result_or_config)
     if isinstance(result_or_config, RunResult):
@@ -673,8 +872,12 @@ def explore(
             "explore takes a RunResult, a RunConfig, a saved run directory or nothing, got "
             f"{type(result_or_config).__name__}."
         )
+    _check_interval(play_interval)
+    return Explorer(result, play_interval=play_interval)
+
+
+def _check_interval(play_interval: object) -> None:
     if isinstance(play_interval, bool) or not isinstance(play_interval, int) or play_interval < 1:
         raise SgdscapeError(
             f"play_interval must be a positive integer (ms), got {play_interval!r}."
         )
-    return Explorer(result, play_interval=play_interval)
