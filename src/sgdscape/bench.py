@@ -326,6 +326,7 @@ def bench_trajectories(
     repeats: int = 3,
     seed_repeats: int = 5,
     record_full_gradient: bool = True,
+    record_risk: bool = True,
     optimizer: str = "sgd",
     optimizer_options: dict[str, object] | None = None,
     engine: str = "auto",
@@ -351,6 +352,7 @@ def bench_trajectories(
             optimizer=optimizer,
             optimizer_options=optimizer_options,
             record_full_gradient=record_full_gradient,
+            record_risk=record_risk,
             engine=engine,
             device=device,
         )
@@ -367,7 +369,11 @@ def bench_trajectories(
     label = optimizer + ("" if not optimizer_options else f" {optimizer_options}")
     return Row(
         name=f"trajectories {label} [{engine}]"
-        + ("" if record_full_gradient else " (no full grad)"),
+        + (
+            ", records as the seed"
+            if not (record_full_gradient or record_risk)
+            else ("" if record_full_gradient else ", no full gradient")
+        ),
         device=torch.device(device).type,
         sizes=f"{n_inits} inits x {steps} steps",
         evaluations=float(n_inits * steps),
@@ -541,8 +547,11 @@ def suite(device: str = "cpu", quick: bool = False, repeats: int = 3) -> list[Ro
         )
 
     n_inits = 200 if quick else 10_000
-    for optimizer, options in (("sgd", None), ("sgd", {"momentum": 0.9}), ("adam", None)):
-        for engine in ("plain", "fused"):
+    # "as the seed": iterates and minibatch gradients, what the seed's train records;
+    # "all": also the full-data gradient and risk at every iterate
+    optimizers = (("sgd", None), ("sgd", {"momentum": 0.9}), ("adam", None), ("rmsprop", None))
+    for optimizer, options in optimizers:
+        for engine, full in (("plain", True), ("fused", True), ("fused", False)):
             row = bench_trajectories(
                 n_inits,
                 100,
@@ -551,6 +560,8 @@ def suite(device: str = "cpu", quick: bool = False, repeats: int = 3) -> list[Ro
                 optimizer_options=options,
                 engine=engine,
                 device=str(target),
+                record_full_gradient=full,
+                record_risk=full,
             )
             rows.append(row)
     # on a shared machine one slow round inflates a ratio: divide every trajectory row by the

@@ -505,7 +505,7 @@ def fused_gradient(
 # whole block is one pass over the K iterates.
 
 #: steps unrolled into one compiled call; longer blocks compile more slowly.
-SGD_BLOCK_STEPS = 10
+SGD_BLOCK_STEPS = 20
 
 
 class ParameterColumns:

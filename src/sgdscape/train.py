@@ -60,7 +60,7 @@ class Trajectory:
         risk: ``(..., T)`` empirical risk at the iterate (``None`` if not recorded).
         lr: ``(T,)`` learning rate used by step t.
         final: ``(..., p)`` iterate after the last step.
-        final_risk: ``(...)`` empirical risk at ``final``.
+        final_risk: ``(...)`` empirical risk at ``final`` (``None`` if the risk is not recorded).
         diverged_step: ``(...)`` first step whose iterate, loss or gradient is not finite
             (-1 if none). Later steps of that run hold NaN.
         param_names: names of the ``p`` parameters.
@@ -74,7 +74,7 @@ class Trajectory:
     risk: np.ndarray | None
     lr: np.ndarray
     final: np.ndarray
-    final_risk: np.ndarray
+    final_risk: np.ndarray | None
     diverged_step: np.ndarray
     param_names: tuple[str, ...] = ("w1", "w2")
 
@@ -390,33 +390,42 @@ def train(
     mask = (batches >= 0).to(device=target, dtype=w.dtype) if block else None
 
     checked, t = 0, 0
+    # between compiled blocks the iterate (and momentum buffer) live as (p, K) tensors
+    soa: tuple[torch.Tensor, torch.Tensor | None] | None = None
     while t < n_steps:
         end = t + SGD_BLOCK_STEPS
         # step 0 of SGD with momentum runs eagerly: it initialises the momentum buffer
         if block and (t > 0 or sgd is None or sgd.momentum == 0):
             assert sgd is not None and lr_tensor is not None and mask is not None
             real = min(end, n_steps) - t  # a last block is padded with steps of lr 0
-            wt = w.detach().T.contiguous()  # (p, K): one row per parameter
-            buffer = wt if sgd.buffer is None else sgd.buffer.T.contiguous()
+            if soa is None:  # (p, K): one row per parameter, kept so between blocks
+                soa = (w.detach().T.contiguous(), None)
+                if sgd.buffer is not None:
+                    soa = (soa[0], sgd.buffer.T.contiguous())
+            wt, buffer = soa
             fused = fused_sgd_steps(
-                model, loss_fn, sgd, wt, buffer, *_padded_block(xb_all, yb_all, mask,
-                lr_tensor, t, SGD_BLOCK_STEPS),
+                model, loss_fn, sgd, wt, wt if buffer is None else buffer,
+                *_padded_block(xb_all, yb_all, mask, lr_tensor, t, SGD_BLOCK_STEPS),
             )  # fmt: skip
             if fused is None:
-                block = False
+                block, soa = False, None
                 continue
             with torch.no_grad():
                 iterates[t : t + real] = fused[0][:real]
                 grads[t : t + real] = fused[1][:real]
                 batch_loss[t : t + real] = fused[2][:real]
-                if real < SGD_BLOCK_STEPS:  # the run ends inside this block
-                    w.copy_(fused[0][real].T)
-                else:
-                    w.copy_(fused[3].T)
-                    if sgd.buffer is not None:
-                        sgd.buffer.copy_(fused[4].T)
+            if real < SGD_BLOCK_STEPS:  # the run ends inside this block
+                soa = (fused[0][real], None)
+            else:
+                soa = (fused[3], None if buffer is None else fused[4])
             t += real
         else:
+            if soa is not None:  # back from blocks: the iterate as (K, p) again
+                with torch.no_grad():
+                    w.copy_(soa[0].T)
+                    if soa[1] is not None and sgd is not None and sgd.buffer is not None:
+                        sgd.buffer.copy_(soa[1].T)
+                soa = None
             length = lengths[t]
             xb, yb = xb_all[t, :length], yb_all[t, :length]
             if closed_form:
@@ -438,8 +447,13 @@ def train(
             t += 1
         if t - checked >= DIVERGENCE_CHECK_STEPS:
             checked = t
-            if not bool(torch.isfinite(w).any()):  # every run has diverged: stop early
+            current = w if soa is None else soa[0]
+            if not bool(torch.isfinite(current).any()):  # every run has diverged: stop early
                 break
+
+    if soa is not None:
+        with torch.no_grad():
+            w.copy_(soa[0].T)
 
     # the first non-finite step of every run, from the records; a run whose every init
     # diverged ends at its last divergence, wherever the loop noticed it
@@ -450,7 +464,7 @@ def train(
     surely_finite = (
         any(spec.cls is known.cls for known in OPTIMIZERS.values())
         and bool(torch.isfinite(w).all())
-        and bool(torch.isfinite(batch_loss[:t].sum(dtype=torch.float64)))
+        and bool(torch.isfinite(batch_loss[:t].sum()))  # an overflow only costs the scan
     )
     if not surely_finite:
         bad = nonfinite_steps(iterates[:t], grads[:t], batch_loss[:t])
@@ -474,18 +488,19 @@ def train(
             if full_grads is not None:
                 full_grads[in_order] = grads[:keep][in_order].transpose(1, 2)
         final = w.detach().clone()
-        final_risk = loss_fn(model(final, x), y).mean(dim=-1)
-        steps = torch.arange(keep, device=target)
-        after = (diverged_step[None, :] >= 0) & (steps[:, None] > diverged_step[None, :])
-        if bool(after.any()):
+        final_risk = loss_fn(model(final, x), y).mean(dim=-1) if record_risk else None
+        if not surely_finite:  # NaN after each run's divergence
+            dead = diverged_step >= 0
+            steps = torch.arange(keep, device=target)
+            after = dead[None, :] & (steps[:, None] > diverged_step[None, :])
             for tensor in (full_grads, batch_loss[:keep], risk):
                 if tensor is not None:
                     tensor[after] = math.nan
             for tensor in (iterates[:keep], grads[:keep]):
                 tensor.masked_fill_(after[:, None, :], math.nan)
-        dead = diverged_step >= 0
-        final[dead] = math.nan
-        final_risk[dead] = math.nan
+            final[dead] = math.nan
+            if final_risk is not None:
+                final_risk[dead] = math.nan
 
     def out(tensor: torch.Tensor | None, time_axis: bool = True) -> np.ndarray | None:
         if tensor is None:
