@@ -19,7 +19,6 @@ import torch
 from sgdscape.devices import resolve_device
 from sgdscape.errors import SgdscapeError, check_choice, check_int, check_positive
 from sgdscape.kernels import (
-    FUSE_MIN_EVALUATIONS,
     SGD_BLOCK_STEPS,
     check_engine,
     closed_form_available,
@@ -174,6 +173,10 @@ DIVERGENCE_CHECK_STEPS = 64
 #: below it the compiler's start-up costs more than it saves.
 FUSE_MIN_INIT_STEPS = int(float(os.environ.get("SGDSCAPE_FUSE_MIN_INIT_STEPS", "2e7")))
 
+#: ``engine="auto"`` compiles the path's risk and gradient from this many evaluations: the
+#: eager closed form runs at about 1e8/s here, a warm compiled kernel starts in a second
+PATH_FUSE_MIN_EVALUATIONS = int(float(os.environ.get("SGDSCAPE_PATH_FUSE_MIN", "2e8")))
+
 #: loss evaluations per chunk of :func:`path_quantities` (about 1 MiB per temporary: cache-sized)
 PATH_CHUNK_EVALUATIONS = 2**18
 
@@ -264,7 +267,7 @@ def path_quantities(
     risk = torch.empty(n_points, dtype=points.dtype, device=points.device)
     full = torch.empty_like(points) if gradient else None
     closed_form = engine != "plain" and closed_form_available(model, loss)
-    fused = closed_form and (engine == "fused" or float(n_points) * n >= FUSE_MIN_EVALUATIONS)
+    fused = closed_form and (engine == "fused" or float(n_points) * n >= PATH_FUSE_MIN_EVALUATIONS)
     # eager chunks stay cache-sized; a fused kernel never materialises (rows, n)
     rows = max(1, PATH_CHUNK_EVALUATIONS * (16 if fused else 1) // max(n, 1))
     for lo in range(0, n_points, rows):
@@ -458,18 +461,23 @@ def train(
     # the first non-finite step of every run, from the records; a run whose every init
     # diverged ends at its last divergence, wherever the loop noticed it
     diverged_step = torch.full((n_inits,), -1, dtype=torch.int64, device=target)
+    current = w.detach()
     # with the registry's optimizers a non-finite iterate stays non-finite and a non-finite
-    # gradient makes the next iterate so (tests check each): finite final iterates and
-    # losses mean that nothing diverged
-    surely_finite = (
-        any(spec.cls is known.cls for known in OPTIMIZERS.values())
-        and bool(torch.isfinite(w).all())
-        and bool(torch.isfinite(batch_loss[:t].sum()))  # an overflow only costs the scan
-    )
+    # gradient makes the next iterate so (tests check each): a run whose final iterate and
+    # losses are finite never diverged, and only the others need a step-by-step scan
+    if any(spec.cls is known.cls for known in OPTIMIZERS.values()):
+        # a finite sum means finite terms; an overflow only costs that run a scan
+        suspects = (~torch.isfinite(current).all(-1)) | ~torch.isfinite(batch_loss[:t].sum(0))
+        suspects = suspects.nonzero().reshape(-1)
+    else:
+        suspects = torch.arange(n_inits, device=target)
+    surely_finite = suspects.numel() == 0
     if not surely_finite:
-        bad = nonfinite_steps(iterates[:t], grads[:t], batch_loss[:t])
+        bad = nonfinite_steps(
+            iterates[:t, :, suspects], grads[:t, :, suspects], batch_loss[:t, suspects]
+        )  # (t, S)
         first = bad.to(torch.uint8).argmax(dim=0)  # the first True along time
-        diverged_step = torch.where(bad.any(dim=0), first, diverged_step)
+        diverged_step[suspects] = torch.where(bad.any(dim=0), first, -1)
     keep = int(diverged_step.max()) + 1 if bool((diverged_step >= 0).all()) else t
     with torch.no_grad():
         risk, full_grads = None, None
@@ -489,15 +497,22 @@ def train(
                 full_grads[in_order] = grads[:keep][in_order].transpose(1, 2)
         final = w.detach().clone()
         final_risk = loss_fn(model(final, x), y).mean(dim=-1) if record_risk else None
-        if not surely_finite:  # NaN after each run's divergence
-            dead = diverged_step >= 0
+        if not surely_finite:  # NaN after each run's divergence, in the suspects only
             steps = torch.arange(keep, device=target)
-            after = dead[None, :] & (steps[:, None] > diverged_step[None, :])
-            for tensor in (full_grads, batch_loss[:keep], risk):
+            after = steps[:, None] > torch.where(
+                diverged_step[suspects] >= 0, diverged_step[suspects], keep
+            )  # (keep, S)
+            for tensor in (full_grads, risk):
                 if tensor is not None:
-                    tensor[after] = math.nan
-            for tensor in (iterates[:keep], grads[:keep]):
-                tensor.masked_fill_(after[:, None, :], math.nan)
+                    tensor[:, suspects] = tensor[:, suspects].masked_fill(
+                        after if tensor.ndim == 2 else after[..., None], math.nan
+                    )
+            batch_loss[:keep, suspects] = batch_loss[:keep, suspects].masked_fill(after, math.nan)
+            for tensor in (iterates, grads):
+                tensor[:keep, :, suspects] = tensor[:keep, :, suspects].masked_fill(
+                    after[:, None, :], math.nan
+                )
+            dead = diverged_step >= 0
             final[dead] = math.nan
             if final_risk is not None:
                 final_risk[dead] = math.nan
