@@ -50,10 +50,17 @@ def test_closed_form_gradient_on_cuda_equals_cpu_autograd(model_name):
 
 
 @pytest.mark.parametrize("engine", ["plain", "auto", "fused"])
-def test_trajectories_on_cuda_equal_cpu(engine):
+@pytest.mark.parametrize(
+    "optimizer, optimizer_options",
+    [("sgd", {}), ("sgd", {"momentum": 0.9, "nesterov": True}), ("adam", {})],
+)
+def test_trajectories_on_cuda_equal_cpu(engine, optimizer, optimizer_options):
+    # fused SGD runs as compiled blocks of steps, Adam as compiled gradients and torch's
+    # fused optimizer kernel; the reference is the CPU autograd path
     data = _data(64, seed=3)
     inits = torch.empty(128, 2).uniform_(-3, 3, generator=torch.Generator().manual_seed(4))
-    options = {"lr": 0.02, "batch_size": 8, "shuffle": True, "seed": 1}
+    options = {"lr": 0.02, "batch_size": 8, "shuffle": True, "seed": 1, "epochs": 4}
+    options |= {"optimizer": optimizer, "optimizer_options": optimizer_options}
     cpu = sgdscape.train("relu-unit", data, init=inits, engine="plain", **options)
     gpu = sgdscape.train("relu-unit", data, init=inits, engine=engine, device="cuda", **options)
     np.testing.assert_allclose(gpu.iterates, cpu.iterates, rtol=1e-4, atol=1e-5)

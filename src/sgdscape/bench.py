@@ -364,7 +364,7 @@ def bench_trajectories(
     best = dict.fromkeys(("seed", "ours"), float("inf"))
     for _ in range(repeats):
         best["seed"] = min(best["seed"], min(interleaved({"s": seed}, seed_repeats).values()))
-        best["ours"] = min(best["ours"], interleaved({"o": ours}, 1)["o"])
+        best["ours"] = min(best["ours"], interleaved({"o": ours}, seed_repeats)["o"])
     steps = n_samples
     label = optimizer + ("" if not optimizer_options else f" {optimizer_options}")
     return Row(

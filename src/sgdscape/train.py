@@ -209,6 +209,16 @@ def _fused_optimizer(
     return optimizer
 
 
+def _record(shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """An uninitialised float32 record. On the CPU it is numpy's memory, which numpy
+    backs with transparent huge pages where Linux allows (far fewer page faults while the
+    records of a large batched run are first written) and which the caller gets back as
+    arrays without a copy."""
+    if device.type == "cpu":
+        return torch.from_numpy(np.empty(shape, dtype=np.float32))
+    return torch.empty(shape, device=device)
+
+
 def _padded_block(
     xb_all: torch.Tensor,
     yb_all: torch.Tensor,
@@ -377,9 +387,9 @@ def train(
     # time-major records, parameters before inits: iterates and gradients (T, p, K), losses
     # (T, K). Each step writes one block; every step up to the last one run is written,
     # so no fill is needed; the arrays handed out are strided views, not copies.
-    iterates = torch.empty((n_steps, model.n_params, n_inits), device=target)
-    grads = torch.empty_like(iterates)
-    batch_loss = torch.empty((n_steps, n_inits), device=target)
+    iterates = _record((n_steps, model.n_params, n_inits), target)
+    grads = _record((n_steps, model.n_params, n_inits), target)
+    batch_loss = _record((n_steps, n_inits), target)
     # every minibatch gathered once, (T, B); step t uses the first lengths[t] columns
     lengths = (batches >= 0).sum(dim=1).tolist()
     gathered = batches.clamp(min=0).to(target)
