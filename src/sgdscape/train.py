@@ -25,6 +25,7 @@ from sgdscape.kernels import (
     closed_form_gradient,
     fused_gradient,
     fused_sgd_steps,
+    one_thread_when_small,
 )
 from sgdscape.losses import Loss, get_loss
 from sgdscape.models import Model, get_model
@@ -405,90 +406,94 @@ def train(
     checked, t = 0, 0
     # between compiled blocks the iterate (and momentum buffer) live as (p, K) tensors
     soa: tuple[torch.Tensor, torch.Tensor | None] | None = None
-    while t < n_steps:
-        end = t + SGD_BLOCK_STEPS
-        # step 0 of SGD with momentum runs eagerly: it initialises the momentum buffer
-        if block and (t > 0 or sgd is None or sgd.momentum == 0):
-            assert sgd is not None and lr_tensor is not None and mask is not None
-            real = min(end, n_steps) - t  # a last block is padded with steps of lr 0
-            if soa is None:  # (p, K): one row per parameter, kept so between blocks
-                soa = (w.detach().T.contiguous(), None)
-                if sgd.buffer is not None:
-                    soa = (soa[0], sgd.buffer.T.contiguous())
-            wt, buffer = soa
-            fused = fused_sgd_steps(
-                model, loss_fn, sgd, wt, wt if buffer is None else buffer,
-                *_padded_block(xb_all, yb_all, mask, lr_tensor, t, SGD_BLOCK_STEPS),
-            )  # fmt: skip
-            if fused is None:
-                block, soa = False, None
-                continue
-            with torch.no_grad():
-                iterates[t : t + real] = fused[0][:real]
-                grads[t : t + real] = fused[1][:real]
-                batch_loss[t : t + real] = fused[2][:real]
-            if real < SGD_BLOCK_STEPS:  # the run ends inside this block
-                soa = (fused[0][real], None)
-            else:
-                soa = (fused[3], None if buffer is None else fused[4])
-            t += real
-        else:
-            if soa is not None:  # back from blocks: the iterate as (K, p) again
+    # a step's kernels and the records are small: one thread avoids OpenMP start-up and
+    # stalls per call (measured 2x to 3x faster for 10,000 inits x 100 steps)
+    with one_thread_when_small(n_inits * model.n_params * batch_size * SGD_BLOCK_STEPS, target):
+        while t < n_steps:
+            end = t + SGD_BLOCK_STEPS
+            # step 0 of SGD with momentum runs eagerly: it initialises the momentum buffer
+            if block and (t > 0 or sgd is None or sgd.momentum == 0):
+                assert sgd is not None and lr_tensor is not None and mask is not None
+                real = min(end, n_steps) - t  # a last block is padded with steps of lr 0
+                if soa is None:  # (p, K): one row per parameter, kept so between blocks
+                    soa = (w.detach().T.contiguous(), None)
+                    if sgd.buffer is not None:
+                        soa = (soa[0], sgd.buffer.T.contiguous())
+                wt, buffer = soa
+                fused = fused_sgd_steps(
+                    model, loss_fn, sgd, wt, wt if buffer is None else buffer,
+                    *_padded_block(xb_all, yb_all, mask, lr_tensor, t, SGD_BLOCK_STEPS),
+                )  # fmt: skip
+                if fused is None:
+                    block, soa = False, None
+                    continue
                 with torch.no_grad():
-                    w.copy_(soa[0].T)
-                    if soa[1] is not None and sgd is not None and sgd.buffer is not None:
-                        sgd.buffer.copy_(soa[1].T)
-                soa = None
-            length = lengths[t]
-            xb, yb = xb_all[t, :length], yb_all[t, :length]
-            if closed_form:
-                with torch.no_grad():
-                    minibatch_loss, gradient = minibatch_gradient(model, loss_fn, w, xb, yb)
-            else:
-                minibatch_loss = loss_fn(model(w, xb), yb).mean(dim=-1)  # (K,)
-                (gradient,) = torch.autograd.grad(minibatch_loss.sum(), w)
-            with torch.no_grad():
-                iterates[t] = w.T
-                grads[t] = gradient.T
-                batch_loss[t] = minibatch_loss
-                if sgd is not None:
-                    sgd.step(w, gradient, lrs[t])
+                    iterates[t : t + real] = fused[0][:real]
+                    grads[t : t + real] = fused[1][:real]
+                    batch_loss[t : t + real] = fused[2][:real]
+                if real < SGD_BLOCK_STEPS:  # the run ends inside this block
+                    soa = (fused[0][real], None)
                 else:
-                    w.grad = gradient
-                    optim.param_groups[0]["lr"] = lrs[t]
-                    optim.step()
-            t += 1
-        if t - checked >= DIVERGENCE_CHECK_STEPS:
-            checked = t
-            current = w if soa is None else soa[0]
-            if not bool(torch.isfinite(current).any()):  # every run has diverged: stop early
-                break
+                    soa = (fused[3], None if buffer is None else fused[4])
+                t += real
+            else:
+                if soa is not None:  # back from blocks: the iterate as (K, p) again
+                    with torch.no_grad():
+                        w.copy_(soa[0].T)
+                        if soa[1] is not None and sgd is not None and sgd.buffer is not None:
+                            sgd.buffer.copy_(soa[1].T)
+                    soa = None
+                length = lengths[t]
+                xb, yb = xb_all[t, :length], yb_all[t, :length]
+                if closed_form:
+                    with torch.no_grad():
+                        minibatch_loss, gradient = minibatch_gradient(model, loss_fn, w, xb, yb)
+                else:
+                    minibatch_loss = loss_fn(model(w, xb), yb).mean(dim=-1)  # (K,)
+                    (gradient,) = torch.autograd.grad(minibatch_loss.sum(), w)
+                with torch.no_grad():
+                    iterates[t] = w.T
+                    grads[t] = gradient.T
+                    batch_loss[t] = minibatch_loss
+                    if sgd is not None:
+                        sgd.step(w, gradient, lrs[t])
+                    else:
+                        w.grad = gradient
+                        optim.param_groups[0]["lr"] = lrs[t]
+                        optim.step()
+                t += 1
+            if t - checked >= DIVERGENCE_CHECK_STEPS:
+                checked = t
+                current = w if soa is None else soa[0]
+                if not bool(torch.isfinite(current).any()):  # every run has diverged: stop early
+                    break
 
-    if soa is not None:
-        with torch.no_grad():
-            w.copy_(soa[0].T)
+        if soa is not None:
+            with torch.no_grad():
+                w.copy_(soa[0].T)
 
-    # the first non-finite step of every run, from the records; a run whose every init
-    # diverged ends at its last divergence, wherever the loop noticed it
-    diverged_step = torch.full((n_inits,), -1, dtype=torch.int64, device=target)
-    current = w.detach()
-    # with the registry's optimizers a non-finite iterate stays non-finite and a non-finite
-    # gradient makes the next iterate so (tests check each): a run whose final iterate and
-    # losses are finite never diverged, and only the others need a step-by-step scan
-    if any(spec.cls is known.cls for known in OPTIMIZERS.values()):
-        # a finite sum means finite terms; an overflow only costs that run a scan
-        suspects = (~torch.isfinite(current).all(-1)) | ~torch.isfinite(batch_loss[:t].sum(0))
-        suspects = suspects.nonzero().reshape(-1)
-    else:
-        suspects = torch.arange(n_inits, device=target)
-    surely_finite = suspects.numel() == 0
-    if not surely_finite:
-        bad = nonfinite_steps(
-            iterates[:t, :, suspects], grads[:t, :, suspects], batch_loss[:t, suspects]
-        )  # (t, S)
-        first = bad.to(torch.uint8).argmax(dim=0)  # the first True along time
-        diverged_step[suspects] = torch.where(bad.any(dim=0), first, -1)
-    keep = int(diverged_step.max()) + 1 if bool((diverged_step >= 0).all()) else t
+        # the first non-finite step of every run, from the records; a run whose every init
+        # diverged ends at its last divergence, wherever the loop noticed it
+        diverged_step = torch.full((n_inits,), -1, dtype=torch.int64, device=target)
+        current = w.detach()
+        # with the registry's optimizers a non-finite iterate stays non-finite and a non-finite
+        # gradient makes the next iterate so (tests check each): a run whose final iterate and
+        # losses are finite never diverged, and only the others need a step-by-step scan
+        if any(spec.cls is known.cls for known in OPTIMIZERS.values()):
+            # a finite sum means finite terms; an overflow only costs that run a scan
+            suspects = (~torch.isfinite(current).all(-1)) | ~torch.isfinite(batch_loss[:t].sum(0))
+            suspects = suspects.nonzero().reshape(-1)
+        else:
+            suspects = torch.arange(n_inits, device=target)
+        surely_finite = suspects.numel() == 0
+        if not surely_finite:
+            bad = nonfinite_steps(
+                iterates[:t, :, suspects], grads[:t, :, suspects], batch_loss[:t, suspects]
+            )  # (t, S)
+            first = bad.to(torch.uint8).argmax(dim=0)  # the first True along time
+            diverged_step[suspects] = torch.where(bad.any(dim=0), first, -1)
+        keep = int(diverged_step.max()) + 1 if bool((diverged_step >= 0).all()) else t
+
     with torch.no_grad():
         risk, full_grads = None, None
         if record_risk or record_full_gradient:
