@@ -748,7 +748,7 @@ class Evaluator:
                             IN_PLACE[type(module)](h)
                         elif not isinstance(module, nn.Identity | nn.Dropout):
                             h = module(h)
-                    values = self._feature_major_loss(h, self.y[s0:s1])  # (C, samples)
+                    values = self._feature_major_loss(h, self.y[s0:s1], space)  # (C, samples)
                     self._accumulate(
                         risk,
                         samples,
@@ -760,16 +760,28 @@ class Evaluator:
                     )
         return (risk / self.n).float(), samples
 
-    def _feature_major_loss(self, outputs: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def _feature_major_loss(
+        self,
+        outputs: torch.Tensor,
+        y: torch.Tensor,
+        space: Callable[..., torch.Tensor] | None = None,
+    ) -> torch.Tensor:
         """Per-sample losses ``(C, B)`` of feature-major outputs ``(C, classes, B)``.
 
-        Plain cross-entropy is one fused ``cross_entropy`` call on the ``(N, classes, d)``
-        layout (its log-softmax runs along the samples, vectorised); other losses see the
-        outputs as ``(C, B, classes)``.
+        Plain cross-entropy is a log-softmax along the class axis (vectorised along the
+        samples) and a gather of the targets, both written into buffers from ``space``
+        (reused across blocks: a fresh buffer of a few MB per block would be mapped and
+        page-faulted every time); other losses see the outputs as ``(C, B, classes)``.
         """
         if self._plain_cross_entropy:
-            targets = y.unsqueeze(0).expand(outputs.shape[0], -1)
-            return torch.nn.functional.cross_entropy(outputs, targets, reduction="none")
+            count, classes, size = outputs.shape
+            targets = y.long().view(1, 1, size).expand(count, 1, size)
+            if space is None:
+                log_p = torch.log_softmax(outputs, 1)
+                return -log_p.gather(1, targets)[:, 0]
+            log_p = torch.log_softmax(outputs, 1, out=space("log-softmax", count, classes, size))
+            picked = torch.gather(log_p, 1, targets, out=space("picked", count, 1, size))
+            return picked[:, 0].neg_()
         assert self.batched_loss is not None
         return self.batched_loss(outputs.transpose(1, 2), y)
 
