@@ -565,3 +565,39 @@ def test_the_python_example_in_the_docs_runs(tmp_path, monkeypatch):
     assert namespace["surface"].risk.shape == (51, 51)
     for name in ("surface.html", "view.html", "view.gif", "network.npz"):
         assert (tmp_path / name).stat().st_size > 10_000, name
+
+
+@pytest.mark.parametrize("example", ["moons", "digits-mlp"])
+def test_mixed_precision_is_close_to_float32_and_keeps_its_own_checkpoints(example, tmp_path):
+    # autocast in bfloat16 (the CPU's half type): the slice moves by about bfloat16's
+    # resolution, not more; a checkpoint of one precision is never resumed by the other
+    if example == "digits-mlp":
+        pytest.importorskip("sklearn")
+    from sgdscape.network_examples import get_example
+
+    case = get_example(example)
+    data = (case.x, case.y)
+    kwargs = dict(directions=random_directions(case.model, seed=3), grid=Grid.square(5, -1.0, 1.0))
+    exact = slice_landscape(case.model, case.loss_fn, data, checkpoint_dir=tmp_path, **kwargs)
+    half = slice_landscape(case.model, case.loss_fn, data, precision="bfloat16", **kwargs)
+    np.testing.assert_allclose(half.risk, exact.risk, rtol=3e-2)
+    assert not np.array_equal(half.risk, exact.risk)  # it did compute in bfloat16
+    with pytest.raises(SgdscapeError, match="precision"):
+        slice_landscape(
+            case.model, case.loss_fn, data, precision="bfloat16", checkpoint_dir=tmp_path, **kwargs
+        )
+    with pytest.raises(SgdscapeError, match="precision"):
+        slice_landscape(case.model, case.loss_fn, data, precision="fp8", **kwargs)
+
+
+def test_network_cli_refuses_an_unknown_precision_in_one_line(tmp_path):
+    from sgdscape.cli import app
+
+    result = CliRunner().invoke(
+        app, ["network", "--example", "moons", "--precision", "fp8", "--out", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 2
+    assert result.output.strip().splitlines() == [
+        "sgdscape: error: unknown precision 'fp8'; choose one of: bfloat16, float16, float32."
+    ]
+    assert not (tmp_path / "o").exists()

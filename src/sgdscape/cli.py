@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from sgdscape.errors import SgdscapeError
+from sgdscape.errors import SgdscapeError, check_choice
 from sgdscape.run import RunConfig
 
 # typer >= 0.24 vendors click; find its ClickException through a public subclass.
@@ -941,6 +941,13 @@ def network_command(
     checkpoint: Annotated[
         Path | None, typer.Option(help="Directory for finished chunks; a rerun resumes there.")
     ] = None,
+    precision: Annotated[
+        str,
+        typer.Option(
+            help="Landscape arithmetic: float32, or bfloat16 / float16 mixed precision "
+            "(torch.autocast; for GPUs)."
+        ),
+    ] = "float32",
     surface: Annotated[
         bool,
         typer.Option(
@@ -978,6 +985,9 @@ def network_command(
         raise SgdscapeError(f"--steps must be a positive count, got {steps}.")
     if epochs is not None and epochs < 1:
         raise SgdscapeError(f"--epochs must be a positive integer, got {epochs}.")
+    from sgdscape.networks import PRECISIONS
+
+    check_choice("precision", precision, PRECISIONS)
     chosen = get_example(example, seed)
     backend: Any = "local"
     if ray is not None:
@@ -1013,6 +1023,7 @@ def network_command(
             backend=backend,
             progress=update,
             checkpoint_dir=checkpoint,
+            precision=precision,
         )
 
     view = _with_progress(run_view, quiet)

@@ -356,6 +356,7 @@ def stochastic_view(
     memory_budget: int = DEFAULT_MEMORY_BUDGET,
     progress: Progress | None = None,
     checkpoint_dir: str | Path | None = None,
+    precision: str = "float32",
 ) -> StochasticView:
     """Project a recording on its PCA plane and compute full and minibatch landscapes.
 
@@ -368,6 +369,8 @@ def stochastic_view(
         grid: points per axis (the window is the path's extent plus ``margin``) or a Grid.
         steps: the steps whose minibatch landscapes are stored (list, count or ``None`` =
             all).
+        precision: ``"float32"`` or mixed precision for the landscapes (see
+            :func:`sgdscape.networks.slice_landscape`).
     """
     if recording.n_steps < 2:
         raise SgdscapeError("the recording has fewer than 2 steps; nothing to project.")
@@ -392,6 +395,7 @@ def stochastic_view(
         per_sample=per_sample,
         memory_budget=memory_budget,
         checkpoint_dir=checkpoint_dir,
+        precision=precision,
     )
     if per_sample:
         batches = np.stack([surface.batch_loss(recording.batch(int(k))) for k in chosen])
@@ -406,6 +410,7 @@ def stochastic_view(
                     grid=window,
                     device=device,
                     memory_budget=memory_budget,
+                    precision=precision,
                 ).risk
                 for k in chosen
             ]
