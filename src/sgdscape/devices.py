@@ -1,6 +1,10 @@
-"""Choosing the torch device once, from ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``."""
+"""Choosing the torch device once, from ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``,
+and how many CPU threads small work should use."""
 
 from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
 
 import torch
 
@@ -28,3 +32,23 @@ def resolve_device(device: str | torch.device = "cpu") -> torch.device:
         except RuntimeError:
             raise SgdscapeError(f"bad CUDA device {name!r}; use cuda or cuda:N.") from None
     raise SgdscapeError(f"unknown device {name!r}; choose one of: auto, cpu, cuda, cuda:N.")
+
+
+@contextlib.contextmanager
+def one_thread_when_small(work: float, device: torch.device, below: float) -> Iterator[None]:
+    """Run the body on one CPU thread when ``work`` is below ``below``, then restore.
+
+    For loops of many small calls (a trajectory's steps, a network's minibatches): an
+    OpenMP region over a few microseconds of work costs more than it saves, and much more
+    on a busy machine, where a descheduled worker stalls the whole region. Nothing changes
+    on a GPU, for large work, or when torch already uses one thread.
+    """
+    threads = torch.get_num_threads()
+    if device.type != "cpu" or work >= below or threads == 1:
+        yield
+        return
+    torch.set_num_threads(1)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(threads)

@@ -51,7 +51,10 @@ def _json_script(value: Any) -> str:
     return text.replace("</", "<\\/").replace("<!--", "<\\!--")
 
 
-_PAGE = """<!DOCTYPE html>
+def _head(style: str) -> str:
+    """The start of a page, up to its heading; ``style``: extra CSS rules (a format string)."""
+    return (
+        """<!DOCTYPE html>
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -62,18 +65,28 @@ _PAGE = """<!DOCTYPE html>
   body {{ font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1rem 1.5rem; color: #222; }}
   h1 {{ font-size: 1.15rem; font-weight: 600; margin: 0 0 .3rem; }}
   p.about {{ margin: 0 0 .6rem; font-size: .9rem; color: #555; }}
-  #sgdscape-controls {{ display: flex; gap: .8rem; align-items: center; margin: .4rem 0; }}
-  #sgdscape-step {{ flex: 1; max-width: 60rem; }}
-  #sgdscape-play {{ min-width: 6.5rem; padding: .3rem .6rem; font-size: .95rem; }}
-  #sgdscape-step-label {{ min-width: 6rem; font-variant-numeric: tabular-nums; }}
-  #sgdscape-plot {{ width: 100%; min-height: {height}px; }}
-  #sgdscape-status {{ color: #a00; }}
+"""
+        + style
+        + """  #sgdscape-status {{ color: #a00; }}
 </style>
 </head>
 <body>
 <h1>{title}</h1>
 <p class="about">{about}</p>
-<div id="sgdscape-controls">
+"""
+    )
+
+
+_PAGE = (
+    _head(
+        """  #sgdscape-controls {{ display: flex; gap: .8rem; align-items: center; margin: .4rem 0; }}
+  #sgdscape-step {{ flex: 1; max-width: 60rem; }}
+  #sgdscape-play {{ min-width: 6.5rem; padding: .3rem .6rem; font-size: .95rem; }}
+  #sgdscape-step-label {{ min-width: 6rem; font-variant-numeric: tabular-nums; }}
+  #sgdscape-plot {{ width: 100%; min-height: {height}px; }}
+"""
+    )
+    + """<div id="sgdscape-controls">
   <button id="sgdscape-play" type="button" aria-label="play or pause">&#9654; play</button>
   <input id="sgdscape-step" type="range" min="0" max="{last}" value="0" step="1" aria-label="step">
   <span id="sgdscape-step-label">loading…</span>
@@ -114,6 +127,7 @@ _PAGE = """<!DOCTYPE html>
 </body>
 </html>
 """
+)
 
 
 def _describe(result: RunResult) -> str:
@@ -227,24 +241,9 @@ def export_html(
     return path
 
 
-_FIGURE_PAGE = """<!DOCTYPE html>
-<html lang="en">
-<head>
-<meta charset="utf-8">
-<meta name="viewport" content="width=device-width, initial-scale=1">
-<meta name="generator" content="sgdscape {version} with plotly.js {plotly_version}">
-<title>{title}</title>
-<style>
-  body {{ font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 1rem 1.5rem; color: #222; }}
-  h1 {{ font-size: 1.15rem; font-weight: 600; margin: 0 0 .3rem; }}
-  p.about {{ margin: 0 0 .6rem; font-size: .9rem; color: #555; }}
-  #sgdscape-status {{ color: #a00; }}
-</style>
-</head>
-<body>
-<h1>{title}</h1>
-<p class="about">{about}</p>
-<div id="sgdscape-status"></div>
+_FIGURE_PAGE = (
+    _head("")
+    + """<div id="sgdscape-status"></div>
 <div id="sgdscape-plot"></div>
 <script id="sgdscape-plotlyjs" type="application/octet-stream">{plotly_js}</script>
 <script id="sgdscape-figure" type="application/json">{figure}</script>
@@ -275,6 +274,7 @@ _FIGURE_PAGE = """<!DOCTYPE html>
 </body>
 </html>
 """
+)
 
 
 def figure_page(figure: go.Figure, *, title: str | None = None, about: str = "") -> str:

@@ -21,12 +21,11 @@ matches it bit for bit on the CPU.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import os
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import torch
 
@@ -181,25 +180,6 @@ def _call(kernel: Callable[..., object], *args: torch.Tensor, work: float = 0.0)
 
 
 _noticed: set[tuple[str, str]] = set()
-
-
-@contextlib.contextmanager
-def one_thread_when_small(work: float, device: torch.device) -> Iterator[None]:
-    """Run the body with one CPU thread when ``work`` (elements per kernel call) is below
-    :data:`SINGLE_THREAD_BELOW`; leave the thread count alone otherwise or on a GPU.
-
-    For loops of many small calls (a trajectory's steps): switching the thread count per
-    call, as :func:`_call` does for one-off calls, costs more than the calls themselves.
-    """
-    threads = torch.get_num_threads()
-    if device.type != "cpu" or work >= SINGLE_THREAD_BELOW or threads == 1:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
 
 
 def _give_up(key: tuple[str, str, str], error: BaseException) -> None:

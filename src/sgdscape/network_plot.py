@@ -25,7 +25,7 @@ import numpy as np
 
 from sgdscape.errors import SgdscapeError
 from sgdscape.landscape import Landscape
-from sgdscape.plot import CONTOUR_LEVELS, PATH_COLOUR, safe_log
+from sgdscape.plot import CONTOUR_LEVELS, PATH_COLOUR, frame_axes, iterate_marker, safe_log
 from sgdscape.stochastic import StochasticView
 
 FRAME_SIZE = (1040, 450)  # pixels of an animation frame
@@ -141,21 +141,13 @@ class NetworkStepFigure:
             linewidth=1.5,
             label="path so far (projected)",
         )
-        self._right_point = self.right.scatter(
-            [np.nan], [np.nan], color=PATH_COLOUR, edgecolor="black", zorder=3, s=60
-        )
+        self._right_point = iterate_marker(self.right)
         self.right.scatter(*path[-1], marker="*", color="white", edgecolor="black", zorder=3, s=120)
-        self._left_point = self.left.scatter(
-            [np.nan], [np.nan], color=PATH_COLOUR, edgecolor="black", zorder=3, s=60
-        )
+        self._left_point = iterate_marker(self.left)
         self.right.legend(loc="lower left", fontsize=8, framealpha=0.8)
 
     def _frame(self, axes: Axes) -> None:
-        surface = self.view.landscape
-        axes.set_xlabel(surface.labels[0])
-        axes.set_ylabel(surface.labels[1])
-        axes.set_xlim(surface.w1[0], surface.w1[-1])
-        axes.set_ylim(surface.w2[0], surface.w2[-1])
+        frame_axes(axes, self.view.landscape)
 
     def draw(self, step: int) -> Figure:
         """Show ``step``; returns the figure."""

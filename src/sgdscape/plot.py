@@ -116,6 +116,19 @@ def step_titles(result: RunResult, step: int) -> tuple[str, str, str]:
     return left, right, suptitle
 
 
+def frame_axes(axes: Axes, surface: Any) -> None:
+    """Label ``axes`` with the landscape's axis names and fit them to its grid window."""
+    axes.set_xlabel(surface.labels[0])
+    axes.set_ylabel(surface.labels[1])
+    axes.set_xlim(surface.w1[0], surface.w1[-1])
+    axes.set_ylim(surface.w2[0], surface.w2[-1])
+
+
+def iterate_marker(axes: Axes) -> Any:
+    """An empty scatter marker for the current iterate (moved with ``set_offsets``)."""
+    return axes.scatter([np.nan], [np.nan], color=PATH_COLOUR, edgecolor="black", zorder=3, s=60)
+
+
 class StepFigure:
     """The two-panel figure of a single-init run, redrawn in place for any step.
 
@@ -159,20 +172,12 @@ class StepFigure:
         (self._path_line,) = self.right.plot(
             [], [], "-o", color=PATH_COLOUR, markersize=4, linewidth=2, label="path so far"
         )
-        self._right_point = self.right.scatter(
-            [np.nan], [np.nan], color=PATH_COLOUR, edgecolor="black", zorder=3, s=60
-        )
-        self._left_point = self.left.scatter(
-            [np.nan], [np.nan], color=PATH_COLOUR, edgecolor="black", zorder=3, s=60
-        )
+        self._right_point = iterate_marker(self.right)
+        self._left_point = iterate_marker(self.left)
         self.right.legend(loc="lower left", fontsize=8, framealpha=0.8)
 
     def _frame(self, axes: Axes) -> None:
-        surface = self.result.landscape
-        axes.set_xlabel(surface.labels[0])
-        axes.set_ylabel(surface.labels[1])
-        axes.set_xlim(surface.w1[0], surface.w1[-1])
-        axes.set_ylim(surface.w2[0], surface.w2[-1])
+        frame_axes(axes, self.result.landscape)
         axes.set_aspect("equal")
 
     def _boost(self, step: int) -> float:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import copy
 import io
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from sgdscape.devices import resolve_device
+from sgdscape.devices import one_thread_when_small, resolve_device
 from sgdscape.errors import SgdscapeError
 from sgdscape.grid import Grid
 from sgdscape.landscape import DEFAULT_MEMORY_BUDGET, Landscape
@@ -46,25 +46,15 @@ MAX_RECORD_BYTES = 2 * 2**30
 SINGLE_THREAD_TRAINING_BELOW = 2**18
 
 
-@contextlib.contextmanager
 def _training_threads(
     model: nn.Module, x: torch.Tensor, batch_size: int, device: torch.device
-) -> Iterator[None]:
-    """One torch CPU thread for the block when a minibatch is small work, then restore."""
-    threads = torch.get_num_threads()
-    if device.type != "cpu" or threads == 1:
-        yield
-        return
+) -> contextlib.AbstractContextManager[None]:
+    """One torch CPU thread while training when a minibatch is small work."""
+    if device.type != "cpu" or torch.get_num_threads() == 1:
+        return contextlib.nullcontext()
     probe = x[:4].to(torch.float32 if x.is_floating_point() else x.dtype)
     work = _activation_elements(copy.deepcopy(model).eval(), probe) * batch_size
-    if work >= SINGLE_THREAD_TRAINING_BELOW:
-        yield
-        return
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(threads)
+    return one_thread_when_small(work, device, SINGLE_THREAD_TRAINING_BELOW)
 
 
 @dataclass(frozen=True)
