@@ -25,7 +25,14 @@ import numpy as np
 
 from sgdscape.errors import SgdscapeError
 from sgdscape.landscape import Landscape
-from sgdscape.plot import CONTOUR_LEVELS, PATH_COLOUR, frame_axes, iterate_marker, safe_log
+from sgdscape.plot import (
+    CONTOUR_LEVELS,
+    PATH_COLOUR,
+    frame_axes,
+    iterate_marker,
+    replace_contour,
+    safe_log,
+)
 from sgdscape.stochastic import StochasticView
 
 FRAME_SIZE = (1040, 450)  # pixels of an animation frame
@@ -158,22 +165,15 @@ class NetworkStepFigure:
         for artist in self._transient:
             artist.remove()
         self._transient = []
-        if self._left_contour is not None:
-            self._left_contour.remove()
-        surface = view.landscape
-        self._left_contour = left.contourf(
-            surface.w1, surface.w2, safe_log(values), levels=CONTOUR_LEVELS, cmap="viridis"
+        self._left_contour, self._left_colorbar = replace_contour(
+            self.fig,
+            left,
+            view.landscape,
+            values,
+            self._left_contour,
+            self._left_colorbar,
+            "log minibatch loss",
         )
-        if self._left_colorbar is None:
-            self._left_colorbar = self.fig.colorbar(
-                self._left_contour, ax=left, label="log minibatch loss"
-            )
-        else:
-            colorbar_axes = self._left_colorbar.ax
-            colorbar_axes.clear()
-            self._left_colorbar = self.fig.colorbar(
-                self._left_contour, cax=colorbar_axes, label="log minibatch loss"
-            )
         point = self.path[step]
         arrow = -self.scale * view.grads_plane[step]
         if np.isfinite(arrow).all() and np.isfinite(point).all():

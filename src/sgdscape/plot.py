@@ -124,6 +124,29 @@ def frame_axes(axes: Axes, surface: Any) -> None:
     axes.set_ylim(surface.w2[0], surface.w2[-1])
 
 
+def replace_contour(
+    fig: Figure,
+    axes: Axes,
+    surface: Any,
+    values: np.ndarray,
+    contour: Any,
+    colorbar: Colorbar | None,
+    label: str,
+) -> tuple[Any, Colorbar]:
+    """Draw ``log(values) (G2, G1)`` on ``surface``'s grid in ``axes``, replacing ``contour``
+    and redrawing ``colorbar`` in place; returns the new contour and colour bar."""
+    if contour is not None:
+        contour.remove()
+    contour = axes.contourf(
+        surface.w1, surface.w2, safe_log(values), levels=CONTOUR_LEVELS, cmap="viridis"
+    )
+    if colorbar is None:
+        return contour, fig.colorbar(contour, ax=axes, label=label)
+    colorbar_axes = colorbar.ax
+    colorbar_axes.clear()
+    return contour, fig.colorbar(contour, cax=colorbar_axes, label=label)
+
+
 def iterate_marker(axes: Axes) -> Any:
     """An empty scatter marker for the current iterate (moved with ``set_offsets``)."""
     return axes.scatter([np.nan], [np.nan], color=PATH_COLOUR, edgecolor="black", zorder=3, s=60)
@@ -202,26 +225,15 @@ class StepFigure:
         for artist in self._transient:
             artist.remove()
         self._transient = []
-        if self._left_contour is not None:
-            self._left_contour.remove()
-        surface = result.landscape
-        self._left_contour = left.contourf(
-            surface.w1,
-            surface.w2,
-            safe_log(result.batch_landscape(step)),
-            levels=CONTOUR_LEVELS,
-            cmap="viridis",
+        self._left_contour, self._left_colorbar = replace_contour(
+            self.fig,
+            left,
+            result.landscape,
+            result.batch_landscape(step),
+            self._left_contour,
+            self._left_colorbar,
+            "log minibatch loss",
         )
-        if self._left_colorbar is None:
-            self._left_colorbar = self.fig.colorbar(
-                self._left_contour, ax=left, label="log minibatch loss"
-            )
-        else:
-            colorbar_axes = self._left_colorbar.ax
-            colorbar_axes.clear()
-            self._left_colorbar = self.fig.colorbar(
-                self._left_contour, cax=colorbar_axes, label="log minibatch loss"
-            )
 
         point = self.path[step]
         minibatch, full = self.arrows
