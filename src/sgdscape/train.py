@@ -482,8 +482,11 @@ def train(
         # losses are finite never diverged, and only the others need a step-by-step scan
         if any(spec.cls is known.cls for known in OPTIMIZERS.values()):
             # a finite sum means finite terms; an overflow only costs that run a scan
-            suspects = (~torch.isfinite(current).all(-1)) | ~torch.isfinite(batch_loss[:t].sum(0))
-            suspects = suspects.nonzero().reshape(-1)
+            if bool(torch.isfinite(current).all()) and bool(torch.isfinite(batch_loss[:t].sum())):
+                suspects = torch.zeros(0, dtype=torch.int64, device=target)  # the usual case
+            else:
+                suspects = ~torch.isfinite(current).all(-1) | ~torch.isfinite(batch_loss[:t].sum(0))
+                suspects = suspects.nonzero().reshape(-1)
         else:
             suspects = torch.arange(n_inits, device=target)
         surely_finite = suspects.numel() == 0
