@@ -392,3 +392,25 @@ def test_axes_are_labelled_with_the_slice_parameters() -> None:
     assert (figure.layout.xaxis.title.text, figure.layout.yaxis.title.text) == ("w", "b")
     assert (figure.layout.xaxis2.title.text, figure.layout.yaxis2.title.text) == ("w", "b")
     assert figure.data[0].hovertemplate.startswith("w = ")
+
+
+def test_export_from_a_directory_that_is_not_a_run_is_one_line(tmp_path):
+    # a text file named run.npz, and an archive without a run's arrays: exit 2, one line,
+    # nothing written
+    saved = tmp_path / "saved"
+    saved.mkdir()
+    (saved / "config.toml").write_text("lr = 0.1\n")
+    target = tmp_path / "page.html"
+    for content, message in (
+        (None, "not a readable .npz archive"),
+        ({"x": np.zeros(3)}, "it lacks"),
+    ):
+        if content is None:
+            (saved / "run.npz").write_text("not an archive")
+        else:
+            np.savez(saved / "run.npz", **content)
+        outcome = invoke("export", "--from", str(saved), "--html", str(target))
+        assert outcome.exit_code == 2, outcome.output
+        lines = outcome.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("sgdscape: error:") and message in lines[0]
+        assert not target.exists()

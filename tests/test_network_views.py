@@ -373,3 +373,32 @@ def test_cli_export_view(saved, view, tmp_path) -> None:
         assert outcome.exit_code == 2, outcome.output
         lines = outcome.output.strip().splitlines()
         assert len(lines) == 1 and message in lines[0], lines
+
+
+def test_cli_refuses_files_that_are_not_views_in_one_line(saved, tmp_path) -> None:
+    # a text file, a run's run.npz, and a view with an array missing: each one line, exit 2
+    text = tmp_path / "notes.npz"
+    text.write_text("not an archive")
+    run_like = tmp_path / "run.npz"
+    np.savez(run_like, w1=np.zeros(3), risk=np.zeros((3, 3)))
+    with np.load(saved) as archive:
+        partial = {key: archive[key] for key in archive.files if key != "grads_plane"}
+    damaged = tmp_path / "damaged.npz"
+    np.savez(damaged, **partial)
+    expected = {
+        text: "not a readable .npz archive",
+        run_like: "it lacks",
+        damaged: "it lacks grads_plane",
+    }
+    for path, message in expected.items():
+        target = tmp_path / "out.html"
+        for command in (
+            ("export", "--view", str(path), "--html", str(target)),
+            ("serve", "--view", str(path)),
+        ):
+            outcome = invoke(*command)
+            assert outcome.exit_code == 2, (command, outcome.output)
+            lines = outcome.output.strip().splitlines()
+            assert len(lines) == 1 and lines[0].startswith("sgdscape: error:"), lines
+            assert message in lines[0]
+        assert not target.exists()

@@ -580,6 +580,9 @@ TRAJECTORY_ARRAYS = {
     "diverged_step": "diverged_step",
 }
 
+#: trajectory arrays a run may leave out (not recorded)
+OPTIONAL_TRAJECTORY_ARRAYS = frozenset({"full_grads", "risk_along_path", "final_risk"})
+
 
 def trajectory_arrays(trajectory: Trajectory, prefix: str = "") -> dict[str, np.ndarray]:
     """A trajectory's arrays under their ``run.npz`` names, each key prefixed with ``prefix``."""
@@ -669,8 +672,23 @@ def load(path: str | Path) -> RunResult:
     if not npz.is_file():
         raise SgdscapeError(f"no saved run at {str(npz)!r}; expected run.npz and config.toml.")
     config = load_config(directory / "config.toml")
-    with np.load(npz) as archive:
-        arrays = {key: archive[key] for key in archive.files}
+    try:
+        with np.load(npz, allow_pickle=False) as archive:
+            arrays = {key: archive[key] for key in archive.files}
+    except (OSError, ValueError, EOFError):
+        raise SgdscapeError(
+            f"{str(npz)!r} is not a saved run (not a readable .npz archive); write one with "
+            "`sgdscape run --out DIR`."
+        ) from None
+    required = {"x", "y", "w1", "w2", "risk"} | {
+        key for key in TRAJECTORY_ARRAYS if key not in OPTIONAL_TRAJECTORY_ARRAYS
+    }
+    missing = sorted(required - set(arrays))
+    if missing:
+        raise SgdscapeError(
+            f"{str(npz)!r} is not a saved run (it lacks {', '.join(missing)}); a network's "
+            "network.npz is read with --view, a run's directory with --from."
+        )
     import torch
 
     data = Dataset(torch.from_numpy(arrays["x"]), torch.from_numpy(arrays["y"]), "saved")

@@ -483,8 +483,39 @@ def load_view(path: str | Path) -> StochasticView:
     path = Path(path)
     if not path.is_file():
         raise SgdscapeError(f"no saved network view at {str(path)!r}.")
-    with np.load(path) as archive:
-        a = {key: archive[key] for key in archive.files}
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            a = {key: archive[key] for key in archive.files}
+    except (OSError, ValueError, EOFError):
+        raise SgdscapeError(
+            f"{str(path)!r} is not a saved network view (not a readable .npz archive); write "
+            "one with `sgdscape network`."
+        ) from None
+    missing = sorted(VIEW_KEYS - set(a))
+    if missing:
+        raise SgdscapeError(
+            f"{str(path)!r} is not a saved network view (it lacks {', '.join(missing)}); a run's "
+            "run.npz is read with --from, a network's network.npz with --view."
+        )
+    try:
+        return _view_from_arrays(a)
+    except (ValueError, TypeError, json.JSONDecodeError) as error:
+        raise SgdscapeError(f"{str(path)!r} holds a damaged network view: {error}.") from None
+
+
+#: the arrays :func:`save_view` writes
+VIEW_KEYS = frozenset(
+    {
+        *("w1", "w2", "risk", "labels", "loss", "model", "path", "steps"),
+        *("batch_landscapes", "batch_indices", "batch_loss", "path_risk", "grads_plane"),
+        *("explained_variance", "off_plane", "info"),
+    }
+)
+
+
+def _view_from_arrays(a: dict[str, np.ndarray]) -> StochasticView:
+    import json
+
     surface = Landscape(
         a["w1"],
         a["w2"],
