@@ -601,3 +601,30 @@ def test_network_cli_refuses_an_unknown_precision_in_one_line(tmp_path):
         "sgdscape: error: unknown precision 'fp8'; choose one of: bfloat16, float16, float32."
     ]
     assert not (tmp_path / "o").exists()
+
+
+def test_an_unreachable_ray_address_fails_fast_in_one_line(tmp_path):
+    import socket
+    import time
+
+    from sgdscape.cli import app
+    from sgdscape.networks_ray import RayBackend
+
+    with socket.socket() as server:  # a port that answers: the check passes
+        server.bind(("127.0.0.1", 0))
+        server.listen()
+        RayBackend(address=f"127.0.0.1:{server.getsockname()[1]}").check_address()
+        free_port = server.getsockname()[1]
+    for address, message in (
+        (f"127.0.0.1:{free_port}", "cannot reach Ray"),  # closed again: refused
+        ("no-port-here", "is not HOST:PORT"),
+    ):
+        started = time.perf_counter()
+        result = CliRunner().invoke(
+            app, ["network", "--example", "moons", "--ray", address, "--out", str(tmp_path / "o")]
+        )
+        assert time.perf_counter() - started < 30  # before any training
+        assert result.exit_code == 2
+        lines = result.output.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("sgdscape: error:") and message in lines[0]
+        assert not (tmp_path / "o").exists()

@@ -994,6 +994,7 @@ def network_command(
         from sgdscape.networks_ray import RayBackend
 
         backend = RayBackend(address=ray)
+        backend.check_address()  # before training, not minutes later
     recording = record_training(
         chosen.model,
         chosen.loss_fn,

@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import logging
 import os
+import socket
 from collections.abc import Callable
 from typing import Any
 
@@ -77,6 +78,28 @@ class RayBackend:
         self.max_failures = int(max_failures)
         self.actors: list[Any] = []
         self.failures = 0
+
+    def check_address(self, timeout: float = 5.0) -> None:
+        """Fail fast, with one clear line, when an explicit ``HOST:PORT`` (or
+        ``ray://HOST:PORT``) address does not answer a TCP connection within ``timeout``
+        seconds; ``ray.init`` itself would wait minutes."""
+        if self.address in (None, "auto", "local"):
+            return
+        text = str(self.address).removeprefix("ray://")
+        host, _, port = text.rpartition(":")
+        if not host or not port.isdigit():
+            raise SgdscapeError(
+                f"Ray address {self.address!r} is not HOST:PORT; use e.g. 10.0.0.5:6379, "
+                "ray://10.0.0.5:10001 or auto."
+            )
+        try:
+            with socket.create_connection((host, int(port)), timeout=timeout):
+                pass
+        except OSError as error:
+            raise SgdscapeError(
+                f"cannot reach Ray at {self.address!r} ({error.strerror or error}); check the "
+                "address, or use --ray auto for a local Ray."
+            ) from None
 
     def _init(self) -> Any:
         ray = import_ray()
