@@ -128,9 +128,10 @@ def _scaled_risk_expression(model: Model, loss: Loss) -> Callable[..., torch.Ten
 
 
 def _scaled_fill_expression(model: Model, loss: Loss) -> Callable[..., None]:
-    def fill(out: torch.Tensor, scale: torch.Tensor, hidden: torch.Tensor, y: torch.Tensor):
-        # out: (n, G2, G1) written in place; hidden: (G2, n)
-        out.copy_(loss.function(scale[None, None, :] * hidden.T[:, :, None], y[:, None, None]))
+    def fill(out: torch.Tensor, scale: torch.Tensor, hidden_t: torch.Tensor, y: torch.Tensor):
+        # out: (n, G2, G1) written in place, row by row; hidden_t: (n, G2), sample-major so
+        # that each output row reads one hidden value and streams its G1 losses out
+        out.copy_(loss.function(scale[None, None, :] * hidden_t[:, :, None], y[:, None, None]))
 
     return fill
 
@@ -275,12 +276,12 @@ def scaled_fill(
     y: torch.Tensor,
 ) -> bool:
     """Write ``loss(scale[g1] * hidden[g2, i], y[i])`` into ``out: (n, G2, G1)`` in place;
-    ``False`` if no fused kernel."""
+    ``False`` if no fused kernel. ``hidden: (G2, n)`` as for :func:`scaled_risk`."""
     kernel = _kernel("scaled-fill", model, loss, scale.device)
     if kernel is None:
         return False
     try:
-        _call(kernel, out, scale, hidden, y, work=out.numel())
+        _call(kernel, out, scale, hidden.T.contiguous(), y, work=out.numel())
         used["fill"] += 1
     except Exception as error:
         _give_up(_key_of("scaled-fill", model, loss, scale.device), error)
