@@ -22,6 +22,7 @@ import numpy as np
 import tomli_w
 import torch
 
+from sgdscape.archives import read_archive
 from sgdscape.errors import SgdscapeError, check_choice, check_int, check_positive, check_range
 from sgdscape.grid import Grid, Plane
 from sgdscape.landscape import DEFAULT_MEMORY_BUDGET, Landscape, landscape, per_sample_bytes
@@ -672,23 +673,16 @@ def load(path: str | Path) -> RunResult:
     if not npz.is_file():
         raise SgdscapeError(f"no saved run at {str(npz)!r}; expected run.npz and config.toml.")
     config = load_config(directory / "config.toml")
-    try:
-        with np.load(npz, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, EOFError):
-        raise SgdscapeError(
-            f"{str(npz)!r} is not a saved run (not a readable .npz archive); write one with "
-            "`sgdscape run --out DIR`."
-        ) from None
     required = {"x", "y", "w1", "w2", "risk"} | {
         key for key in TRAJECTORY_ARRAYS if key not in OPTIONAL_TRAJECTORY_ARRAYS
     }
-    missing = sorted(required - set(arrays))
-    if missing:
-        raise SgdscapeError(
-            f"{str(npz)!r} is not a saved run (it lacks {', '.join(missing)}); a network's "
-            "network.npz is read with --view, a run's directory with --from."
-        )
+    arrays = read_archive(
+        npz,
+        "saved run",
+        required,
+        "`sgdscape run --out DIR`",
+        "a network's network.npz is read with --view, a run's directory with --from",
+    )
     import torch
 
     data = Dataset(torch.from_numpy(arrays["x"]), torch.from_numpy(arrays["y"]), "saved")

@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from sgdscape.archives import read_archive
 from sgdscape.devices import one_thread_when_small, resolve_device
 from sgdscape.errors import SgdscapeError
 from sgdscape.grid import Grid
@@ -483,20 +484,13 @@ def load_view(path: str | Path) -> StochasticView:
     path = Path(path)
     if not path.is_file():
         raise SgdscapeError(f"no saved network view at {str(path)!r}.")
-    try:
-        with np.load(path, allow_pickle=False) as archive:
-            a = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, EOFError):
-        raise SgdscapeError(
-            f"{str(path)!r} is not a saved network view (not a readable .npz archive); write "
-            "one with `sgdscape network`."
-        ) from None
-    missing = sorted(VIEW_KEYS - set(a))
-    if missing:
-        raise SgdscapeError(
-            f"{str(path)!r} is not a saved network view (it lacks {', '.join(missing)}); a run's "
-            "run.npz is read with --from, a network's network.npz with --view."
-        )
+    a = read_archive(
+        path,
+        "saved network view",
+        VIEW_KEYS,
+        "`sgdscape network`",
+        "a run's run.npz is read with --from, a network's network.npz with --view",
+    )
     try:
         return _view_from_arrays(a)
     except (ValueError, TypeError, json.JSONDecodeError) as error:
