@@ -607,7 +607,6 @@ def export(
 ) -> None:
     """Export a run (or a network's view) as an HTML page, a GIF, an MP4 and/or a 3-D surface."""
     import shutil
-    import time
 
     from sgdscape.errors import check_positive
 
@@ -654,6 +653,41 @@ def export(
         raise SgdscapeError("export draws a single-init run; this run has a batch of inits.")
     chosen = resolve_step_range(steps, result.n_steps)
 
+    def run_surface_page(path: Path) -> None:
+        from sgdscape.export import export_figure_html
+        from sgdscape.figures_plotly import run_surface
+
+        export_figure_html(
+            run_surface(result),
+            path,
+            title=f"sgdscape: the risk surface of {result.config.model}",
+            about=SURFACE_ABOUT,
+        )
+
+    _write_exports(
+        result, chosen, html, gif, mp4, surface, run_surface_page, fps, frame_size, dpi, quiet
+    )
+
+
+def _write_exports(
+    subject: Any,
+    chosen: list[int],
+    html: Path | None,
+    gif: Path | None,
+    mp4: Path | None,
+    surface: Path | None,
+    write_surface: Callable[[Path], object],
+    fps: float,
+    frame_size: tuple[int, int] | None,
+    dpi: float,
+    quiet: bool,
+) -> None:
+    """Write the asked outputs of a run or a network view and say what each took.
+
+    ``write_surface(path)`` writes the 3-D surface page, the one output that differs.
+    """
+    import time
+
     written: list[tuple[Path, float]] = []
     if html is not None:
         from sgdscape.export import export_html
@@ -662,24 +696,16 @@ def export(
 
         began = time.perf_counter()
         width, height = frame_size or (HTML_WIDTH, HTML_HEIGHT)
-        export_html(result, html, steps=chosen, fps=fps, width=width, height=height)
+        export_html(subject, html, steps=chosen, fps=fps, width=width, height=height)
         written.append((html, time.perf_counter() - began))
     for path in (gif, mp4):
         if path is not None:
             began = time.perf_counter()
-            _animate_with_bar(result, path, chosen, fps, frame_size, dpi, quiet)
+            _animate_with_bar(subject, path, chosen, fps, frame_size, dpi, quiet)
             written.append((path, time.perf_counter() - began))
     if surface is not None:
-        from sgdscape.export import export_figure_html
-        from sgdscape.figures_plotly import run_surface
-
         began = time.perf_counter()
-        export_figure_html(
-            run_surface(result),
-            surface,
-            title=f"sgdscape: the risk surface of {result.config.model}",
-            about=SURFACE_ABOUT,
-        )
+        write_surface(surface)
         written.append((surface, time.perf_counter() - began))
     for path, seconds in written:
         typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB in {seconds:.1f} s)")
@@ -704,8 +730,6 @@ def _export_view(
     quiet: bool,
 ) -> None:
     """``sgdscape export --view network.npz``: the same outputs for a network's view."""
-    import time
-
     from sgdscape.stochastic import load_view
 
     view = load_view(view_file)
@@ -716,27 +740,19 @@ def _export_view(
             f"--steps {steps!r} holds none of the view's stored steps "
             f"({int(view.steps[0])}..{int(view.steps[-1])})."
         )
-    written: list[tuple[Path, float]] = []
-    if html is not None:
-        from sgdscape.export import export_html
-        from sgdscape.figures_plotly import HEIGHT as HTML_HEIGHT
-        from sgdscape.figures_plotly import WIDTH as HTML_WIDTH
-
-        began = time.perf_counter()
-        width, height = frame_size or (HTML_WIDTH, HTML_HEIGHT)
-        export_html(view, html, steps=chosen, fps=fps, width=width, height=height)
-        written.append((html, time.perf_counter() - began))
-    for path in (gif, mp4):
-        if path is not None:
-            began = time.perf_counter()
-            _animate_with_bar(view, path, chosen, fps, frame_size, dpi, quiet)
-            written.append((path, time.perf_counter() - began))
-    if surface is not None:
-        began = time.perf_counter()
-        _write_network_surface(view, surface)
-        written.append((surface, time.perf_counter() - began))
-    for path, seconds in written:
-        typer.echo(f"wrote {path} ({path.stat().st_size / 1e6:.2f} MB in {seconds:.1f} s)")
+    _write_exports(
+        view,
+        chosen,
+        html,
+        gif,
+        mp4,
+        surface,
+        lambda path: _write_network_surface(view, path),
+        fps,
+        frame_size,
+        dpi,
+        quiet,
+    )
 
 
 def _animate_with_bar(
