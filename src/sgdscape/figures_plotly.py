@@ -23,7 +23,7 @@ from __future__ import annotations
 import base64
 import gzip
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
@@ -361,6 +361,23 @@ class Player:
     frames: dict[str, Any]
 
 
+def distinct_batches(
+    steps: Sequence[int], batch_of: Callable[[int], np.ndarray]
+) -> tuple[list[int], list[int]]:
+    """``(first_step, which)``: the first of ``steps`` using each distinct minibatch (as a
+    set of samples), and for every step the index of its minibatch in that list."""
+    distinct: dict[tuple[int, ...], int] = {}
+    first_step: list[int] = []
+    which = []
+    for step in steps:
+        key = tuple(sorted(int(i) for i in batch_of(step)))
+        if key not in distinct:
+            distinct[key] = len(first_step)
+            first_step.append(step)
+        which.append(distinct[key])
+    return first_step, which
+
+
 def player(
     result: RunResult,
     *,
@@ -380,15 +397,7 @@ def player(
     minibatch, full = step_arrows(result, scale)
 
     # One landscape per distinct minibatch (as a set of samples), the risk last.
-    distinct: dict[tuple[int, ...], int] = {}
-    first_step: list[int] = []
-    which = []
-    for step in chosen:
-        key = tuple(sorted(int(i) for i in trajectory.batch(step)))
-        if key not in distinct:
-            distinct[key] = len(first_step)
-            first_step.append(step)
-        which.append(distinct[key])
+    first_step, which = distinct_batches(chosen, trajectory.batch)
     grids = [safe_log(result.batch_landscape(step)) for step in first_step]
     grids.append(safe_log(result.landscape.risk))
     titles = [step_titles(result, step) for step in chosen]

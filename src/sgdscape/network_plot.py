@@ -284,7 +284,15 @@ def network_player(
     log full-data loss with the projected path so far. ``steps`` default to the stored
     ones (``view.steps``); each given step must be stored.
     """
-    from sgdscape.figures_plotly import HEIGHT, WIDTH, Player, _plain, _skeleton, encode_log_grids
+    from sgdscape.figures_plotly import (
+        HEIGHT,
+        WIDTH,
+        Player,
+        _plain,
+        _skeleton,
+        distinct_batches,
+        encode_log_grids,
+    )
 
     chosen = shown_steps(view, steps)
     scale = arrow_scale(view)
@@ -304,15 +312,7 @@ def network_player(
     data[1]["name"] = f"-minibatch gradient at the true iterate, projected × {scale:.2g}"
     data[2]["showlegend"] = False  # no full gradient is recorded for a network
     data[5]["name"] = "path so far (projected)"
-    distinct: dict[tuple[int, ...], int] = {}
-    first_step: list[int] = []
-    which = []
-    for step in chosen:
-        key = tuple(sorted(int(i) for i in view.batch(step)))
-        if key not in distinct:
-            distinct[key] = len(first_step)
-            first_step.append(step)
-        which.append(distinct[key])
+    first_step, which = distinct_batches(chosen, view.batch)
     grids = [safe_log(view.batch_landscape(step)) for step in first_step]
     grids.append(safe_log(view.landscape.risk))
     titles = [network_titles(view, step) for step in chosen]
