@@ -77,6 +77,26 @@ def _head(style: str) -> str:
     )
 
 
+#: page script (a format string): check the browser, unpack the inlined gzip'ed plotly.js
+#: with ``gunzip(text)``, and parse the figure into ``figure``
+_LOAD_PLOTLY_AND_FIGURE = """    if (typeof DecompressionStream === "undefined") {{
+      throw new Error("this page needs a browser with DecompressionStream (Chrome/Edge 80+, Firefox 113+, Safari 16.4+)");
+    }}
+    async function gunzip(text) {{
+      const binary = atob(text.trim());
+      const bytes = new Uint8Array(binary.length);
+      for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
+      const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
+      return new Uint8Array(await new Response(stream).arrayBuffer());
+    }}
+    const code = new TextDecoder().decode(await gunzip(document.getElementById("sgdscape-plotlyjs").textContent));
+    const script = document.createElement("script");
+    script.textContent = code;
+    document.head.appendChild(script);
+    const figure = JSON.parse(document.getElementById("sgdscape-figure").textContent);
+"""
+
+
 _PAGE = (
     _head(
         """  #sgdscape-controls {{ display: flex; gap: .8rem; align-items: center; margin: .4rem 0; }}
@@ -101,22 +121,9 @@ _PAGE = (
 (async function () {{
   const status = document.getElementById("sgdscape-status");
   try {{
-    if (typeof DecompressionStream === "undefined") {{
-      throw new Error("this page needs a browser with DecompressionStream (Chrome/Edge 80+, Firefox 113+, Safari 16.4+)");
-    }}
-    async function gunzip(text) {{
-      const binary = atob(text.trim());
-      const bytes = new Uint8Array(binary.length);
-      for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-      const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
-      return new Uint8Array(await new Response(stream).arrayBuffer());
-    }}
-    const code = new TextDecoder().decode(await gunzip(document.getElementById("sgdscape-plotlyjs").textContent));
-    const script = document.createElement("script");
-    script.textContent = code;
-    document.head.appendChild(script);
-    const figure = JSON.parse(document.getElementById("sgdscape-figure").textContent);
-    const frames = JSON.parse(document.getElementById("sgdscape-frames").textContent);
+"""
+    + _LOAD_PLOTLY_AND_FIGURE
+    + """    const frames = JSON.parse(document.getElementById("sgdscape-frames").textContent);
     await sgdscapePlayer(figure, frames, gunzip, {fps});
   }} catch (error) {{
     status.textContent = "sgdscape: cannot show the figure: " + error.message;
@@ -251,18 +258,9 @@ _FIGURE_PAGE = (
 (async function () {{
   const status = document.getElementById("sgdscape-status");
   try {{
-    if (typeof DecompressionStream === "undefined") {{
-      throw new Error("this page needs a browser with DecompressionStream (Chrome/Edge 80+, Firefox 113+, Safari 16.4+)");
-    }}
-    const binary = atob(document.getElementById("sgdscape-plotlyjs").textContent.trim());
-    const bytes = new Uint8Array(binary.length);
-    for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-    const stream = new Blob([bytes]).stream().pipeThrough(new DecompressionStream("gzip"));
-    const script = document.createElement("script");
-    script.textContent = new TextDecoder().decode(await new Response(stream).arrayBuffer());
-    document.head.appendChild(script);
-    const figure = JSON.parse(document.getElementById("sgdscape-figure").textContent);
-    const plot = document.getElementById("sgdscape-plot");
+"""
+    + _LOAD_PLOTLY_AND_FIGURE
+    + """    const plot = document.getElementById("sgdscape-plot");
     await Plotly.newPlot(plot, figure.data, figure.layout, {{displaylogo: false}});
     plot.dataset.ready = "1";
   }} catch (error) {{
