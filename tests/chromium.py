@@ -16,3 +16,47 @@ LAUNCH_ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"needs {CHROMIUM}")
+
+
+def open_offline_page(
+    browser,
+    path: Path,
+    ready: str,
+    viewport: tuple[int, int] = (1300, 820),
+    ignore: tuple[str, ...] = (),
+):
+    """A tab on the local page ``path`` once the JavaScript ``ready`` is true.
+
+    Everything but ``file://`` is blocked. Returns ``(tab, errors, blocked, requested)``:
+    page errors and console errors or warnings (except those containing an ``ignore``
+    text), the blocked URLs, and every URL the page asked for.
+    """
+    width, height = viewport
+    context = browser.new_context(viewport={"width": width, "height": height})
+    blocked: list[str] = []
+    requested: list[str] = []
+
+    def route(route) -> None:
+        if route.request.url.startswith("file://"):
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", route)
+    tab = context.new_page()
+    errors: list[str] = []
+    tab.on("pageerror", lambda error: errors.append(f"page error: {error}"))
+    tab.on(
+        "console",
+        lambda message: (
+            errors.append(f"console {message.type}: {message.text}")
+            if message.type in ("error", "warning")
+            and not any(text in message.text for text in ignore)
+            else None
+        ),
+    )
+    tab.on("request", lambda request: requested.append(request.url))
+    tab.goto(path.as_uri())
+    tab.wait_for_function(ready, timeout=30_000)
+    return tab, errors, blocked, requested

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import sgdscape
-from chromium import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, needs_chromium
+from chromium import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, needs_chromium, open_offline_page
 from sgdscape import RunConfig
 
 pytestmark = [
@@ -41,33 +41,11 @@ def page(page_file: Path):
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        context = browser.new_context(viewport={"width": 1400, "height": 820})
-        blocked: list[str] = []
-        requested: list[str] = []
-
-        def route(route) -> None:
-            if route.request.url.startswith("file://"):
-                route.continue_()
-            else:
-                blocked.append(route.request.url)
-                route.abort()
-
-        context.route("**/*", route)
-        tab = context.new_page()
-        errors: list[str] = []
-        tab.on("pageerror", lambda error: errors.append(f"page error: {error}"))
-        tab.on(
-            "console",
-            lambda message: (
-                errors.append(f"console {message.type}: {message.text}")
-                if message.type in ("error", "warning")
-                else None
-            ),
-        )
-        tab.on("request", lambda request: requested.append(request.url))
-        tab.goto(page_file.as_uri())
-        tab.wait_for_function(
-            "document.getElementById('sgdscape-plot').dataset.step === '0'", timeout=30_000
+        tab, errors, blocked, requested = open_offline_page(
+            browser,
+            page_file,
+            "document.getElementById('sgdscape-plot').dataset.step === '0'",
+            viewport=(1400, 820),
         )
         yield tab
         assert errors == []

@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 import sgdscape
-from chromium import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, needs_chromium
+from chromium import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, needs_chromium, open_offline_page
 from sgdscape.network_examples import two_moons
 from sgdscape.stochastic import StochasticView, record_training, save_view
 
@@ -58,31 +58,7 @@ def browser():
 
 def open_page(browser, path: Path, ready: str):
     """A tab on ``path`` that records errors and blocks everything but ``file://``."""
-    context = browser.new_context(viewport={"width": 1300, "height": 820})
-    blocked: list[str] = []
-
-    def route(route) -> None:
-        if route.request.url.startswith("file://"):
-            route.continue_()
-        else:
-            blocked.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", route)
-    tab = context.new_page()
-    errors: list[str] = []
-    tab.on("pageerror", lambda error: errors.append(f"page error: {error}"))
-    tab.on(
-        "console",
-        lambda message: (
-            errors.append(f"console {message.type}: {message.text}")
-            if message.type in ("error", "warning")
-            and not any(text in message.text for text in BENIGN)
-            else None
-        ),
-    )
-    tab.goto(path.as_uri())
-    tab.wait_for_function(ready, timeout=30_000)
+    tab, errors, blocked, _ = open_offline_page(browser, path, ready, ignore=BENIGN)
     return tab, errors, blocked
 
 
