@@ -97,6 +97,18 @@ _LOAD_PLOTLY_AND_FIGURE = """    if (typeof DecompressionStream === "undefined")
 """
 
 
+#: the end of both pages: report a failure on the page, close the script and the page
+_END_PAGE = """  }} catch (error) {{
+    status.textContent = "sgdscape: cannot show the figure: " + error.message;
+    throw error;
+  }}
+}})();
+</script>
+</body>
+</html>
+"""
+
+
 _PAGE = (
     _head(
         """  #sgdscape-controls {{ display: flex; gap: .8rem; align-items: center; margin: .4rem 0; }}
@@ -125,15 +137,8 @@ _PAGE = (
     + _LOAD_PLOTLY_AND_FIGURE
     + """    const frames = JSON.parse(document.getElementById("sgdscape-frames").textContent);
     await sgdscapePlayer(figure, frames, gunzip, {fps});
-  }} catch (error) {{
-    status.textContent = "sgdscape: cannot show the figure: " + error.message;
-    throw error;
-  }}
-}})();
-</script>
-</body>
-</html>
 """
+    + _END_PAGE
 )
 
 
@@ -263,15 +268,8 @@ _FIGURE_PAGE = (
     + """    const plot = document.getElementById("sgdscape-plot");
     await Plotly.newPlot(plot, figure.data, figure.layout, {{displaylogo: false}});
     plot.dataset.ready = "1";
-  }} catch (error) {{
-    status.textContent = "sgdscape: cannot show the figure: " + error.message;
-    throw error;
-  }}
-}})();
-</script>
-</body>
-</html>
 """
+    + _END_PAGE
 )
 
 
