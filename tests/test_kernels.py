@@ -293,3 +293,27 @@ def test_fused_engine_with_other_optimizers_is_close_to_autograd(optimizer, gene
         np.testing.assert_allclose(
             getattr(fused, field), getattr(plain, field), rtol=2e-5, atol=2e-6, err_msg=field
         )
+
+
+def test_a_block_kernel_failing_mid_run_continues_eagerly_from_where_it_was(monkeypatch, generator):
+    # the first block runs compiled, then the kernel "fails": the rest of the run must go
+    # on from the iterate the block left, and match the autograd run
+    module = importlib.import_module("sgdscape.train")
+    real = module.fused_sgd_steps
+    calls = []
+
+    def flaky(*args, **kwargs):
+        calls.append(1)
+        return real(*args, **kwargs) if len(calls) == 1 else None
+
+    monkeypatch.setattr(module, "fused_sgd_steps", flaky)
+    data = sgdscape.ground_truth(60, seed=2)
+    inits = torch.empty(8, 2).uniform_(-2, 2, generator=generator)
+    kwargs = dict(init=inits, lr=0.02, optimizer_options={"momentum": 0.9}, batch_size=2)
+    fused = sgdscape.train("relu-unit", data, engine="fused", **kwargs)
+    assert len(calls) == 2  # one block ran compiled, the second attempt fell back
+    plain = sgdscape.train("relu-unit", data, engine="plain", **kwargs)
+    for field in ("iterates", "grads", "batch_loss", "final"):
+        np.testing.assert_allclose(
+            getattr(fused, field), getattr(plain, field), rtol=2e-5, atol=2e-6, err_msg=field
+        )

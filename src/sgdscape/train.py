@@ -413,8 +413,8 @@ def train(
         while t < n_steps:
             end = t + SGD_BLOCK_STEPS
             # step 0 of SGD with momentum runs eagerly: it initialises the momentum buffer
-            if block and (t > 0 or sgd is None or sgd.momentum == 0):
-                assert sgd is not None and lr_tensor is not None and mask is not None
+            if block and sgd is not None and (t > 0 or sgd.momentum == 0):
+                assert lr_tensor is not None and mask is not None
                 real = min(end, n_steps) - t  # a last block is padded with steps of lr 0
                 if soa is None:  # (p, K): one row per parameter, kept so between blocks
                     soa = (w.detach().T.contiguous(), None)
@@ -425,8 +425,8 @@ def train(
                     model, loss_fn, sgd, wt, wt if buffer is None else buffer,
                     *_padded_block(xb_all, yb_all, mask, lr_tensor, t, SGD_BLOCK_STEPS),
                 )  # fmt: skip
-                if fused is None:
-                    block, soa = False, None
+                if fused is None:  # no kernel: go on eagerly from the (p, K) state
+                    block = False
                     continue
                 with torch.no_grad():
                     iterates[t : t + real] = fused[0][:real]
