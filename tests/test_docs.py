@@ -1,5 +1,11 @@
 import importlib.util
+import sys
 from pathlib import Path
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -47,3 +53,63 @@ def test_the_gallery_has_a_section_command_and_figure_for_every_preset():
         assert f"](images/gallery/{name}.png)" in text
         assert (ROOT / "docs" / "images" / "gallery" / f"{name}.png").is_file()
         assert preset.explanation in text
+
+
+def _readme_commands():
+    spec = importlib.util.spec_from_file_location(
+        "readme_commands", ROOT / ".ci" / "readme_commands.py"
+    )
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_ci_runs_the_readmes_two_commands_read_from_the_readme_in_a_fresh_venv():
+    ci = (ROOT / ".ci" / "run").read_text()
+    assert "python3 -m venv .venv-ci" in ci
+    assert ". .venv-ci/bin/activate" in ci
+    # CI does not carry its own copy of the commands: it reads them from the README and runs them.
+    assert 'run_command="$(python .ci/readme_commands.py run)"' in ci
+    assert 'test_command="$(python .ci/readme_commands.py test)"' in ci
+    assert 'bash -euo pipefail -c "$run_command"' in ci
+    assert ci.rstrip().endswith('bash -euo pipefail -c "$test_command"')
+    assert "pip install" not in ci.replace("pip install -q -c requirements/constraints.txt", "")
+
+
+def test_the_readme_commands_install_pinned_versions_and_every_extra_the_tests_need():
+    commands = _readme_commands()
+    run, test = commands.readme_command("run"), commands.readme_command("test")
+    assert run.endswith("&& sgdscape run")
+    assert test.endswith("&& python -m pytest")
+    for command in (run, test):
+        assert command.startswith("pip install -c requirements/constraints.txt torch==2.13.0 ")
+    extras = set(commands.test_extras().split(","))
+    declared = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["optional-dependencies"]
+    )
+    # `bench` holds only the peer library that `sgdscape bench --compare` measures against.
+    assert extras == declared - {"bench"}
+
+
+def test_the_constraints_pin_every_direct_dependency_and_torch_without_a_local_label():
+    from packaging.requirements import Requirement
+
+    pins = {}
+    for line in (ROOT / "requirements" / "constraints.txt").read_text().splitlines():
+        if line and not line.startswith("#"):
+            name, version = line.split("==")
+            pins[name.lower().replace("_", "-")] = version
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    wanted = set(_readme_commands().test_extras().split(","))
+    requirements = list(project["dependencies"])
+    for extra, items in project["optional-dependencies"].items():
+        if extra in wanted:
+            requirements += items
+    for text in requirements:
+        requirement = Requirement(text)
+        if requirement.marker is not None and not requirement.marker.evaluate():
+            continue
+        name = requirement.name.lower().replace("_", "-")
+        assert name in pins, f"{name} is not pinned: run scripts/lock_requirements.sh"
+        assert requirement.specifier.contains(pins[name], prereleases=True), (name, pins[name])
+    assert pins["torch"] == "2.13.0"
