@@ -89,17 +89,16 @@ def getting_started() -> str:
     tour = readme.split("\n## Experiments", 1)[0]
     tour = tour.split("\n", 1)[1]  # the site has its own title
     tour = re.sub(r"\]\(docs/([^)]+)\)", r"](\1)", tour)
-    return (
-        "# Getting started\n"
-        + tour
-        + "\n## Where next\n\n"
+    where_next = (
+        "\n## Where next\n\n"
         "- [Concepts](concepts.md): what the two panels show and why they differ.\n"
-        "- [The gallery](gallery.md): twelve classic phenomena, each with a live player.\n"
+        "- [The gallery](gallery.md): classic phenomena, each with a live player.\n"
         "- The user guide per surface: [command line](cli.md), [Python](python.md), "
         "[Jupyter](jupyter.md), [web app](webapp.md), [exports](exports.md), "
         "[real networks](networks.md), [Ray](ray.md).\n"
         "- The [API reference](api/index.md).\n"
     )
+    return "# Getting started\n" + tour + where_next
 
 
 def plain(text: str) -> str:
@@ -262,11 +261,16 @@ def cli_help() -> str:
     env = {**os.environ, "COLUMNS": "100", "TERM": "dumb", "NO_COLOR": "1"}
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
     names = [None, *sorted(command.commands)] if isinstance(command, click.Group) else [None]
-    lines = ["## Every command's help", "", "Generated from the CLI by `scripts/build_docs.py`.", ""]
+    lines = [
+        "## Every command's help",
+        "",
+        "Generated from the CLI by `scripts/build_docs.py`.",
+        "",
+    ]
     for name in names:
         argv = [sys.executable, "-m", "sgdscape", *([name] if name else []), "--help"]
         text = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
-        lines += [f"### `sgdscape {name or ''}`".replace(" `", " `").rstrip(), ""]
+        lines += [f"### `{' '.join(['sgdscape', *([name] if name else [])])}`", ""]
         lines += ["```text", text.rstrip(), "```", ""]
     return "\n".join(lines)
 
@@ -281,16 +285,23 @@ def api_pages(stage: Path) -> None:
         f"- [`{module}`]({module.split('.', 1)[1]}.md): {title}"
         for module, title in API_MODULES.items()
     )
+    blocks = []
+    for name in sgdscape.__all__:
+        if importlib.util.find_spec(f"sgdscape.{name}") is not None:
+            # a function named like its module (landscape, run, train): griffe reads
+            # ``sgdscape.NAME`` as the module, so the function is documented from there
+            blocks.append(
+                f"::: sgdscape.{name}.{name}\n    options:\n      show_root_heading: true\n"
+                f'      heading: "sgdscape.{name}"\n      toc_label: "{name}"\n'
+            )
+        else:
+            blocks.append(f"::: sgdscape.{name}\n    options:\n      show_root_heading: true\n")
     (api / "index.md").write_text(
         "# API reference: `sgdscape`\n\n"
         "Generated from the docstrings by mkdocstrings. `import sgdscape` gives the names "
         "below (`sgdscape.__all__`); everything else may move between releases, except the "
         "modules users import for figures, exports and presets:\n\n"
-        f"{modules}\n\n"
-        "::: sgdscape\n"
-        "    options:\n"
-        "      show_root_heading: false\n"
-        "      members:\n" + "".join(f"        - {name}\n" for name in sgdscape.__all__)
+        f"{modules}\n\n" + "\n".join(blocks)
     )
     for module, title in API_MODULES.items():
         (api / f"{module.split('.', 1)[1]}.md").write_text(
