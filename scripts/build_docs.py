@@ -252,26 +252,28 @@ def performance_tables() -> str:
 
 def cli_help() -> str:
     """The ``--help`` of ``sgdscape`` and of each of its commands, as plain text."""
-    import click
     import typer
+    from typer.testing import CliRunner
 
     from sgdscape.cli import app
 
     command = typer.main.get_command(app)
-    env = {**os.environ, "COLUMNS": "100", "TERM": "dumb", "NO_COLOR": "1"}
-    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(ROOT / "src"), env.get("PYTHONPATH")]))
-    names = [None, *sorted(command.commands)] if isinstance(command, click.Group) else [None]
+    names = [None, *getattr(command, "commands", {})]  # a group's commands, in --help order
     lines = [
         "## Every command's help",
         "",
         "Generated from the CLI by `scripts/build_docs.py`.",
         "",
     ]
+    runner = CliRunner()
     for name in names:
-        argv = [sys.executable, "-m", "sgdscape", *([name] if name else []), "--help"]
-        text = subprocess.run(argv, env=env, capture_output=True, text=True, check=True).stdout
-        lines += [f"### `{' '.join(['sgdscape', *([name] if name else [])])}`", ""]
-        lines += ["```text", text.rstrip(), "```", ""]
+        argv = [*([name] if name else []), "--help"]
+        env = {"COLUMNS": "100", "TERM": "dumb", "NO_COLOR": "1"}  # plain text, 100 wide
+        shown = runner.invoke(app, argv, prog_name="sgdscape", env=env)
+        if shown.exit_code != 0:
+            raise RuntimeError(f"sgdscape {' '.join(argv)} failed: {shown.output}")
+        lines += [f"### `{' '.join(['sgdscape', *argv[:-1]])}`", ""]
+        lines += ["```text", shown.output.rstrip(), "```", ""]
     return "\n".join(lines)
 
 
