@@ -136,7 +136,8 @@ def gallery(stage: Path) -> list[str]:
         "| preset | what it shows |",
         "| --- | --- |",
     ]
-    for name, preset in PRESETS.items():
+    names = list(PRESETS)
+    for number, (name, preset) in enumerate(PRESETS.items()):
         make_gallery.render(name)  # writes images/gallery/NAME.png in the stage
         result = sgdscape.run(preset.config)
         steps = player_steps(result.trajectory.n_steps)
@@ -182,6 +183,16 @@ def gallery(stage: Path) -> list[str]:
                     f'title="player of the {name} preset" loading="lazy" '
                     f'style="width: 100%; height: {PLAYER_HEIGHT + 150}px; border: 0;"></iframe>',
                     "",
+                    " · ".join(
+                        ([f"[← `{names[number - 1]}`]({names[number - 1]}.md)"] if number else [])
+                        + ["[all presets](../gallery.md)"]
+                        + (
+                            [f"[`{names[number + 1]}` →]({names[number + 1]}.md)"]
+                            if number + 1 < len(names)
+                            else []
+                        )
+                    ),
+                    "",
                 ]
             )
         )
@@ -190,7 +201,7 @@ def gallery(stage: Path) -> list[str]:
     for name in PRESETS:
         index.append(f"[![{name}](images/gallery/{name}.png){{ width=360 }}](gallery/{name}.md)")
     (stage / "gallery.md").write_text("\n".join(index) + "\n")
-    return list(PRESETS)
+    return names
 
 
 def _number(value: float, unit: str = "") -> str:
@@ -317,10 +328,12 @@ def build(site_dir: Path, stage: Path = STAGE) -> float:
     stage_sources(stage)
     (stage / "getting-started.md").write_text(getting_started())
     gallery(stage)
+    print(f"build_docs: gallery of every preset in {time.perf_counter() - start:.0f} s")
     (stage / "performance-tables.md").write_text(performance_tables())
     cli_page = stage / "cli.md"
     cli_page.write_text(cli_page.read_text().rstrip() + "\n\n" + cli_help())
     api_pages(stage)
+    print(f"build_docs: pages generated in {time.perf_counter() - start:.0f} s; mkdocs --strict")
     env = {**os.environ, "SGDSCAPE_DOCS_SRC": str(stage), "NO_MKDOCS_2_WARNING": "1"}
     subprocess.run(
         [
