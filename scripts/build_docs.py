@@ -328,12 +328,15 @@ def build(site_dir: Path, stage: Path = STAGE) -> float:
     stage_sources(stage)
     (stage / "getting-started.md").write_text(getting_started())
     gallery(stage)
-    print(f"build_docs: gallery of every preset in {time.perf_counter() - start:.0f} s")
+    print(f"build_docs: gallery of every preset in {time.perf_counter() - start:.0f} s", flush=True)
     (stage / "performance-tables.md").write_text(performance_tables())
     cli_page = stage / "cli.md"
     cli_page.write_text(cli_page.read_text().rstrip() + "\n\n" + cli_help())
     api_pages(stage)
-    print(f"build_docs: pages generated in {time.perf_counter() - start:.0f} s; mkdocs --strict")
+    print(
+        f"build_docs: pages generated in {time.perf_counter() - start:.0f} s; mkdocs --strict",
+        flush=True,
+    )
     env = {**os.environ, "SGDSCAPE_DOCS_SRC": str(stage), "NO_MKDOCS_2_WARNING": "1"}
     subprocess.run(
         [
