@@ -240,7 +240,8 @@ def export_html(
             with a stored minibatch landscape), e.g. ``range(0, 50)``.
         fps: steps per second when playing.
         title: page title (default names the optimizer and model).
-        width, height: figure size in pixels.
+        width: figure width in pixels.
+        height: figure height in pixels.
 
     Returns:
         ``path``. The page inlines plotly.js and opens from ``file://`` with no network.

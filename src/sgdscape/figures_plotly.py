@@ -568,7 +568,8 @@ def surface_figure(
         log: draw the log loss (default) or the loss.
         title: figure title.
         z_label: z-axis title (default ``"log loss"`` / ``"loss"``).
-        width, height: figure size in pixels.
+        width: figure width in pixels.
+        height: figure height in pixels.
 
     Returns:
         A ``plotly.graph_objects.Figure``: trace 0 the ``Surface``, then (with ``path``)
