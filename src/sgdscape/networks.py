@@ -26,8 +26,6 @@ import hashlib
 import io
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from sgdscape.archives import write_atomic
 from sgdscape.devices import resolve_device
 from sgdscape.errors import SgdscapeError, check_choice
 from sgdscape.grid import Grid, Plane
@@ -965,17 +964,7 @@ class ChunkPlan:
 
 def _atomic_write(path: Path, payload: bytes) -> None:
     """Write ``payload`` to ``path`` through a temporary file renamed on success."""
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(payload)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(name, 0o666 & ~mask)  # mkstemp makes 0600; give the usual permissions
-        os.replace(name, path)
-    finally:
-        if os.path.exists(name):
-            os.unlink(name)
+    write_atomic(path, payload)
 
 
 def _fingerprint(evaluator: Evaluator, directions: Directions, coords: torch.Tensor) -> str:
