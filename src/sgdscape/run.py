@@ -678,14 +678,14 @@ def run_schema(n_params: int, n_compare: int = 0) -> Schema:
         prefix = f"compare{i}_" if i else ""
         k, t, b = f"{prefix}K?", f"{prefix}T", f"{prefix}B"
         optional = {"required": False}
-        specs = {
+        specs = {  # in binding order: T from lr, K from iterates
+            "lr": Spec((t,), dtype="float64", finite=True),
             "iterates": Spec((k, t, "p")),
             "grads": Spec((k, t, "p")),
             "full_grads": Spec((k, t, "p"), **optional),
             "batch_indices": Spec((t, b), "int", "int64", low=-1, high="n", rows_used=True),
             "batch_loss": Spec((k, t)),
             "risk_along_path": Spec((k, t), **optional),
-            "lr": Spec((t,), dtype="float64", finite=True),
             "final": Spec((k, "p")),
             "final_risk": Spec((k,), **optional),
             "diverged_step": Spec((k,), "int", "int64", low=-1, high=t),

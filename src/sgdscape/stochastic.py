@@ -502,10 +502,10 @@ VIEW_SCHEMA = Schema(
         "loss": Spec((), "str", None),
         "model": Spec((), "str", None),
         "info": Spec((), "str", None),
+        "batch_indices": Spec(("T", "B"), "int", "int64", low=-1, rows_used=True),
         "path": Spec(("T+1", 2)),
         "steps": Spec(("S",), "int", "int64", low=0, high="T", increasing=True),
         "batch_landscapes": Spec(("S", "G2", "G1")),
-        "batch_indices": Spec(("T", "B"), "int", "int64", low=-1, rows_used=True),
         "batch_loss": Spec(("T",)),
         "path_risk": Spec(("T+1",)),
         "grads_plane": Spec(("T", 2)),
@@ -552,7 +552,7 @@ def view_info(path: Path, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
         value = info.get(key)
         if key in info and (isinstance(value, bool) or not isinstance(value, types)):
             allowed = " or ".join("null" if t is type(None) else t.__name__ for t in types)
-            raise fail(f"info entry {key!r} is {str(value)[:40]!r}; expected {allowed}")
+            raise fail(f"info entry {key!r} is {repr(value)[:40]}; expected {allowed}")
     n = info.get("n_samples")
     if not isinstance(n, int) or n < 1:
         raise fail(f"info entry 'n_samples' is {n!r}; expected a positive integer")
