@@ -251,6 +251,10 @@ RUN_MUTATIONS: dict[str, tuple[Mutation, str]] = {
     "y_inf": (_with("y", lambda a: np.full_like(a, -np.inf)), "'y' holds"),
     "lr_nan": (_with("lr", _nan_at(5)), "'lr' holds NaN"),
     "w1_beyond_float32": (_with("w1", lambda a: a.astype(np.float64) * 1e39), "'w1' holds"),
+    "w1_span_overflows": (
+        _with("w1", lambda a: np.linspace(-3e38, 3e38, a.size).astype(np.float32)),
+        "'w1' spans 6e+38",
+    ),
     "w1_reversed": (_with("w1", lambda a: a[::-1].copy()), "'w1' is not strictly increasing"),
     "w2_repeated": (_with("w2", lambda a: np.zeros_like(a)), "'w2' is not strictly increasing"),
     "batch_index_too_big": (_with("batch_indices", _index_at(20)), "[-1, 20)"),
@@ -274,6 +278,7 @@ VIEW_MUTATIONS: dict[str, tuple[Mutation, str]] = {
     "extra_junk": (_set(junk=np.ones(2)), "'junk'"),
     "info_list": (_set(info=np.asarray('["moons", 1]')), "JSON list"),
     "info_number": (_set(info=np.asarray("3.5")), "JSON float"),
+    "info_huge": (_set(info=np.asarray("{" + " " * 2**20 + "}")), "bytes of text"),
     "info_not_json": (_set(info=np.asarray("{name: moons")), "'info' is not JSON"),
     "info_deep": (_set(info=np.asarray("[" * 100_000 + "]" * 100_000)), "'info'"),
     "info_numeric_array": (_set(info=np.zeros(())), "'info' has dtype float64"),

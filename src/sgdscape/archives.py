@@ -60,6 +60,8 @@ MAX_ARCHIVE_BYTES = 2**30
 MAX_MEMBERS = 512
 #: the longest ``.npy`` header accepted (numpy's own default)
 MAX_HEADER_BYTES = 10_000
+#: the most bytes a text array (a view's labels, info) may hold
+MAX_TEXT_BYTES = 2**20
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
 
 
@@ -294,6 +296,11 @@ def _check_kinds(headers: Mapping[str, _Header], schema: Schema, fail: _Fail) ->
             or dtype.kind not in _KINDS[spec.kind]
         ):
             raise fail(f"array {name!r} has dtype {dtype}; expected {_KIND_NAMES[spec.kind]}")
+        if spec.kind == "str" and header.nbytes > MAX_TEXT_BYTES:
+            raise fail(
+                f"array {name!r} holds {header.nbytes:,} bytes of text; at most "
+                f"{MAX_TEXT_BYTES:,} are allowed"
+            )
         if spec.kind == "int" and dtype.itemsize > 8:  # pragma: no cover - no such numpy ints
             raise fail(f"array {name!r} has dtype {dtype}; expected integers of at most 64 bits")
 
@@ -403,8 +410,15 @@ def _check_values(
         array = array.astype(array.dtype.newbyteorder("="))
     if spec.finite and not np.isfinite(array).all():
         raise fail(f"array {name!r} holds NaN or infinite values; expected finite numbers")
-    if spec.increasing and array.size > 1 and not (np.diff(array) > 0).all():
-        raise fail(f"array {name!r} is not strictly increasing; expected increasing values")
+    if spec.increasing and array.size > 1:
+        if not (np.diff(array) > 0).all():
+            raise fail(f"array {name!r} is not strictly increasing; expected increasing values")
+        span = float(array[-1]) - float(array[0])
+        if array.dtype.kind == "f" and span > float(np.finfo(array.dtype).max):
+            raise fail(
+                f"array {name!r} spans {span:.3g}, more than {array.dtype} holds; expected a "
+                "narrower window"
+            )
     return array
 
 
