@@ -198,3 +198,11 @@ def test_the_cap_is_checked_before_reading_and_can_be_raised(corpus, monkeypatch
     monkeypatch.setenv("SGDSCAPE_MAX_ARCHIVE_BYTES", "lots")
     with pytest.raises(SgdscapeError, match="SGDSCAPE_MAX_ARCHIVE_BYTES must be"):
         sgdscape.load(run_dir)
+
+
+def test_the_notebook_explorer_refuses_every_case(corpus) -> None:
+    pytest.importorskip("ipywidgets")
+    for case in corpus:
+        with pytest.raises(SgdscapeError) as error:
+            sgdscape.explore(case.path)
+        assert case.expect in str(error.value), (case.name, str(error.value))
