@@ -220,3 +220,31 @@ def test_a_failure_at_every_publish_step_leaves_one_whole_set(tmp_path, monkeypa
         write(old)  # back to the old set for the next step
     # rename 1 is the commit; 2-4 move the files, 5 the record; from 6 on nothing fails
     assert outcomes == ["failed-old"] + ["failed-new"] * 4 + ["ok-new"] * 4, outcomes
+
+
+def test_temporaries_of_dead_writers_are_removed_at_the_next_write(tmp_path) -> None:
+    from sgdscape.archives import write_atomic
+
+    gone = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    dead = int(gone.stdout)  # a process that has exited
+    stale = tmp_path / f".page.html.{dead}-0123456789ab.tmp"
+    live = tmp_path / f".page.html.{os.getpid()}-0123456789ab.tmp"  # a writer still running
+    other = tmp_path / f".other.html.{dead}-0123456789ab.tmp"  # another target's
+    for path in (stale, live, other):
+        path.write_bytes(b"")
+    write_atomic(tmp_path / "page.html", b"<html>")
+    assert not stale.exists() and live.exists() and other.exists()
+    assert (tmp_path / "page.html").read_bytes() == b"<html>"
+    # a killed stage folder of the same pid is removed by the next set written there
+    stage = tmp_path / f".sgdscape-stage-run-{dead}-0123456789ab"
+    stage.mkdir()
+    (stage / "run.npz").write_bytes(b"half")
+    with output_set(tmp_path, "demo") as folder:
+        (folder / "a.txt").write_text("a")
+    assert not stage.exists() and not other.exists()
+    assert live.exists()

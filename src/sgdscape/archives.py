@@ -429,8 +429,8 @@ _TEMPORARY = re.compile(r"^\.(?P<target>.+)\.(?P<pid>\d+)-[0-9a-f]{12}\.tmp$")
 
 
 def _alive(pid: int) -> bool:
-    """Whether process ``pid`` exists (on this machine)."""
-    if pid == os.getpid():
+    """Whether process ``pid`` exists (on this machine); unknown counts as alive."""
+    if pid == os.getpid() or os.name != "posix":  # on Windows os.kill would terminate it
         return True
     try:
         os.kill(pid, 0)
