@@ -217,7 +217,13 @@ def test_existing_out_files_are_replaced_only_on_success(tmp_path):
     result = invoke("run", *SMALL, "--figures", "none", "--out", str(out))
     assert result.exit_code == 0
     assert (out / "notes.txt").read_text() == "mine"
-    assert sorted(p.name for p in out.iterdir()) == ["config.toml", "notes.txt", "run.npz"]
+    # the run's files, the user's file, and the record of the run's set (no leftovers)
+    assert sorted(p.name for p in out.iterdir()) == [
+        ".sgdscape-run.json",
+        "config.toml",
+        "notes.txt",
+        "run.npz",
+    ]
 
 
 def test_atomic_path_leaves_the_old_file_on_error(tmp_path):

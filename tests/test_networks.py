@@ -475,6 +475,36 @@ def test_checkpointed_run_resumes_with_only_the_missing_chunks(tabular, tmp_path
         )
 
 
+def test_damaged_checkpoint_chunks_are_recomputed(tabular, tmp_path, monkeypatch, caplog):
+    # a truncated chunk and a chunk of the wrong size are read like any archive: refused,
+    # logged, and computed again; the result equals an uncheckpointed run
+    model = mlp()
+    loss_fn = nn.CrossEntropyLoss()
+    kwargs = {"directions": random_directions(model, seed=8), "grid": 8, "chunk_points": 10}
+    whole = slice_landscape(model, loss_fn, tabular, **kwargs)  # 64 points: 7 chunks
+    slice_landscape(model, loss_fn, tabular, checkpoint_dir=tmp_path, **kwargs)
+    first = tmp_path / "chunk_00001.npz"
+    first.write_bytes(first.read_bytes()[:50])
+    np.savez(tmp_path / "chunk_00002.npz", risk=np.zeros(3, np.float32))
+    calls = []
+    original = Evaluator.evaluate_plane
+
+    def counting(self, *args, **kw):
+        calls.append(1)
+        return original(self, *args, **kw)
+
+    monkeypatch.setattr(Evaluator, "evaluate_plane", counting)
+    resumed = slice_landscape(model, loss_fn, tabular, checkpoint_dir=tmp_path, **kwargs)
+    assert len(calls) == 2
+    np.testing.assert_array_equal(resumed.risk, whole.risk)
+    warned = [r.getMessage() for r in caplog.records if "recomputing" in r.getMessage()]
+    assert len(warned) == 2 and "chunk_00002.npz" in warned[1] and "c = 10" in warned[1]
+
+    (tmp_path / "manifest.json").write_text("{not json")
+    with pytest.raises(SgdscapeError, match=r"unreadable manifest\.json"):
+        slice_landscape(model, loss_fn, tabular, checkpoint_dir=tmp_path, **kwargs)
+
+
 def test_bad_inputs_are_one_sentence_errors(tabular):
     model = mlp()
     loss_fn = nn.CrossEntropyLoss()

@@ -1,40 +1,613 @@
-"""Reading sgdscape's ``.npz`` archives with one-line errors for files of the wrong kind."""
+"""sgdscape's files: archives read against a schema, and outputs written atomically.
+
+**Reading.** :func:`read_archive` is the one reader of ``run.npz`` and ``network.npz``. It
+checks, in this order, and raises :class:`SgdscapeError` in one line naming the file, the
+array and what was expected at the first violation:
+
+1. the format: a zip of ``NAME.npy`` members (never unpickled), at most
+   :data:`MAX_MEMBERS` of them, stored or deflated, not encrypted, no duplicate names;
+2. the sizes, before anything is decompressed: each member's declared uncompressed size,
+   the ``.npy`` header's ``shape x itemsize`` (which must match it) and their total against
+   a cap (:data:`MAX_ARCHIVE_BYTES`, raised with ``SGDSCAPE_MAX_ARCHIVE_BYTES``);
+3. the names (required ones present, no others), the dtypes (numbers of the expected kind,
+   text only where text belongs, never objects; big-endian arrays are accepted and converted
+   to native order), and the shapes against the schema's symbolic dimensions, so that
+   ``risk`` is ``(G2, G1)`` for the lengths of ``w2`` and ``w1``, ``iterates`` is ``(T, p)``
+   for the ``T`` of ``lr``, and so on;
+4. only then the data, and on it the values: finite where required, grid axes strictly
+   increasing, indices in their range.
+
+**Writing.** :func:`atomic_path` replaces one file atomically. :func:`output_set` commits a
+*set* of files (a run's ``run.npz``, ``config.toml`` and PNGs) together, in a folder that may
+hold other files of the user's, which are never touched:
+
+1. the files are written into a stage folder ``OUT/.sgdscape-stage-<kind>-<pid>-<token>/``;
+   a ``manifest.json`` listing them (and the previous set's files to drop) is written last;
+2. **commit point**: one rename turns the stage into ``OUT/.sgdscape-commit/``;
+3. each file is moved to its place with ``os.replace``, the previous set's files that the new
+   set lacks are removed, and the manifest is moved to ``OUT/.sgdscape-<kind>.json`` (the
+   record of the set now in place); the empty commit folder is removed.
+
+A kill before step 2 leaves the old set in place and a stage folder that the next write into
+``OUT`` removes; a kill after it leaves a commit folder that the next write finishes
+(:func:`recover`), and readers (:func:`published`) see the new set meanwhile. So a reader
+always gets the complete old set or the complete new set.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import contextlib
+import json
+import math
+import os
+import re
+import secrets
+import shutil
+import warnings
+import zipfile
+import zlib
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from sgdscape.errors import SgdscapeError
 
+#: default cap on the total uncompressed bytes an archive may declare (1 GiB)
+MAX_ARCHIVE_BYTES = 2**30
+#: the most members (arrays) an archive may hold
+MAX_MEMBERS = 512
+#: the longest ``.npy`` header accepted (numpy's own default)
+MAX_HEADER_BYTES = 10_000
+#: the most bytes a text array (a view's labels, info) may hold
+MAX_TEXT_BYTES = 2**20
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+
+
+def max_archive_bytes() -> int:
+    """The cap on an archive's declared bytes: ``SGDSCAPE_MAX_ARCHIVE_BYTES`` or 1 GiB."""
+    text = os.environ.get("SGDSCAPE_MAX_ARCHIVE_BYTES")
+    if text is None:
+        return MAX_ARCHIVE_BYTES
+    try:
+        value = int(float(text))
+    except (ValueError, OverflowError):
+        value = 0
+    if value < 1:
+        raise SgdscapeError(
+            f"SGDSCAPE_MAX_ARCHIVE_BYTES must be a positive number of bytes, got {text!r}."
+        )
+    return value
+
+
+# --------------------------------------------------------------------------- schema
+
+
+@dataclass(frozen=True)
+class Spec:
+    """What one array of an archive must be.
+
+    Attributes:
+        dims: the shape as symbols and sizes, e.g. ``("G2", "G1")``; ``"T+1"`` is one more
+            than ``T``; a first symbol ending in ``?`` (``"K?"``) is an optional batch axis.
+            A symbol takes the same value in every array it appears in.
+        kind: ``"float"``, ``"int"`` or ``"str"``.
+        dtype: the dtype the array is converted to after reading (``None``: kept).
+        required: whether the archive must hold it.
+        finite: every value must be finite.
+        increasing: the values must be strictly increasing (a grid axis).
+        low, high: integer values must lie in ``[low, high)`` (ints or symbols).
+        rows_used: every row must hold at least one value ``>= 0`` (a minibatch).
+    """
+
+    dims: tuple[str | int, ...]
+    kind: str = "float"
+    dtype: str | None = "float32"
+    required: bool = True
+    finite: bool = False
+    increasing: bool = False
+    low: int | str | None = None
+    high: int | str | None = None
+    rows_used: bool = False
+
+
+@dataclass(frozen=True)
+class Schema:
+    """A kind of archive: its arrays, the least size of each symbol, and how to make one.
+
+    ``fixed`` gives symbols known beforehand (``p`` from the run's config).
+    """
+
+    kind: str
+    arrays: Mapping[str, Spec]
+    minimum: Mapping[str, int]
+    how_to_write: str
+    other_kind: str
+    fixed: Mapping[str, int] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class _Header:
+    shape: tuple[int, ...]
+    dtype: np.dtype
+    nbytes: int
+
+
+class _Fail:
+    """Raises one-line errors about one file."""
+
+    def __init__(self, path: Path, schema: Schema) -> None:
+        self.path, self.schema = path, schema
+
+    def __call__(self, what: str) -> SgdscapeError:
+        return SgdscapeError(f"{str(self.path)!r} is not a valid {self.schema.kind}: {what}.")
+
+    def unreadable(self, why: str) -> SgdscapeError:
+        return SgdscapeError(
+            f"{str(self.path)!r} is not a {self.schema.kind} (not a readable .npz archive: "
+            f"{why}); write one with {self.schema.how_to_write}."
+        )
+
+
+#: errors of a damaged zip or .npy stream
+_READ_ERRORS = (
+    OSError,
+    EOFError,
+    ValueError,
+    zipfile.BadZipFile,
+    zipfile.LargeZipFile,
+    zlib.error,
+    NotImplementedError,
+    RuntimeError,
+    OverflowError,
+    Warning,
+)
+
 
 def read_archive(
-    path: str | Path, kind: str, required: Iterable[str], how_to_write: str, other_kind: str
+    path: str | Path, schema: Schema, *, max_bytes: int | None = None
 ) -> dict[str, np.ndarray]:
-    """Every array of the ``.npz`` at ``path``, checked to hold ``required``.
+    """Every array of the ``.npz`` at ``path``, checked against ``schema`` (see the module).
 
     Args:
-        kind: what the file should be, for messages (``"saved run"``).
-        how_to_write: how to make one (``"`sgdscape run --out DIR`"``).
-        other_kind: a hint for the look-alike file of the other kind.
+        max_bytes: cap on the total declared uncompressed bytes [:func:`max_archive_bytes`].
 
-    Raises :class:`SgdscapeError` in one sentence when the file is not a readable archive
-    (it is never unpickled) or lacks a required array.
+    Returns the arrays by name, converted to native byte order and the schema's dtypes.
+    Raises :class:`SgdscapeError` in one line at the first violation; nothing is unpickled
+    and nothing larger than the cap is allocated.
     """
     path = Path(path)
+    fail = _Fail(path, schema)
+    cap = max_archive_bytes() if max_bytes is None else max_bytes
     try:
-        with np.load(path, allow_pickle=False) as archive:
-            arrays = {key: archive[key] for key in archive.files}
-    except (OSError, ValueError, EOFError):
-        raise SgdscapeError(
-            f"{str(path)!r} is not a {kind} (not a readable .npz archive); write one with "
-            f"{how_to_write}."
-        ) from None
-    missing = sorted(set(required) - set(arrays))
+        with path.open("rb") as handle:
+            magic = handle.read(6)
+    except OSError as error:
+        raise fail.unreadable(error.strerror or str(error)) from None
+    if magic == b"\x93NUMPY":
+        raise fail.unreadable("it is a single .npy array, not a zip of arrays")
+    if not magic.startswith(b"PK"):
+        raise fail.unreadable("not a zip file")
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            with zipfile.ZipFile(path) as archive:
+                members = _members(archive, fail, cap)
+                _check_names(members, schema, fail)
+                headers = {name: _header(archive, info, fail) for name, info in members.items()}
+                _check_kinds(headers, schema, fail)
+                bound = _bind_shapes(headers, schema, fail)
+                arrays = {name: _data(archive, info, fail) for name, info in members.items()}
+    except SgdscapeError:
+        raise
+    except _READ_ERRORS as error:
+        raise fail.unreadable(_one_line(error)) from None
+    for name, array in arrays.items():
+        arrays[name] = _check_values(name, array, schema.arrays[name], bound, fail)
+    return arrays
+
+
+def _one_line(error: BaseException) -> str:
+    text = re.sub(r"\s+", " ", str(error)).strip()[:200]
+    return f"{type(error).__name__}: {text}" if text else type(error).__name__
+
+
+def _members(archive: zipfile.ZipFile, fail: _Fail, cap: int) -> dict[str, zipfile.ZipInfo]:
+    infos = archive.infolist()
+    if len(infos) > MAX_MEMBERS:
+        raise fail(f"it holds {len(infos)} members; at most {MAX_MEMBERS} are allowed")
+    members: dict[str, zipfile.ZipInfo] = {}
+    total = 0
+    for info in infos:
+        stem = info.filename[:-4] if info.filename.endswith(".npy") else ""
+        if not _NAME.match(stem):
+            raise fail(f"member {info.filename[:80]!r} is not an array (expected NAME.npy)")
+        if stem in members:
+            raise fail(f"array {stem!r} appears twice")
+        if info.flag_bits & 0x1:
+            raise fail(f"array {stem!r} is encrypted")
+        if info.compress_type not in (zipfile.ZIP_STORED, zipfile.ZIP_DEFLATED):
+            raise fail(
+                f"array {stem!r} uses zip compression {info.compress_type}; expected "
+                "stored or deflated (as numpy writes)"
+            )
+        total += info.file_size
+        if info.file_size > cap or total > cap:
+            raise fail(
+                f"array {stem!r} takes the archive to {total:,} bytes uncompressed; the cap is "
+                f"{cap:,} (set SGDSCAPE_MAX_ARCHIVE_BYTES to raise it)"
+            )
+        members[stem] = info
+    return members
+
+
+def _check_names(members: Mapping[str, object], schema: Schema, fail: _Fail) -> None:
+    missing = sorted(n for n, s in schema.arrays.items() if s.required and n not in members)
     if missing:
         raise SgdscapeError(
-            f"{str(path)!r} is not a {kind} (it lacks {', '.join(missing)}); {other_kind}."
+            f"{str(fail.path)!r} is not a {schema.kind} (it lacks {', '.join(missing)}); "
+            f"{schema.other_kind}."
         )
-    return arrays
+    extra = sorted(set(members) - set(schema.arrays))
+    if extra:
+        raise fail(
+            f"it holds unexpected array(s) {', '.join(repr(e) for e in extra[:5])}; a "
+            f"{schema.kind} holds only {', '.join(schema.arrays)}"
+        )
+
+
+def _header(archive: zipfile.ZipFile, info: zipfile.ZipInfo, fail: _Fail) -> _Header:
+    name = info.filename[:-4]
+    with archive.open(info) as stream:
+        version = np.lib.format.read_magic(stream)
+        if version == (1, 0):
+            read = np.lib.format.read_array_header_1_0
+        elif version == (2, 0):
+            read = np.lib.format.read_array_header_2_0
+        else:
+            raise fail(f"array {name!r} has .npy format version {version}; expected 1.0 or 2.0")
+        shape, _, dtype = read(stream, max_header_size=MAX_HEADER_BYTES)
+        offset = stream.tell()
+    if any(d < 0 for d in shape):
+        raise fail(f"array {name!r} declares the negative shape {shape}")
+    nbytes = math.prod(shape) * dtype.itemsize
+    if not dtype.hasobject and offset + nbytes != info.file_size:  # objects: refused later
+        raise fail(
+            f"array {name!r} declares {shape} {dtype} ({nbytes:,} bytes) but its member holds "
+            f"{max(info.file_size - offset, 0):,} bytes of data"
+        )
+    return _Header(tuple(shape), dtype, nbytes)
+
+
+_KINDS = {"float": "f", "int": "iu", "str": "U"}
+_KIND_NAMES = {"float": "floating-point numbers", "int": "integers", "str": "text"}
+
+
+def _check_kinds(headers: Mapping[str, _Header], schema: Schema, fail: _Fail) -> None:
+    for name, header in headers.items():
+        spec = schema.arrays[name]
+        dtype = header.dtype
+        if dtype.hasobject:
+            raise fail(f"array {name!r} holds Python objects; expected {_KIND_NAMES[spec.kind]}")
+        if (
+            dtype.fields is not None
+            or dtype.subdtype is not None
+            or dtype.kind not in _KINDS[spec.kind]
+        ):
+            raise fail(f"array {name!r} has dtype {dtype}; expected {_KIND_NAMES[spec.kind]}")
+        if spec.kind == "str" and header.nbytes > MAX_TEXT_BYTES:
+            raise fail(
+                f"array {name!r} holds {header.nbytes:,} bytes of text; at most "
+                f"{MAX_TEXT_BYTES:,} are allowed"
+            )
+        if spec.kind == "int" and dtype.itemsize > 8:  # pragma: no cover - no such numpy ints
+            raise fail(f"array {name!r} has dtype {dtype}; expected integers of at most 64 bits")
+
+
+def _bind_shapes(
+    headers: Mapping[str, _Header], schema: Schema, fail: _Fail
+) -> dict[str, int | None]:
+    """Bind every symbolic dimension, checking each array's shape against the others."""
+    bound: dict[str, int | None] = dict(schema.fixed)
+    origin: dict[str, str] = {symbol: "the config" for symbol in schema.fixed}
+    for name, spec in schema.arrays.items():
+        if name not in headers:
+            continue
+        shape = headers[name].shape
+        dims = list(spec.dims)
+        optional = bool(dims) and isinstance(dims[0], str) and dims[0].endswith("?")
+        if optional:
+            axis = str(dims[0])[:-1]
+            present = len(shape) == len(dims)
+            if len(shape) not in (len(dims), len(dims) - 1):
+                raise fail(
+                    f"array {name!r} has shape {shape}; expected {_pretty(spec.dims)} "
+                    f"({len(dims) - 1} or {len(dims)} axes)"
+                )
+            if axis in bound and (bound[axis] is not None) != present:
+                raise fail(
+                    f"array {name!r} has shape {shape}; expected {_pretty(spec.dims)} "
+                    f"{'with' if bound[axis] is not None else 'without'} the axis {axis} "
+                    f"(as {origin[axis]})"
+                )
+            if not present:
+                bound.setdefault(axis, None)
+                origin.setdefault(axis, f"array {name!r}")
+                dims = dims[1:]
+            else:
+                dims[0] = axis
+        elif len(shape) != len(dims):
+            raise fail(f"array {name!r} has shape {shape}; expected {_pretty(spec.dims)}")
+        for size, dim in zip(shape, dims, strict=True):
+            symbol, offset = _symbol(dim)
+            if symbol is None:
+                if size != offset:
+                    raise fail(f"array {name!r} has shape {shape}; expected {_pretty(spec.dims)}")
+                continue
+            value = size - offset
+            if symbol in bound:
+                if bound[symbol] != value:
+                    raise fail(
+                        f"array {name!r} has shape {shape}; expected {_pretty(spec.dims)} with "
+                        f"{symbol} = {bound[symbol]} (from {origin[symbol]})"
+                    )
+                continue
+            least = schema.minimum.get(symbol, 1)
+            if value < least:
+                raise fail(
+                    f"array {name!r} has shape {shape}; expected {_pretty(spec.dims)} with "
+                    f"{symbol} >= {least}"
+                )
+            bound[symbol], origin[symbol] = value, f"array {name!r}"
+    return bound
+
+
+def _symbol(dim: str | int) -> tuple[str | None, int]:
+    if isinstance(dim, int):
+        return None, dim
+    symbol, _, offset = dim.partition("+")
+    return symbol.rstrip("?"), int(offset or 0)
+
+
+def _pretty(dims: tuple[str | int, ...]) -> str:
+    return "(" + ", ".join(str(d).rstrip("?") for d in dims) + ("," if len(dims) == 1 else "") + ")"
+
+
+def _data(archive: zipfile.ZipFile, info: zipfile.ZipInfo, fail: _Fail) -> np.ndarray:
+    with archive.open(info) as stream:
+        array = np.lib.format.read_array(
+            stream, allow_pickle=False, max_header_size=MAX_HEADER_BYTES
+        )
+        if stream.read(1):  # pragma: no cover - sizes were checked against the header
+            raise fail(f"array {info.filename[:-4]!r} has bytes after its data")
+    return array
+
+
+def _check_values(
+    name: str, array: np.ndarray, spec: Spec, bound: Mapping[str, int | None], fail: _Fail
+) -> np.ndarray:
+    if spec.kind == "str":
+        return np.asarray(array.astype(array.dtype.newbyteorder("=")))
+    if spec.kind == "int" and array.size:
+        low, high = (bound.get(v) if isinstance(v, str) else v for v in (spec.low, spec.high))
+        smallest, largest = int(array.min()), int(array.max())
+        if (low is not None and smallest < low) or (high is not None and largest >= high):
+            allowed = f"in [{low}, {high})" if high is not None else f">= {low}"
+            raise fail(
+                f"array {name!r} holds values from {smallest} to {largest}; expected values "
+                f"{allowed}"
+            )
+        if spec.rows_used and not (array >= 0).any(axis=-1).all():
+            row = int(np.flatnonzero(~(array >= 0).any(axis=-1))[0])
+            raise fail(
+                f"array {name!r} row {row} names no sample; expected at least one index >= 0"
+            )
+    if spec.dtype is not None:
+        with np.errstate(over="ignore", invalid="ignore"):
+            array = array.astype(spec.dtype, copy=False)
+    elif not array.dtype.isnative:
+        array = array.astype(array.dtype.newbyteorder("="))
+    if spec.finite and not np.isfinite(array).all():
+        raise fail(f"array {name!r} holds NaN or infinite values; expected finite numbers")
+    if spec.increasing and array.size > 1:
+        if not (np.diff(array) > 0).all():
+            raise fail(f"array {name!r} is not strictly increasing; expected increasing values")
+        span = float(array[-1]) - float(array[0])
+        if array.dtype.kind == "f" and span > float(np.finfo(array.dtype).max):
+            raise fail(
+                f"array {name!r} spans {span:.3g}, more than {array.dtype} holds; expected a "
+                "narrower window"
+            )
+    return array
+
+
+# --------------------------------------------------------------------------- writing
+
+
+_TEMPORARY = re.compile(r"^\.(?P<target>.+)\.(?P<pid>\d+)-[0-9a-f]{12}\.tmp$")
+
+
+def _alive(pid: int) -> bool:
+    """Whether process ``pid`` exists (on this machine); unknown counts as alive."""
+    if pid == os.getpid() or os.name != "posix":  # on Windows os.kill would terminate it
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except (PermissionError, OSError):
+        return True
+    return True
+
+
+def clean_temporaries(directory: str | Path, target: str | None = None) -> list[Path]:
+    """Remove temporary files (of ``target``, or all) that killed writers left in ``directory``.
+
+    Only files named as :func:`atomic_path` names them, whose writing process is gone, are
+    removed; the removed paths are returned.
+    """
+    removed = []
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(directory):
+            match = _TEMPORARY.match(entry.name)
+            if match is None or (target is not None and match["target"] != target):
+                continue
+            if not _alive(int(match["pid"])):
+                with contextlib.suppress(OSError):
+                    os.unlink(entry.path)
+                    removed.append(Path(entry.path))
+    return removed
+
+
+@contextlib.contextmanager
+def atomic_path(path: str | Path) -> Iterator[Path]:
+    """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically.
+
+    On error the temporary file is removed and ``path`` is left as it was. Temporaries that
+    a killed writer left for the same ``path`` are removed first (:func:`clean_temporaries`).
+    """
+    path = Path(path)
+    clean_temporaries(path.parent, path.name)
+    for _ in range(100):  # like mkstemp, but with the umask's permissions (mkstemp gives 0600)
+        temporary = path.parent / f".{path.name}.{os.getpid()}-{secrets.token_hex(6)}.tmp"
+        try:
+            os.close(os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
+            break
+        except FileExistsError:
+            continue
+    else:  # pragma: no cover - 100 collisions of 48 random bits
+        raise FileExistsError(f"no free temporary name beside {str(path)!r}")
+    try:
+        yield temporary
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def write_atomic(path: str | Path, payload: bytes) -> Path:
+    """Write ``payload`` to ``path`` atomically (see :func:`atomic_path`)."""
+    path = Path(path)
+    with atomic_path(path) as temporary:
+        temporary.write_bytes(payload)
+    return path
+
+
+COMMIT = ".sgdscape-commit"
+STAGE = ".sgdscape-stage-"
+_STAGE = re.compile(r"^\.sgdscape-stage-(?P<kind>[a-z]+)-(?P<pid>\d+)-[0-9a-f]{12}$")
+MANIFEST = "manifest.json"
+
+
+def record_name(kind: str) -> str:
+    """The file in an output folder that lists the ``kind`` set now in place."""
+    return f".sgdscape-{kind}.json"
+
+
+def _read_manifest(path: Path) -> dict[str, object] | None:
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError):
+        return None
+    if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), list):
+        return None
+    return manifest
+
+
+def _fsync(path: Path) -> None:
+    with contextlib.suppress(OSError):
+        descriptor = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(descriptor)
+        finally:
+            os.close(descriptor)
+
+
+def recover(out: str | Path) -> None:
+    """Finish or undo what a killed writer left in the output folder ``out``.
+
+    A commit folder (the writer passed its commit point) is rolled forward: its files are
+    moved into place and the set's record written. Stage folders of dead writers (killed
+    before their commit point) and their temporaries are removed. Idempotent.
+    """
+    out = Path(out)
+    commit = out / COMMIT
+    if commit.is_dir():
+        manifest = _read_manifest(commit / MANIFEST)
+        if manifest is None:  # pragma: no cover - the manifest is in the stage before the commit
+            shutil.rmtree(commit, ignore_errors=True)
+        else:
+            _roll_forward(out, commit, manifest)
+    with contextlib.suppress(OSError):
+        for entry in os.scandir(out):
+            match = _STAGE.match(entry.name)
+            if match is not None and not _alive(int(match["pid"])):
+                shutil.rmtree(entry.path, ignore_errors=True)
+    clean_temporaries(out)
+
+
+def _roll_forward(out: Path, commit: Path, manifest: Mapping[str, object]) -> None:
+    files = [str(name) for name in manifest["files"]]  # type: ignore[union-attr]
+    for name in files:
+        staged = commit / name
+        if staged.exists():
+            os.replace(staged, out / name)
+    for name in manifest.get("drop", []):  # type: ignore[union-attr]
+        if str(name) not in files:
+            with contextlib.suppress(FileNotFoundError):
+                (out / str(name)).unlink()
+    os.replace(commit / MANIFEST, out / record_name(str(manifest["kind"])))
+    shutil.rmtree(commit, ignore_errors=True)
+    _fsync(out)
+
+
+def published(out: str | Path, name: str) -> Path:
+    """The path of the committed ``name`` in the output folder ``out``.
+
+    After a kill past a set's commit point and before :func:`recover` ran, the new file may
+    still sit in the commit folder; readers take it there, so they see the new set.
+    """
+    out = Path(out)
+    pending = out / COMMIT / name
+    if pending.is_file() and (out / COMMIT / MANIFEST).is_file():
+        return pending
+    return out / name
+
+
+@contextlib.contextmanager
+def output_set(out: str | Path, kind: str) -> Iterator[Path]:
+    """Yield a stage folder; on success its files replace the ``kind`` set in ``out`` together.
+
+    Write every file of the set into the yielded folder (flat, plain names). When the block
+    ends without error the set is committed with one rename and moved into ``out``; files of
+    the previous ``kind`` set that the new set lacks are removed; other files in ``out`` are
+    never touched. On error the stage is removed and ``out`` is left as it was. See the
+    module docstring for the protocol and what a kill leaves.
+    """
+    if not re.fullmatch(r"[a-z]+", kind):  # pragma: no cover - programming error
+        raise ValueError(f"kind must be lowercase letters, got {kind!r}")
+    out = Path(out)
+    recover(out)
+    stage = out / f"{STAGE}{kind}-{os.getpid()}-{secrets.token_hex(6)}"
+    stage.mkdir()
+    try:
+        yield stage
+        files = sorted(entry.name for entry in os.scandir(stage) if entry.is_file())
+        previous = _read_manifest(out / record_name(kind))
+        drop = [str(n) for n in previous["files"]] if previous else []  # type: ignore[union-attr]
+        for name in files:
+            _fsync(stage / name)
+        manifest = {"kind": kind, "files": files, "drop": sorted(set(drop) - set(files))}
+        (stage / MANIFEST).write_text(json.dumps(manifest, indent=1))
+        _fsync(stage / MANIFEST)
+        _fsync(stage)
+        os.rename(stage, out / COMMIT)  # the commit point
+        _roll_forward(out, out / COMMIT, manifest)
+    finally:
+        shutil.rmtree(stage, ignore_errors=True)
+
+
+def published_files(out: str | Path, kind: str) -> list[Path]:
+    """The files of the ``kind`` set in ``out`` as its record lists them (empty if none)."""
+    manifest = _read_manifest(Path(out) / record_name(kind))
+    return [] if manifest is None else [Path(out) / str(n) for n in manifest["files"]]  # type: ignore[union-attr]

@@ -28,6 +28,8 @@ from torch.nn import Parameter
 from torch.nn.functional import mse_loss, relu
 from torch.optim import SGD
 
+from sgdscape.archives import write_atomic
+
 # ----------------------------------------------------------------- the seed's own code
 
 
@@ -213,10 +215,7 @@ def write_json(path: str, rows: list[Row], meta: dict[str, object]) -> None:
         **meta,
         "rows": [{**asdict(row), "evaluations_per_s": row.rate} for row in rows],
     }
-    temporary = f"{path}.tmp{os.getpid()}"
-    with open(temporary, "w") as handle:
-        json.dump(payload, handle, indent=2, default=float)
-    os.replace(temporary, path)
+    write_atomic(path, json.dumps(payload, indent=2, default=float).encode())
 
 
 # ------------------------------------------------------------------ the foundation set

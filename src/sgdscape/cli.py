@@ -453,21 +453,21 @@ def basins_command(
     """Basins of attraction: run from a grid of inits and map where each one ends."""
     import matplotlib
     import numpy as np
+    import tomli_w
 
     matplotlib.use("Agg")
     from sgdscape.basins import basins as compute_basins
     from sgdscape.overlays import plot_basins
     from sgdscape.plot import save_figure
-    from sgdscape.run import atomic_path, prepare_out_dir, risk_landscape, save_config
+    from sgdscape.run import output_set, prepare_out_dir, risk_landscape
 
     _check_out_dir(out)
     result = compute_basins(config, points=points)
     surface = risk_landscape(config)
     out = prepare_out_dir(out)
-    npz = out / "basins.npz"
-    with atomic_path(npz) as temporary, temporary.open("wb") as handle:
+    with output_set(out, "basins") as stage:
         np.savez_compressed(
-            handle,
+            stage / "basins.npz",
             w1=result.w1,
             w2=result.w2,
             final=result.final,
@@ -476,8 +476,9 @@ def basins_command(
             label=result.label,
             centres=result.centres,
         )
-    written = [npz, save_config(config, out / "config.toml")]
-    written.append(save_figure(plot_basins(result, surface), out / "basins.png"))
+        (stage / "config.toml").write_bytes(tomli_w.dumps(config.to_dict()).encode())
+        save_figure(plot_basins(result, surface), stage / "basins.png")
+    written = [out / name for name in ("basins.npz", "config.toml", "basins.png")]
     typer.echo(f"sgdscape basins: {result.label.size} runs, {result.n_basins} basin(s)")
     for k, centre in enumerate(result.centres):
         share = float((result.label == k).mean())
@@ -878,28 +879,31 @@ def _with_progress(work: Any, quiet: bool) -> Any:
 def _write_outputs(
     result: Any, out: Path, steps: list[int], quiet: bool, basins: Any = None
 ) -> list[Path]:
+    """Write run.npz, config.toml and the PNGs into ``out`` as one set, committed together."""
     import matplotlib
 
     matplotlib.use("Agg")
     from sgdscape.overlays import plot_basins, plot_compare, plot_paths
     from sgdscape.plot import plot_step, save_figure
-    from sgdscape.run import save
+    from sgdscape.run import output_set, write_run_files
 
-    written = save(result, out)
-    if result.others:
-        written.append(save_figure(plot_compare(result), out / "compare.png"))
-    if result.trajectory.iterates.ndim == 3:
-        written.append(save_figure(plot_paths(result), out / "paths.png"))
-    if basins is not None:
-        written.append(save_figure(plot_basins(basins, result.landscape), out / "basins.png"))
-    width = len(str(result.n_steps - 1))
-    if steps:
-        from rich.progress import track
+    with output_set(out, "run") as stage:
+        names = write_run_files(result, stage)
+        if result.others:
+            names.append(save_figure(plot_compare(result), stage / "compare.png").name)
+        if result.trajectory.iterates.ndim == 3:
+            names.append(save_figure(plot_paths(result), stage / "paths.png").name)
+        if basins is not None:
+            figure = plot_basins(basins, result.landscape)
+            names.append(save_figure(figure, stage / "basins.png").name)
+        width = len(str(result.n_steps - 1))
+        if steps:
+            from rich.progress import track
 
-        for step in track(steps, description="figures", disable=quiet, transient=True):
-            figure = plot_step(result, step)
-            written.append(save_figure(figure, out / f"step_{step:0{width}d}.png"))
-    return written
+            for step in track(steps, description="figures", disable=quiet, transient=True):
+                figure = plot_step(result, step)
+                names.append(save_figure(figure, stage / f"step_{step:0{width}d}.png").name)
+    return [out / name for name in names]
 
 
 @app.command()
@@ -991,7 +995,7 @@ def network_command(
     from sgdscape.network_examples import get_example
     from sgdscape.network_plot import plot_network_step
     from sgdscape.plot import save_figure
-    from sgdscape.run import prepare_out_dir
+    from sgdscape.run import output_set, prepare_out_dir
     from sgdscape.stochastic import record_training, save_view, stochastic_view
 
     _check_out_dir(out)
@@ -1045,22 +1049,25 @@ def network_command(
 
     view = _with_progress(run_view, quiet)
     out = prepare_out_dir(out)
-    written = [save_view(view, out / "network.npz")]
-    width = len(str(view.n_steps - 1))
-    shown = sorted({round(i * (view.n_steps - 1) / max(1, steps - 1)) for i in range(steps)})
-    for step in shown:
-        written.append(
-            save_figure(plot_network_step(view, step), out / f"network_step_{step:0{width}d}.png")
-        )
-    if html:
-        from sgdscape.export import export_html
+    with output_set(out, "network") as stage:
+        names = [save_view(view, stage / "network.npz").name]
+        width = len(str(view.n_steps - 1))
+        shown = sorted({round(i * (view.n_steps - 1) / max(1, steps - 1)) for i in range(steps)})
+        for step in shown:
+            figure = plot_network_step(view, step)
+            names.append(save_figure(figure, stage / f"network_step_{step:0{width}d}.png").name)
+        if html:
+            from sgdscape.export import export_html
 
-        written.append(export_html(view, out / "network.html"))
-    if gif:
-        _animate_with_bar(view, out / "network.gif", list(view.steps), 10.0, None, 80.0, quiet)
-        written.append(out / "network.gif")
-    if surface:
-        written.append(_write_network_surface(view, out / "surface.html"))
+            names.append(export_html(view, stage / "network.html").name)
+        if gif:
+            _animate_with_bar(
+                view, stage / "network.gif", list(view.steps), 10.0, None, 80.0, quiet
+            )
+            names.append("network.gif")
+        if surface:
+            names.append(_write_network_surface(view, stage / "surface.html").name)
+    written = [out / name for name in names]
     variance = view.explained_variance
     typer.echo(
         f"sgdscape network: PCA plane explains {variance[0]:.1%} + {variance[1]:.1%} of the "

@@ -26,8 +26,6 @@ import hashlib
 import io
 import json
 import logging
-import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +35,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from sgdscape.archives import Schema, Spec, read_archive, write_atomic
 from sgdscape.devices import resolve_device
 from sgdscape.errors import SgdscapeError, check_choice
 from sgdscape.grid import Grid, Plane
@@ -934,7 +933,13 @@ class ChunkPlan:
             "per_sample": self.per_sample,
         }
         if manifest.exists():
-            found = json.loads(manifest.read_text())
+            try:
+                found = json.loads(manifest.read_text())
+            except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+                raise SgdscapeError(
+                    f"checkpoint directory {str(self.checkpoint_dir)!r} holds an unreadable "
+                    "manifest.json; use an empty directory."
+                ) from None
             if found != wanted:
                 raise SgdscapeError(
                     f"checkpoint directory {str(self.checkpoint_dir)!r} holds chunks of another "
@@ -948,10 +953,27 @@ class ChunkPlan:
         for index in range(len(self.starts)):
             path = self.path(index)
             if path is not None and path.exists():
-                with np.load(path) as archive:
-                    samples = archive["samples"] if "samples" in archive.files else None
-                    done[index] = (archive["risk"], samples)
+                chunk = self._load_chunk(index, path)
+                if chunk is not None:
+                    done[index] = chunk
         return done
+
+    def _load_chunk(self, index: int, path: Path) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """A finished chunk, checked like any archive; ``None`` (recompute it) if damaged."""
+        schema = Schema(
+            "checkpoint chunk",
+            {"risk": Spec(("c",)), "samples": Spec(("n", "c"), required=self.per_sample)},
+            {},
+            "a run with --checkpoint",
+            "it is recomputed",
+            fixed={"c": int(self.chunk_coords(index).shape[0])},
+        )
+        try:
+            arrays = read_archive(path, schema)
+        except SgdscapeError as error:
+            log.warning("%s; recomputing that chunk.", str(error).rstrip("."))
+            return None
+        return arrays["risk"], arrays.get("samples")
 
     def save(self, index: int, risk: np.ndarray, samples: np.ndarray | None) -> None:
         path = self.path(index)
@@ -965,17 +987,7 @@ class ChunkPlan:
 
 def _atomic_write(path: Path, payload: bytes) -> None:
     """Write ``payload`` to ``path`` through a temporary file renamed on success."""
-    handle, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(handle, "wb") as stream:
-            stream.write(payload)
-        mask = os.umask(0)
-        os.umask(mask)
-        os.chmod(name, 0o666 & ~mask)  # mkstemp makes 0600; give the usual permissions
-        os.replace(name, path)
-    finally:
-        if os.path.exists(name):
-            os.unlink(name)
+    write_atomic(path, payload)
 
 
 def _fingerprint(evaluator: Evaluator, directions: Directions, coords: torch.Tensor) -> str:

@@ -6,14 +6,12 @@ A run writes ``run.npz`` (named arrays) and ``config.toml`` (the :class:`RunConf
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import logging
 import math
 import os
-import secrets
 import sys
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -22,7 +20,15 @@ import numpy as np
 import tomli_w
 import torch
 
-from sgdscape.archives import read_archive
+from sgdscape.archives import (  # noqa: F401 - atomic_path is re-exported for the views
+    Schema,
+    Spec,
+    atomic_path,
+    output_set,
+    published,
+    read_archive,
+    recover,
+)
 from sgdscape.errors import SgdscapeError, check_choice, check_int, check_positive, check_range
 from sgdscape.grid import Grid, Plane
 from sgdscape.landscape import DEFAULT_MEMORY_BUDGET, Landscape, landscape, per_sample_bytes
@@ -611,29 +617,6 @@ def result_arrays(result: RunResult) -> dict[str, np.ndarray]:
     return {key: np.asarray(value) for key, value in arrays.items()}
 
 
-@contextlib.contextmanager
-def atomic_path(path: str | Path) -> Iterator[Path]:
-    """Yield a temporary path beside ``path``; on success it replaces ``path`` atomically.
-
-    On error the temporary file is removed and ``path`` is left as it was.
-    """
-    path = Path(path)
-    for _ in range(100):  # like mkstemp, but with the umask's permissions (mkstemp gives 0600)
-        temporary = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
-        try:
-            os.close(os.open(temporary, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o666))
-            break
-        except FileExistsError:
-            continue
-    else:  # pragma: no cover - 100 collisions of 48 random bits
-        raise FileExistsError(f"no free temporary name beside {str(path)!r}")
-    try:
-        yield temporary
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
-
-
 def prepare_out_dir(out: str | Path) -> Path:
     """Create ``out`` if needed; refuse an existing file."""
     out = Path(out)
@@ -656,37 +639,84 @@ def save_config(config: RunConfig, path: str | Path) -> Path:
     return path
 
 
-def save(result: RunResult, out: str | Path) -> list[Path]:
-    """Write ``run.npz`` and ``config.toml`` into the directory ``out``, each atomically."""
-    out = prepare_out_dir(out)
-    npz = out / "run.npz"
-    with atomic_path(npz) as temporary, temporary.open("wb") as handle:
+def write_run_files(result: RunResult, folder: str | Path) -> list[str]:
+    """Write ``run.npz`` and ``config.toml`` into ``folder`` (a stage: plain writes)."""
+    folder = Path(folder)
+    with (folder / "run.npz").open("wb") as handle:
         np.savez_compressed(handle, **result_arrays(result))
-    return [npz, save_config(result.config, out / "config.toml")]
+    (folder / "config.toml").write_bytes(tomli_w.dumps(result.config.to_dict()).encode())
+    return ["run.npz", "config.toml"]
+
+
+def save(result: RunResult, out: str | Path) -> list[Path]:
+    """Write ``run.npz`` and ``config.toml`` into the directory ``out``, committed together.
+
+    Both files replace the previous run's together (:func:`sgdscape.archives.output_set`):
+    a kill at any moment leaves the old pair or the new pair, never one of each.
+    """
+    out = prepare_out_dir(out)
+    with output_set(out, "run") as stage:
+        names = write_run_files(result, stage)
+    return [out / name for name in names]
+
+
+def run_schema(n_params: int, n_compare: int = 0) -> Schema:
+    """The arrays of ``run.npz`` for a model of ``n_params`` and ``n_compare`` variants.
+
+    Symbols: ``n`` samples, ``G1``/``G2`` grid sizes, ``p`` parameters; each trajectory has
+    its own ``T`` steps, ``B`` minibatch size and optional ``K`` inits.
+    """
+    arrays: dict[str, Spec] = {
+        "x": Spec(("n", "d"), finite=True),
+        "y": Spec(("n", "e"), finite=True),
+        "w1": Spec(("G1",), finite=True, increasing=True),
+        "w2": Spec(("G2",), finite=True, increasing=True),
+        "risk": Spec(("G2", "G1")),
+        "sample_loss": Spec(("n", "G2", "G1"), required=False),
+    }
+    for i in range(n_compare + 1):
+        prefix = f"compare{i}_" if i else ""
+        k, t, b = f"{prefix}K?", f"{prefix}T", f"{prefix}B"
+        optional = {"required": False}
+        specs = {  # in binding order: T from lr, K from iterates
+            "lr": Spec((t,), dtype="float64", finite=True),
+            "iterates": Spec((k, t, "p")),
+            "grads": Spec((k, t, "p")),
+            "full_grads": Spec((k, t, "p"), **optional),
+            "batch_indices": Spec((t, b), "int", "int64", low=-1, high="n", rows_used=True),
+            "batch_loss": Spec((k, t)),
+            "risk_along_path": Spec((k, t), **optional),
+            "final": Spec((k, "p")),
+            "final_risk": Spec((k,), **optional),
+            "diverged_step": Spec((k,), "int", "int64", low=-1, high=t),
+        }
+        arrays.update({prefix + name: spec for name, spec in specs.items()})
+    return Schema(
+        "saved run",
+        arrays,
+        {"G1": 2, "G2": 2},
+        "`sgdscape run --out DIR`",
+        "a network's network.npz is read with --view, a run's directory with --from",
+        fixed={"p": n_params},
+    )
 
 
 def load(path: str | Path) -> RunResult:
     """Load a saved run from its directory (or its ``run.npz``; ``config.toml`` sits beside it)."""
     path = Path(path)
     directory = path if path.is_dir() else path.parent
-    npz = path if path.suffix == ".npz" else directory / "run.npz"
+    npz = published(directory, "run.npz") if path.is_dir() or path.name == "run.npz" else path
     if not npz.is_file():
         raise SgdscapeError(f"no saved run at {str(npz)!r}; expected run.npz and config.toml.")
-    config = load_config(directory / "config.toml")
-    required = {"x", "y", "w1", "w2", "risk"} | {
-        key for key in TRAJECTORY_ARRAYS if key not in OPTIONAL_TRAJECTORY_ARRAYS
-    }
+    config = load_config(published(directory, "config.toml"))
+    model = config.model_spec
     arrays = read_archive(
         npz,
-        "saved run",
-        required,
-        "`sgdscape run --out DIR`",
-        "a network's network.npz is read with --view, a run's directory with --from",
+        run_schema(model.n_params, len(config.compare)),
     )
     import torch
 
     data = Dataset(torch.from_numpy(arrays["x"]), torch.from_numpy(arrays["y"]), "saved")
-    model = config.model_spec
     surface = Landscape(
         arrays["w1"],
         arrays["w2"],

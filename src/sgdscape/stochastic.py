@@ -21,7 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from sgdscape.archives import read_archive
+from sgdscape.archives import Schema, Spec, published, read_archive, write_atomic
 from sgdscape.devices import one_thread_when_small, resolve_device
 from sgdscape.errors import SgdscapeError
 from sgdscape.grid import Grid
@@ -32,7 +32,6 @@ from sgdscape.networks import (
     LossFn,
     Progress,
     _activation_elements,
-    _atomic_write,
     as_tensors,
     flat_parameters,
     parameter_layout,
@@ -473,43 +472,100 @@ def save_view(view: StochasticView, path: str | Path) -> Path:
         loss=np.asarray(view.landscape.loss),
         model=np.asarray(view.landscape.model),
     )
-    _atomic_write(path, buffer.getvalue())
+    write_atomic(path, buffer.getvalue())
     return path
 
 
 def load_view(path: str | Path) -> StochasticView:
-    """Read a view written by :func:`save_view`."""
-    import json
+    """Read a view written by :func:`save_view`, checked against :data:`VIEW_SCHEMA`.
 
+    Raises :class:`SgdscapeError` in one line naming the file, the array and what was
+    expected when the file is not a valid view.
+    """
     path = Path(path)
+    path = published(path.parent, path.name)
     if not path.is_file():
         raise SgdscapeError(f"no saved network view at {str(path)!r}.")
-    a = read_archive(
-        path,
-        "saved network view",
-        VIEW_KEYS,
-        "`sgdscape network`",
-        "a run's run.npz is read with --from, a network's network.npz with --view",
-    )
-    try:
-        return _view_from_arrays(a)
-    except (ValueError, TypeError, json.JSONDecodeError) as error:
-        raise SgdscapeError(f"{str(path)!r} holds a damaged network view: {error}.") from None
+    arrays = read_archive(path, VIEW_SCHEMA)
+    return _view_from_arrays(arrays, view_info(path, arrays))
 
 
-#: the arrays :func:`save_view` writes
-VIEW_KEYS = frozenset(
+#: the arrays :func:`save_view` writes: ``G1``/``G2`` grid sizes, ``T`` steps, ``S`` stored
+#: minibatch landscapes, ``B`` minibatch size
+VIEW_SCHEMA = Schema(
+    "saved network view",
     {
-        *("w1", "w2", "risk", "labels", "loss", "model", "path", "steps"),
-        *("batch_landscapes", "batch_indices", "batch_loss", "path_risk", "grads_plane"),
-        *("explained_variance", "off_plane", "info"),
-    }
+        "w1": Spec(("G1",), finite=True, increasing=True),
+        "w2": Spec(("G2",), finite=True, increasing=True),
+        "risk": Spec(("G2", "G1")),
+        "labels": Spec((2,), "str", None),
+        "loss": Spec((), "str", None),
+        "model": Spec((), "str", None),
+        "info": Spec((), "str", None),
+        "batch_indices": Spec(("T", "B"), "int", "int64", low=-1, rows_used=True),
+        "path": Spec(("T+1", 2)),
+        "steps": Spec(("S",), "int", "int64", low=0, high="T", increasing=True),
+        "batch_landscapes": Spec(("S", "G2", "G1")),
+        "batch_loss": Spec(("T",)),
+        "path_risk": Spec(("T+1",)),
+        "grads_plane": Spec(("T", 2)),
+        "explained_variance": Spec((2,), dtype="float64"),
+        "off_plane": Spec(("T+1",)),
+    },
+    {"G1": 2, "G2": 2},
+    "`sgdscape network`",
+    "a run's run.npz is read with --from, a network's network.npz with --view",
 )
+#: the arrays :func:`save_view` writes
+VIEW_KEYS = frozenset(VIEW_SCHEMA.arrays)
+
+#: the entries of a view's ``info`` and their types (all optional but ``n_samples``)
+INFO_TYPES: dict[str, tuple[type, ...]] = {
+    "name": (str,),
+    "optimizer": (str,),
+    "directions": (str,),
+    "lr": (int, float),
+    "batch_size": (int,),
+    "epochs": (int,),
+    "seed": (int,),
+    "n_samples": (int,),
+    "n_params": (int,),
+    "diverged_step": (int, type(None)),
+}
 
 
-def _view_from_arrays(a: dict[str, np.ndarray]) -> StochasticView:
+def view_info(path: Path, arrays: dict[str, np.ndarray]) -> dict[str, Any]:
+    """The view's ``info`` table, checked: a JSON object with :data:`INFO_TYPES`, whose
+    ``n_samples`` bounds ``batch_indices``."""
     import json
 
+    def fail(what: str) -> SgdscapeError:
+        return SgdscapeError(f"{str(path)!r} is not a valid saved network view: {what}.")
+
+    try:
+        info = json.loads(str(arrays["info"]))
+    except (ValueError, RecursionError):
+        raise fail("array 'info' is not JSON; expected a JSON object") from None
+    if not isinstance(info, dict):
+        raise fail(f"array 'info' holds a JSON {type(info).__name__}; expected a JSON object")
+    for key, types in INFO_TYPES.items():
+        value = info.get(key)
+        if key in info and (isinstance(value, bool) or not isinstance(value, types)):
+            allowed = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+            raise fail(f"info entry {key!r} is {repr(value)[:40]}; expected {allowed}")
+    n = info.get("n_samples")
+    if not isinstance(n, int) or n < 1:
+        raise fail(f"info entry 'n_samples' is {n!r}; expected a positive integer")
+    largest = int(arrays["batch_indices"].max())
+    if largest >= n:
+        raise fail(
+            f"array 'batch_indices' holds the index {largest}; expected values in [-1, {n}) "
+            f"for info's n_samples = {n}"
+        )
+    return info
+
+
+def _view_from_arrays(a: dict[str, np.ndarray], info: dict[str, Any]) -> StochasticView:
     surface = Landscape(
         a["w1"],
         a["w2"],
@@ -529,5 +585,5 @@ def _view_from_arrays(a: dict[str, np.ndarray]) -> StochasticView:
         grads_plane=a["grads_plane"],
         explained_variance=a["explained_variance"],
         off_plane=a["off_plane"],
-        info=json.loads(str(a["info"])),
+        info=info,
     )
