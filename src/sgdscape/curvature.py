@@ -2,7 +2,7 @@
 
 For a model ``f(w, x)`` (:mod:`sgdscape.models`) and an elementwise loss ``l`` (:mod:`sgdscape.losses`)
 the empirical risk is ``R(w) = mean_i l(f(w, x_i), y_i)`` and a minibatch loss is the same mean over
-the samples of that step's batch. Their Hessians are computed exactly with ``torch.func.hessian``,
+the samples of that step's batch. Their Hessians are computed exactly by reverse-over-reverse ``torch.func.jacrev``,
 vmapped over iterates; with ``p`` parameters they are ``(p, p)`` matrices in loss units per
 parameter unit squared.
 
@@ -14,11 +14,8 @@ Only torch and numpy (the core layer).
 
 from __future__ import annotations
 
-import contextlib
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import cache
 from typing import Any
 
 import numpy as np
@@ -37,22 +34,14 @@ KINDS: tuple[str, ...] = ("flat", "convex", "concave", "saddle")
 """Codes of :attr:`CurvatureMap.kind`: index 0 flat/degenerate, 1 convex, 2 concave, 3 saddle."""
 
 
-@cache
-def forward_mode_ready() -> None:
-    """Import torch's forward-mode decompositions once, muting the warning torch raises inside.
+def _hessian(function: Callable[..., torch.Tensor]) -> Callable[..., torch.Tensor]:
+    """``torch.func.jacrev(torch.func.jacrev(function))``: the exact Hessian in its first argument.
 
-    On its first forward-mode derivative, torch 2.1x registers JVP decompositions with
-    ``torch.jit.script``, which warns that ``torch.jit.script`` is deprecated: torch's own
-    internals, not our use. Importing that module here under a filter narrowed to that one message
-    keeps ``filterwarnings = error`` (and users' strict filters) working.
+    Reverse-over-reverse instead of ``torch.func.hessian`` (forward-over-reverse): the same
+    numbers, but torch's forward mode scripts its JVP decompositions on first use in a process,
+    which costs seconds and raises torch's own ``torch.jit.script`` DeprecationWarning.
     """
-    with warnings.catch_warnings():
-        warnings.filterwarnings(
-            "ignore", message=r"`torch\.jit\.script` is deprecated", category=DeprecationWarning
-        )
-        # a torch without that module has nothing to register
-        with contextlib.suppress(ImportError):
-            import torch._decomp.decompositions_for_jvp  # noqa: F401
+    return torch.func.jacrev(torch.func.jacrev(function))
 
 
 def _threshold(lambda_max: np.ndarray) -> np.ndarray:
@@ -229,8 +218,7 @@ def hessians(
     flat = w.reshape(-1, steps, p)
     weights_all = weights.expand(flat.shape[0], steps, m, n).reshape(-1, m, n)
     points = flat.reshape(-1, p)
-    forward_mode_ready()
-    hess_fn = torch.func.vmap(torch.func.hessian(_objective(spec, loss_spec, x, y)))
+    hess_fn = torch.func.vmap(_hessian(_objective(spec, loss_spec, x, y)))
     per_point = max(1, n * (p + 2) * (p + 2) * m * 8 * 4)
     chunk = max(1, memory_budget // per_point)
     finite = torch.isfinite(points).all(dim=-1)
@@ -386,8 +374,7 @@ def curvature_map(
         w = origin + coords[0] * d1 + coords[1] * d2
         return loss_spec(spec(w, x), y).mean()
 
-    forward_mode_ready()
-    hess_fn = torch.func.vmap(torch.func.hessian(risk))
+    hess_fn = torch.func.vmap(_hessian(risk))
     a = torch.as_tensor(a_axis, dtype=dtype)
     b = torch.as_tensor(b_axis, dtype=dtype)
     coords = torch.stack(torch.meshgrid(a, b, indexing="xy"), dim=-1).reshape(-1, 2)

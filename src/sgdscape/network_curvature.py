@@ -2,8 +2,11 @@
 
 The loss is ``L(theta) = loss_fn(model(x; theta), y)`` (a mean over the samples) as a function of
 the flattened parameters ``theta: (p,)`` in ``named_parameters`` order (:mod:`sgdscape.networks`).
-A Hessian-vector product is forward-over-reverse, ``torch.func.jvp(torch.func.grad(L), ...)``,
-and is vmapped over several vectors at once (Hutchinson probes, stochastic Lanczos runs).
+A Hessian-vector product is the pullback of the gradient, ``torch.func.vjp(torch.func.grad(L),
+theta)`` (reverse-over-reverse; ``H`` is symmetric), built once per product call and vmapped over
+several vectors at once (Hutchinson probes, stochastic Lanczos runs). Forward-over-reverse
+(``jvp`` of ``grad``) gives the same numbers but scripts torch's JVP decompositions on first use
+(seconds, and torch's own ``torch.jit.script`` DeprecationWarning).
 
 - :func:`top_eigenvalues`: the k largest (algebraic) eigenvalues and eigenvectors by Lanczos with
   full reorthogonalisation;
@@ -28,7 +31,6 @@ import numpy as np
 import torch
 from torch import nn
 
-from sgdscape.curvature import forward_mode_ready
 from sgdscape.devices import resolve_device
 from sgdscape.errors import check_int, check_positive
 from sgdscape.networks import Directions, _as_flat, as_tensors, parameter_layout, unflatten
@@ -77,7 +79,6 @@ class HessianOperator:
         size = n if chunk_size is None else check_int("chunk_size", chunk_size, low=1)
         self.chunks = [(i, min(i + size, n)) for i in range(0, n, size)]
         self.n_samples = n
-        forward_mode_ready()
 
     @property
     def size(self) -> int:
@@ -90,18 +91,16 @@ class HessianOperator:
         output = torch.func.functional_call(self.model, (params, self.buffers), (x,))
         return self.loss_fn(output, y)
 
-    def _hvp_one(self, v: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
-        grad = torch.func.grad(lambda t: self.loss(t, x, y))
-        return torch.func.jvp(grad, (self.theta,), (v,))[1]
-
     def matvec(self, vectors: torch.Tensor) -> torch.Tensor:
         """``H v`` for ``vectors: (m, p)`` at once, shape ``(m, p)`` (in ``self.dtype``)."""
         v = vectors.to(self.device, self.dtype)
         out = torch.zeros_like(v)
         for start, stop in self.chunks:
             x, y = self.x[start:stop], self.y[start:stop]
-            batched = torch.func.vmap(lambda u, x=x, y=y: self._hvp_one(u, x, y))
-            out += (stop - start) / self.n_samples * batched(v)
+            grad = torch.func.grad(lambda t, x=x, y=y: self.loss(t, x, y))
+            _, pullback = torch.func.vjp(grad, self.theta)  # one forward and backward pass
+            (products,) = torch.func.vmap(pullback)(v)  # H v for every row of v at once
+            out += (stop - start) / self.n_samples * products
         return out
 
     def dense(self) -> torch.Tensor:
