@@ -78,6 +78,11 @@ def test_top_three_eigenvalues_match_eigvalsh(small):
     again = top_eigenvalues(model, loss_fn, (x, y), k=3, seed=0)
     np.testing.assert_array_equal(again.eigenvalues, pairs.eigenvalues)  # deterministic
     assert pairs.n_products < len(values)  # fewer products than building the Hessian
+    # the reported residuals are ||H u - lambda u|| of the returned pairs, and small
+    u = pairs.eigenvectors.astype(np.float64)
+    true = np.linalg.norm(u @ small[4] - pairs.eigenvalues[:, None] * u, axis=1)
+    np.testing.assert_allclose(pairs.residuals, true, atol=1e-5)
+    assert np.all(true < 1e-3)
 
 
 def test_hessian_directions_are_the_dense_top_two_eigenvectors(small):

@@ -79,6 +79,7 @@ class HessianOperator:
         size = n if chunk_size is None else check_int("chunk_size", chunk_size, low=1)
         self.chunks = [(i, min(i + size, n)) for i in range(0, n, size)]
         self.n_samples = n
+        self._cached: dict[int, Callable[[torch.Tensor], tuple[torch.Tensor]]] = {}
 
     @property
     def size(self) -> int:
@@ -95,13 +96,32 @@ class HessianOperator:
         """``H v`` for ``vectors: (m, p)`` at once, shape ``(m, p)`` (in ``self.dtype``)."""
         v = vectors.to(self.device, self.dtype)
         out = torch.zeros_like(v)
-        for start, stop in self.chunks:
-            x, y = self.x[start:stop], self.y[start:stop]
-            grad = torch.func.grad(lambda t, x=x, y=y: self.loss(t, x, y))
-            _, pullback = torch.func.vjp(grad, self.theta)  # one forward and backward pass
-            (products,) = torch.func.vmap(pullback)(v)  # H v for every row of v at once
+        for index, (start, stop) in enumerate(self.chunks):
+            pullback = self._pullback(index)
+            if v.shape[0] == 1:  # one vector: skip vmap's batching overhead
+                products = pullback(v[0])[0][None]
+            else:
+                (products,) = torch.func.vmap(pullback)(v)  # H v for every row at once
             out += (stop - start) / self.n_samples * products
         return out
+
+    def _pullback(self, index: int) -> Callable[[torch.Tensor], tuple[torch.Tensor]]:
+        """``v -> (H_chunk v,)``: the pullback of the gradient on chunk ``index``.
+
+        With a single chunk it is built once (one forward and backward pass) and reused by every
+        later product, as PyHessian reuses its gradient graph; with several chunks it is rebuilt
+        per call so that only one chunk's graph is held at a time.
+        """
+        cached = self._cached.get(index)
+        if cached is not None:
+            return cached
+        start, stop = self.chunks[index]
+        x, y = self.x[start:stop], self.y[start:stop]
+        grad = torch.func.grad(lambda t: self.loss(t, x, y))
+        _, pullback = torch.func.vjp(grad, self.theta)
+        if len(self.chunks) == 1:
+            self._cached[index] = pullback
+        return pullback
 
     def dense(self) -> torch.Tensor:
         """The full ``(p, p)`` Hessian from ``p`` products (small networks and tests only)."""
@@ -130,13 +150,14 @@ def lanczos(
         operator: ``(r, p) -> (r, p)`` symmetric products (any dtype; the basis is float64).
         start: ``(r, p)`` start vectors (normalised here).
         steps: at most this many Lanczos steps ``m`` (``<= p``).
-        on_step: called with ``(alpha (r, j), beta (r, j - 1), j)`` after step ``j``; returning
+        on_step: called with ``(alpha (r, j), beta (r, j), j)`` after step ``j``; returning
             True stops early.
 
     Returns:
-        ``(alpha (r, m), beta (r, m - 1), basis (r, m, p))``: the tridiagonal matrices and the
-        orthonormal Lanczos vectors. A run whose Krylov space closes early keeps zero vectors
-        and zero coefficients beyond it (its tridiagonal matrix then has zero rows there).
+        ``(alpha (r, m), beta (r, m), basis (r, m, p))``: the tridiagonal matrix of each run is
+        ``alpha`` on the diagonal and ``beta[:, :m - 1]`` beside it; ``beta[:, m - 1]`` is the
+        norm of the next residual (the coupling to the rest of the space, 0 when the Krylov
+        space closed). A run whose space closes early keeps zero vectors and coefficients beyond.
     """
     q = start.to(torch.float64)
     q = q / q.norm(dim=1, keepdim=True)
@@ -152,30 +173,21 @@ def lanczos(
         w = operator(q).to(torch.float64)
         alpha = (w * q).sum(dim=1)
         w = w - alpha[:, None] * q - beta[:, None] * previous
+        span = basis[:, : j + 1]
         for _ in range(2):  # full reorthogonalisation against every earlier vector, twice
-            w = w - torch.einsum(
-                "rk,rkp->rp", torch.einsum("rkp,rp->rk", basis[:, : j + 1], w), basis[:, : j + 1]
-            )
+            w = w - torch.einsum("rk,rkp->rp", torch.einsum("rkp,rp->rk", span, w), span)
+        norm = w.norm(dim=1)
+        closed = norm <= 1e-10 * alpha.abs().clamp_min(1e-30)
+        beta = torch.where(closed, torch.zeros_like(norm), norm)
         alphas.append(alpha)
-        if j == steps - 1:
+        betas.append(beta)
+        stop = on_step is not None and on_step(torch.stack(alphas, 1), torch.stack(betas, 1), j + 1)
+        if stop or bool(closed.all()) or j == steps - 1:
+            basis = basis[:, : j + 1]
             break
-        beta = w.norm(dim=1)
-        closed = beta <= 1e-10 * alpha.abs().clamp_min(1e-30)
-        betas.append(torch.where(closed, torch.zeros_like(beta), beta))
         previous = q
-        q = torch.where(closed[:, None], torch.zeros_like(w), w / beta.clamp_min(1e-300)[:, None])
-        beta = betas[-1]
-        if on_step is not None and on_step(torch.stack(alphas, 1), torch.stack(betas, 1), j + 1):
-            basis = basis[:, : j + 1]
-            betas.pop()
-            break
-        if bool(closed.all()):
-            basis = basis[:, : j + 1]
-            betas.pop()
-            break
-    alpha_all = torch.stack(alphas, 1)
-    beta_all = torch.stack(betas, 1) if betas else torch.zeros(r, 0, dtype=torch.float64)
-    return alpha_all, beta_all, basis
+        q = torch.where(closed[:, None], torch.zeros_like(w), w / norm.clamp_min(1e-300)[:, None])
+    return torch.stack(alphas, 1), torch.stack(betas, 1), basis
 
 
 def _tridiagonal(alpha: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
@@ -216,8 +228,9 @@ def top_eigenvalues(
 ) -> Eigenpairs:
     """The ``k`` largest (algebraic) Hessian eigenvalues at ``theta`` by Lanczos.
 
-    Stops when each of the top-k Ritz pairs has a residual bound ``|beta_m s_mi| <= tol *
-    |theta_i|`` (relative), or after ``max_steps`` products. Start vector: Gaussian from
+    Stops when the top-k Ritz values change by at most ``tol`` (relative) from one Lanczos step
+    to the next (PyHessian's criterion for power iteration), when the Krylov space closes, or
+    after ``max_steps`` products. Start vector: Gaussian from
     ``torch.Generator().manual_seed(seed)``, so the result is deterministic given the seed.
     """
     operator = HessianOperator(
@@ -229,13 +242,18 @@ def top_eigenvalues(
     generator = _generator(seed, operator.device)
     start = torch.randn(1, operator.size, generator=generator, dtype=torch.float64)
 
+    history: list[torch.Tensor] = []
+
     def converged(alpha: torch.Tensor, beta: torch.Tensor, j: int) -> bool:
-        if j < k + 1:
+        # stop when the top-k Ritz values moved by <= tol (relative) since the last step
+        if j < k:
             return False
-        values, vectors = torch.linalg.eigh(_tridiagonal(alpha, beta[:, : j - 1]))
-        top = values[0, -k:]
-        bound = (beta[0, j - 1] * vectors[0, -1, -k:]).abs()
-        return bool((bound <= tol * top.abs().clamp_min(1e-12)).all())
+        top = torch.linalg.eigvalsh(_tridiagonal(alpha, beta[:, : j - 1]))[0, -k:]
+        history.append(top)
+        if len(history) < 2:
+            return False
+        change = (history[-1] - history[-2]).abs()
+        return bool((change <= tol * top.abs().clamp_min(1e-12)).all())
 
     alpha, beta, basis = lanczos(
         lambda v: operator.matvec(v.to(dtype)),
@@ -244,20 +262,20 @@ def top_eigenvalues(
         on_step=converged,
     )
     m = alpha.shape[1]
+    beta_last = float(beta[0, m - 1])
     values, vectors = torch.linalg.eigh(_tridiagonal(alpha, beta[:, : m - 1]))
     order = torch.arange(m - 1, m - 1 - min(k, m), -1)
     ritz = torch.einsum("mp,mk->kp", basis[0], vectors[0][:, order])
     ritz = ritz / ritz.norm(dim=1, keepdim=True)
     flip = torch.sign(ritz.gather(1, ritz.abs().argmax(dim=1, keepdim=True)))
     ritz = ritz * flip
-    residuals = torch.linalg.vector_norm(
-        operator.matvec(ritz.to(dtype)).to(torch.float64) - values[0, order][:, None] * ritz, dim=1
-    )
+    # the Lanczos residual ||H u - theta u|| = |beta_m s_m| of each Ritz pair (exact arithmetic)
+    residuals = (beta_last * vectors[0, -1, order]).abs()
     return Eigenpairs(
         eigenvalues=values[0, order].cpu().numpy(),
         eigenvectors=ritz.float().cpu().numpy(),
         residuals=residuals.cpu().numpy(),
-        n_products=m + len(order),
+        n_products=m,
     )
 
 
@@ -390,7 +408,7 @@ def spectral_density(
     alpha, beta, _ = lanczos(
         lambda v: operator.matvec(v.to(dtype)), start.to(operator.device), steps
     )
-    values, vectors = torch.linalg.eigh(_tridiagonal(alpha, beta))
+    values, vectors = torch.linalg.eigh(_tridiagonal(alpha, beta[:, :-1]))
     nodes = values.cpu().numpy()
     weights = (vectors[:, 0, :] ** 2).cpu().numpy()
     grid, density, variance = smoothed_density(
