@@ -258,3 +258,45 @@ def test_stability_threshold_of_full_batch_gd_on_linear_regression(factor):
     else:
         final = traj.final.reshape(2)
         assert traj.diverged or np.linalg.norm(final - best) > 1e3 * start
+
+
+def test_logistic_loss_hessian_of_the_linear_model_by_hand():
+    """For l = softplus(z) - y z with z = w x + b: H = mean sigma(z) (1 - sigma(z)) [x, 1][x, 1]^T."""
+    rng = np.random.default_rng(2)
+    x = rng.uniform(-2, 2, 30)
+    y = (x + 0.3 * rng.standard_normal(30) > 0).astype(float)
+    w = np.array([[0.7, -0.2], [-1.5, 0.4]])
+    result = hessians("linear-regression", (x, y), w, loss="logistic")
+    for k in range(2):
+        s = 1 / (1 + np.exp(-(w[k, 0] * x + w[k, 1])))
+        u = np.stack([x, np.ones_like(x)], 1)
+        expect = np.mean((s * (1 - s))[:, None, None] * u[:, :, None] * u[:, None, :], axis=0)
+        np.testing.assert_allclose(result.risk_hessian[k], expect, rtol=1e-10)
+
+
+def test_chunking_by_memory_budget_does_not_change_the_numbers():
+    x, y = _data()
+    iterates = np.random.default_rng(1).uniform(-2, 2, (7, 2))
+    whole = hessians("tanh-unit", (x, y), iterates)
+    chunked = hessians("tanh-unit", (x, y), iterates, memory_budget=1)
+    np.testing.assert_array_equal(chunked.risk_hessian, whole.risk_hessian)
+    grid = sgdscape.Grid((-1.0, 1.0, 4), (-1.0, 1.0, 3))
+    np.testing.assert_array_equal(
+        curvature_map("tanh-unit", (x, y), grid, memory_budget=1).hessian,
+        curvature_map("tanh-unit", (x, y), grid).hessian,
+    )
+
+
+def test_map_on_a_tilted_plane_is_the_projected_hessian():
+    """In a plane w = origin + a d1 + b d2 the Hessian in (a, b) is D^T H D with D = [d1 d2]."""
+    x, y = _data()
+    d1, d2 = torch.tensor([0.6, 0.8]), torch.tensor([-0.8, 0.6])
+    plane = sgdscape.Plane(torch.tensor([0.2, -0.1]), d1, d2, ("u", "v"))
+    grid = sgdscape.Grid((-1.0, 1.0, 3), (-1.0, 1.0, 3))
+    result = curvature_map("tanh-unit", (x, y), grid, plane=plane)
+    a, b = result.w1[2], result.w2[0]
+    w = np.array([0.2, -0.1]) + a * d1.numpy() + b * d2.numpy()
+    basis = np.stack([d1.numpy(), d2.numpy()], 1).astype(np.float64)
+    expect = basis.T @ _analytic("tanh-unit", w, x, y) @ basis
+    np.testing.assert_allclose(result.hessian[0, 2], expect, rtol=1e-6)
+    assert result.labels == ("u", "v")
