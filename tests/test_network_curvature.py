@@ -177,3 +177,10 @@ def test_cuda_matches_cpu(small):
     np.testing.assert_allclose(gpu.eigenvalues, cpu.eigenvalues, rtol=1e-4)
     trace = hutchinson_trace(model, loss_fn, (x, y), n_probes=100, seed=1, device="cuda")
     assert abs(trace.trace - np.trace(hessian)) < 4 * trace.standard_error
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message without CUDA")
+def test_asking_for_cuda_without_it_is_a_clear_error(small):
+    model, loss_fn, x, y, *_ = small
+    with pytest.raises(sgdscape.SgdscapeError, match="CUDA"):
+        top_eigenvalues(model, loss_fn, (x, y), device="cuda")

@@ -67,7 +67,7 @@ class HessianOperator:
         self.names, self.shapes = parameter_layout(model)
         self.model = model
         self.loss_fn = loss_fn
-        self.device = resolve_device(device) if isinstance(device, str) else device
+        self.device = resolve_device(device)
         self.dtype = dtype
         x, y = as_tensors(data)
         self.x = x.to(self.device, dtype if x.is_floating_point() else x.dtype)
