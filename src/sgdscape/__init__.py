@@ -7,12 +7,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sgdscape.curvature import Curvature, CurvatureMap, curvature, curvature_map, hessians
 from sgdscape.devices import resolve_device
 from sgdscape.errors import SgdscapeError
 from sgdscape.grid import Grid, Plane
 from sgdscape.landscape import Landscape, landscape
 from sgdscape.losses import LOSSES, Loss, get_loss
 from sgdscape.models import MODELS, Model, get_model, module_parameters
+from sgdscape.network_curvature import (
+    hessian_directions,
+    hutchinson_trace,
+    spectral_density,
+    top_eigenvalues,
+    training_curvature,
+)
 from sgdscape.networks import (
     Directions,
     interpolation_directions,
@@ -47,6 +55,8 @@ __all__ = [
     "OPTIMIZERS",
     "PROBLEMS",
     "SCHEDULES",
+    "Curvature",
+    "CurvatureMap",
     "Dataset",
     "Directions",
     "Grid",
@@ -61,11 +71,16 @@ __all__ = [
     "SgdscapeError",
     "StochasticView",
     "Trajectory",
+    "curvature",
+    "curvature_map",
     "explore",
     "get_loss",
     "get_model",
     "get_optimizer",
     "ground_truth",
+    "hessian_directions",
+    "hessians",
+    "hutchinson_trace",
     "interpolation_directions",
     "landscape",
     "line_landscape",
@@ -80,7 +95,10 @@ __all__ = [
     "run",
     "save",
     "slice_landscape",
+    "spectral_density",
     "stochastic_view",
+    "top_eigenvalues",
     "train",
+    "training_curvature",
 ]
 __version__ = "0.1.0"

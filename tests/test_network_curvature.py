@@ -1,0 +1,186 @@
+"""Network Hessian spectra from HVPs against the dense Hessian (torch.autograd.functional.hessian)."""
+
+import itertools
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+import sgdscape
+from sgdscape.network_curvature import (
+    HessianOperator,
+    hessian_directions,
+    hutchinson_trace,
+    spectral_density,
+    top_eigenvalues,
+    training_curvature,
+)
+from sgdscape.networks import flat_parameters, parameter_layout, unflatten
+
+
+def _net(widths=(4, 12, 3), seed=0, n=96):
+    generator = torch.Generator().manual_seed(seed)
+    torch_state = torch.random.fork_rng(devices=[])
+    with torch_state:
+        torch.manual_seed(seed)
+        layers = []
+        for a, b in itertools.pairwise(widths):
+            layers += [nn.Linear(a, b), nn.Tanh()]
+        model = nn.Sequential(*layers[:-1])
+    x = torch.randn(n, widths[0], generator=generator)
+    y = torch.randint(0, widths[-1], (n,), generator=generator)
+    return model, nn.CrossEntropyLoss(), x, y
+
+
+def _dense(model, loss_fn, x, y, theta=None):
+    """The oracle: the float64 dense Hessian by reverse-over-reverse autograd, and eigh."""
+    names, shapes = parameter_layout(model)
+    model64 = _copy64(model)
+    flat = (flat_parameters(model) if theta is None else torch.as_tensor(theta)).double()
+
+    def loss(t):
+        params = unflatten(t, names, shapes)
+        return loss_fn(torch.func.functional_call(model64, params, (x.double(),)), y)
+
+    hessian = torch.autograd.functional.hessian(loss, flat, vectorize=True).numpy()
+    values, vectors = np.linalg.eigh(hessian)
+    return hessian, values, vectors
+
+
+def _copy64(model):
+    import copy
+
+    return copy.deepcopy(model).double()
+
+
+@pytest.fixture(scope="module")
+def small():
+    model, loss_fn, x, y = _net()
+    hessian, values, vectors = _dense(model, loss_fn, x, y)
+    return model, loss_fn, x, y, hessian, values, vectors
+
+
+def test_operator_products_equal_the_dense_hessian(small):
+    model, loss_fn, x, y, hessian, *_ = small
+    op = HessianOperator(model, loss_fn, (x, y), dtype=torch.float64)
+    np.testing.assert_allclose(op.dense().numpy(), hessian, atol=1e-10)
+    chunked = HessianOperator(model, loss_fn, (x, y), dtype=torch.float64, chunk_size=25)
+    v = torch.randn(3, op.size, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    np.testing.assert_allclose(chunked.matvec(v).numpy(), v.numpy() @ hessian, atol=1e-10)
+
+
+def test_top_three_eigenvalues_match_eigvalsh(small):
+    model, loss_fn, x, y, _, values, _vectors = small
+    pairs = top_eigenvalues(model, loss_fn, (x, y), k=3, seed=0)
+    expect = values[::-1][:3]
+    np.testing.assert_allclose(pairs.eigenvalues, expect, rtol=1e-4)
+    again = top_eigenvalues(model, loss_fn, (x, y), k=3, seed=0)
+    np.testing.assert_array_equal(again.eigenvalues, pairs.eigenvalues)  # deterministic
+    assert pairs.n_products < len(values)  # fewer products than building the Hessian
+    # the reported residuals are ||H u - lambda u|| of the returned pairs, and small
+    u = pairs.eigenvectors.astype(np.float64)
+    true = np.linalg.norm(u @ small[4] - pairs.eigenvalues[:, None] * u, axis=1)
+    np.testing.assert_allclose(pairs.residuals, true, atol=1e-5)
+    assert np.all(true < 1e-3)
+
+
+def test_hessian_directions_are_the_dense_top_two_eigenvectors(small):
+    model, loss_fn, x, y, _, _values, vectors = small
+    directions = hessian_directions(model, loss_fn, (x, y), seed=3)
+    assert isinstance(directions, sgdscape.Directions)
+    assert directions.kind == "hessian"
+    for d, column in ((directions.d1, -1), (directions.d2, -2)):
+        cos = float(d.double() @ torch.from_numpy(vectors[:, column])) / float(d.double().norm())
+        assert abs(cos) > 0.999
+    np.testing.assert_array_equal(directions.origin.numpy(), flat_parameters(model).numpy())
+    surface = sgdscape.slice_landscape(model, loss_fn, (x, y), directions=directions, grid=5)
+    assert np.isfinite(surface.risk).all()
+
+
+def test_hutchinson_trace_is_within_four_standard_errors(small):
+    model, loss_fn, x, y, hessian, *_ = small
+    exact = float(np.trace(hessian))
+    estimate = hutchinson_trace(model, loss_fn, (x, y), n_probes=200, batch=100, seed=5)
+    assert estimate.samples.shape == (200,)
+    assert estimate.standard_error > 0
+    assert abs(estimate.trace - exact) < 4 * estimate.standard_error
+    # the SE is the usual one: the spread of v^T H v over sqrt(n)
+    assert estimate.standard_error == pytest.approx(np.std(estimate.samples, ddof=1) / np.sqrt(200))
+
+
+def test_spectral_density_matches_the_exact_spectrum(small):
+    model, loss_fn, x, y, _hessian, values, _ = small
+    p = values.size
+    density = spectral_density(model, loss_fn, (x, y), runs=20, steps=40, n_bins=2000, seed=2)
+    np.testing.assert_allclose(density.weights.sum(axis=1), 1.0, rtol=1e-10)
+    # each run's k-th moment estimates tr(H^k)/p: within 4 standard errors over the runs
+    for order in (1, 2):
+        exact = np.mean(values**order)
+        runs = density.moment(order)
+        se = runs.std(ddof=1) / np.sqrt(runs.size)
+        assert abs(runs.mean() - exact) < 4 * se + 1e-9 * abs(exact)
+    # the SLQ distribution against the histogram (CDF) of the exact eigenvalues
+    nodes, weights = density.nodes.ravel(), density.weights.ravel() / density.weights.shape[0]
+    points = np.linspace(values[0], values[-1], 50)
+    slq_cdf = np.array([weights[nodes <= t].sum() for t in points])
+    exact_cdf = np.searchsorted(values, points, side="right") / p
+    assert np.max(np.abs(slq_cdf - exact_cdf)) < 0.15
+    # the smoothed density integrates to 1 and has the spectrum's mean
+    step = density.grid[1] - density.grid[0]
+    assert density.density.sum() * step == pytest.approx(1.0)
+    assert (density.grid * density.density).sum() * step == pytest.approx(
+        np.mean(values), abs=0.05 * np.abs(values).max()
+    )
+
+
+def test_along_a_recorded_run_full_and_minibatch_sharpness(small):
+    model, loss_fn, x, y, *_ = small
+    recording = sgdscape.record_training(model, loss_fn, (x, y), lr=0.5, batch_size=16, max_steps=6)
+    result = training_curvature(recording, steps=[0, 5], k=2, seed=1)
+    assert result.eigenvalues.shape == (2, 2)
+    for row, step in enumerate(result.steps):
+        theta = recording.iterates[step]
+        _, full, _ = _dense(model, loss_fn, x, y, theta)
+        np.testing.assert_allclose(result.eigenvalues[row], full[::-1][:2], rtol=1e-4)
+        index = torch.from_numpy(recording.batch(int(step)))
+        _, batch, _ = _dense(model, loss_fn, x[index], y[index], theta)
+        np.testing.assert_allclose(result.batch_eigenvalues[row], batch[::-1][:2], rtol=1e-4)
+    assert result.stability_threshold == pytest.approx(2 / 0.5)
+
+
+def test_bad_arguments_name_the_value(small):
+    model, loss_fn, x, y, *_ = small
+    with pytest.raises(sgdscape.SgdscapeError, match="k must be between 1"):
+        top_eigenvalues(model, loss_fn, (x, y), k=0)
+    with pytest.raises(sgdscape.SgdscapeError, match="n_probes"):
+        hutchinson_trace(model, loss_fn, (x, y), n_probes=1)
+    with pytest.raises(sgdscape.SgdscapeError, match="theta has 3 values"):
+        top_eigenvalues(model, loss_fn, (x, y), theta=torch.zeros(3))
+
+
+@pytest.mark.slow
+def test_top_three_on_a_network_of_nearly_2000_parameters():
+    model, loss_fn, x, y = _net(widths=(16, 40, 24, 4), seed=7, n=200)
+    _, values, _ = _dense(model, loss_fn, x, y)
+    assert 1500 < values.size <= 2000
+    pairs = top_eigenvalues(model, loss_fn, (x, y), k=3, seed=0, max_steps=200)
+    np.testing.assert_allclose(pairs.eigenvalues, values[::-1][:3], rtol=1e-4)
+
+
+@pytest.mark.cuda
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_matches_cpu(small):
+    model, loss_fn, x, y, hessian, _values, _ = small
+    cpu = top_eigenvalues(model, loss_fn, (x, y), k=3, seed=0)
+    gpu = top_eigenvalues(model, loss_fn, (x, y), k=3, seed=0, device="cuda")
+    np.testing.assert_allclose(gpu.eigenvalues, cpu.eigenvalues, rtol=1e-4)
+    trace = hutchinson_trace(model, loss_fn, (x, y), n_probes=100, seed=1, device="cuda")
+    assert abs(trace.trace - np.trace(hessian)) < 4 * trace.standard_error
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the message without CUDA")
+def test_asking_for_cuda_without_it_is_a_clear_error(small):
+    model, loss_fn, x, y, *_ = small
+    with pytest.raises(sgdscape.SgdscapeError, match="CUDA"):
+        top_eigenvalues(model, loss_fn, (x, y), device="cuda")
