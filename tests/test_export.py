@@ -105,8 +105,8 @@ def test_player_step_subset_and_bad_steps(small: sgdscape.RunResult) -> None:
 
 
 def test_step_figure_shows_the_recorded_step(small: sgdscape.RunResult) -> None:
+    from arrow_oracle import check_arrow
     from sgdscape.figures_plotly import TRACES, step_figure
-    from sgdscape.plot import arrow_scale
 
     step = 7
     figure = step_figure(small, step)
@@ -117,14 +117,16 @@ def test_step_figure_shows_the_recorded_step(small: sgdscape.RunResult) -> None:
     np.testing.assert_allclose(
         traces["path"].x, small.trajectory.iterates[: step + 1, 0], rtol=1e-6
     )
-    tip = iterate - arrow_scale(small) * small.trajectory.grads[step]
-    np.testing.assert_allclose(
-        [traces["minibatch_arrow"].x[1], traces["minibatch_arrow"].y[1]], tip, rtol=1e-5
-    )
-    full_tip = iterate - arrow_scale(small) * small.trajectory.full_grads[step]
-    np.testing.assert_allclose(
-        [traces["full_arrow"].x[1], traces["full_arrow"].y[1]], full_tip, rtol=1e-5
-    )
+    window = (-3.0, 3.0, -3.0, 3.0)
+    for name, gradient in (
+        ("minibatch_arrow", small.trajectory.grads[step]),
+        ("full_arrow", small.trajectory.full_grads[step]),
+    ):
+        trace = traces[name]
+        drawn = None if not trace.x else np.array([trace.x, trace.y], dtype=float).T
+        check_arrow(drawn if drawn is None else (drawn[0], drawn[1]), gradient, window, trace.name)
+        if drawn is not None:
+            np.testing.assert_allclose(drawn[0], iterate, rtol=1e-6)
     np.testing.assert_allclose(
         np.array(traces["minibatch"].z, dtype=float),
         oracle_log(small.batch_landscape(step)),
