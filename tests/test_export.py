@@ -416,3 +416,42 @@ def test_export_from_a_directory_that_is_not_a_run_is_one_line(tmp_path):
         lines = outcome.output.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("sgdscape: error:") and message in lines[0]
         assert not target.exists()
+
+
+@pytest.mark.slow
+def test_long_animations_redraw_in_bounded_time_and_memory() -> None:
+    """The figure of a 600-step run (`export --gif --epochs 6`, which crashed) redrawn for
+    every step and rendered every 100 frames: no RecursionError (the colour bar is
+    updated, not re-created every frame: the old code failed from about frame 480), and
+    the last frames cost no more time or Python memory than the first ones.
+
+    A 2,000-frame GIF export works the same way but takes minutes on a small machine;
+    this is the affordable check of the same drawing path.
+    """
+    import time
+    import tracemalloc
+
+    import matplotlib.pyplot as plt
+
+    from sgdscape.plot import StepFigure
+
+    result = sgdscape.run(RunConfig(grid=10, samples=100, epochs=6))
+    assert result.n_steps == 600
+    drawing = StepFigure(result, dpi=10)  # the default 13 x 5.6 inches: 130 x 56 pixels
+    drawing.draw(0)
+    drawing.fig.canvas.draw()
+    tracemalloc.start()
+    seconds, memory = [], []
+    try:
+        for block in range(6):
+            began = time.perf_counter()
+            for step in range(100 * block, 100 * (block + 1)):
+                drawing.draw(step)
+            drawing.fig.canvas.draw()  # as an animation writer grabs a frame
+            seconds.append(time.perf_counter() - began)
+            memory.append(tracemalloc.get_traced_memory()[0])
+    finally:
+        tracemalloc.stop()
+        plt.close(drawing.fig)
+    assert max(seconds[3:]) < 3 * max(seconds[:3]) + 1.0
+    assert memory[-1] - memory[1] < 2_000_000  # bytes: no growth per frame
