@@ -108,7 +108,6 @@ def seed_run():
 
 def test_every_arrow_of_the_seed_run_points_along_minus_its_gradient(seed_run):
     from arrow_oracle import check_arrow
-
     from sgdscape.plot import StepFigure
 
     grads, full = seed_run.trajectory.grads, seed_run.trajectory.full_grads
@@ -163,7 +162,6 @@ def test_the_full_gradient_legend_key_has_a_dark_edge(seed_run):
 
 def test_arrow_rule_zero_tiny_non_finite_and_cut_vectors():
     from arrow_oracle import check_arrow
-
     from sgdscape.plot import MIN_VISIBLE_FRACTION, arrow_rule
 
     points = np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 1.0], [2.9, 0.0], [0.0, 0.0], [9.0, 0.0]])
