@@ -537,9 +537,9 @@ def create_app() -> Dash:
         prevent_initial_call=True,
     )
     def download(_a: Any, _b: Any, _c: Any, _d: Any, query: str | None, step: Any) -> Any:
-        state, _ = parse_query(query)
         what = ctx.triggered_id
         try:
+            state, _ = parse_query(query)
             data = download_file(state, what, step)
         except SgdscapeError as error:
             log.warning("download failed: %s", error)

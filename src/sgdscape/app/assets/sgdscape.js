@@ -99,8 +99,9 @@
     set(batch, 0, Object.assign({ z: left.z }, levels(F.batch.data[0], left.lo, left.hi)));
     set(batch, 1, { x: [p[0]], y: [p[1]] });
     var notes = [];
-    if (ok(p) && ok(run.arrow[k])) notes.push(arrow(p, run.arrow[k], "#ff7f0e"));
+    // the full gradient first, so the minibatch arrow is drawn on top of it
     if (ok(p) && ok(run.full_arrow[k])) notes.push(arrow(p, run.full_arrow[k], "#e31a1c"));
+    if (ok(p) && ok(run.arrow[k])) notes.push(arrow(p, run.arrow[k], "#ff7f0e"));
     batch.layout.annotations = notes;
     set(batch, 2, { name: run.arrow_label[k] });
     set(batch, 3, { name: run.full_arrow_label[k] });
