@@ -363,7 +363,8 @@ class _TwoPanels:
         figure.update_layout(
             height=500,
             width=980,
-            margin={"l": 60, "r": 30, "t": 40, "b": 40},
+            # a strip above the subplot titles for the mode bar (it covered them on hover)
+            margin={"l": 60, "r": 30, "t": 64, "b": 40},
             legend={
                 "orientation": "h",
                 "x": 0.0,
