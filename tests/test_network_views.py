@@ -25,6 +25,7 @@ from torch import nn
 from typer.testing import CliRunner
 
 import sgdscape
+from arrow_oracle import check_arrow
 from sgdscape.errors import SgdscapeError
 from sgdscape.network_examples import two_moons
 from sgdscape.stochastic import StochasticView, load_view, record_training, save_view
@@ -184,20 +185,18 @@ def test_network_player_packs_the_views_own_arrays(view) -> None:
         expected = np.log(view.batch_landscape(step).astype(np.float64))
         grid = grids[frames["landscape"][i]]
         np.testing.assert_allclose(grid, expected, atol=np.ptp(expected) / 60000 + 1e-6)
-        arrow = np.array(frames["minibatch_arrow"][i])
-        gradient = view.grads_plane[step].astype(np.float64)
-        # the arrow is the -gradient, scaled: anti-parallel, same direction for every step
-        cross = arrow[0] * gradient[1] - arrow[1] * gradient[0]
-        assert cross == pytest.approx(
-            0.0, abs=1e-5 * np.linalg.norm(arrow) * np.linalg.norm(gradient)
-        )
-        assert arrow @ gradient < 0
+        tip = frames["minibatch_tip"][i]
+        drawn = None if tip[0] is None else (view.path()[step], np.array(tip, dtype=float))
+        surface = view.landscape
+        window = (surface.w1[0], surface.w1[-1], surface.w2[0], surface.w2[-1])
+        # the arrow points along the -gradient, in the panel; a zero gradient draws none
+        check_arrow(drawn, view.grads_plane[step], window, frames["minibatch_label"][i])
         assert f"step {step}/{view.n_steps - 1}" in frames["title"][i]
     risk = np.log(view.landscape.risk.astype(np.float64))
     np.testing.assert_allclose(
         grids[frames["risk_landscape"]], risk, atol=np.ptp(risk) / 60000 + 1e-6
     )
-    assert frames["full_arrow"] is None
+    assert frames["full_tip"] is None
     subset = network_player(view, steps=[2, 5]).frames
     assert subset["steps"] == [2, 5] and len(subset["path"]) == 6
 
@@ -280,7 +279,9 @@ def test_explorer_slider_draws_the_views_arrays(view, saved) -> None:
         assert arrows["full"] is None  # no full gradient recorded for a network
         tail, head = arrows["minibatch"]
         np.testing.assert_allclose(tail, path[step], rtol=1e-5)
-        assert (head - tail) @ view.grads_plane[step] < 0
+        surface = view.landscape
+        window = (surface.w1[0], surface.w1[-1], surface.w2[0], surface.w2[-1])
+        check_arrow((tail, head), view.grads_plane[step], window, explorer.arrow_notes[0])
         assert f"step {step}/{view.n_steps - 1}" in explorer.caption
     explorer.step = 7  # the programmatic way
     assert explorer.slider.value == explorer.steps.index(7)

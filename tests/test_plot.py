@@ -66,3 +66,135 @@ def test_the_left_panel_is_the_minibatch_landscape_of_that_step(small_run):
     np.testing.assert_allclose(
         lean.batch_landscape(step), small_run.batch_landscape(step), rtol=1e-6
     )
+
+
+# --------------------------------------------------------------------------- arrows
+# Every drawn arrow is read back from the figure's artists and checked against the
+# recorded gradient (tests/arrow_oracle.py), never against the drawing code's numbers.
+
+WINDOW = (-3.0, 3.0, -3.0, 3.0)
+
+
+def drawn_arrows(axes) -> dict[str, tuple[np.ndarray, np.ndarray] | None]:
+    """``{"orange": (tail, tip), "white": ...}`` read from the FancyArrow patches of
+    ``axes``: the tail is the iterate marker's centre, the tip the arrow vertex farthest
+    from it; ``None`` when no patch of that colour is drawn."""
+    from matplotlib.colors import to_rgba
+    from matplotlib.patches import FancyArrow
+
+    tail = next(c.get_offsets()[0] for c in axes.collections if len(c.get_offsets()) == 1)
+    tail = np.asarray(tail, dtype=float)
+    out: dict[str, tuple[np.ndarray, np.ndarray] | None] = {"orange": None, "white": None}
+    for patch in axes.patches:
+        if not isinstance(patch, FancyArrow):
+            continue
+        colour = "white" if patch.get_facecolor() == to_rgba("white") else "orange"
+        vertices = np.asarray(patch.get_xy(), dtype=float)
+        tip = vertices[np.argmax(np.linalg.norm(vertices - tail, axis=1))]
+        assert out[colour] is None, "two arrows of one colour"
+        out[colour] = (tail, tip)
+    return out
+
+
+def legend_texts(axes) -> list[str]:
+    return [t.get_text() for t in axes.get_legend().get_texts()]
+
+
+@pytest.fixture(scope="module")
+def seed_run():
+    """The default `sgdscape run` (the seed's experiment) on a coarser grid."""
+    return sgdscape.run(sgdscape.RunConfig(grid=30))
+
+
+def test_every_arrow_of_the_seed_run_points_along_minus_its_gradient(seed_run):
+    from arrow_oracle import check_arrow
+    from sgdscape.plot import StepFigure
+
+    grads, full = seed_run.trajectory.grads, seed_run.trajectory.full_grads
+    zero = [t for t in range(seed_run.n_steps) if not np.any(grads[t] != 0)]
+    assert {25, 50, 74} <= set(zero)  # the samples that sit in the ReLU's flat half
+    figure = StepFigure(seed_run)
+    for step in range(seed_run.n_steps):
+        figure.draw(step)
+        arrows, texts = drawn_arrows(figure.left), legend_texts(figure.left)
+        check_arrow(arrows["orange"], grads[step], WINDOW, texts[0])
+        check_arrow(arrows["white"], full[step], WINDOW, texts[1])
+    matplotlib.pyplot.close(figure.fig)
+
+
+def test_step_zero_tiny_minibatch_arrow_points_up_left_at_the_stated_minimum(seed_run):
+    from sgdscape.plot import MIN_VISIBLE_FRACTION
+
+    figure = plot_step(seed_run, 0)
+    tail, tip = drawn_arrows(figure.axes[0])["orange"]
+    gradient = seed_run.trajectory.grads[0]
+    assert gradient[0] > 0 and gradient[1] < 0  # so -gradient points up and to the left
+    assert tip[0] < tail[0] and tip[1] > tail[1]
+    assert np.linalg.norm(tip - tail) == pytest.approx(MIN_VISIBLE_FRACTION * 6.0, rel=1e-6)
+    assert "minimum length" in legend_texts(figure.axes[0])[0]
+    matplotlib.pyplot.close(figure)
+
+
+def test_dead_relu_draws_no_arrow_and_says_gradient_zero():
+    from sgdscape.presets import get_preset
+
+    result = sgdscape.run(get_preset("dead-relu").config.replace(grid=20))
+    assert not np.any(result.trajectory.grads != 0)
+    figure = plot_step(result, 3)
+    assert drawn_arrows(figure.axes[0]) == {"orange": None, "white": None}
+    texts = legend_texts(figure.axes[0])
+    assert texts == ["-minibatch gradient = 0 (no arrow)", "-full gradient = 0 (no arrow)"]
+    matplotlib.pyplot.close(figure)
+
+
+def test_the_full_gradient_legend_key_has_a_dark_edge(seed_run):
+    from matplotlib.colors import to_rgba
+    from matplotlib.patches import Patch
+
+    figure = plot_step(seed_run, 5)
+    handles = figure.axes[0].get_legend().legend_handles
+    patches = [h for h in handles if isinstance(h, Patch)]
+    white = [h for h in patches if h.get_facecolor() == to_rgba("white")]
+    assert white and all(h.get_edgecolor()[:3] == (0.0, 0.0, 0.0) for h in white)
+    assert all(h.get_linewidth() > 0 for h in white)
+    matplotlib.pyplot.close(figure)
+
+
+def test_arrow_rule_zero_tiny_non_finite_and_cut_vectors():
+    from arrow_oracle import check_arrow
+    from sgdscape.plot import MIN_VISIBLE_FRACTION, arrow_rule
+
+    points = np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 1.0], [2.9, 0.0], [0.0, 0.0], [9.0, 0.0]])
+    vectors = np.array([[0.0, 0.0], [-1e-30, 2e-30], [3.0, -4.0], [1.0, 1.0], [np.nan, 1], [1, 0]])
+    arrows = arrow_rule(points, vectors, 0.5, WINDOW, "-g")
+    labels = arrows.labels
+    assert labels[0] == "-g = 0 (no arrow)" and not arrows.drawn[0]
+    check_arrow((arrows.tail[1], arrows.tip[1]), -vectors[1], WINDOW, labels[1])
+    assert np.linalg.norm(arrows.tip[1]) == pytest.approx(MIN_VISIBLE_FRACTION * 6.0)
+    assert "minimum length" in labels[1]
+    np.testing.assert_allclose(arrows.tip[2], [2.5, -1.0])  # 1 + 0.5 * (3, -4)
+    assert labels[2] == "-g × 0.5"
+    np.testing.assert_allclose(arrows.tip[3], [3.0, 0.1])  # cut where it leaves the panel
+    check_arrow((arrows.tail[3], arrows.tip[3]), -vectors[3], WINDOW, labels[3])
+    assert "cut at the panel edge" in labels[3]
+    assert labels[4] == "-g not finite (no arrow)" and not arrows.drawn[4]
+    assert "outside the panel" in labels[5] and not arrows.drawn[5]
+
+
+def test_the_minibatch_colour_bar_follows_the_step(seed_run):
+    from sgdscape.plot import StepFigure
+
+    data = sgdscape.ground_truth(seed=0)
+    x, y = data.x.reshape(-1).double().numpy(), data.y.reshape(-1).double().numpy()
+    w1, w2 = np.meshgrid(seed_run.landscape.w1, seed_run.landscape.w2)
+    figure = StepFigure(seed_run)
+    for step in (0, 25, 99, 3):
+        figure.draw(step)
+        loss = (w1 * np.maximum(w2 * x[step], 0.0) - y[step]) ** 2  # batch 1, in order
+        logs = np.log(np.maximum(loss, loss[loss > 0].min()))
+        low, high = figure._left_colorbar.ax.get_ylim()
+        span = logs.max() - logs.min()
+        # the bar spans this step's values, padded by at most one level at each end
+        assert logs.min() - span / 10 <= low <= logs.min() + 1e-6 * span
+        assert logs.max() - 1e-6 * span <= high <= logs.max() + span / 10
+    matplotlib.pyplot.close(figure.fig)

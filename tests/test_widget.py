@@ -13,6 +13,7 @@ pytest.importorskip("plotly")
 pytest.importorskip("anywidget")
 
 import sgdscape
+from arrow_oracle import check_arrow
 from sgdscape import RunConfig, SgdscapeError
 from sgdscape.plot import arrow_scale, safe_log
 from sgdscape.widget import Explorer, explore
@@ -105,13 +106,29 @@ def test_arrows_are_minus_the_scaled_gradients_by_hand(explorer: Explorer) -> No
         )
 
     arrows = explorer.drawn_arrows
-    for name, expected in (
-        ("minibatch", gradient(x[step : step + 1], y[step : step + 1])),
-        ("full", gradient(x, y)),
+    window = (-3.0, 3.0, -3.0, 3.0)
+    for name, expected, note in zip(
+        ("minibatch", "full"),
+        (gradient(x[step : step + 1], y[step : step + 1]), gradient(x, y)),
+        explorer.arrow_notes,
+        strict=True,
     ):
         tail, head = arrows[name]
         np.testing.assert_allclose(tail, [w1, w2], rtol=1e-6)
-        np.testing.assert_allclose(head - tail, -scale * expected, rtol=1e-3, atol=1e-6)
+        assert note in explorer.caption_widget.value
+        check_arrow((tail, head), expected, window, note)
+        factor = float(note.split("× ")[1].split()[0])
+        assert factor >= 0.99 * float(f"{scale:.2g}")  # the run's scale, or raised
+
+
+def test_zero_gradients_draw_no_arrow_and_say_so(explorer: Explorer) -> None:
+    grads = explorer.result.trajectory.grads
+    zero = [t for t in range(len(grads)) if not np.any(grads[t] != 0)]
+    assert zero, "the seed run has steps whose sample has a zero gradient"
+    explorer.step = zero[0]
+    assert explorer.drawn_arrows["minibatch"] is None
+    assert explorer.arrow_notes[0] == "−minibatch gradient = 0 (no arrow)"
+    assert "−minibatch gradient = 0 (no arrow)" in explorer.caption_widget.value
 
 
 def test_scrubbing_uses_precomputed_frames_only(
@@ -285,3 +302,16 @@ def test_init_controls_follow_the_plotted_parameters_of_a_slice() -> None:
     explorer.set_controls(w2=0.5)  # the second plotted axis: b
     assert explorer.result.config.init == (1.2, -2.3, 0.5)
     np.testing.assert_allclose(explorer.drawn_path[0], [1.2, 0.5])
+
+
+@pytest.mark.parametrize("step", [0, 25, 99])
+def test_the_minibatch_colour_range_follows_the_step(explorer: Explorer, step: int) -> None:
+    explorer.step = step
+    data = sgdscape.ground_truth(seed=0)
+    surface = explorer.result.landscape
+    x, y = data.x.reshape(-1)[step], data.y.reshape(-1)[step]  # batch 1, in order
+    by_hand = seed_sample_loss(surface.w1, surface.w2, float(x), float(y))
+    logs = np.log(np.maximum(by_hand, by_hand[by_hand > 0].min()))
+    trace = explorer.figure.data[0]
+    assert trace.zmin == pytest.approx(logs.min(), abs=1e-3 * np.ptp(logs))
+    assert trace.zmax == pytest.approx(logs.max(), abs=1e-3 * np.ptp(logs))

@@ -39,6 +39,7 @@ def animation_format(path: str | Path, format: str | None = None) -> str:
 
 def _writer(kind: str, fps: float) -> Any:
     from matplotlib.animation import FFMpegWriter, PillowWriter
+    from PIL import Image
 
     if kind == "mp4":
         if shutil.which("ffmpeg") is None:
@@ -57,6 +58,14 @@ def _writer(kind: str, fps: float) -> Any:
         """PillowWriter that names the GIF format (the temporary file's suffix is not .gif)."""
 
         _frames: list[Any]  # set by PillowWriter.setup
+
+        def grab_frame(self, **savefig_kwargs: Any) -> None:
+            """Keep each frame as 8-bit palette pixels (as the GIF stores them): a third of
+            the memory of PillowWriter's RGB frames, for exports of thousands of frames."""
+            super().grab_frame(**savefig_kwargs)
+            frame = self._frames[-1]
+            if frame.mode == "RGB":
+                self._frames[-1] = frame.quantize(256, method=Image.Quantize.MEDIANCUT)
 
         def finish(self) -> None:
             duration = max(round(1000 / self.fps), 20)

@@ -31,7 +31,14 @@ import numpy as np
 
 from sgdscape.errors import SgdscapeError
 from sgdscape.landscape import Landscape
-from sgdscape.plot import arrow_scale, resolve_steps, safe_log, step_arrows, step_titles
+from sgdscape.plot import (
+    Arrows,
+    arrow_scale,
+    resolve_steps,
+    run_arrows,
+    safe_log,
+    step_titles,
+)
 from sgdscape.run import RunResult
 
 if TYPE_CHECKING:
@@ -87,6 +94,33 @@ def _contour(
             f"{labels[0]} = %{{x:.4g}}<br>{labels[1]} = %{{y:.4g}}<br>"
             f"{label} = %{{z:.4g}}<br>loss = %{{customdata:.4g}}<extra></extra>"
         ),
+    }
+
+
+def contour_range(z: np.ndarray) -> dict[str, Any]:
+    """The colour range and levels of one log grid ``z (G2, G1)``, as contour trace keys.
+
+    Every Plotly surface fixes them per step: ``CONTOUR_LEVELS`` equal steps from the
+    grid's finite min to its max (``PLAYER_JS`` and the web app do the same in the
+    browser), so the colour bar always shows the range of the step drawn.
+    """
+    finite = np.asarray(z, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    lo = float(finite.min()) if finite.size else 0.0
+    hi = float(finite.max()) if finite.size else 1.0
+    hi = hi if hi > lo else lo + 1.0
+    return {
+        "zauto": False,
+        "zmin": lo,
+        "zmax": hi,
+        "autocontour": False,
+        "contours": {
+            "coloring": "fill",
+            "showlines": False,
+            "start": lo,
+            "end": hi,
+            "size": (hi - lo) / CONTOUR_LEVELS,
+        },
     }
 
 
@@ -254,11 +288,17 @@ def _point_text(result: RunResult, step: int, point: np.ndarray) -> str:
     )
 
 
-def _arrow_xy(point: np.ndarray, arrow: np.ndarray | None) -> tuple[list[Any], list[Any]]:
-    if arrow is None or not (np.isfinite(point).all() and np.isfinite(arrow).all()):
+def _arrow_xy(arrows: Arrows | None, step: int) -> tuple[list[Any], list[Any]]:
+    """The ``x`` and ``y`` of an arrow trace: ``[tail, tip]``, or empty when none is drawn."""
+    if arrows is None or not arrows.drawn[step]:
         return [], []
-    tip = point + arrow
-    return _plain(np.array([point[0], tip[0]])), _plain(np.array([point[1], tip[1]]))
+    tail, tip = arrows.tail[step], arrows.tip[step]
+    return _plain(np.array([tail[0], tip[0]])), _plain(np.array([tail[1], tip[1]]))
+
+
+def _tips(arrows: Arrows | None, steps: Sequence[int]) -> list[Any] | None:
+    """The tips of ``steps``' arrows for ``PLAYER_JS`` (``None`` where none is drawn)."""
+    return None if arrows is None else _plain(arrows.tip[list(steps)])
 
 
 def _log_rows(values: np.ndarray) -> list[Any]:
@@ -282,16 +322,22 @@ def step_figure(
     data, layout = figure["data"], figure["layout"]
     path = result.path()
     point = path[step]
-    minibatch, full = step_arrows(result, scale)
+    minibatch, full = run_arrows(result)
     left_log = safe_log(result.batch_landscape(step))
     risk_log = safe_log(result.landscape.risk)
+    data[0].update(contour_range(left_log))
     data[0]["z"], data[0]["customdata"] = _plain(left_log, 6), _plain(np.exp(left_log), 6)
     data[4]["z"], data[4]["customdata"] = _plain(risk_log, 6), _plain(np.exp(risk_log), 6)
     for index in (3, 6):
         data[index]["x"], data[index]["y"] = _plain(point[:1]), _plain(point[1:])
         data[index]["text"] = [_point_text(result, step, point)]
-    data[1]["x"], data[1]["y"] = _arrow_xy(point, minibatch[step])
-    data[2]["x"], data[2]["y"] = _arrow_xy(point, None if full is None else full[step])
+    data[1]["x"], data[1]["y"] = _arrow_xy(minibatch, step)
+    data[1]["name"] = minibatch.labels[step]
+    data[2]["x"], data[2]["y"] = _arrow_xy(full, step)
+    if full is not None:
+        data[2]["name"] = full.labels[step]
+    else:
+        data[2]["showlegend"] = False
     data[5]["x"], data[5]["y"] = _plain(path[: step + 1, 0]), _plain(path[: step + 1, 1])
     left_title, right_title, suptitle = step_titles(result, step)
     layout["annotations"][0]["text"], layout["annotations"][1]["text"] = left_title, right_title
@@ -394,7 +440,7 @@ def player(
     scale = arrow_scale(result)
     trajectory = result.trajectory
     path = result.path()
-    minibatch, full = step_arrows(result, scale)
+    minibatch, full = run_arrows(result)
 
     # One landscape per distinct minibatch (as a set of samples), the risk last.
     first_step, which = distinct_batches(chosen, trajectory.batch)
@@ -407,8 +453,11 @@ def player(
         "risk_landscape": len(first_step),
         "grids": encode_log_grids(np.stack(grids)),
         "path": _plain(path[: max(chosen) + 1]),
-        "minibatch_arrow": _plain(minibatch[chosen]),
-        "full_arrow": None if full is None else _plain(full[chosen]),
+        "minibatch_tip": _tips(minibatch, chosen),
+        "minibatch_label": [minibatch.labels[step] for step in chosen],
+        "full_tip": _tips(full, chosen),
+        "full_label": None if full is None else [full.labels[step] for step in chosen],
+        "contour_levels": CONTOUR_LEVELS,
         "point_text": [_point_text(result, step, path[step]) for step in chosen],
         "left_title": [t[0] for t in titles],
         "right_title": [t[1] for t in titles],
@@ -455,17 +504,24 @@ async function sgdscapePlayer(figure, frames, gunzip, fps) {
   const layout = JSON.parse(JSON.stringify(figure.layout));
   const risk = grid(frames.risk_landscape);
   data[4].z = risk.z; data[4].customdata = risk.raw;
-  const arrow = (p, a) => (a === null || p[0] === null || p[1] === null || a[0] === null || a[1] === null)
-    ? [[], []] : [[p[0], p[0] + a[0]], [p[1], p[1] + a[1]]];
+  // arrows come drawn by the arrow rule (sgdscape.plot.arrow_rule): iterate -> tip, or none
+  const arrow = (p, tip) => (tip === null || tip[0] === null || tip[1] === null || p[0] === null || p[1] === null)
+    ? [[], []] : [[p[0], tip[0]], [p[1], tip[1]]];
+  function levels(u) {  // the step's own colour range (as figures_plotly.contour_range)
+    const lo = g.lo[u], hi = g.hi[u] > g.lo[u] ? g.hi[u] : g.lo[u] + 1;
+    return {zauto: false, zmin: lo, zmax: hi, autocontour: false,
+      contours: Object.assign({}, data[0].contours, {start: lo, end: hi, size: (hi - lo) / frames.contour_levels})};
+  }
   let current = -1, pending = null, busy = false;
   async function render(i) {
     const k = frames.steps[i], p = frames.path[k], left = grid(frames.landscape[i]);
-    data[0] = Object.assign({}, data[0], {z: left.z, customdata: left.raw});
+    data[0] = Object.assign({}, data[0], {z: left.z, customdata: left.raw}, levels(frames.landscape[i]));
     for (const t of [3, 6]) data[t] = Object.assign({}, data[t], {x: [p[0]], y: [p[1]], text: [frames.point_text[i]]});
-    const mb = arrow(p, frames.minibatch_arrow[i]);
-    data[1] = Object.assign({}, data[1], {x: mb[0], y: mb[1]});
-    const fg = frames.full_arrow === null ? [[], []] : arrow(p, frames.full_arrow[i]);
-    data[2] = Object.assign({}, data[2], {x: fg[0], y: fg[1]});
+    const mb = arrow(p, frames.minibatch_tip[i]);
+    data[1] = Object.assign({}, data[1], {x: mb[0], y: mb[1], name: frames.minibatch_label[i]});
+    const fg = frames.full_tip === null ? [[], []] : arrow(p, frames.full_tip[i]);
+    data[2] = Object.assign({}, data[2], {x: fg[0], y: fg[1]},
+      frames.full_label === null ? {} : {name: frames.full_label[i]});
     const soFar = frames.path.slice(0, k + 1);
     data[5] = Object.assign({}, data[5], {x: soFar.map((q) => q[0]), y: soFar.map((q) => q[1])});
     layout.annotations[0].text = frames.left_title[i];

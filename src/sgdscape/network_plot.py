@@ -28,10 +28,15 @@ from sgdscape.landscape import Landscape
 from sgdscape.plot import (
     CONTOUR_LEVELS,
     PATH_COLOUR,
+    Arrows,
+    arrow_rule,
+    draw_arrow,
     frame_axes,
     iterate_marker,
     replace_contour,
     safe_log,
+    step_factors,
+    window_of,
 )
 from sgdscape.stochastic import StochasticView
 
@@ -53,6 +58,17 @@ def arrow_scale(view: StochasticView) -> float:
     width = float(view.landscape.w1[-1] - view.landscape.w1[0])
     reference = float(np.percentile(norms, 95)) if norms.size else 0.0
     return 0.2 * width / reference if reference > 0 else 1.0
+
+
+ARROW_NAME = "-minibatch gradient at the true iterate, projected"
+
+
+def view_arrows(view: StochasticView) -> Arrows:
+    """The drawn -minibatch-gradient arrows of every step (:func:`sgdscape.plot.arrow_rule`)."""
+    vectors = -np.asarray(view.grads_plane, dtype=np.float64)
+    window = window_of(view.landscape)
+    factors = step_factors(arrow_scale(view), [vectors], window)
+    return arrow_rule(view.path()[: view.n_steps], vectors, factors, window, ARROW_NAME)
 
 
 def shown_steps(view: StochasticView, steps: Sequence[int] | range | None = None) -> list[int]:
@@ -123,7 +139,8 @@ class NetworkStepFigure:
 
         self.view = view
         self.path = view.path()
-        self.scale = arrow_scale(view)
+        self.arrows = view_arrows(view)
+        self.window = window_of(view.landscape)
         self.fig, (self.left, self.right) = plt.subplots(
             ncols=2, figsize=figsize, dpi=dpi, layout="constrained"
         )
@@ -175,23 +192,17 @@ class NetworkStepFigure:
             "log minibatch loss",
         )
         point = self.path[step]
-        arrow = -self.scale * view.grads_plane[step]
-        if np.isfinite(arrow).all() and np.isfinite(point).all():
-            self._transient.append(
-                left.annotate(
-                    "",
-                    xy=(point[0] + arrow[0], point[1] + arrow[1]),
-                    xytext=(point[0], point[1]),
-                    arrowprops={"arrowstyle": "->", "color": PATH_COLOUR, "lw": 2},
-                )
+        arrows = self.arrows
+        self._transient.append(
+            draw_arrow(
+                left,
+                arrows.tail[step],
+                arrows.tip[step],
+                PATH_COLOUR,
+                arrows.labels[step],
+                self.window,
             )
-            (legend_line,) = left.plot(
-                [],
-                [],
-                color=PATH_COLOUR,
-                label=f"-minibatch gradient at the true iterate, projected × {self.scale:.2g}",
-            )
-            self._transient.append(legend_line)
+        )
         self._left_point.set_offsets([point])
         self._left_point.set_label(f"iterate (projected; {view.off_plane[step]:.2g} off the plane)")
         self._right_point.set_offsets([point])
@@ -200,7 +211,8 @@ class NetworkStepFigure:
         left.set_title(left_title)
         self.right.set_title(right_title)
         self.fig.suptitle(suptitle)
-        left.legend(loc="lower left", fontsize=8, framealpha=0.8)
+        # inside the panel: the layout ignores it (long arrow labels must not shrink the axes)
+        left.legend(loc="lower left", fontsize=8, framealpha=0.8).set_in_layout(False)
         return self.fig
 
     def freeze_layout(self) -> None:
@@ -309,22 +321,25 @@ def network_player(
         figure["layout"][axis].pop("constrain", None)
     figure["layout"]["legend"]["y"] = -0.16  # below the x-axis titles of the taller panels
     data = figure["data"]
-    data[1]["name"] = f"-minibatch gradient at the true iterate, projected × {scale:.2g}"
+    data[1]["name"] = ARROW_NAME  # per step: the arrow rule's label
     data[2]["showlegend"] = False  # no full gradient is recorded for a network
     data[5]["name"] = "path so far (projected)"
     first_step, which = distinct_batches(chosen, view.batch)
     grids = [safe_log(view.batch_landscape(step)) for step in first_step]
     grids.append(safe_log(view.landscape.risk))
     titles = [network_titles(view, step) for step in chosen]
-    arrows = -scale * np.asarray(view.grads_plane, dtype=np.float64)[chosen]
+    arrows = view_arrows(view)
     frames = {
         "steps": chosen,
         "landscape": which,
         "risk_landscape": len(first_step),
         "grids": encode_log_grids(np.stack(grids)),
         "path": _plain(path[: max(chosen) + 1]),
-        "minibatch_arrow": _plain(arrows),
-        "full_arrow": None,
+        "minibatch_tip": _plain(arrows.tip[chosen]),
+        "minibatch_label": [arrows.labels[step] for step in chosen],
+        "full_tip": None,
+        "full_label": None,
+        "contour_levels": CONTOUR_LEVELS,
         "point_text": [_point_text(view, step, path[step]) for step in chosen],
         "left_title": [t[0] for t in titles],
         "right_title": [t[1] for t in titles],

@@ -6,12 +6,14 @@ log empirical-risk landscape with the path up to ``k``.
 
 :class:`StepFigure` draws that figure once and redraws it for any step, so the static
 figure (:func:`plot_step`) and the animation (:mod:`sgdscape.animate`) share one drawing
-code. The helpers :func:`step_titles` and :func:`step_arrows` also feed the Plotly views.
+code. The helpers :func:`step_titles` and :func:`run_arrows` (the one arrow rule of every
+surface, :func:`arrow_rule`) also feed the Plotly views.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -25,9 +27,12 @@ if TYPE_CHECKING:
     from matplotlib.colorbar import Colorbar
     from matplotlib.figure import Figure
 
-MIN_ARROW_FRACTION = 0.08
+MIN_ARROW_FRACTION = 0.08  # the longer arrow of a step spans at least this much of the window
+MIN_VISIBLE_FRACTION = 0.06  # no drawn arrow is shorter than this fraction of the window
+HEAD_WIDTH_FRACTION = 0.02  # matplotlib arrow heads: width 2% and length 3% of the window
 PATH_COLOUR = "tab:orange"
 TRUE_GRADIENT_COLOUR = "white"
+ARROW_EDGE_COLOUR = "black"  # a dark edge keeps the white arrow (and its legend key) visible
 CONTOUR_LEVELS = 30
 
 
@@ -64,24 +69,212 @@ def _gradient_in_plane(result: RunResult, gradient: np.ndarray) -> np.ndarray:
     return solved.reshape(*gradient.shape[:-1], 2)
 
 
-def step_arrows(
-    result: RunResult, scale: float | None = None
-) -> tuple[np.ndarray, np.ndarray | None]:
-    """The drawn arrows of every step, in plot coordinates.
+# --------------------------------------------------------------------------- the arrow rule
+#
+# Every surface (matplotlib, the Plotly player and figures, the Jupyter explorer, the web
+# app, the network views) draws the -gradient arrows of a step from :func:`arrow_rule`:
+#
+# 1. a zero or non-finite vector draws no arrow, and its label says so ("= 0 (no arrow)");
+# 2. the arrows of a step share one factor (:func:`step_factors`): the run's scale, raised
+#    so that the longer arrow spans at least MIN_ARROW_FRACTION of the window; the label
+#    gives the factor;
+# 3. an arrow still shorter than MIN_VISIBLE_FRACTION of the window (too short for its
+#    head) is drawn at that length along the same direction, and its label says so;
+# 4. an arrow is cut where it leaves the window (its head then sits on the panel edge),
+#    and its label says so; an iterate outside the window draws no arrow.
+#
+# Surfaces only draw the segments ``tail -> tip`` and show the labels.
 
-    Returns ``(minibatch, full)``: ``-scale * gradient`` projected on the slice, each
-    ``(T, 2)`` (``full`` is ``None`` when the full gradient was not recorded). ``scale``
-    defaults to :func:`arrow_scale`.
+Window = tuple[float, float, float, float]  # (w1 low, w1 high, w2 low, w2 high)
+
+
+def window_of(surface: Any) -> Window:
+    """The plot window ``(x0, x1, y0, y1)`` of a landscape (its grid's first and last points)."""
+    return (
+        float(surface.w1[0]),
+        float(surface.w1[-1]),
+        float(surface.w2[0]),
+        float(surface.w2[-1]),
+    )
+
+
+def _norms(vectors: np.ndarray) -> np.ndarray:
+    """``(T,)`` norms of ``(T, 2)`` vectors, 0 where not finite."""
+    vectors = np.asarray(vectors, dtype=np.float64)
+    with np.errstate(over="ignore", invalid="ignore"):
+        norms = np.hypot(vectors[:, 0], vectors[:, 1])
+    return np.where(np.isfinite(norms), norms, 0.0)
+
+
+def step_factors(scale: float, vectors: Sequence[np.ndarray | None], window: Window) -> np.ndarray:
+    """``(T,)`` the factor of each step's arrows (rule 2 above).
+
+    ``vectors`` are the step's unscaled vectors ``(T, 2)`` in plot coordinates (``None``
+    for an arrow that is not recorded); the factor is ``scale``, raised at steps whose
+    longer vector would span less than ``MIN_ARROW_FRACTION`` of the window width.
     """
-    scale = arrow_scale(result) if scale is None else scale
+    given = [np.asarray(v, dtype=np.float64) for v in vectors if v is not None]
+    longest = np.max(np.stack([_norms(v) for v in given]), axis=0) * abs(scale)
+    width = window[1] - window[0]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        boost = np.where(longest > 0, MIN_ARROW_FRACTION * width / longest, 1.0)
+    return abs(scale) * np.maximum(boost, 1.0)
+
+
+@dataclass(frozen=True)
+class Arrows:
+    """The arrows of several steps as drawn (see the arrow rule above).
+
+    Attributes:
+        tail: ``(T, 2)`` where each arrow starts (the iterate), NaN where none is drawn.
+        tip: ``(T, 2)`` where its head points to, NaN where none is drawn.
+        labels: ``T`` legend texts, e.g. ``"-minibatch gradient × 0.53"`` or
+            ``"-minibatch gradient = 0 (no arrow)"``.
+    """
+
+    tail: np.ndarray
+    tip: np.ndarray
+    labels: tuple[str, ...]
+
+    @property
+    def drawn(self) -> np.ndarray:
+        """``(T,)`` whether step ``t`` draws an arrow."""
+        return np.isfinite(self.tip).all(axis=1)
+
+
+def arrow_rule(
+    points: np.ndarray,
+    vectors: np.ndarray,
+    factors: np.ndarray | float,
+    window: Window,
+    name: str,
+) -> Arrows:
+    """Apply the arrow rule to the arrows ``points + factors * vectors`` of ``T`` steps.
+
+    Args:
+        points: ``(T, 2)`` the iterates (arrow tails), plot coordinates.
+        vectors: ``(T, 2)`` the unscaled vectors (e.g. -gradient) in plot coordinates.
+        factors: ``(T,)`` or a scalar: plot units per vector unit (:func:`step_factors`).
+        window: the panel ``(x0, x1, y0, y1)``.
+        name: what the arrow is, for the labels (e.g. ``"-minibatch gradient"``).
+    """
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    vectors = np.asarray(vectors, dtype=np.float64).reshape(-1, 2)
+    factors = np.broadcast_to(np.asarray(factors, dtype=np.float64), (len(points),))
+    x0, x1, y0, y1 = window
+    width = x1 - x0
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        finite_vector = np.isfinite(vectors).all(axis=1)
+        norms = _norms(vectors)
+        zero = finite_vector & (norms == 0)
+        point_ok = np.isfinite(points).all(axis=1)
+        inside = (
+            point_ok
+            & (points[:, 0] >= x0)
+            & (points[:, 0] <= x1)
+            & (points[:, 1] >= y0)
+            & (points[:, 1] <= y1)
+        )
+        delta = np.where(finite_vector[:, None], vectors, 0.0) * factors[:, None]
+        length = np.hypot(delta[:, 0], delta[:, 1])
+        minimum = MIN_VISIBLE_FRACTION * width
+        lengthened = finite_vector & ~zero & (length < minimum)
+        unit = delta / np.where(length > 0, length, 1.0)[:, None]
+        delta = np.where(lengthened[:, None], unit * minimum, delta)
+        # the largest fraction of delta that stays in the window, per axis
+        reach = []
+        for axis, low, high in ((0, x0, x1), (1, y0, y1)):
+            d, p = delta[:, axis], points[:, axis]
+            room = np.where(d > 0, (high - p) / d, np.where(d < 0, (low - p) / d, np.inf))
+            reach.append(room)
+        fraction = np.clip(np.minimum(*reach), 0.0, 1.0)
+        clipped = fraction < 1.0
+        drawn = finite_vector & ~zero & inside & (fraction * np.hypot(*delta.T) > 0)
+        tip = points + fraction[:, None] * delta
+    nan = np.full_like(points, np.nan)
+    labels = []
+    for t in range(len(points)):
+        if not point_ok[t]:
+            labels.append(f"{name}: iterate not finite (no arrow)")
+        elif not finite_vector[t]:
+            labels.append(f"{name} not finite (no arrow)")
+        elif zero[t]:
+            labels.append(f"{name} = 0 (no arrow)")
+        elif not inside[t]:
+            labels.append(f"{name}: iterate outside the panel (no arrow)")
+        elif not drawn[t]:
+            labels.append(f"{name} points out of the panel (no arrow)")
+        else:
+            notes = (["drawn at the minimum length"] if lengthened[t] else []) + (
+                ["cut at the panel edge"] if clipped[t] else []
+            )
+            labels.append(
+                f"{name} × {factors[t]:.2g}" + (f" ({', '.join(notes)})" if notes else "")
+            )
+    return Arrows(
+        tail=np.where(drawn[:, None], points, nan),
+        tip=np.where(drawn[:, None], tip, nan),
+        labels=tuple(labels),
+    )
+
+
+def run_arrows(
+    result: RunResult, names: tuple[str, str] = ("-minibatch gradient", "-full gradient")
+) -> tuple[Arrows, Arrows | None]:
+    """The drawn ``(minibatch, full)`` arrows of every step of a single-init run.
+
+    ``full`` is ``None`` when the full gradient was not recorded. The vectors are the
+    recorded -gradients projected on the slice; see the arrow rule above.
+    """
     trajectory = result.trajectory
-    minibatch = -scale * _gradient_in_plane(result, trajectory.grads)
+    minibatch = -_gradient_in_plane(result, trajectory.grads)
     full = (
         None
         if trajectory.full_grads is None
-        else -scale * _gradient_in_plane(result, trajectory.full_grads)
+        else -_gradient_in_plane(result, trajectory.full_grads)
     )
-    return minibatch, full
+    window = window_of(result.landscape)
+    factors = step_factors(arrow_scale(result), [minibatch, full], window)
+    path = result.path()[: result.n_steps]
+    arrows = arrow_rule(path, minibatch, factors, window, names[0])
+    return arrows, None if full is None else arrow_rule(path, full, factors, window, names[1])
+
+
+def draw_arrow(
+    axes: Axes,
+    tail: np.ndarray,
+    tip: np.ndarray,
+    colour: str,
+    label: str,
+    window: Window,
+    zorder: float = 4,
+) -> Any:
+    """Draw one arrow of :func:`arrow_rule` on matplotlib ``axes``, or a legend key only.
+
+    A drawn arrow is a ``FancyArrow`` from ``tail (2,)`` to ``tip (2,)`` whose head never
+    exceeds the arrow's length, with a dark edge; an arrow not drawn (NaN ``tip``) gets
+    a dotted legend line that carries ``label``. Returns the artist added to ``axes``.
+    """
+    if not np.isfinite(tip).all():
+        (key,) = axes.plot([], [], linestyle=":", linewidth=2, color=colour, label=label)
+        return key
+    length = float(np.hypot(*(tip - tail)))
+    width = window[1] - window[0]
+    head_width = HEAD_WIDTH_FRACTION * width
+    head_length = min(1.5 * head_width, 0.75 * length)
+    return axes.arrow(
+        *tail,
+        *(tip - tail),
+        width=0.2 * head_width,
+        head_width=head_width,
+        head_length=head_length,
+        length_includes_head=True,
+        facecolor=colour,
+        edgecolor=ARROW_EDGE_COLOUR,
+        linewidth=0.6,
+        label=label,
+        zorder=zorder,
+    )
 
 
 def resolve_steps(steps: Sequence[int] | range | None, n_steps: int) -> list[int]:
@@ -134,7 +327,11 @@ def replace_contour(
     label: str,
 ) -> tuple[Any, Colorbar]:
     """Draw ``log(values) (G2, G1)`` on ``surface``'s grid in ``axes``, replacing ``contour``
-    and redrawing ``colorbar`` in place; returns the new contour and colour bar."""
+    and updating ``colorbar`` in place; returns the new contour and colour bar.
+
+    The levels are ``CONTOUR_LEVELS`` steps over this grid's own range, so the colour bar
+    always shows the range of the step drawn.
+    """
     if contour is not None:
         contour.remove()
     contour = axes.contourf(
@@ -142,9 +339,11 @@ def replace_contour(
     )
     if colorbar is None:
         return contour, fig.colorbar(contour, ax=axes, label=label)
-    colorbar_axes = colorbar.ax
-    colorbar_axes.clear()
-    return contour, fig.colorbar(contour, cax=colorbar_axes, label=label)
+    # Point the existing colour bar at the new contour: re-creating it every frame stacks
+    # callbacks until a long animation hits RecursionError.
+    colorbar.boundaries, colorbar.values = contour.levels, contour.cvalues
+    colorbar.update_normal(contour)
+    return contour, colorbar
 
 
 def iterate_marker(axes: Axes) -> Any:
@@ -173,9 +372,8 @@ class StepFigure:
             raise ValueError("plot_step draws a single-init run; pick one row of a batched run.")
         self.result = result
         self.path = result.path()
-        self.scale = arrow_scale(result)
-        self.arrows = step_arrows(result, self.scale)
-        self.head = 0.02 * float(result.landscape.w1[-1] - result.landscape.w1[0])
+        self.window = window_of(result.landscape)
+        self.arrows = run_arrows(result)
         self.fig, (self.left, self.right) = plt.subplots(
             ncols=2, figsize=figsize, dpi=dpi, layout="constrained"
         )
@@ -203,20 +401,6 @@ class StepFigure:
         frame_axes(axes, self.result.landscape)
         axes.set_aspect("equal")
 
-    def _boost(self, step: int) -> float:
-        """Extra factor so that the longer arrow of a step spans at least 8% of the window.
-
-        The run-wide :func:`arrow_scale` keeps magnitudes comparable across steps; late,
-        small gradients would otherwise be invisible dots. The legend gives the factor used.
-        """
-        minibatch, full = self.arrows
-        arrows = [minibatch[step]] + ([] if full is None else [full[step]])
-        length = max(float(np.linalg.norm(a)) for a in arrows)
-        width = float(self.result.landscape.w1[-1] - self.result.landscape.w1[0])
-        if not np.isfinite(length) or length <= 0:
-            return 1.0
-        return max(1.0, MIN_ARROW_FRACTION * width / length)
-
     def draw(self, step: int) -> Figure:
         """Show ``step``; returns the figure."""
         result, left = self.result, self.left
@@ -236,23 +420,18 @@ class StepFigure:
         )
 
         point = self.path[step]
-        minibatch, full = self.arrows
-        boost = self._boost(step)
-        if np.isfinite(minibatch[step]).all() and np.isfinite(point).all():
-            for arrow, colour, what in (
-                (minibatch[step], PATH_COLOUR, "minibatch"),
-                (None if full is None else full[step], TRUE_GRADIENT_COLOUR, "full"),
-            ):
-                if arrow is None:
-                    continue
+        colours = (PATH_COLOUR, TRUE_GRADIENT_COLOUR)
+        for arrows, colour, zorder in zip(self.arrows, colours, (5, 4), strict=True):
+            if arrows is not None:  # the minibatch arrow on top, listed first
                 self._transient.append(
-                    left.arrow(
-                        *point,
-                        *(boost * arrow),
-                        head_width=self.head,
-                        length_includes_head=True,
-                        color=colour,
-                        label=f"-{what} gradient × {self.scale * boost:.2g}",
+                    draw_arrow(
+                        left,
+                        arrows.tail[step],
+                        arrows.tip[step],
+                        colour,
+                        arrows.labels[step],
+                        self.window,
+                        zorder,
                     )
                 )
         self._left_point.set_offsets([point])
@@ -262,10 +441,8 @@ class StepFigure:
         left.set_title(left_title)
         self.right.set_title(right_title)
         self.fig.suptitle(suptitle)
-        if self._transient:
-            left.legend(loc="lower left", fontsize=8, framealpha=0.8)
-        elif left.get_legend() is not None:  # no arrows at a non-finite step
-            left.get_legend().remove()
+        # inside the panel: the layout ignores it (long arrow labels must not shrink the axes)
+        left.legend(loc="lower left", fontsize=8, framealpha=0.8).set_in_layout(False)
         return self.fig
 
     def freeze_layout(self) -> None:

@@ -42,7 +42,7 @@ from sgdscape.errors import SgdscapeError
 from sgdscape.optimizers import OPTIMIZERS, get_optimizer
 from sgdscape.plot import PATH_COLOUR as _PATH_COLOUR
 from sgdscape.plot import TRUE_GRADIENT_COLOUR as _TRUE_GRADIENT_COLOUR
-from sgdscape.plot import arrow_scale, safe_log
+from sgdscape.plot import Arrows, arrow_scale, run_arrows, safe_log
 from sgdscape.run import RunConfig, RunResult, load, run
 from sgdscape.stochastic import StochasticView, load_view
 
@@ -65,8 +65,9 @@ class Frames:
 
     Attributes:
         path: ``(T, 2)`` iterates in plot coordinates.
-        minibatch_arrow: ``(T, 2)`` the drawn -minibatch-gradient vector (already scaled).
-        full_arrow: ``(T, 2)`` the drawn -full-gradient vector (scaled), or NaN if not recorded.
+        minibatch: the drawn -minibatch-gradient arrows (:func:`sgdscape.plot.arrow_rule`:
+            tails, tips and legend labels of every step).
+        full: the drawn -full-gradient arrows, or ``None`` if not recorded.
         scale: the arrow scale of the run (:func:`sgdscape.plot.arrow_scale`).
         surfaces: ``(U, G2, G1)`` float32 ``safe_log`` of each distinct minibatch landscape.
         surface_index: ``(T,)`` which of ``surfaces`` step ``t`` draws.
@@ -76,8 +77,8 @@ class Frames:
     """
 
     path: np.ndarray
-    minibatch_arrow: np.ndarray
-    full_arrow: np.ndarray
+    minibatch: Arrows
+    full: Arrows | None
     scale: float
     surfaces: np.ndarray
     surface_index: np.ndarray
@@ -96,11 +97,7 @@ class Frames:
                 "inits; give a single init such as init=(1.2, -2.3)."
             )
         scale = arrow_scale(result)
-        minibatch = -scale * _in_plane(result, trajectory.grads)
-        if trajectory.full_grads is not None:
-            full = -scale * _in_plane(result, trajectory.full_grads)
-        else:
-            full = np.full_like(minibatch, np.nan)
+        minibatch, full = run_arrows(result, names=("−minibatch gradient", "−full gradient"))
         batches = tuple(trajectory.batch(t) for t in range(result.n_steps))
         keys: dict[tuple[int, ...], int] = {}
         index = np.empty(result.n_steps, dtype=np.int64)
@@ -113,8 +110,8 @@ class Frames:
             index[t] = keys[key]
         return cls(
             path=np.asarray(result.path(), dtype=np.float64),
-            minibatch_arrow=minibatch,
-            full_arrow=full,
+            minibatch=minibatch,
+            full=full,
             scale=scale,
             surfaces=np.stack(surfaces),
             surface_index=index,
@@ -133,9 +130,9 @@ class Frames:
         recorded (NaN). Steps without a stored minibatch landscape get ``surface_index -1``.
         """
         from sgdscape.network_plot import arrow_scale as view_arrow_scale
+        from sgdscape.network_plot import view_arrows
 
         scale = view_arrow_scale(view)
-        minibatch = -scale * np.asarray(view.grads_plane, dtype=np.float64)
         batches = tuple(view.batch(t) for t in range(view.n_steps))
         keys: dict[tuple[int, ...], int] = {}
         index = np.full(view.n_steps, -1, dtype=np.int64)
@@ -148,8 +145,8 @@ class Frames:
             index[t] = keys[key]
         return cls(
             path=np.asarray(view.path(), dtype=np.float64),
-            minibatch_arrow=minibatch,
-            full_arrow=np.full_like(minibatch, np.nan),
+            minibatch=view_arrows(view),
+            full=None,
             scale=scale,
             surfaces=np.stack(surfaces),
             surface_index=index,
@@ -190,6 +187,8 @@ class _TwoPanels:
     _axes: tuple[str, str]
     figure: go.FigureWidget
     caption_widget: widgets.HTML
+    #: the arrow rule's labels of the step shown (also in the caption), e.g. "−full gradient × 0.5"
+    arrow_notes: tuple[str, ...] = ()
     #: subplot titles, the right colour bar's label, and whether the axes keep equal units
     _titles = (
         "log loss of the minibatch used at this step",
@@ -296,8 +295,8 @@ class _TwoPanels:
             col=2,
         )
         for colour, label in (
-            (PATH_COLOUR, f"{self._minibatch_label} × {frames.scale:.2g}"),
-            (TRUE_GRADIENT_COLOUR, f"−full gradient × {frames.scale:.2g}"),
+            (PATH_COLOUR, self._minibatch_label),  # factors: per step, in the caption
+            (TRUE_GRADIENT_COLOUR, "−full gradient"),
         ):
             figure.add_trace(
                 go.Scatter(
@@ -364,7 +363,8 @@ class _TwoPanels:
         figure.update_layout(
             height=500,
             width=980,
-            margin={"l": 60, "r": 30, "t": 40, "b": 40},
+            # a strip above the subplot titles for the mode bar (it covered them on hover)
+            margin={"l": 60, "r": 30, "t": 64, "b": 40},
             legend={
                 "orientation": "h",
                 "x": 0.0,
@@ -403,24 +403,29 @@ class _TwoPanels:
         layout[f"shapes[{_PATH}].visible"] = len(path) > 0
         if len(path):
             layout[f"shapes[{_PATH}].path"] = "M" + "L".join(f"{x:.7g},{y:.7g}" for x, y in path)
-        for note, vector in (
-            (_MINIBATCH_ARROW, frames.minibatch_arrow[step]),
-            (_FULL_ARROW, frames.full_arrow[step]),
-        ):
-            shown = visible and _finite(vector)
+        notes = []
+        for note, arrows in ((_MINIBATCH_ARROW, frames.minibatch), (_FULL_ARROW, frames.full)):
+            shown = arrows is not None and bool(arrows.drawn[step])
             layout[f"annotations[{note}].visible"] = shown
+            if arrows is not None:
+                notes.append(arrows.labels[step])
             if shown:
-                layout[f"annotations[{note}].ax"] = float(point[0])
-                layout[f"annotations[{note}].ay"] = float(point[1])
-                layout[f"annotations[{note}].x"] = float(point[0] + vector[0])
-                layout[f"annotations[{note}].y"] = float(point[1] + vector[1])
+                layout[f"annotations[{note}].ax"] = float(arrows.tail[step][0])
+                layout[f"annotations[{note}].ay"] = float(arrows.tail[step][1])
+                layout[f"annotations[{note}].x"] = float(arrows.tip[step][0])
+                layout[f"annotations[{note}].y"] = float(arrows.tip[step][1])
         grid = frames.surfaces[frames.surface_index[step]]
-        self.figure.plotly_update(
-            restyle_data={"z": [list(grid)]},
+        finite = grid[np.isfinite(grid)]
+        low = float(finite.min()) if finite.size else 0.0
+        high = max(float(finite.max()) if finite.size else 1.0, low + 1e-9)
+        self.figure.plotly_update(  # the colour range follows the step
+            restyle_data={"z": [list(grid)], "zauto": [False], "zmin": [low], "zmax": [high]},
             relayout_data=layout,
             trace_indexes=[_LEFT_SURFACE],
         )
-        self.caption_widget.value = self._caption(step)
+        # the arrow rule's labels (factor, "= 0 (no arrow)", ...) under the figure
+        self.arrow_notes = tuple(notes)
+        self.caption_widget.value = self._caption(step) + "<br>arrows: " + " · ".join(notes)
 
 
 class Explorer(_TwoPanels, widgets.VBox):
@@ -666,8 +671,6 @@ class Explorer(_TwoPanels, widgets.VBox):
             hover = self.figure.data[_PATH_HOVER]
             hover.x, hover.y = frames.path[:, 0], frames.path[:, 1]
             hover.customdata = _path_hover(frames)
-            self.figure.data[_MINIBATCH_LEGEND].name = f"−minibatch gradient × {frames.scale:.2g}"
-            self.figure.data[_FULL_LEGEND].name = f"−full gradient × {frames.scale:.2g}"
 
     def _sync_controls(self) -> None:
         config = self._result.config

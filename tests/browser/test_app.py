@@ -370,3 +370,133 @@ def test_load_eight_contexts(server):
     assert done.returncode == 0, done.stdout + done.stderr
     changes = int(re.search(r"(\d+) control changes, 0 errors", done.stdout).group(1))
     assert changes >= 8
+
+
+# --------------------------------------------------------------------------- pictures (#13)
+
+
+def _seed_samples() -> tuple[np.ndarray, np.ndarray]:
+    import sgdscape
+
+    data = sgdscape.ground_truth(seed=0)
+    return data.x.reshape(-1).double().numpy(), data.y.reshape(-1).double().numpy()
+
+
+def _go_to_step(page: Page, k: int) -> None:
+    page.page.evaluate("k => window.dash_clientside.set_props('step-slider', {value: k})", k)
+    page.wait_step(k)
+
+
+def _left_panel(page: Page) -> dict:
+    """What the browser drew on the minibatch panel: the contour's grid and colour range,
+    the arrow annotations and the arrows' legend names."""
+    return page.page.evaluate(
+        "() => { const gd = document.querySelector('#batch-graph .js-plotly-plot');"
+        " const t = gd._fullData[0];"
+        " return {x: t.x, y: t.y, zmin: t.zmin, zmax: t.zmax, start: t.contours.start,"
+        "  end: t.contours.end, names: [gd._fullData[2].name, gd._fullData[3].name],"
+        "  notes: (gd.layout.annotations || []).map(a => ({colour: a.arrowcolor,"
+        "   tail: [a.ax, a.ay], tip: [a.x, a.y]})),"
+        "  xr: gd._fullLayout.xaxis.range, yr: gd._fullLayout.yaxis.range}; }"
+    )
+
+
+def test_minibatch_colour_range_follows_the_slider(server, browser):
+    """At several slider positions the left panel's colour range and contour levels span
+    that step's log minibatch loss, computed here by hand from the seed's data."""
+    xs, ys = _seed_samples()
+    page = Page(browser, server)
+    for k in (0, 25, 60, 99, 10):
+        _go_to_step(page, k)
+        drawn = _left_panel(page)
+        w1, w2 = np.meshgrid(np.asarray(drawn["x"], float), np.asarray(drawn["y"], float))
+        loss = (w1 * np.maximum(w2 * xs[k], 0.0) - ys[k]) ** 2  # batch 1, in order
+        logs = np.log(np.maximum(loss, loss[loss > 0].min()))
+        tolerance = 1e-3 * np.ptp(logs)
+        for key, expected in (("zmin", logs.min()), ("start", logs.min())):
+            assert drawn[key] == pytest.approx(expected, abs=tolerance), (k, key)
+        for key, expected in (("zmax", logs.max()), ("end", logs.max())):
+            assert drawn[key] == pytest.approx(expected, abs=tolerance), (k, key)
+        if k == 99:
+            page.shot("app_step99_scrubbed.png")
+    assert page.errors == []
+    page.close()
+
+
+def test_app_arrows_point_along_minus_the_gradient_and_stay_in_the_panel(server, browser):
+    import sgdscape
+    from arrow_oracle import check_arrow
+
+    for query, lr in (("", 0.05), ("?lr=0.2", 0.2)):
+        trajectory = sgdscape.run(sgdscape.RunConfig(grid=30, lr=lr)).trajectory
+        page = Page(browser, server + query)
+        for k in (0, 1, 25, 50, 74, 99):
+            _go_to_step(page, k)
+            drawn = _left_panel(page)
+            window = (*drawn["xr"], *drawn["yr"])
+            by_colour = {
+                n["colour"]: (np.array(n["tail"]), np.array(n["tip"])) for n in drawn["notes"]
+            }
+            check_arrow(by_colour.get("#ff7f0e"), trajectory.grads[k], window, drawn["names"][0])
+            check_arrow(
+                by_colour.get("#e31a1c"), trajectory.full_grads[k], window, drawn["names"][1]
+            )
+        if lr == 0.2:
+            page.shot("app_lr02_arrows.png")
+        assert page.errors == []
+        page.close()
+
+
+def test_standalone_html_download_is_a_self_contained_page(server, browser, tmp_path):
+    page = Page(browser, server)
+    with page.page.expect_download(timeout=60_000) as download:
+        page.page.click("#dl-html")
+    saved = tmp_path / "run.html"
+    download.value.save_as(saved)
+    text = saved.read_text(encoding="utf-8")
+    assert text.lstrip().lower().startswith("<!doctype html>") and text.rstrip().endswith("</html>")
+    assert not re.search(r"""<(script|link)[^>]+(src|href)=["']?(https?:)?//""", text)
+    assert page.page.locator("#notice .error").count() == 0
+    page.close()
+
+    from chromium import open_offline_page
+
+    tab, errors, blocked, _ = open_offline_page(
+        browser, saved, "document.getElementById('sgdscape-plot').dataset.step === '0'"
+    )
+    assert tab.evaluate("document.querySelector('#sgdscape-plot').data.length") == 7
+    assert errors == [] and blocked == []
+    tab.context.close()
+
+
+def test_a_failed_download_says_so_on_the_page(server, browser):
+    """A download that fails on the server (here: the page's state store holds a number, not
+    a query string) shows a notice on the page instead of a silent HTTP 500."""
+    page = Page(browser, server)
+    page.page.evaluate("() => window.dash_clientside.set_props('state', {data: 123})")
+    page.page.click("#dl-npz")
+    page.page.wait_for_selector("#notice .error", timeout=30_000)
+    assert "download failed" in page.page.inner_text("#notice")
+    page.close()
+
+
+def test_pause_label_renders_and_the_mode_bar_leaves_the_titles_free(server, browser):
+    page = Page(browser, server)
+    page.page.click("#play")
+    label = page.page.inner_text("#play")
+    page.page.click("#play")
+    assert label.endswith("pause") and "\u23f8" not in label  # no glyph Debian's fonts lack
+    for graph in ("batch", "risk", "loss", "noise"):
+        page.page.hover(f"#{graph}-graph .nsewdrag")
+        page.page.wait_for_selector(f"#{graph}-graph .modebar", state="visible")
+        bar = page.page.locator(f"#{graph}-graph .modebar").bounding_box()
+        title = page.page.locator(f"#{graph}-graph .gtitle").bounding_box()
+        apart = (
+            bar["y"] >= title["y"] + title["height"]
+            or title["y"] >= bar["y"] + bar["height"]
+            or bar["x"] >= title["x"] + title["width"]
+            or title["x"] >= bar["x"] + bar["width"]
+        )
+        assert apart, f"the mode bar covers the {graph} panel's title"
+    page.shot("app_hover_modebar.png")
+    page.close()

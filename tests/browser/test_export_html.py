@@ -135,3 +135,36 @@ def test_hover_shows_values(page) -> None:
 def _artifact(name: str) -> Path:
     ARTIFACTS.mkdir(exist_ok=True)
     return ARTIFACTS / name
+
+
+def test_colour_range_and_arrows_follow_the_step(page, result) -> None:
+    """At several steps the left panel's colour range spans that step's log minibatch loss
+    (from the saved landscapes), and each arrow read from the figure points along the
+    recorded -gradient (or is absent, with a legend that says so, when it is zero)."""
+    from arrow_oracle import check_arrow
+
+    window = (-3.0, 3.0, -3.0, 3.0)
+    for step in (0, 11, 29, 3):
+        page.locator("#sgdscape-step").fill(str(step))
+        shown(page, step)
+        drawn = page.evaluate(
+            """() => { const gd = document.getElementById('sgdscape-plot');
+            const t = gd._fullData[0], a = gd._fullData[1], f = gd._fullData[2];
+            return {zmin: t.zmin, zmax: t.zmax, start: t.contours.start, end: t.contours.end,
+              arrows: [[a.x, a.y, a.name], [f.x, f.y, f.name]]}; }"""
+        )
+        logs = np.log(np.maximum(result.batch_landscape(step).astype(np.float64), 1e-30))
+        finite = logs[np.isfinite(logs)]
+        tolerance = 1e-3 * np.ptp(finite)
+        assert drawn["zmin"] == pytest.approx(finite.min(), abs=tolerance)
+        assert drawn["start"] == pytest.approx(finite.min(), abs=tolerance)
+        assert drawn["zmax"] == pytest.approx(finite.max(), abs=tolerance)
+        assert drawn["end"] == pytest.approx(finite.max(), abs=tolerance)
+        for (xs, ys, name), gradient in zip(
+            drawn["arrows"],
+            (result.trajectory.grads[step], result.trajectory.full_grads[step]),
+            strict=True,
+        ):
+            segment = None if not xs else (np.array([xs[0], ys[0]]), np.array([xs[1], ys[1]]))
+            check_arrow(segment, gradient, window, name)
+    page.screenshot(path=str(_artifact("export_html_step3.png")))

@@ -16,7 +16,7 @@ import numpy as np
 
 from sgdscape.errors import SgdscapeError
 from sgdscape.landscape import Landscape, landscape
-from sgdscape.plot import arrow_scale
+from sgdscape.plot import arrow_scale, run_arrows
 from sgdscape.problems import Dataset
 from sgdscape.run import RunConfig, RunResult, make_data, run_trajectory
 
@@ -106,19 +106,6 @@ def as_list(values: Any, digits: int = 6) -> list:
     return out.tolist()
 
 
-def in_plane(result: RunResult, vectors: np.ndarray) -> np.ndarray:
-    """Plot-plane components ``(T, 2)`` of parameter-space vectors ``(T, p)``."""
-    plane = result.landscape.plane
-    if plane is None:
-        return vectors[..., :2]
-    basis = np.stack([plane.d1.numpy(), plane.d2.numpy()], axis=1).astype(np.float64)
-    finite = np.isfinite(vectors).all(-1)
-    out = np.full((vectors.shape[0], 2), np.nan)
-    if finite.any():
-        out[finite] = np.linalg.lstsq(basis, vectors[finite].T.astype(np.float64), rcond=None)[0].T
-    return out
-
-
 def quantise_log(values: np.ndarray) -> tuple[bytes, np.ndarray, np.ndarray]:
     """uint8 codes of ``log(values)`` per frame, ``values: (F, G2, G1)``.
 
@@ -183,8 +170,9 @@ def _run_payload(result: RunResult, state: AppState, *, use_cache: bool) -> dict
     trajectory = result.trajectory
     path = result.path()
     scale = arrow_scale(result)
-    grads = in_plane(result, trajectory.grads) * -scale
-    full = in_plane(result, trajectory.full_grads) * -scale
+    # the arrows as every surface draws them (sgdscape.plot.arrow_rule): tips and labels
+    minibatch, full = run_arrows(result, names=("−minibatch gradient", "−full gradient"))
+    assert full is not None  # the app's runs record the full gradient
     diverged = int(trajectory.diverged_step)
     summary = (
         f"{result.n_steps} steps, final risk {float(trajectory.final_risk):.4g}"
@@ -198,8 +186,10 @@ def _run_payload(result: RunResult, state: AppState, *, use_cache: bool) -> dict
         "w1": as_list(result.landscape.w1),
         "w2": as_list(result.landscape.w2),
         "path": as_list(path),
-        "arrow": as_list(grads),
-        "full_arrow": as_list(full),
+        "arrow": as_list(minibatch.tip),
+        "full_arrow": as_list(full.tip),
+        "arrow_label": list(minibatch.labels),
+        "full_arrow_label": list(full.labels),
         "arrow_scale": scale,
         "batch_loss": as_list(trajectory.batch_loss),
         "risk": as_list(trajectory.risk),

@@ -29,9 +29,20 @@ FONT = {"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "siz
 
 def _layout(title: str, x_title: str, y_title: str, **extra: Any) -> dict[str, Any]:
     layout = {
-        "title": {"text": title, "x": 0.01, "xanchor": "left", "font": {"size": 13}},
+        # the title sits just above the plot and the top margin leaves a strip above it
+        # for Plotly's mode bar, which would otherwise cover the title on hover
+        "title": {
+            "text": title,
+            "x": 0.01,
+            "xanchor": "left",
+            "yref": "paper",
+            "y": 1,
+            "yanchor": "bottom",
+            "pad": {"b": 6},
+            "font": {"size": 13},
+        },
         "font": FONT,
-        "margin": {"l": 55, "r": 10, "t": 36, "b": 80},
+        "margin": {"l": 55, "r": 10, "t": 56, "b": 80},
         "paper_bgcolor": "white",
         "plot_bgcolor": "#fafafa",
         "xaxis": {"title": {"text": x_title}, "automargin": True},

@@ -138,7 +138,7 @@ def _html_export() -> Any:
     if importlib.util.find_spec("sgdscape.export") is None:
         return None
     module = importlib.import_module("sgdscape.export")  # a surface beside this one: a hook
-    for name in ("standalone_html", "export_html", "to_html"):
+    for name in ("html_page",):  # result -> the page as a string (export_html writes a file)
         if callable(getattr(module, name, None)):
             return getattr(module, name)
     return None
@@ -537,13 +537,20 @@ def create_app() -> Dash:
         prevent_initial_call=True,
     )
     def download(_a: Any, _b: Any, _c: Any, _d: Any, query: str | None, step: Any) -> Any:
-        state, _ = parse_query(query)
         what = ctx.triggered_id
         try:
-            return download_file(state, what, step)
+            state, _ = parse_query(query)
+            data = download_file(state, what, step)
         except SgdscapeError as error:
             log.warning("download failed: %s", error)
+            dash.set_props("notice", {"children": _notice([f"download failed: {error}"], "error")})
             return dash.no_update
+        except Exception:  # any failure is said on the page, never a silent HTTP 500
+            log.exception("download %s failed", what)
+            message = "download failed: internal error (see the server log)."
+            dash.set_props("notice", {"children": _notice([message], "error")})
+            return dash.no_update
+        return data
 
     return app
 

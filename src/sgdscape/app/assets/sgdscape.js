@@ -33,9 +33,21 @@
       }
       for (i = 0; i < n; i++) z[i] = Math.log(z[i] / ids.length);
     }
-    var out = new Array(rows);
+    var out = new Array(rows), lo = Infinity, hi = -Infinity;
+    for (i = 0; i < n; i++) if (isFinite(z[i])) { if (z[i] < lo) lo = z[i]; if (z[i] > hi) hi = z[i]; }
     for (var r = 0; r < rows; r++) out[r] = Array.prototype.slice.call(z, r * cols, (r + 1) * cols);
-    return out;
+    return { z: out, lo: lo, hi: hi };
+  }
+
+  /* the step's own colour range and levels (as sgdscape.figures_plotly.contour_range) */
+  function levels(trace, lo, hi) {
+    if (!isFinite(lo)) { lo = 0; hi = 1; }
+    if (!(hi > lo)) hi = lo + 1;
+    var n = trace.ncontours || 30;
+    return {
+      zauto: false, zmin: lo, zmax: hi, autocontour: false,
+      contours: Object.assign({}, trace.contours, { start: lo, end: hi, size: (hi - lo) / n }),
+    };
   }
 
   function copy(fig) {
@@ -47,9 +59,10 @@
   function ok(p) {
     return p && p[0] !== null && p[1] !== null && isFinite(p[0]) && isFinite(p[1]);
   }
-  function arrow(p, d, colour) {
+  /* an arrow of the arrow rule (sgdscape.plot.arrow_rule): iterate p -> tip, drawn as given */
+  function arrow(p, tip, colour) {
     return {
-      x: p[0] + d[0], y: p[1] + d[1], ax: p[0], ay: p[1],
+      x: tip[0], y: tip[1], ax: p[0], ay: p[1],
       xref: "x", yref: "y", axref: "x", ayref: "y",
       showarrow: true, arrowhead: 2, arrowsize: 1.1, arrowwidth: 2.5,
       arrowcolor: colour, text: "",
@@ -82,12 +95,16 @@
     var F = run.figures, p = run.path[k];
     var batch = copy(F.batch), risk = copy(F.risk), loss = copy(F.loss), noise = copy(F.noise);
 
-    set(batch, 0, { z: minibatchLog(run, k) });
+    var left = minibatchLog(run, k);
+    set(batch, 0, Object.assign({ z: left.z }, levels(F.batch.data[0], left.lo, left.hi)));
     set(batch, 1, { x: [p[0]], y: [p[1]] });
     var notes = [];
-    if (ok(p) && ok(run.arrow[k])) notes.push(arrow(p, run.arrow[k], "#ff7f0e"));
+    // the full gradient first, so the minibatch arrow is drawn on top of it
     if (ok(p) && ok(run.full_arrow[k])) notes.push(arrow(p, run.full_arrow[k], "#e31a1c"));
+    if (ok(p) && ok(run.arrow[k])) notes.push(arrow(p, run.arrow[k], "#ff7f0e"));
     batch.layout.annotations = notes;
+    set(batch, 2, { name: run.arrow_label[k] });
+    set(batch, 3, { name: run.full_arrow_label[k] });
     var shown = run.batches[k].join(", ") + (run.batch_sizes[k] > run.batches[k].length ? ", …" : "");
     title(batch, "step " + k + ": loss of minibatch [" + shown + "] (" + run.batch_sizes[k] +
       " sample" + (run.batch_sizes[k] > 1 ? "s" : "") + ")");
@@ -141,7 +158,7 @@
     if (!n) return [no(), no()];
     if (disabled) {
       if (run && value >= run.n_steps - 1) window.dash_clientside.set_props("step-slider", { value: 0 });
-      return [false, "⏸ pause"];
+      return [false, "❚❚ pause"];
     }
     return [true, "▶ play"];
   }
