@@ -18,6 +18,7 @@ import typer
 from typer.core import TyperGroup
 
 from sgdscape.errors import SgdscapeError, check_choice
+from sgdscape.models import MODELS
 from sgdscape.run import RunConfig
 
 # typer >= 0.24 vendors click; find its ClickException through a public subclass.
@@ -138,6 +139,32 @@ def select_steps(spec: str, n_steps: int) -> list[int]:
     return steps
 
 
+def _default_inits() -> str:
+    """Each model's default init, grouped: ``1.2,-2.3 (relu-unit, ...); 1.2,-2.3,0.5 (...)``."""
+    groups: dict[tuple[float, ...], list[str]] = {}
+    for name, model in MODELS.items():
+        groups.setdefault(model.default_init, []).append(name)
+    return "; ".join(
+        f"{','.join(f'{v:g}' for v in start)} for {', '.join(names)}"
+        for start, names in groups.items()
+    )
+
+
+INIT_HELP = (
+    "Initial parameters, one number per parameter of the model (e.g. 1.2,-2.3 for w1,w2); "
+    "'random' draws them from the model's init rule, 'default' takes the model's default. "
+    "Left out: the preset's or --config's init, else the model's default, the seed's "
+    f"1.2,-2.3 then 0.5 for each further parameter [{_default_inits()}]."
+)
+
+
+MODEL_HELP = f"Model: {', '.join(MODELS)} [relu-unit]."
+
+
+def _is_init_word(text: str | None) -> bool:
+    return text is not None and text.strip().lower() in ("default", "random")
+
+
 def _config_options(
     config_file: Annotated[
         Path | None, typer.Option("--config", help="TOML config; other options override it.")
@@ -159,9 +186,9 @@ def _config_options(
     outlier_scale: Annotated[float | None, typer.Option(help="Outlier shift [5].")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of data and sampling [0].")] = None,
     data: Annotated[Path | None, typer.Option(help="CSV file with columns x,y.")] = None,
-    model: Annotated[str | None, typer.Option(help="Model name [relu-unit].")] = None,
+    model: Annotated[str | None, typer.Option(help=MODEL_HELP)] = None,
     loss: Annotated[str | None, typer.Option(help="Loss name [problem's default].")] = None,
-    init: Annotated[str | None, typer.Option(help="Initial parameters W1,W2 [1.2,-2.3].")] = None,
+    init: Annotated[str | None, typer.Option(help=INIT_HELP)] = None,
     inits: Annotated[
         str | None, typer.Option(help="Many inits at once: grid:N (N x N) or random:K.")
     ] = None,
@@ -242,7 +269,7 @@ def _config_options(
         "data": None if data is None else str(data),
         "model": model,
         "loss": loss,
-        "init": _numbers("--init", init),
+        "init": init.strip().lower() if _is_init_word(init) else _numbers("--init", init),
         "inits": inits,
         "lr": lr,
         "optimizer": optimizer,
