@@ -523,40 +523,39 @@ _OUTPUT_SUFFIXES = {
 }
 
 
-def parse_step_range(spec: str | None) -> tuple[int | None, int | None, int | None]:
-    """``A:B`` or ``A:B:S`` (Python slice: steps A..B-1 every S; A or B may be left out)."""
+def parse_step_range(spec: str | None) -> slice:
+    """``A:B`` or ``A:B:S`` as a Python slice (steps A..B-1 every S; A or B may be left out,
+    negative bounds count from the end). Malformed text or a stride below 1 is an error."""
     if spec is None:
-        return None, None, None
+        return slice(None)
     parts = spec.strip().split(":")
     try:
         if len(parts) not in (2, 3):
             raise ValueError
-        numbers = tuple(int(part) if part.strip() else None for part in parts)
+        numbers = [int(part) if part.strip() else None for part in parts]
     except ValueError:
         raise SgdscapeError(
             f"--steps must be a range A:B or A:B:S such as 0:50 or 10: or ::2, got {spec!r}."
         ) from None
-    start, stop = numbers[0], numbers[1]
     stride = numbers[2] if len(numbers) == 3 else None
-    if any(n is not None and n < 0 for n in numbers) or stride == 0:
-        raise SgdscapeError(
-            f"--steps needs non-negative bounds and a positive stride, got {spec!r}."
-        )
-    if start is not None and stop is not None and stop <= start:
-        raise SgdscapeError(f"--steps {spec!r} is empty: B must be larger than A.")
-    return start, stop, stride
+    if stride is not None and stride < 1:
+        raise SgdscapeError(f"--steps needs a stride S of at least 1, got {spec!r}.")
+    return slice(numbers[0], numbers[1], stride)
 
 
 def resolve_step_range(spec: str | None, n_steps: int) -> range:
-    """The steps of ``--steps`` for a run of ``n_steps`` steps (every step by default)."""
-    start, stop, stride = parse_step_range(spec)
-    if start is not None and start >= n_steps:
-        raise SgdscapeError(f"--steps starts at {start}, past the run's last step {n_steps - 1}.")
-    if stop is not None and stop > n_steps:
+    """The steps of ``--steps`` for a run of ``n_steps`` steps (every step by default).
+
+    Bounds are clipped to the run as a Python slice clips them (``0:50`` of a 7-step run
+    is steps 0..6); a range that holds no step at all is an error.
+    """
+    chosen = range(n_steps)[parse_step_range(spec)]
+    if not chosen:
         raise SgdscapeError(
-            f"--steps ends at {stop}, past the run's {n_steps} steps (use at most {n_steps})."
+            f"--steps {spec!r} selects none of the run's steps 0..{n_steps - 1}; "
+            f"choose A < B within them (for example 0:{n_steps})."
         )
-    return range(start or 0, n_steps if stop is None else stop, stride or 1)
+    return chosen
 
 
 def parse_size(spec: str | None) -> tuple[int, int] | None:
@@ -623,7 +622,11 @@ def export(
     ] = None,
     fps: Annotated[float, typer.Option(help="Steps per second when playing.")] = 10.0,
     steps: Annotated[
-        str | None, typer.Option(help="Steps to show, A:B or A:B:S (Python slice) [all].")
+        str | None,
+        typer.Option(
+            help="Steps to show, A:B or A:B:S, a Python slice: bounds past the run are "
+            "clipped, negative ones count from the end [all]."
+        ),
     ] = None,
     size: Annotated[
         str | None,
