@@ -938,7 +938,14 @@ def bench(
         Path | None, typer.Option("--json", help="Also write the table as JSON here.")
     ] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
-    quick: Annotated[bool, typer.Option("--quick", help="Small sizes: a smoke test.")] = False,
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick",
+            help="A smoke test of a few seconds: small sizes, eager rows only (no compiled "
+            "kernels, no fresh-process memory row).",
+        ),
+    ] = False,
     repeats: Annotated[int, typer.Option(help="Best of N.", min=1)] = 3,
     threads: Annotated[
         int | None, typer.Option(help="torch CPU threads [torch's default].", min=1)
