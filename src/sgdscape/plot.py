@@ -153,9 +153,10 @@ def slice_text(result: RunResult, step: int | None = None) -> str:
 def step_titles(result: RunResult, step: int) -> tuple[str, str, str]:
     """``(left, right, figure)`` titles of ``step``.
 
-    The figure title names the model, optimizer, step, the slice of a model with more
-    than two parameters (:func:`slice_text`) and, for a compare run, which run the
-    minibatch panel shows.
+    The figure title names the model, optimizer and step; a second line (after ``"\\n"``;
+    the Plotly views write it as ``<br>``) gives the slice of a model with more than two
+    parameters (:func:`slice_text`) and, for a compare run, which run the minibatch panel
+    shows.
     """
     trajectory = result.trajectory
     batch = trajectory.batch(step)
@@ -173,19 +174,18 @@ def step_titles(result: RunResult, step: int) -> tuple[str, str, str]:
     ]
     if trajectory.diverged:
         parts.append(f"diverged at step {trajectory.diverged_step}")
-    held = slice_text(result, step)
-    if held:
-        parts.append(held)
+    notes = [slice_text(result, step)]
     if result.others:
-        parts.append(
+        notes.append(
             f"minibatch and arrows of run 1 of {len(result.trajectories)} "
             f"({result.config.labels[0]})"
         )
-    return left, right, " · ".join(parts)
+    lines = [" · ".join(parts), " · ".join(note for note in notes if note)]
+    return left, right, "\n".join(line for line in lines if line)
 
 
 def wrap_title(title: str, fig: Figure, fontsize: float | None = None) -> str:
-    """``title`` broken into lines at its `` · `` separators so each line fits ``fig``'s width.
+    """``title`` broken further at its `` · `` separators so each line fits ``fig``'s width.
 
     The width is estimated from the font size (an average glyph is about 0.6 em wide, with a
     margin), so no draw is needed.
@@ -196,11 +196,15 @@ def wrap_title(title: str, fig: Figure, fontsize: float | None = None) -> str:
     size = fontsize or FontProperties(size=mpl.rcParams["figure.titlesize"]).get_size_in_points()
     chars = max(20, int(0.9 * fig.get_figwidth() * 72 / (0.6 * size)))
     lines: list[str] = []
-    for part in title.split(" · "):
-        if lines and len(lines[-1]) + 3 + len(part) <= chars:
-            lines[-1] += " · " + part
-        else:
-            lines.append(part)
+    for given in title.split("\n"):
+        lines.append("")
+        for part in given.split(" · "):
+            if not lines[-1]:
+                lines[-1] = part
+            elif len(lines[-1]) + 3 + len(part) <= chars:
+                lines[-1] += " · " + part
+            else:
+                lines.append(part)
     return "\n".join(lines)
 
 
