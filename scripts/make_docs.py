@@ -29,11 +29,17 @@ def catalogue() -> str:
         "",
         "![risk landscape of every model](images/models.png)",
         "",
-        "| name | parameters | what it teaches |",
-        "| --- | --- | --- |",
+        "A run without `--init` starts at the model's default init: the seed's (1.2, -2.3) for "
+        "the first two parameters and 0.5 for each further one.",
+        "",
+        "| name | parameters | default init | what it teaches |",
+        "| --- | --- | --- | --- |",
     ]
     for model in sgdscape.MODELS.values():
-        lines.append(f"| `{model.name}` | {', '.join(model.param_names)} | {model.description} |")
+        start = ", ".join(f"{v:g}" for v in model.default_init)
+        lines.append(
+            f"| `{model.name}` | {', '.join(model.param_names)} | ({start}) | {model.description} |"
+        )
     lines += ["", "## Problems", "", "| name | default loss | data |", "| --- | --- | --- |"]
     for problem in sgdscape.PROBLEMS.values():
         lines.append(f"| `{problem.name}` | {problem.default_loss} | {problem.description} |")

@@ -11,6 +11,8 @@ import pytest
 from sgdscape.app import state as app_state
 from sgdscape.app.state import AppState, parse_query, run_key, state_from_controls, to_query
 from sgdscape.errors import SgdscapeError
+from sgdscape.models import MODELS
+from sgdscape.run import RunConfig
 
 
 def test_default_state_is_the_seed_run_and_has_an_empty_query():
@@ -234,3 +236,17 @@ def test_a_diverging_run_is_shown_not_an_error():
     payload = page_payload(AppState(grid=30, lr=50.0))
     assert payload["diverged_step"] >= 0 and "diverged" in payload["summary"]
     json.dumps(payload, allow_nan=False)
+
+
+@pytest.mark.parametrize("model", sorted(MODELS))
+def test_the_apps_default_start_of_every_model_is_the_models_default_init(model):
+    # the page sets the two plotted coordinates; the others start where the CLI's run does
+    assert AppState(model=model).to_config().init == RunConfig(model=model).init
+
+
+def test_the_apps_slice_of_a_bigger_model_says_where_it_is_held():
+    from sgdscape.app.compute import page_payload
+
+    figures = page_payload(AppState(model="relu-unit-bias", grid=30))["figures"]
+    for name in ("batch", "risk"):
+        assert figures[name]["layout"]["xaxis"]["title"]["text"] == "w1   (slice at b = 0.5)"

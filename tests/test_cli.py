@@ -1,9 +1,12 @@
+import re
+
 import numpy as np
 import pytest
 from typer.testing import CliRunner
 
 import sgdscape
 from sgdscape.cli import app, parse_bytes, select_steps
+from sgdscape.presets import PRESETS
 from sgdscape.run import atomic_path, load, load_config
 
 runner = CliRunner()
@@ -272,3 +275,73 @@ def test_python_dash_m_entry_point():
     assert done.stderr.strip().splitlines() == [
         "sgdscape: error: learning rate (lr) must be a finite number > 0, got -1.0."
     ]
+
+
+# every model and every preset runs with nothing but an output directory
+
+
+@pytest.mark.parametrize("name", sorted(sgdscape.MODELS))
+def test_every_model_runs_with_no_options_from_its_own_default_init(tmp_path, name):
+    result = invoke("run", "--model", name, "--figures", "none", "-q", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    model = sgdscape.MODELS[name]
+    # the documented rule: the seed's (1.2, -2.3), then 0.5 for every further parameter
+    expected = (1.2, -2.3) + (0.5,) * (model.n_params - 2)
+    assert load_config(tmp_path / "config.toml").init == expected
+    with np.load(tmp_path / "run.npz") as arrays:
+        np.testing.assert_allclose(arrays["iterates"][0], expected, rtol=1e-6)
+    assert sgdscape.RunConfig(model=name).init == expected  # the Python API agrees
+
+
+@pytest.mark.parametrize("name", sorted(PRESETS))
+def test_every_preset_runs_with_no_options(tmp_path, name):
+    result = invoke("run", "--preset", name, "--figures", "none", "-q", "--out", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    assert load_config(tmp_path / "config.toml") == PRESETS[name].config
+
+
+def test_the_help_gives_every_models_default_init():
+    result = runner.invoke(app, ["run", "--help"], terminal_width=2000, max_content_width=2000)
+    assert result.exit_code == 0
+    for name, model in sgdscape.MODELS.items():
+        start = ",".join(f"{v:g}" for v in model.default_init)
+        assert re.search(rf"{start} for [a-z, -]*\b{name}\b", result.output), (name, start)
+    assert "Initial parameters W1,W2 [1.2,-2.3]" not in result.output
+
+
+def test_a_new_model_takes_its_own_default_init_but_an_explicit_init_stays(tmp_path):
+    base = sgdscape.RunConfig(epochs=2)
+    assert base.replace(model="relu-unit-bias").init == (1.2, -2.3, 0.5)
+    assert base.replace(model="tanh-unit").init == (1.2, -2.3)
+    moved = base.replace(init=(0.3, 0.4))
+    assert moved.replace(model="tanh-unit").init == (0.3, 0.4)
+    with pytest.raises(sgdscape.SgdscapeError, match=r"got \(2,\); its default init is 1.2,-2.3"):
+        moved.replace(model="two-relu-units")
+    # a preset's own init is kept: the error says what to give instead
+    result = invoke("run", "--preset", "dead-relu", "--model", "relu-unit-bias", "-q")
+    assert result.exit_code == 2
+    assert "its default init is 1.2,-2.3,0.5" in result.output
+
+
+def test_a_random_init_reads_back_as_random(tmp_path):
+    result = invoke(
+        "run", *SMALL, "--init", "random", "--figures", "none", "--out", str(tmp_path / "a")
+    )
+    assert result.exit_code == 0, result.output
+    config = load_config(tmp_path / "a" / "config.toml")
+    assert config.init is None
+    again = invoke(
+        "run",
+        "--config",
+        str(tmp_path / "a" / "config.toml"),
+        "--figures",
+        "none",
+        "-q",
+        "--out",
+        str(tmp_path / "b"),
+    )
+    assert again.exit_code == 0, again.output
+    with np.load(tmp_path / "a" / "run.npz") as a, np.load(tmp_path / "b" / "run.npz") as b:
+        np.testing.assert_array_equal(a["iterates"], b["iterates"])
+    with pytest.raises(sgdscape.SgdscapeError, match=r"init must be numbers .* 'default' or"):
+        sgdscape.RunConfig(init="sometimes")

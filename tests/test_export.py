@@ -298,6 +298,20 @@ def test_cli_exports_html_and_gif_for_a_step_range(tmp_path: Path) -> None:
     assert json.loads(frames.group(1))["steps"] == [2, 3, 4, 5]
 
 
+@pytest.mark.parametrize(
+    "spec", ["0:50", "2:", ":5", "-3:", "1:100:4", "-100:3", "::5", "-5:-1", "3:4"]
+)
+def test_cli_steps_clip_like_a_python_slice(tmp_path: Path, spec: str) -> None:
+    html = tmp_path / "a.html"
+    outcome = invoke(
+        "export", "--grid", "8", "--samples", "7", "--steps", spec, "--html", str(html), "-q"
+    )
+    assert outcome.exit_code == 0, outcome.output
+    frames = re.search(r'id="sgdscape-frames"[^>]*>(.*?)</script>', html.read_text(), re.S)
+    bounds = [int(part) if part else None for part in spec.split(":")]
+    assert json.loads(frames.group(1))["steps"] == list(range(7))[slice(*bounds)]
+
+
 def test_cli_exports_a_saved_run(tmp_path: Path, small) -> None:
     sgdscape.save(small, tmp_path / "saved")
     page = tmp_path / "saved.html"
@@ -314,10 +328,13 @@ def test_cli_exports_a_saved_run(tmp_path: Path, small) -> None:
         ([], "at least one of --html"),
         (["--html", "x.html", "--fps", "0"], "--fps"),
         (["--gif", "x.gif", "--dpi", "-2"], "--dpi"),
-        (["--html", "x.html", "--steps", "5:2"], "empty"),
+        (["--html", "x.html", "--steps", "5:2"], "selects none of the run's steps 0..11"),
         (["--html", "x.html", "--steps", "a:b"], "--steps must be a range"),
-        (["--html", "x.html", "--steps", "0:500"], "past the run's 12 steps"),
-        (["--html", "x.html", "--steps", "40:"], "past the run's last step 11"),
+        (["--html", "x.html", "--steps", "7"], "--steps must be a range"),
+        (["--html", "x.html", "--steps", "1:2:3:4"], "--steps must be a range"),
+        (["--html", "x.html", "--steps", "::0"], "stride S of at least 1"),
+        (["--html", "x.html", "--steps", "::-1"], "stride S of at least 1"),
+        (["--html", "x.html", "--steps", "40:"], "selects none of the run's steps 0..11"),
         (["--gif", "x.png"], "must end in .gif"),
         (["--html", "x.gif"], "must end in .html"),
         (["--mp4", "x.gif"], "must end in .mp4"),

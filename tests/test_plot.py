@@ -7,7 +7,8 @@ import pytest
 import torch
 
 import sgdscape
-from sgdscape.plot import plot_step, safe_log
+from figure_text import layout_problems
+from sgdscape.plot import StepFigure, plot_step, safe_log, slice_text, step_titles
 
 
 @pytest.fixture(scope="module")
@@ -198,3 +199,175 @@ def test_the_minibatch_colour_bar_follows_the_step(seed_run):
         assert logs.min() - span / 10 <= low <= logs.min() + 1e-6 * span
         assert logs.max() - 1e-6 * span <= high <= logs.max() + span / 10
     matplotlib.pyplot.close(figure.fig)
+
+
+# ---------------------------------------------------------------- titles and layout
+
+
+def _steps_and_batches(result, steps):
+    return [(step, result.trajectory.batch(step)) for step in steps]
+
+
+@pytest.mark.parametrize("figsize", [(13, 5.6), (12, 5.25)])  # the PNG, the GIF frame
+def test_a_batch_10_figure_names_its_batch_in_a_title_that_fits(figsize):
+    result = sgdscape.run(sgdscape.RunConfig(batch_size=10, grid=20))
+    for step, batch in _steps_and_batches(result, [0, 4, 9]):
+        figure = StepFigure(result, figsize=figsize, dpi=80).draw(step)
+        assert list(batch) == list(range(batch[0], batch[0] + 10))  # in order: a range
+        assert figure.axes[0].get_title() == (
+            f"step {step}: loss of minibatch [{batch[0]}–{batch[-1]}] (10 samples)"
+        )
+        assert layout_problems(figure) == []
+        matplotlib.pyplot.close(figure)
+
+
+def test_a_shuffled_batch_shows_its_first_indices():
+    result = sgdscape.run(sgdscape.RunConfig(batch_size=10, grid=20, sampling="shuffle"))
+    batch = result.trajectory.batch(3)
+    assert sorted(batch) != list(batch)
+    title = step_titles(result, 3)[0]
+    assert f"[{batch[0]}, {batch[1]}, {batch[2]}, …] (10 samples)" in title
+
+
+def test_the_default_figure_is_laid_out_cleanly(small_run):
+    figure = plot_step(small_run, 5)
+    assert layout_problems(figure) == []
+    assert "empirical risk (mse, 20 samples)" in figure.axes[1].get_title()
+    matplotlib.pyplot.close(figure)
+
+
+@pytest.mark.parametrize(
+    ("changes", "held"),
+    [
+        ({"model": "relu-unit-bias"}, {"b": 0.5}),
+        ({"model": "relu-unit-bias", "slice_axes": ("w1", "b")}, {"w2": -2.3}),
+        ({"model": "two-relu-units"}, {"a2": 0.5, "w2": 0.5}),
+    ],
+)
+def test_a_slice_says_where_the_other_parameters_are_held(changes, held):
+    result = sgdscape.run(sgdscape.RunConfig(grid=20, **changes))
+    names = result.config.model_spec.param_names
+    step = 40
+    iterate = result.trajectory.iterates[step]
+    expected = "slice at " + ", ".join(f"{k} = {v:.3g}" for k, v in held.items())
+    expected += (
+        " (iterate: " + ", ".join(f"{k} = {iterate[names.index(k)]:.3g}" for k in held) + ")"
+    )
+    # the landscape really is the risk with those parameters held (an independent loop)
+    a_name, b_name = result.landscape.labels
+    i, j = 7, 12
+    w = torch.zeros(len(names))
+    for name, value in held.items():
+        w[names.index(name)] = value
+    w[names.index(a_name)] = float(result.landscape.w1[i])
+    w[names.index(b_name)] = float(result.landscape.w2[j])
+    prediction = result.config.model_spec(w, result.data.x)
+    risk = float(((prediction - result.data.y.reshape(-1)) ** 2).mean())
+    assert result.landscape.risk[j, i] == pytest.approx(risk, rel=1e-5)
+
+    figure = plot_step(result, step)
+    assert expected in figure.get_suptitle().replace("\n", " · ")
+    assert layout_problems(figure) == []
+    matplotlib.pyplot.close(figure)
+    # the Plotly views take the same titles
+    from sgdscape.figures_plotly import step_figure
+
+    assert expected in step_figure(result, step).layout.title.text
+
+
+def test_a_two_parameter_model_has_no_slice_text(small_run):
+    assert slice_text(small_run, 3) == ""
+    assert "slice" not in step_titles(small_run, 3)[2]
+
+
+def test_a_slice_along_directions_gives_its_origin_and_the_iterates_distance():
+    config = sgdscape.RunConfig(
+        model="relu-unit-bias", grid=20, slice_directions=((1, 0, 0.3), (0, 1, -0.2))
+    )
+    result = sgdscape.run(config)
+    step = 30
+    d = np.array(config.slice_directions).T  # (3, 2)
+    offset = result.trajectory.iterates[step] - np.array(config.init)
+    coefficients = np.linalg.lstsq(d, offset, rcond=None)[0]
+    distance = np.linalg.norm(offset - d @ coefficients)
+    assert distance > 0.01  # training left the plane
+    assert slice_text(result, step) == (
+        f"plane through (1.2, -2.3, 0.5) along two directions (iterate {distance:.3g} off it)"
+    )
+
+
+def test_the_step_figures_of_a_compare_run_draw_every_run():
+    config = sgdscape.RunConfig(grid=20, compare=({"lr": 0.1}, {"lr": 0.02}))
+    result = sgdscape.run(config)
+    step = 30
+    figure = plot_step(result, step)
+    right = figure.axes[1]
+    legend = [text.get_text() for text in right.get_legend().get_texts()]
+    assert legend == ["lr=0.05 (left panel)", "lr=0.1", "lr=0.02"]
+    lines = {line.get_label(): line for line in right.get_lines()}
+    for label, trajectory in zip(legend, (result.trajectory, *result.others), strict=True):
+        line = lines[label]
+        np.testing.assert_allclose(line.get_xdata(), trajectory.iterates[: step + 1, 0])
+        np.testing.assert_allclose(line.get_ydata(), trajectory.iterates[: step + 1, 1])
+    assert len({line.get_color() for line in lines.values()}) == 3
+    assert "minibatch and arrows of run 1 of 3 (lr=0.05)" in figure.get_suptitle()
+    assert layout_problems(figure) == []
+    matplotlib.pyplot.close(figure)
+
+
+def test_runs_of_different_lengths_each_draw_their_path_up_to_the_step():
+    config = sgdscape.RunConfig(grid=20, samples=20, compare=({"batch_size": 10},))
+    result = sgdscape.run(config)
+    assert result.others[0].n_steps == 2
+    figure = plot_step(result, 10)
+    short = [line for line in figure.axes[1].get_lines() if line.get_label() == "batch_size=10"]
+    np.testing.assert_allclose(short[0].get_xdata(), result.others[0].iterates[:, 0])
+    matplotlib.pyplot.close(figure)
+
+
+def test_compare_png_keeps_its_colour_bar_label_clear_of_the_right_panel():
+    from sgdscape.overlays import plot_compare
+
+    result = sgdscape.run(sgdscape.RunConfig(grid=20, compare=({"lr": 0.1},)))
+    figure = plot_compare(result)
+    assert layout_problems(figure, gap=4) == []
+    _, right, bar = figure.axes
+    renderer = figure.canvas.get_renderer()
+    label = bar.yaxis.label.get_window_extent(renderer)
+    texts = [right.yaxis.label.get_window_extent(renderer)]
+    texts += [t.get_window_extent(renderer) for t in right.get_yticklabels() if t.get_text()]
+    # the right panel's frame 10 px away, its texts (y-label, tick labels) at least 30 px
+    assert right.get_window_extent(renderer).x0 - label.x1 >= 10
+    assert all(box.x0 - label.x1 >= 30 for box in texts)
+    assert right.get_ylabel() == "empirical risk (mse) at the iterate"
+    matplotlib.pyplot.close(figure)
+
+
+def test_compare_png_of_two_losses_labels_each_risk_with_its_loss():
+    from sgdscape.overlays import plot_compare
+    from sgdscape.presets import PRESETS
+
+    result = sgdscape.run(PRESETS["outliers-huber"].config.replace(grid=20, epochs=1))
+    figure = plot_compare(result)
+    left, right, bar = figure.axes
+    assert "mse" in left.get_title() and bar.get_ylabel() == "log empirical risk (mse)"
+    assert right.get_ylabel() == "empirical risk at the iterate, each run in its own loss"
+    labels = [line.get_label() for line in right.get_lines()]
+    assert labels == ["loss=mse", "loss=huber"]
+    # each line is that run's risk in its own loss: huber is below mse for every residual
+    mse, huber = (line.get_ydata() for line in right.get_lines())
+    np.testing.assert_allclose(huber, result.others[0].risk)
+    assert np.median(mse) > 2 and np.median(huber) < 1
+    assert layout_problems(figure, gap=4) == []
+    matplotlib.pyplot.close(figure)
+
+
+def test_basins_png_title_stays_clear_of_its_colour_bar():
+    from sgdscape.basins import basins
+    from sgdscape.overlays import plot_basins
+    from sgdscape.run import risk_landscape
+
+    config = sgdscape.RunConfig(grid=20, epochs=1)
+    figure = plot_basins(basins(config, points=8), risk_landscape(config))
+    assert layout_problems(figure) == []
+    matplotlib.pyplot.close(figure)

@@ -295,6 +295,14 @@ def test_step_updates_are_one_message_of_sendable_binary_buffers() -> None:
     assert "_undefined_" not in repr(state)
 
 
+def test_the_caption_of_a_slice_says_where_the_other_parameters_are_held() -> None:
+    explorer = explore(SMALL.replace(model="relu-unit-bias"))
+    explorer.step = 30
+    b = explorer.result.trajectory.iterates[30][2]
+    assert f"slice at b = 0.5 (iterate: b = {b:.3g})" in explorer.caption
+    assert "slice" not in explore(SMALL).caption
+
+
 def test_init_controls_follow_the_plotted_parameters_of_a_slice() -> None:
     config = SMALL.replace(model="relu-unit-bias", init=(1.2, -2.3, 0.1), slice_axes=("w1", "b"))
     explorer = explore(config)

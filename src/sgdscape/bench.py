@@ -417,7 +417,9 @@ def suite(device: str = "cpu", quick: bool = False, repeats: int = 3) -> list[Ro
 
     Sizes follow the issue: materialised per-sample grids 1,000 x 300x300 on the CPU
     (1,000 x 1000x1000 on a GPU), risk-only 2,000 x 1000x1000, 10,000 initialisations x
-    100 steps. ``quick`` divides them for a smoke test.
+    100 steps. ``quick`` is a smoke test of a few seconds: small sizes and only the eager
+    rows (no compiled kernel, whose first compilation alone takes tens of seconds, and no
+    fresh-process memory row).
     """
     from sgdscape import kernels
     from sgdscape.devices import resolve_device
@@ -433,7 +435,7 @@ def suite(device: str = "cpu", quick: bool = False, repeats: int = 3) -> list[Ro
     rows: list[Row] = []
 
     # the seed's own loop: the reference rate of every "ratio" below
-    seed_row = bench_seed_landscape(100, 30 if quick else 100, repeats=repeats)
+    seed_row = bench_seed_landscape(100, 20 if quick else 100, repeats=repeats)
     seed_rate = seed_row.evaluations / seed_row.baseline_seconds
     rows.append(seed_row)
 
@@ -481,7 +483,6 @@ def suite(device: str = "cpu", quick: bool = False, repeats: int = 3) -> list[Ro
         def fill() -> object:
             return kernels.fused_fill(model, loss, out, wt, x, y)
 
-    fill()  # compile and fault the pages in
     used = kernels.used["fill"]
     times = {
         "plain": best_time(
@@ -491,15 +492,18 @@ def suite(device: str = "cpu", quick: bool = False, repeats: int = 3) -> list[Ro
             target,
             repeats,
         ),
-        "fused (fresh output)": best_time(
+    }
+    if not quick:
+        fill()  # compile and fault the pages in
+        used = kernels.used["fill"]
+        times["fused (fresh output)"] = best_time(
             lambda: landscape(
                 model, data, grid, engine="fused", memory_budget=budget, device=target
             ),
             target,
             repeats,
-        ),
-        "fused kernel, reused buffer": best_time(fill, target, repeats),
-    }
+        )
+        times["fused kernel, reused buffer"] = best_time(fill, target, repeats)
     fused_ok = kernels.used["fill"] > used
     for label, seconds in times.items():
         rows.append(
@@ -521,12 +525,6 @@ def suite(device: str = "cpu", quick: bool = False, repeats: int = 3) -> list[Ro
     data = ground_truth(n_risk, seed=0)
     grid = Grid.square(g_risk)
     evaluations = float(n_risk * grid.shape[0] * grid.shape[1])
-    landscape(model, data, Grid.square(8), per_sample=False, engine="fused", device=target)
-    fused = best_time(
-        lambda: landscape(model, data, grid, per_sample=False, engine="fused", device=target),
-        target,
-        repeats,
-    )
     small = Grid.square(max(8, g_risk // 4))
     small_evaluations = float(n_risk * small.shape[0] * small.shape[1])
     plain = best_time(
@@ -544,32 +542,43 @@ def suite(device: str = "cpu", quick: bool = False, repeats: int = 3) -> list[Ro
             seed_rate,
         )
     )
-    rows.append(
-        against_seed_rate(
-            "risk only: fused",
-            name,
-            f"{n_risk} x {g_risk}x{g_risk}",
-            evaluations,
-            fused,
-            seed_rate,
-            {"vs plain rate": f"{(evaluations / fused) / (small_evaluations / plain):.1f}x"},
+    if not quick:
+        landscape(model, data, Grid.square(8), per_sample=False, engine="fused", device=target)
+        fused = best_time(
+            lambda: landscape(model, data, grid, per_sample=False, engine="fused", device=target),
+            target,
+            repeats,
         )
-    )
-    if not gpu:
+        rows.append(
+            against_seed_rate(
+                "risk only: fused",
+                name,
+                f"{n_risk} x {g_risk}x{g_risk}",
+                evaluations,
+                fused,
+                seed_rate,
+                {"vs plain rate": f"{(evaluations / fused) / (small_evaluations / plain):.1f}x"},
+            )
+        )
+    if not gpu and not quick:
         rows.append(
             bench_risk_memory(n_risk, g_risk, name="risk only: peak memory (fresh process)")
         )
 
-    n_inits = 200 if quick else 10_000
+    n_inits = 100 if quick else 10_000
     # "as the seed": iterates and minibatch gradients, what the seed's train records;
     # "all": also the full-data gradient and risk at every iterate
     optimizers = (("sgd", None), ("sgd", {"momentum": 0.9}), ("adam", None), ("rmsprop", None))
+    engines = (("plain", True), ("fused", True), ("fused", False))
+    if quick:
+        optimizers, engines = optimizers[:1], engines[:1]
     for optimizer, options in optimizers:
-        for engine, full in (("plain", True), ("fused", True), ("fused", False)):
+        for engine, full in engines:
             row = bench_trajectories(
                 n_inits,
                 100,
                 repeats=repeats,
+                seed_repeats=1 if quick else 5,
                 optimizer=optimizer,
                 optimizer_options=options,
                 engine=engine,

@@ -18,6 +18,7 @@ import typer
 from typer.core import TyperGroup
 
 from sgdscape.errors import SgdscapeError, check_choice
+from sgdscape.models import MODELS
 from sgdscape.run import RunConfig
 
 # typer >= 0.24 vendors click; find its ClickException through a public subclass.
@@ -138,6 +139,32 @@ def select_steps(spec: str, n_steps: int) -> list[int]:
     return steps
 
 
+def _default_inits() -> str:
+    """Each model's default init, grouped: ``1.2,-2.3 (relu-unit, ...); 1.2,-2.3,0.5 (...)``."""
+    groups: dict[tuple[float, ...], list[str]] = {}
+    for name, model in MODELS.items():
+        groups.setdefault(model.default_init, []).append(name)
+    return "; ".join(
+        f"{','.join(f'{v:g}' for v in start)} for {', '.join(names)}"
+        for start, names in groups.items()
+    )
+
+
+INIT_HELP = (
+    "Initial parameters, one number per parameter of the model (e.g. 1.2,-2.3 for w1,w2); "
+    "'random' draws them from the model's init rule, 'default' takes the model's default. "
+    "Left out: the preset's or --config's init, else the model's default, the seed's "
+    f"1.2,-2.3 then 0.5 for each further parameter [{_default_inits()}]."
+)
+
+
+MODEL_HELP = f"Model: {', '.join(MODELS)} [relu-unit]."
+
+
+def _is_init_word(text: str | None) -> bool:
+    return text is not None and text.strip().lower() in ("default", "random")
+
+
 def _config_options(
     config_file: Annotated[
         Path | None, typer.Option("--config", help="TOML config; other options override it.")
@@ -159,9 +186,9 @@ def _config_options(
     outlier_scale: Annotated[float | None, typer.Option(help="Outlier shift [5].")] = None,
     seed: Annotated[int | None, typer.Option(help="Seed of data and sampling [0].")] = None,
     data: Annotated[Path | None, typer.Option(help="CSV file with columns x,y.")] = None,
-    model: Annotated[str | None, typer.Option(help="Model name [relu-unit].")] = None,
+    model: Annotated[str | None, typer.Option(help=MODEL_HELP)] = None,
     loss: Annotated[str | None, typer.Option(help="Loss name [problem's default].")] = None,
-    init: Annotated[str | None, typer.Option(help="Initial parameters W1,W2 [1.2,-2.3].")] = None,
+    init: Annotated[str | None, typer.Option(help=INIT_HELP)] = None,
     inits: Annotated[
         str | None, typer.Option(help="Many inits at once: grid:N (N x N) or random:K.")
     ] = None,
@@ -242,7 +269,7 @@ def _config_options(
         "data": None if data is None else str(data),
         "model": model,
         "loss": loss,
-        "init": _numbers("--init", init),
+        "init": init.strip().lower() if _is_init_word(init) else _numbers("--init", init),
         "inits": inits,
         "lr": lr,
         "optimizer": optimizer,
@@ -497,40 +524,39 @@ _OUTPUT_SUFFIXES = {
 }
 
 
-def parse_step_range(spec: str | None) -> tuple[int | None, int | None, int | None]:
-    """``A:B`` or ``A:B:S`` (Python slice: steps A..B-1 every S; A or B may be left out)."""
+def parse_step_range(spec: str | None) -> slice:
+    """``A:B`` or ``A:B:S`` as a Python slice (steps A..B-1 every S; A or B may be left out,
+    negative bounds count from the end). Malformed text or a stride below 1 is an error."""
     if spec is None:
-        return None, None, None
+        return slice(None)
     parts = spec.strip().split(":")
     try:
         if len(parts) not in (2, 3):
             raise ValueError
-        numbers = tuple(int(part) if part.strip() else None for part in parts)
+        numbers = [int(part) if part.strip() else None for part in parts]
     except ValueError:
         raise SgdscapeError(
             f"--steps must be a range A:B or A:B:S such as 0:50 or 10: or ::2, got {spec!r}."
         ) from None
-    start, stop = numbers[0], numbers[1]
     stride = numbers[2] if len(numbers) == 3 else None
-    if any(n is not None and n < 0 for n in numbers) or stride == 0:
-        raise SgdscapeError(
-            f"--steps needs non-negative bounds and a positive stride, got {spec!r}."
-        )
-    if start is not None and stop is not None and stop <= start:
-        raise SgdscapeError(f"--steps {spec!r} is empty: B must be larger than A.")
-    return start, stop, stride
+    if stride is not None and stride < 1:
+        raise SgdscapeError(f"--steps needs a stride S of at least 1, got {spec!r}.")
+    return slice(numbers[0], numbers[1], stride)
 
 
 def resolve_step_range(spec: str | None, n_steps: int) -> range:
-    """The steps of ``--steps`` for a run of ``n_steps`` steps (every step by default)."""
-    start, stop, stride = parse_step_range(spec)
-    if start is not None and start >= n_steps:
-        raise SgdscapeError(f"--steps starts at {start}, past the run's last step {n_steps - 1}.")
-    if stop is not None and stop > n_steps:
+    """The steps of ``--steps`` for a run of ``n_steps`` steps (every step by default).
+
+    Bounds are clipped to the run as a Python slice clips them (``0:50`` of a 7-step run
+    is steps 0..6); a range that holds no step at all is an error.
+    """
+    chosen = range(n_steps)[parse_step_range(spec)]
+    if not chosen:
         raise SgdscapeError(
-            f"--steps ends at {stop}, past the run's {n_steps} steps (use at most {n_steps})."
+            f"--steps {spec!r} selects none of the run's steps 0..{n_steps - 1}; "
+            f"choose A < B within them (for example 0:{n_steps})."
         )
-    return range(start or 0, n_steps if stop is None else stop, stride or 1)
+    return chosen
 
 
 def parse_size(spec: str | None) -> tuple[int, int] | None:
@@ -597,7 +623,11 @@ def export(
     ] = None,
     fps: Annotated[float, typer.Option(help="Steps per second when playing.")] = 10.0,
     steps: Annotated[
-        str | None, typer.Option(help="Steps to show, A:B or A:B:S (Python slice) [all].")
+        str | None,
+        typer.Option(
+            help="Steps to show, A:B or A:B:S, a Python slice: bounds past the run are "
+            "clipped, negative ones count from the end [all]."
+        ),
     ] = None,
     size: Annotated[
         str | None,
@@ -912,7 +942,14 @@ def bench(
         Path | None, typer.Option("--json", help="Also write the table as JSON here.")
     ] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
-    quick: Annotated[bool, typer.Option("--quick", help="Small sizes: a smoke test.")] = False,
+    quick: Annotated[
+        bool,
+        typer.Option(
+            "--quick",
+            help="A smoke test of a few seconds: small sizes, eager rows only (no compiled "
+            "kernels, no fresh-process memory row).",
+        ),
+    ] = False,
     repeats: Annotated[int, typer.Option(help="Best of N.", min=1)] = 3,
     threads: Annotated[
         int | None, typer.Option(help="torch CPU threads [torch's default].", min=1)

@@ -341,7 +341,7 @@ def step_figure(
     data[5]["x"], data[5]["y"] = _plain(path[: step + 1, 0]), _plain(path[: step + 1, 1])
     left_title, right_title, suptitle = step_titles(result, step)
     layout["annotations"][0]["text"], layout["annotations"][1]["text"] = left_title, right_title
-    layout["title"]["text"] = suptitle
+    layout["title"]["text"] = suptitle.replace("\n", "<br>")
     return go.Figure(data=data, layout=layout)
 
 
@@ -461,7 +461,7 @@ def player(
         "point_text": [_point_text(result, step, path[step]) for step in chosen],
         "left_title": [t[0] for t in titles],
         "right_title": [t[1] for t in titles],
-        "title": [t[2] for t in titles],
+        "title": [t[2].replace("\n", "<br>") for t in titles],
     }
     return Player(_skeleton(result.landscape, scale, width, height), frames)
 

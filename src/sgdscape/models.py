@@ -17,6 +17,12 @@ from sgdscape.errors import SgdscapeError, check_choice
 
 ModelFunction = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
+#: the seed notebook's init of its two parameters ``(w1, w2)``
+SEED_INIT = (1.2, -2.3)
+#: the default init of every parameter after the first two (0.5 keeps a second ReLU unit
+#: alive on x > 0, so two-relu-units can fit both halves of the line)
+EXTRA_INIT = 0.5
+
 
 @dataclass(frozen=True)
 class Model:
@@ -27,7 +33,10 @@ class Model:
         function: ``f(w: (..., p), x: (n,)) -> (..., n)``.
         param_names: names of the ``p`` parameters, in the order of the last axis of ``w``.
         description: one line on what the model teaches.
-        init_low, init_high: the default init draws each parameter from ``U(init_low, init_high)``.
+        init_low, init_high: ``init()`` draws each parameter from ``U(init_low, init_high)``.
+        default_init: the init a run uses when none is given, shape ``(p,)``; when left out,
+            the seed's :data:`SEED_INIT` for the first two parameters and :data:`EXTRA_INIT`
+            for each further one.
     """
 
     name: str
@@ -36,6 +45,19 @@ class Model:
     description: str = ""
     init_low: float = -0.1
     init_high: float = 0.1
+    default_init: tuple[float, ...] | None = None
+
+    def __post_init__(self) -> None:
+        start = self.default_init
+        if start is None:
+            start = (*SEED_INIT, *[EXTRA_INIT] * (self.n_params - 2))[: self.n_params]
+        start = tuple(float(v) for v in start)
+        if len(start) != self.n_params:
+            raise SgdscapeError(
+                f"default_init of model {self.name!r} needs {self.n_params} values "
+                f"({', '.join(self.param_names)}), got {start}."
+            )
+        object.__setattr__(self, "default_init", start)
 
     @property
     def n_params(self) -> int:

@@ -8,19 +8,27 @@ import numpy as np
 
 from sgdscape.basins import Basins
 from sgdscape.landscape import Landscape
-from sgdscape.plot import safe_log
+from sgdscape.plot import RUN_COLOURS, safe_log
 from sgdscape.run import RunResult
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-COLOURS = ["tab:orange", "tab:red", "tab:cyan", "tab:pink", "white", "tab:olive", "tab:brown"]
+COLOURS = list(RUN_COLOURS)
 
 
-def _risk_panel(ax: Axes, surface: Landscape, title: str) -> None:
+def run_losses(result: RunResult) -> list[str]:
+    """The loss of each run of ``result`` (base run, then each compare variant)."""
+    config = result.config
+    return [config.loss_name] + [config.variant(v).loss_name for v in config.compare]
+
+
+def _risk_panel(
+    ax: Axes, surface: Landscape, title: str, label: str = "log empirical risk"
+) -> None:
     filled = ax.contourf(surface.w1, surface.w2, safe_log(surface.risk), levels=30, cmap="viridis")
-    ax.figure.colorbar(filled, ax=ax, label="log empirical risk")
+    ax.figure.colorbar(filled, ax=ax, label=label)
     ax.set_xlabel(surface.labels[0])
     ax.set_ylabel(surface.labels[1])
     ax.set_xlim(surface.w1[0], surface.w1[-1])
@@ -35,8 +43,19 @@ def plot_compare(result: RunResult, *, figsize: tuple[float, float] = (13, 5.6))
     import matplotlib.pyplot as plt
 
     fig, (left, right) = plt.subplots(ncols=2, figsize=figsize, layout="constrained")
-    _risk_panel(left, result.landscape, f"{len(result.trajectories)} runs on the empirical risk")
-    for (label, trajectory), colour in zip(result.trajectories, COLOURS, strict=False):
+    losses = run_losses(result)
+    _risk_panel(
+        left,
+        result.landscape,
+        f"{len(result.trajectories)} runs on the empirical risk ({losses[0]})",
+        f"log empirical risk ({losses[0]})",
+    )
+    mixed = len(set(losses)) > 1
+    for (label, trajectory), colour, loss in zip(
+        result.trajectories, COLOURS, losses, strict=False
+    ):
+        if mixed and f"loss={loss}" not in label:
+            label = f"{label} ({loss} risk)"
         if trajectory.iterates.ndim != 2:
             continue
         path = result.path(trajectory)
@@ -48,8 +67,14 @@ def plot_compare(result: RunResult, *, figsize: tuple[float, float] = (13, 5.6))
         right.plot(np.arange(trajectory.n_steps), trajectory.risk, color=colour, label=label)
     left.legend(loc="lower left", fontsize=8, framealpha=0.85)
     right.set_yscale("log")
+    right.yaxis.tick_right()  # the y-label on the right, away from the colour bar's label
+    right.yaxis.set_label_position("right")
     right.set_xlabel("step")
-    right.set_ylabel("empirical risk at the iterate")
+    right.set_ylabel(
+        "empirical risk at the iterate, each run in its own loss"
+        if mixed
+        else f"empirical risk ({losses[0]}) at the iterate"
+    )
     right.set_title("risk along each path (■ start, ★ end)")
     right.grid(alpha=0.3)
     right.legend(fontsize=8)
@@ -140,5 +165,5 @@ def plot_basins(
     )
     right.set_xlabel(surface.labels[0] + " at init")
     right.set_ylabel(surface.labels[1] + " at init")
-    right.set_title("basins of attraction: colour = where the run from this init ends")
+    right.set_title("basins of attraction:\ncolour = where the run from this init ends")
     return fig

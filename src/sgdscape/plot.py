@@ -31,6 +31,8 @@ MIN_ARROW_FRACTION = 0.08  # the longer arrow of a step spans at least this much
 MIN_VISIBLE_FRACTION = 0.06  # no drawn arrow is shorter than this fraction of the window
 HEAD_WIDTH_FRACTION = 0.02  # matplotlib arrow heads: width 2% and length 3% of the window
 PATH_COLOUR = "tab:orange"
+#: one colour per run of a compare run (the first is the path's), on the risk landscape
+RUN_COLOURS = (PATH_COLOUR, "tab:red", "tab:cyan", "tab:pink", "white", "tab:olive", "tab:brown")
 TRUE_GRADIENT_COLOUR = "white"
 ARROW_EDGE_COLOUR = "black"  # a dark edge keeps the white arrow (and its legend key) visible
 CONTOUR_LEVELS = 30
@@ -290,23 +292,113 @@ def resolve_steps(steps: Sequence[int] | range | None, n_steps: int) -> list[int
     return chosen
 
 
+def batch_text(batch: np.ndarray) -> str:
+    """Short text for a minibatch's sample indices: ``[7]``, ``[40–49]`` or ``[3, 17, 42, …]``.
+
+    Consecutive indices collapse to a range, others show the first three, so that the
+    title of a batch of any size fits above its panel.
+    """
+    indices = [int(i) for i in batch]
+    if len(indices) <= 3:
+        return "[" + ", ".join(str(i) for i in indices) + "]"
+    if indices == list(range(indices[0], indices[0] + len(indices))):
+        return f"[{indices[0]}–{indices[-1]}]"
+    return "[" + ", ".join(str(i) for i in indices[:3]) + ", …]"
+
+
+def _plural(count: int, noun: str) -> str:
+    return f"{count} {noun}" + ("" if count == 1 else "s")
+
+
+def slice_text(result: RunResult, step: int | None = None) -> str:
+    """Where the plotted 2-D slice sits in a model with more than two parameters.
+
+    An axis-aligned slice names the held parameters and their values, and (given
+    ``step``) the iterate's own values of them, which training moves off the slice:
+    ``"slice at b = 0.5 (iterate: b = 0.117)"``. A slice along two directions gives its
+    origin and the iterate's distance from the plane. Empty for a two-parameter model
+    plotted on its own axes.
+    """
+    plane = result.landscape.plane
+    names = tuple(result.trajectory.param_names)
+    if plane is None or len(names) <= 2:
+        return ""
+    d1, d2, origin = (t.numpy().astype(np.float64) for t in (plane.d1, plane.d2, plane.origin))
+    iterate = None
+    if step is not None:
+        iterate = np.asarray(result.trajectory.iterates[step], dtype=np.float64)
+    if plane.is_axis_aligned:
+        held = [i for i in range(len(names)) if d1[i] == 0 and d2[i] == 0]
+        text = "slice at " + ", ".join(f"{names[i]} = {origin[i]:.3g}" for i in held)
+        if iterate is not None and np.isfinite(iterate).all():
+            text += " (iterate: " + ", ".join(f"{names[i]} = {iterate[i]:.3g}" for i in held)
+            text += ")"
+        return text
+    text = "plane through (" + ", ".join(f"{v:.3g}" for v in origin) + ") along two directions"
+    if iterate is not None and np.isfinite(iterate).all():
+        basis = np.stack([d1, d2], axis=1)
+        offset = iterate - origin
+        residual = offset - basis @ np.linalg.lstsq(basis, offset, rcond=None)[0]
+        text += f" (iterate {np.linalg.norm(residual):.3g} off it)"
+    return text
+
+
 def step_titles(result: RunResult, step: int) -> tuple[str, str, str]:
-    """``(left, right, figure)`` titles of ``step``."""
+    """``(left, right, figure)`` titles of ``step``.
+
+    The figure title names the model, optimizer and step; a second line (after ``"\\n"``;
+    the Plotly views write it as ``<br>``) gives the slice of a model with more than two
+    parameters (:func:`slice_text`) and, for a compare run, which run the minibatch panel
+    shows.
+    """
     trajectory = result.trajectory
     batch = trajectory.batch(step)
-    shown = ", ".join(str(i) for i in batch[:6]) + (", …" if len(batch) > 6 else "")
-    left = f"step {step}: loss of minibatch [{shown}] ({len(batch)} sample(s))"
+    left = f"step {step}: loss of minibatch {batch_text(batch)} ({_plural(len(batch), 'sample')})"
+    config = result.config
     right = (
-        f"empirical risk ({len(result.data)} samples), risk at step {step}: "
+        f"empirical risk ({config.loss_name}, {len(result.data)} samples): "
         f"{trajectory.risk[step]:.3g}"
     )
-    config = result.config
-    suptitle = (
-        f"{config.model} · {config.optimizer} lr={config.lr:g} · batch {config.batch_size} · "
-        f"step {step}/{result.n_steps - 1}"
-        + (f" · diverged at step {trajectory.diverged_step}" if trajectory.diverged else "")
-    )
-    return left, right, suptitle
+    parts = [
+        config.model,
+        f"{config.optimizer} lr={config.lr:g}",
+        f"batch {config.batch_size}",
+        f"step {step}/{result.n_steps - 1}",
+    ]
+    if trajectory.diverged:
+        parts.append(f"diverged at step {trajectory.diverged_step}")
+    notes = [slice_text(result, step)]
+    if result.others:
+        notes.append(
+            f"minibatch and arrows of run 1 of {len(result.trajectories)} "
+            f"({result.config.labels[0]})"
+        )
+    lines = [" · ".join(parts), " · ".join(note for note in notes if note)]
+    return left, right, "\n".join(line for line in lines if line)
+
+
+def wrap_title(title: str, fig: Figure, fontsize: float | None = None) -> str:
+    """``title`` broken further at its `` · `` separators so each line fits ``fig``'s width.
+
+    The width is estimated from the font size (an average glyph is about 0.6 em wide, with a
+    margin), so no draw is needed.
+    """
+    import matplotlib as mpl
+    from matplotlib.font_manager import FontProperties
+
+    size = fontsize or FontProperties(size=mpl.rcParams["figure.titlesize"]).get_size_in_points()
+    chars = max(20, int(0.9 * fig.get_figwidth() * 72 / (0.6 * size)))
+    lines: list[str] = []
+    for given in title.split("\n"):
+        lines.append("")
+        for part in given.split(" · "):
+            if not lines[-1]:
+                lines[-1] = part
+            elif len(lines[-1]) + 3 + len(part) <= chars:
+                lines[-1] += " · " + part
+            else:
+                lines.append(part)
+    return "\n".join(lines)
 
 
 def frame_axes(axes: Axes, surface: Any) -> None:
@@ -390,9 +482,25 @@ class StepFigure:
             cmap="viridis",
         )
         self.fig.colorbar(filled, ax=self.right, label="log empirical risk")
+        labels = result.config.labels
         (self._path_line,) = self.right.plot(
-            [], [], "-o", color=PATH_COLOUR, markersize=4, linewidth=2, label="path so far"
+            [],
+            [],
+            "-o",
+            color=PATH_COLOUR,
+            markersize=4,
+            linewidth=2,
+            label=f"{labels[0]} (left panel)" if result.others else "path so far",
         )
+        # the other runs of a compare run: their paths up to the same step
+        self._other_paths = []
+        for (label, trajectory), colour in zip(
+            result.trajectories[1:], RUN_COLOURS[1:], strict=False
+        ):
+            if trajectory.iterates.ndim == 2:
+                (line,) = self.right.plot([], [], "-", color=colour, linewidth=1.5, label=label)
+                line.set_zorder(2.5)  # over the first run's path
+                self._other_paths.append((result.path(trajectory), line))
         self._right_point = iterate_marker(self.right)
         self._left_point = iterate_marker(self.left)
         self.right.legend(loc="lower left", fontsize=8, framealpha=0.8)
@@ -437,10 +545,12 @@ class StepFigure:
         self._left_point.set_offsets([point])
         self._right_point.set_offsets([point])
         self._path_line.set_data(self.path[: step + 1, 0], self.path[: step + 1, 1])
+        for other, line in self._other_paths:
+            line.set_data(other[: step + 1, 0], other[: step + 1, 1])
         left_title, right_title, suptitle = step_titles(result, step)
         left.set_title(left_title)
         self.right.set_title(right_title)
-        self.fig.suptitle(suptitle)
+        self.fig.suptitle(wrap_title(suptitle, self.fig))
         # inside the panel: the layout ignores it (long arrow labels must not shrink the axes)
         left.legend(loc="lower left", fontsize=8, framealpha=0.8).set_in_layout(False)
         return self.fig

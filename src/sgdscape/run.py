@@ -47,6 +47,12 @@ log = logging.getLogger("sgdscape")
 
 Progress = Callable[[str, int, int], None]
 
+#: ``init`` value that stands for the model's own default init (:attr:`Model.default_init`)
+DEFAULT_INIT = "default"
+#: ``init`` value that stands for ``None`` (a draw from the model's init rule) in TOML,
+#: which has no null
+RANDOM_INIT = "random"
+
 
 @dataclass(frozen=True)
 class RunConfig:
@@ -54,6 +60,11 @@ class RunConfig:
 
     Every field is validated on construction; a bad value raises :class:`SgdscapeError`
     naming the field and what is allowed.
+
+    ``init`` left at ``"default"`` becomes the model's own default init
+    (:attr:`Model.default_init`: the seed's ``(1.2, -2.3)`` for a 2-parameter model, then
+    0.5 for each further parameter); ``None`` (``"random"`` in TOML) draws it from the
+    model's init rule with the sampling seed.
     """
 
     # data
@@ -71,7 +82,7 @@ class RunConfig:
     model: str = "relu-unit"
     loss: str | None = None
     # optimization
-    init: tuple[float, ...] | None = (1.2, -2.3)
+    init: tuple[float, ...] | str | None = DEFAULT_INIT
     inits: str | None = None
     lr: float = 0.05
     optimizer: str = "sgd"
@@ -114,6 +125,14 @@ class RunConfig:
         model = get_model(check_choice("model", self.model, MODELS))
         if self.loss is not None:
             check_choice("loss", self.loss, LOSSES)
+        if isinstance(self.init, str):
+            if self.init not in (DEFAULT_INIT, RANDOM_INIT):
+                raise SgdscapeError(
+                    f"init must be numbers (one per parameter of model {model.name!r}: "
+                    f"{', '.join(model.param_names)}), {DEFAULT_INIT!r} or {RANDOM_INIT!r}, "
+                    f"got {self.init!r}."
+                )
+            _set(self, "init", model.default_init if self.init == DEFAULT_INIT else None)
         if self.init is not None:
             inits = as_init(self.init, model)  # validates the shape, (p,) or (K, p), and values
             _set(self, "init", _nested_tuple(np.asarray(self.init, dtype=np.float64), inits.ndim))
@@ -155,13 +174,23 @@ class RunConfig:
             self.variant(variant)  # each variant must itself be a valid config
 
     def replace(self, **changes: Any) -> RunConfig:
-        """A copy with ``changes`` applied (and validated)."""
+        """A copy with ``changes`` applied (and validated).
+
+        A new ``model`` without a new ``init`` takes the new model's default init when the
+        old init was the old model's default (so ``--model relu-unit-bias`` alone works).
+        """
         unknown = set(changes) - {f.name for f in dataclasses.fields(self)}
         if unknown:
             raise SgdscapeError(
                 f"unknown config field(s) {', '.join(sorted(unknown))}; valid fields are: "
                 f"{', '.join(f.name for f in dataclasses.fields(self))}."
             )
+        if (
+            "init" not in changes
+            and changes.get("model", self.model) != self.model
+            and self.init == self.model_spec.default_init
+        ):
+            changes = {**changes, "init": DEFAULT_INIT}
         return dataclasses.replace(self, **changes)
 
     @property
@@ -248,6 +277,8 @@ class RunConfig:
                 out[f.name] = [dict(v) for v in value]
             if f.name == "slice_directions":
                 out[f.name] = [list(d) for d in value]
+        if self.init is None:  # TOML has no null; left out, init would read back as the default
+            out["init"] = RANDOM_INIT
         if not out["compare"]:
             del out["compare"]
         return out

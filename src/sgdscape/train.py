@@ -160,7 +160,8 @@ def as_init(init: object, model: Model) -> torch.Tensor:
     if tensor.ndim not in (1, 2) or tensor.shape[-1] != model.n_params or tensor.numel() == 0:
         raise SgdscapeError(
             f"init must have shape ({model.n_params},) or (K, {model.n_params}) for model "
-            f"{model.name!r} ({', '.join(model.param_names)}), got {tuple(tensor.shape)}."
+            f"{model.name!r} ({', '.join(model.param_names)}), got {tuple(tensor.shape)}; "
+            f"its default init is {','.join(f'{v:g}' for v in model.default_init)}."
         )
     if not torch.isfinite(tensor).all():
         raise SgdscapeError("init contains NaN or infinite values.")

@@ -42,7 +42,7 @@ from sgdscape.errors import SgdscapeError
 from sgdscape.optimizers import OPTIMIZERS, get_optimizer
 from sgdscape.plot import PATH_COLOUR as _PATH_COLOUR
 from sgdscape.plot import TRUE_GRADIENT_COLOUR as _TRUE_GRADIENT_COLOUR
-from sgdscape.plot import Arrows, arrow_scale, run_arrows, safe_log
+from sgdscape.plot import Arrows, arrow_scale, run_arrows, safe_log, slice_text
 from sgdscape.run import RunConfig, RunResult, load, run
 from sgdscape.stochastic import StochasticView, load_view
 
@@ -589,7 +589,7 @@ class Explorer(_TwoPanels, widgets.VBox):
             f"{config.batch_size} · <b>step {step}/{self.n_steps - 1}</b>{diverged}<br>"
             f"minibatch [{shown}] ({len(batch)} sample(s)) · minibatch loss "
             f"{frames.batch_loss[step]:.4g} · empirical risk {frames.risk[step]:.4g}"
-        )
+        ) + (f"<br>{held}" if (held := slice_text(self._result, step)) else "")
 
     def _on_step(self, change: Mapping[str, Any]) -> None:
         self._draw(int(change["new"]))

@@ -168,3 +168,44 @@ def test_colour_range_and_arrows_follow_the_step(page, result) -> None:
             segment = None if not xs else (np.array([xs[0], ys[0]]), np.array([xs[1], ys[1]]))
             check_arrow(segment, gradient, window, name)
     page.screenshot(path=str(_artifact("export_html_step3.png")))
+
+
+def test_the_title_of_a_compared_slice_fits_the_page(page, tmp_path: Path) -> None:
+    """A 4-parameter model compared over lr: the title's second line names the held
+    parameters and the run shown, and every line stays inside the figure."""
+    from sgdscape.export import export_html
+
+    result = sgdscape.run(RunConfig(model="two-relu-units", grid=20, compare=({"lr": 0.1},)))
+    page_file = export_html(result, tmp_path / "two.html", steps=range(40, 45))
+    tab, errors, _, _ = open_offline_page(
+        page.context.browser,  # the module's browser, in a tab of its own
+        page_file,
+        "document.getElementById('sgdscape-plot').dataset.step === '40'",
+        viewport=(1300, 820),
+    )
+    drawn = tab.evaluate(
+        """() => {
+            const figure = document.querySelector('#sgdscape-plot .main-svg')
+                .getBoundingClientRect();
+            const lines = [...document.querySelectorAll('.gtitle tspan.line')].map(line => {
+                const box = line.getBoundingClientRect();
+                return {text: line.textContent, left: box.left, right: box.right,
+                        bottom: box.bottom};
+            });
+            const panels = [...document.querySelectorAll('.annotation-text')].map(
+                text => text.getBoundingClientRect().top);
+            return {left: figure.left, right: figure.right, lines, panels};
+        }"""
+    )
+    tab.screenshot(path=str(_artifact("export_html_slice_title.png")))
+    tab.context.close()
+    assert errors == []
+    iterate = result.trajectory.iterates[40]
+    assert [line["text"] for line in drawn["lines"]] == [
+        "two-relu-units · sgd lr=0.05 · batch 1 · step 40/99",
+        f"slice at a2 = 0.5, w2 = 0.5 (iterate: a2 = {iterate[2]:.3g}, w2 = {iterate[3]:.3g})"
+        " · minibatch and arrows of run 1 of 2 (lr=0.05)",
+    ]
+    for line in drawn["lines"]:
+        assert drawn["left"] <= line["left"] and line["right"] <= drawn["right"], line
+        assert line["bottom"] <= min(drawn["panels"]), (line, drawn["panels"])  # above both

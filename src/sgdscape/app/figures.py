@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from sgdscape.plot import safe_log
+from sgdscape.plot import safe_log, slice_text
 from sgdscape.run import RunResult
 
 RUN_COLOURS = ("#ff7f0e", "#ff3df5", "#00e5ff", "#ff2a2a")  # current run, then pinned runs
@@ -129,6 +129,8 @@ def base_figures(
 ) -> dict[str, dict[str, Any]]:
     """The four base figures ``batch``, ``risk``, ``loss`` and ``noise`` (see module doc)."""
     a, b = result.landscape.labels
+    if held := slice_text(result):  # a slice of a bigger model says where it sits
+        a = f"{a}   ({held})"
     scale = payload["arrow_scale"]
     steps = list(range(payload["n_steps"]))
     run_name = f"run 1: {payload['label']}" if pins else "path"

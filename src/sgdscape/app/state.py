@@ -34,9 +34,6 @@ MAX_PINS = 3  # compare mode: the current run + 3 pinned = 4 runs
 MAX_FRAME_CELLS = 1_500_000  # minibatch-landscape cells sent to the browser per run
 MAX_QUERY_CHARS = 8000
 
-#: Parameters beyond the two plotted ones start here (the slice passes through them).
-EXTRA_INIT = 0.5
-
 # per optimizer: the hyperparameters the app exposes (AppState field names)
 OPTIMIZER_CONTROLS: dict[str, tuple[str, ...]] = {
     "sgd": ("momentum", "nesterov"),
@@ -124,9 +121,9 @@ class AppState:
         }.get(self.schedule, {})
 
     def full_init(self) -> tuple[float, ...]:
-        """``init`` as a full parameter vector: extra parameters at :data:`EXTRA_INIT`."""
-        model = MODELS[self.model]
-        return (*self.init, *([EXTRA_INIT] * (model.n_params - 2)))
+        """``init`` as a full parameter vector: parameters beyond the two plotted ones at the
+        model's default init (:attr:`Model.default_init`; the slice passes through them)."""
+        return (*self.init, *MODELS[self.model].default_init[2:])
 
     def to_config(self) -> RunConfig:
         """The validated :class:`RunConfig`, after the app's caps; raises :class:`SgdscapeError`."""
