@@ -29,6 +29,7 @@ Only the iterates at ``record_steps`` are kept, ``(S, K, p)`` float32, plus the 
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -37,9 +38,9 @@ from typing import Any
 import numpy as np
 import torch
 
-from sgdscape.devices import resolve_device
+from sgdscape.devices import one_thread_when_small, resolve_device
 from sgdscape.errors import SgdscapeError, check_choice, check_int, check_positive
-from sgdscape.kernels import closed_form_available, closed_form_gradient
+from sgdscape.kernels import SINGLE_THREAD_BELOW, closed_form_available, closed_form_gradient
 from sgdscape.losses import Loss, get_loss
 from sgdscape.models import Model, get_model
 from sgdscape.optimizers import (
@@ -224,9 +225,7 @@ def _draw_indices(
             out[k, offset : offset + room] = permutation[:room].to(out.dtype)
 
 
-def _gradient(
-    plan: _Plan, w: torch.Tensor, xb: torch.Tensor, yb: torch.Tensor
-) -> torch.Tensor:
+def _gradient(plan: _Plan, w: torch.Tensor, xb: torch.Tensor, yb: torch.Tensor) -> torch.Tensor:
     """Each chain's minibatch gradient ``(K, p)`` for its own minibatch ``xb, yb: (K, b)``."""
     if closed_form_available(plan.model, plan.loss):
         with torch.no_grad():
@@ -249,13 +248,13 @@ def _run_shard(plan: _Plan, first: int, count: int, init: np.ndarray | None) -> 
     Returns numpy arrays: ``iterates (S, count, p)``, ``final (count, p)``, ``init (count, p)``.
     """
     device = resolve_device(plan.device)
-    generators = [make_generator(plan.seed + first + k) for k in range(count)]
+    # the same generators as make_generator(seed + k), without its per-call validation
+    generators = [torch.Generator().manual_seed(plan.seed + first + k) for k in range(count)]
     if init is None:
         start = torch.stack([plan.model.init(generator=g) for g in generators])
     else:
         start = torch.as_tensor(init, dtype=torch.float32).reshape(count, plan.model.n_params)
     n, batch, steps = plan.x.shape[0], plan.batch_size, plan.steps
-    x, y = plan.x.to(device), plan.y.to(device)
     w = start.to(device).clone()
     optimizer, sgd = None, SgdUpdate.matching(plan.spec, plan.options)
     if sgd is None:
@@ -267,9 +266,9 @@ def _run_shard(plan: _Plan, first: int, count: int, init: np.ndarray | None) -> 
     itemsize = torch.empty((), dtype=dtype).element_size()
     block = max(1, INDEX_BLOCK_BYTES // max(1, count * batch * itemsize))
     per_epoch = math.ceil(n / batch)
+    lengths = [batch] * (per_epoch - 1) + [n - (per_epoch - 1) * batch]
     if plan.sampling == "shuffle":
         block = max(1, block // per_epoch) * per_epoch
-        lengths = [batch] * (per_epoch - 1) + [n - (per_epoch - 1) * batch]
     block = min(block, steps) if steps > 0 else 1
     buffer = torch.empty((count, block * batch), dtype=dtype)
 
@@ -277,32 +276,56 @@ def _run_shard(plan: _Plan, first: int, count: int, init: np.ndarray | None) -> 
     wanted = {int(s): j for j, s in enumerate(plan.record_steps)}
     if 0 in wanted:
         records[wanted[0]] = w.detach().cpu().numpy()
-    for lo in range(0, steps, block):
-        hi = min(steps, lo + block)
-        _draw_indices(generators, plan, lo, hi, buffer[:, : (hi - lo) * batch])
-        if hi - lo == steps:
-            generators = []  # one block holds the whole run: no generator state to keep
-        columns = buffer[:, : (hi - lo) * batch].to(device)
-        for t in range(lo, hi):
-            offset = (t - lo) * batch
-            size = batch if plan.sampling == "with-replacement" else lengths[t % per_epoch]
-            index = columns[:, offset : offset + size].long()
-            gradient = _gradient(plan, w, x[index], y[index])
-            with torch.no_grad():
-                if sgd is not None:
-                    sgd.step(w, gradient, plan.lrs[t])
-                else:
-                    assert optimizer is not None
-                    w.grad = gradient
-                    optimizer.param_groups[0]["lr"] = plan.lrs[t]
-                    optimizer.step()
-            if t + 1 in wanted:
-                records[wanted[t + 1]] = w.detach().cpu().numpy()
+    # one thread: a step is a few small vectorised operations, and an OpenMP region over
+    # them stalls on a busy machine (measured 15x slower with 2 threads at load 10)
+    work = count * batch * plan.model.n_params
+    with one_thread_when_small(work, device, SINGLE_THREAD_BELOW):
+        for lo in range(0, steps, block):
+            hi = min(steps, lo + block)
+            _draw_indices(generators, plan, lo, hi, buffer[:, : (hi - lo) * batch])
+            if hi - lo == steps:
+                generators = []  # one block holds the whole run: no generator state to keep
+            # step-major (block, B, K): each step's indices are one contiguous slab
+            slabs = buffer[:, : (hi - lo) * batch].T.reshape(hi - lo, batch, count)
+            slabs = slabs.contiguous().to(device)
+            _steps(plan, w, slabs, lo, hi, lengths, per_epoch, sgd, optimizer, records, wanted)
     return {
         "iterates": records,
         "final": w.detach().cpu().numpy().astype(np.float32),
         "init": start.cpu().numpy().astype(np.float32),
     }
+
+
+def _steps(
+    plan: _Plan,
+    w: torch.Tensor,
+    slabs: torch.Tensor,
+    lo: int,
+    hi: int,
+    lengths: list[int],
+    per_epoch: int,
+    sgd: SgdUpdate | None,
+    optimizer: torch.optim.Optimizer | None,
+    records: np.ndarray,
+    wanted: dict[int, int],
+) -> None:
+    """Steps ``lo ... hi - 1`` of every chain in place on ``w: (K, p)``; ``slabs:
+    (hi - lo, B, K)`` the chains' minibatch indices of those steps."""
+    x, y = plan.x.to(w.device), plan.y.to(w.device)
+    for t in range(lo, hi):
+        size = plan.batch_size if plan.sampling == "with-replacement" else lengths[t % per_epoch]
+        index = slabs[t - lo, :size].T.long()
+        gradient = _gradient(plan, w, x[index], y[index])
+        with torch.no_grad():
+            if sgd is not None:
+                sgd.step(w, gradient, plan.lrs[t])
+            else:
+                assert optimizer is not None
+                w.grad = gradient
+                optimizer.param_groups[0]["lr"] = plan.lrs[t]
+                optimizer.step()
+        if t + 1 in wanted:
+            records[wanted[t + 1]] = w.detach().cpu().numpy()
 
 
 def _resolve_init(init: object, model: Model, n_chains: int, seed: int) -> np.ndarray | None:
@@ -332,7 +355,7 @@ def _resolve_init(init: object, model: Model, n_chains: int, seed: int) -> np.nd
 def _shard_ranges(n_chains: int, shards: int) -> list[tuple[int, int]]:
     """``shards`` contiguous ``(first, count)`` ranges covering ``0 ... n_chains - 1``."""
     edges = np.linspace(0, n_chains, shards + 1).round().astype(int)
-    return [(int(a), int(b - a)) for a, b in zip(edges[:-1], edges[1:], strict=True) if b > a]
+    return [(int(a), int(b - a)) for a, b in itertools.pairwise(edges) if b > a]
 
 
 def _run_ray(
@@ -459,8 +482,10 @@ def chains(
             _run_shard(plan, first, count, None if start is None else start[first : first + count])
             for first, count in ranges
         ]
-    iterates = parts[0]["iterates"] if len(parts) == 1 else np.concatenate(
-        [part["iterates"] for part in parts], axis=1
+    iterates = (
+        parts[0]["iterates"]
+        if len(parts) == 1
+        else np.concatenate([part["iterates"] for part in parts], axis=1)
     )
     final = np.concatenate([part["final"] for part in parts])
     config = ChainsConfig(
