@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sgdscape.chain_stats import basin_fractions, chain_moments, fan_of_steps, first_passage
+from sgdscape.chain_theory import linear_regression_moments, stationary_covariance
+from sgdscape.chains import Chains, chains
 from sgdscape.devices import resolve_device
 from sgdscape.errors import SgdscapeError
 from sgdscape.grid import Grid, Plane
@@ -47,6 +50,7 @@ __all__ = [
     "OPTIMIZERS",
     "PROBLEMS",
     "SCHEDULES",
+    "Chains",
     "Dataset",
     "Directions",
     "Grid",
@@ -61,7 +65,12 @@ __all__ = [
     "SgdscapeError",
     "StochasticView",
     "Trajectory",
+    "basin_fractions",
+    "chain_moments",
+    "chains",
     "explore",
+    "fan_of_steps",
+    "first_passage",
     "get_loss",
     "get_model",
     "get_optimizer",
@@ -69,6 +78,7 @@ __all__ = [
     "interpolation_directions",
     "landscape",
     "line_landscape",
+    "linear_regression_moments",
     "load",
     "load_config",
     "make_problem",
@@ -80,6 +90,7 @@ __all__ = [
     "run",
     "save",
     "slice_landscape",
+    "stationary_covariance",
     "stochastic_view",
     "train",
 ]
