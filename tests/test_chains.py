@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import sgdscape
+from sgdscape import kernels
 from sgdscape.chain_stats import (
     basin_fractions,
     chain_moments,
@@ -374,3 +375,15 @@ def test_ray_backend_equals_local(ray, small_data):
     np.testing.assert_array_equal(remote.final, local.final)
     np.testing.assert_array_equal(remote.init, local.init)
     assert remote.config.backend == "ray"
+
+
+@pytest.mark.slow
+def test_compiled_blocks_equal_the_eager_steps_within_rounding(small_data):
+    kwargs = dict(init=None, n_chains=50, lr=0.05, batch_size=2, steps=47, seed=8)
+    record = [0, 5, 20, 33, 40, 47]
+    before = kernels.used["sgd-steps"]
+    eager = chains("relu-unit", small_data, engine="plain", record_steps=record, **kwargs)
+    fused = chains("relu-unit", small_data, engine="fused", record_steps=record, **kwargs)
+    np.testing.assert_allclose(fused.iterates, eager.iterates, rtol=1e-5, atol=1e-6)
+    np.testing.assert_allclose(fused.final, eager.final, rtol=1e-5, atol=1e-6)
+    assert kernels.used["sgd-steps"] >= before + 2  # the compiled blocks really ran

@@ -40,7 +40,14 @@ import torch
 
 from sgdscape.devices import one_thread_when_small, resolve_device
 from sgdscape.errors import SgdscapeError, check_choice, check_int, check_positive
-from sgdscape.kernels import SINGLE_THREAD_BELOW, closed_form_available, closed_form_gradient
+from sgdscape.kernels import (
+    SGD_BLOCK_STEPS,
+    SINGLE_THREAD_BELOW,
+    check_engine,
+    closed_form_available,
+    closed_form_gradient,
+    fused_sgd_steps,
+)
 from sgdscape.losses import Loss, get_loss
 from sgdscape.models import Model, get_model
 from sgdscape.optimizers import (
@@ -51,7 +58,7 @@ from sgdscape.optimizers import (
     learning_rates,
 )
 from sgdscape.problems import Dataset, make_generator
-from sgdscape.train import as_init
+from sgdscape.train import FUSE_MIN_INIT_STEPS, as_init
 
 #: samplings a chain can use (``"in-order"`` would make every chain the same path)
 CHAIN_SAMPLINGS = {
@@ -197,6 +204,7 @@ class _Plan:
     seed: int
     record_steps: np.ndarray
     device: str
+    engine: str = "auto"
 
 
 def _draw_indices(
@@ -296,6 +304,59 @@ def _run_shard(plan: _Plan, first: int, count: int, init: np.ndarray | None) -> 
     }
 
 
+def _fuses(plan: _Plan, n_chains: int, sgd: SgdUpdate | None) -> bool:
+    """Whether blocks of steps run as compiled kernels (:func:`fused_sgd_steps`): plain SGD
+    without momentum on a built-in model, full minibatches, and enough work to pay for
+    compiling (as ``train``'s ``engine="auto"``) or ``engine="fused"``. Equal to the
+    eager steps within float rounding, not bit for bit."""
+    if plan.engine == "plain" or sgd is None or sgd.momentum != 0:
+        return False
+    if not closed_form_available(plan.model, plan.loss):
+        return False
+    if plan.sampling == "shuffle" and plan.x.shape[0] % plan.batch_size != 0:
+        return False
+    return plan.engine == "fused" or float(n_chains) * plan.steps >= FUSE_MIN_INIT_STEPS
+
+
+def _fused_steps(
+    plan: _Plan,
+    w: torch.Tensor,
+    slabs: torch.Tensor,
+    lo: int,
+    hi: int,
+    sgd: SgdUpdate,
+    records: np.ndarray,
+    wanted: dict[int, int],
+) -> int:
+    """Whole compiled blocks of :data:`SGD_BLOCK_STEPS` steps from ``lo``; returns the
+    first step left to the eager loop (``hi`` unless a kernel is missing or the range
+    ends inside a block)."""
+    x, y = plan.x.to(w.device), plan.y.to(w.device)
+    mask = torch.ones((SGD_BLOCK_STEPS, plan.batch_size), dtype=w.dtype, device=w.device)
+    wt = w.detach().T.contiguous()
+    t = lo
+    while t + SGD_BLOCK_STEPS <= hi:
+        index = slabs[t - lo : t - lo + SGD_BLOCK_STEPS].transpose(1, 2).long()  # (S, K, B)
+        lrs = torch.tensor(plan.lrs[t : t + SGD_BLOCK_STEPS], dtype=w.dtype, device=w.device)
+        xb, yb = x[index], y[index]
+        if wt.shape[1] > 1:  # the chains' axis is dynamic, as fused_sgd_steps marks wt's
+            torch._dynamo.mark_dynamic(xb, 1)
+            torch._dynamo.mark_dynamic(yb, 1)
+        out = fused_sgd_steps(plan.model, plan.loss, sgd, wt, wt, xb, yb, mask, lrs)
+        if out is None:
+            break
+        for step in range(t + 1, t + SGD_BLOCK_STEPS):  # iterates after step - t updates
+            if step in wanted:
+                records[wanted[step]] = out[0][step - t].T.cpu().numpy()
+        wt = out[3]
+        t += SGD_BLOCK_STEPS
+        if t in wanted:
+            records[wanted[t]] = wt.T.cpu().numpy()
+    with torch.no_grad():
+        w.copy_(wt.T)
+    return t
+
+
 def _steps(
     plan: _Plan,
     w: torch.Tensor,
@@ -312,7 +373,11 @@ def _steps(
     """Steps ``lo ... hi - 1`` of every chain in place on ``w: (K, p)``; ``slabs:
     (hi - lo, B, K)`` the chains' minibatch indices of those steps."""
     x, y = plan.x.to(w.device), plan.y.to(w.device)
-    for t in range(lo, hi):
+    first = lo
+    if _fuses(plan, w.shape[0], sgd):
+        assert sgd is not None
+        first = _fused_steps(plan, w, slabs, lo, hi, sgd, records, wanted)
+    for t in range(first, hi):
         size = plan.batch_size if plan.sampling == "with-replacement" else lengths[t % per_epoch]
         index = slabs[t - lo, :size].T.long()
         gradient = _gradient(plan, w, x[index], y[index])
@@ -394,6 +459,7 @@ def chains(
     backend: str = "local",
     shards: int | None = None,
     ray_address: str | None = None,
+    engine: str = "auto",
 ) -> Chains:
     """Run ``n_chains`` independent copies of the same stochastic optimizer as one batch.
 
@@ -424,6 +490,9 @@ def chains(
         shards: number of shards (Ray default: the cluster's CPUs; local default: as few
             as hold :data:`SHARD_CHAINS` chains each). The result does not depend on it.
         ray_address: a Ray cluster address (default: a running or new local Ray).
+        engine: ``"plain"`` eager steps (bit for bit equal to ``train``); ``"auto"``
+            compiles blocks of plain-SGD steps when ``K * steps`` is large (equal within
+            float rounding); ``"fused"`` always compiles where it can.
 
     Returns:
         A :class:`Chains` with ``iterates (S, K, p)``, ``final (K, p)`` and ``diverged (K,)``.
@@ -442,6 +511,7 @@ def chains(
         )
     check_choice("sampling", sampling, CHAIN_SAMPLINGS)
     check_choice("backend", backend, BACKENDS)
+    engine = check_engine(engine)
     seed = check_int("seed", seed, low=0)
     options = dict(optimizer_options or {})
     probe = torch.zeros(1, model.n_params, requires_grad=True)
@@ -465,6 +535,7 @@ def chains(
         seed=seed,
         record_steps=record,
         device=device_name,
+        engine=engine,
     )
     if shards is None:
         shards = math.ceil(n_chains / SHARD_CHAINS)
