@@ -2,6 +2,13 @@
 
 Pure functions of a :class:`sgdscape.chains.Chains` (or of plain arrays) returning frozen
 results that carry their steps and coordinates, so a view can draw them directly.
+
+Basins here are *named regions fixed in advance* (:data:`BASINS`), not the data-driven
+clusters of :func:`sgdscape.basins.cluster_end_points` (single linkage of end points,
+numbered by size): fractions against step and first passages need labels that mean the
+same region at every step, and this core module may not import the records layer.
+For relu-unit the named regions are the ones those clusters find on the seed's data
+(the two mirror valleys and the dead plateau), written as explicit inequalities.
 """
 
 from __future__ import annotations
