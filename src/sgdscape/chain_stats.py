@@ -7,8 +7,8 @@ Basins here are *named regions fixed in advance* (:data:`BASINS`), not the data-
 clusters of :func:`sgdscape.basins.cluster_end_points` (single linkage of end points,
 numbered by size): fractions against step and first passages need labels that mean the
 same region at every step, and this core module may not import the records layer.
-For relu-unit the named regions are the ones those clusters find on the seed's data
-(the two mirror valleys and the dead plateau), written as explicit inequalities.
+For relu-unit they are the seed figure's two mirror valleys and its dead plateau,
+written as explicit inequalities (:func:`_relu_unit_rule`).
 """
 
 from __future__ import annotations
