@@ -25,6 +25,12 @@ run needs more than one block, plus at most :data:`INDEX_BLOCK_BYTES` of indices
 ``(K, steps, B)`` is never materialised for long runs.
 
 Only the iterates at ``record_steps`` are kept, ``(S, K, p)`` float32, plus the final one.
+
+Steps run eagerly with the closed-form gradients of :mod:`sgdscape.kernels` (autograd via
+``torch.func`` for user models), on one CPU thread, and are then bit for bit those of
+``train``. Large runs of plain SGD (``K * steps >= FUSE_MIN_INIT_STEPS``, as ``train``)
+run as compiled blocks of steps (:func:`sgdscape.kernels.fused_sgd_steps`, each chain
+with its own minibatches), equal within float rounding; ``engine="plain"`` turns that off.
 """
 
 from __future__ import annotations
@@ -104,6 +110,7 @@ class ChainsConfig:
     init: str = "given"
     device: str = "cpu"
     backend: str = "local"
+    engine: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -575,6 +582,7 @@ def chains(
         init="model" if init is None else ("sampler" if callable(init) else "given"),
         device=device_name,
         backend=backend,
+        engine=engine,
     )
     return Chains(
         record_steps=record,
