@@ -7,6 +7,9 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from sgdscape.chain_stats import basin_fractions, chain_moments, fan_of_steps, first_passage
+from sgdscape.chain_theory import linear_regression_moments, stationary_covariance
+from sgdscape.chains import Chains, chains
 from sgdscape.curvature import Curvature, CurvatureMap, curvature, curvature_map, hessians
 from sgdscape.devices import resolve_device
 from sgdscape.errors import SgdscapeError
@@ -55,6 +58,7 @@ __all__ = [
     "OPTIMIZERS",
     "PROBLEMS",
     "SCHEDULES",
+    "Chains",
     "Curvature",
     "CurvatureMap",
     "Dataset",
@@ -71,9 +75,14 @@ __all__ = [
     "SgdscapeError",
     "StochasticView",
     "Trajectory",
+    "basin_fractions",
+    "chain_moments",
+    "chains",
     "curvature",
     "curvature_map",
     "explore",
+    "fan_of_steps",
+    "first_passage",
     "get_loss",
     "get_model",
     "get_optimizer",
@@ -84,6 +93,7 @@ __all__ = [
     "interpolation_directions",
     "landscape",
     "line_landscape",
+    "linear_regression_moments",
     "load",
     "load_config",
     "make_problem",
@@ -96,6 +106,7 @@ __all__ = [
     "save",
     "slice_landscape",
     "spectral_density",
+    "stationary_covariance",
     "stochastic_view",
     "top_eigenvalues",
     "train",
