@@ -487,7 +487,8 @@ def chains(
         sampling: ``"with-replacement"`` (B iid uniform indices per step) or ``"shuffle"``
             (a fresh permutation per epoch of ``ceil(n / B)`` steps).
         steps: number of optimizer steps (>= 0).
-        optimizer, optimizer_options: any registered optimizer and its hyperparameters.
+        optimizer: any registered optimizer, by name.
+        optimizer_options: that optimizer's hyperparameters (``None``: its defaults).
         loss: elementwise loss (the minibatch loss is its mean over the minibatch).
         seed: chain ``k`` uses ``seed + k``.
         record_steps: steps ``t`` in ``[0, steps]`` whose iterates are kept (default

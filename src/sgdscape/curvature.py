@@ -349,7 +349,9 @@ def curvature_map(
     """Exact in-plane Hessian of the risk at every grid point, its eigenvalues and their signs.
 
     Args:
-        model, data, loss: as :func:`hessians`.
+        model: as :func:`hessians`.
+        data: as :func:`hessians`.
+        loss: as :func:`hessians`.
         grid: the window of plane coordinates ``(a, b)``.
         plane: the slice ``w(a, b) = origin + a*d1 + b*d2`` (default: the model's first two
             parameters, the others at 0). The Hessian is that of ``(a, b) -> R(w(a, b))``,
