@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from sgdscape.errors import SgdscapeError, check_choice
+from sgdscape.errors import SgdscapeError, check_choice, check_int, check_seed
 from sgdscape.run import RunConfig
 
 # typer >= 0.24 vendors click; find its ClickException through a public subclass.
@@ -111,7 +111,7 @@ def parse_bytes(text: str) -> int:
         number, unit = float(match.group(1)), (match.group(2) or "").upper().rstrip("B")
         power = {"": 0, "K": 1, "M": 2, "G": 3, "T": 4, "KI": 1, "MI": 2, "GI": 3, "TI": 4}[unit]
         return int(number * (1024 if "I" in unit or unit else 1) ** power)
-    except (ValueError, KeyError):
+    except (ValueError, KeyError, OverflowError):  # OverflowError: inf, 1e400
         raise SgdscapeError(
             f"--memory-budget must be a size such as 1GiB or 512MiB, got {text!r}."
         ) from None
@@ -608,7 +608,7 @@ def export(
     """Export a run (or a network's view) as an HTML page, a GIF, an MP4 and/or a 3-D surface."""
     import shutil
 
-    from sgdscape.errors import check_positive
+    from sgdscape.errors import check_dpi, check_fps
 
     outputs = {
         name: path
@@ -621,8 +621,8 @@ def export(
     for option, path in outputs.items():
         if path is not None:
             _check_output(option, path)
-    check_positive("--fps", fps)
-    check_positive("--dpi", dpi)
+    check_fps("--fps", fps)
+    check_dpi("--dpi", dpi)
     parse_step_range(steps)
     frame_size = parse_size(size)
     if mp4 is not None and shutil.which("ffmpeg") is None:
@@ -995,12 +995,11 @@ def network_command(
     from sgdscape.stochastic import record_training, save_view, stochastic_view
 
     _check_out_dir(out)
-    if grid < 2 or grid > 1024:
-        raise SgdscapeError(f"--grid must be between 2 and 1024, got {grid}.")
-    if steps < 1:
-        raise SgdscapeError(f"--steps must be a positive count, got {steps}.")
-    if epochs is not None and epochs < 1:
-        raise SgdscapeError(f"--epochs must be a positive integer, got {epochs}.")
+    check_int("--grid", grid, low=2, high=1024)
+    check_int("--steps", steps, low=1, high=10_000)
+    if epochs is not None:
+        check_int("--epochs", epochs, low=1, high=100_000)
+    check_seed("--seed", seed)
     from sgdscape.networks import PRECISIONS
 
     check_choice("precision", precision, PRECISIONS)

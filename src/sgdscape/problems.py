@@ -16,7 +16,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from sgdscape.errors import SgdscapeError, check_choice, check_int, check_range
+from sgdscape.errors import (
+    FLOAT32_MAX,
+    SgdscapeError,
+    check_choice,
+    check_int,
+    check_range,
+    check_seed,
+)
 
 
 @dataclass(frozen=True)
@@ -123,7 +130,7 @@ def make_generator(seed: int | None) -> torch.Generator:
     if seed is None:
         generator.seed()
     else:
-        generator.manual_seed(check_int("seed", seed, low=0))
+        generator.manual_seed(check_seed("seed", seed))
     return generator
 
 
@@ -250,6 +257,13 @@ def make_problem(
         raise SgdscapeError(f"student_df must be > 0, got {options.student_df}.")
     check_range("x_range", options.x_range)
     x, y = problem.sample(n, make_generator(seed), options)
+    if not (torch.isfinite(x).all() and torch.isfinite(y).all()):
+        raise SgdscapeError(
+            f"problem {name!r} with slope={options.slope:g}, noise_std={options.noise_std:g}, "
+            f"x_range=({options.x_range[0]:g}, {options.x_range[1]:g}) and outlier_scale="
+            f"{options.outlier_scale:g} draws values beyond float32's range "
+            f"(±{FLOAT32_MAX:.4g}); use smaller values."
+        )
     return Dataset(x.float(), y.float(), name)
 
 

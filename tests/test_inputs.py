@@ -1,0 +1,276 @@
+"""Numbers at the edge, configs of the wrong type or shape, and config paths (issue 14).
+
+Each bad value gives one line naming it and exit status 2 from the CLI, and a
+SgdscapeError from the Python API: the checks live once, in the config objects and the
+``check_*`` helpers, so both paths see the same rule.
+"""
+
+import re
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+import sgdscape
+from sgdscape.cli import app
+from sgdscape.errors import FLOAT32_MAX, SgdscapeError, check_int, check_number, check_range
+from sgdscape.run import RunConfig, load, load_config
+
+runner = CliRunner()
+SMALL = ["--samples", "12", "--grid", "8", "--figures", "none", "-q"]
+
+
+def one_line_error(result, named: str) -> str:
+    """Assert exit 2, one ``sgdscape: error:`` line naming ``named``, no traceback."""
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1, result.output
+    assert lines[0].startswith("sgdscape: error: "), lines[0]
+    assert "Traceback" not in result.output
+    assert re.search(named, lines[0]), lines[0]
+    return lines[0]
+
+
+# (CLI arguments, a pattern naming the bad value in the one line)
+RUN_CASES = [
+    (["--lr", "1e39"], r"learning rate.*float32.*1e\+39"),
+    (["--lr", "inf"], r"learning rate.*inf"),
+    (["--x-range", "-1e39,1e39"], r"x_range.*-1e\+39"),
+    (["--x-range", "-3e38,3e38"], r"x_range.*wider than float32"),
+    (["--w1-range", "-1e39,1"], r"w1_range.*-1e\+39"),
+    (["--w2-range", "0,1e39"], r"w2_range.*1e\+39"),
+    (["--w1-range", "1,1.00000000001"], r"w1_range.*LOW < HIGH"),
+    (["--memory-budget", "inf"], r"--memory-budget.*'inf'"),
+    (["--memory-budget", "1e400"], r"--memory-budget.*'1e400'"),
+    (["--memory-budget", "nan"], r"--memory-budget.*'nan'"),
+    (["--memory-budget", "1e30"], r"memory_budget.*1000000000000000019884624838656"),
+    (["--seed", str(10**30)], r"seed.*10{30}"),
+    (["--seed", "-1"], r"seed.*-1"),
+    (["--sampling-seed", str(10**25)], r"sampling_seed.*10{25}"),
+    (["-O", "momentum=nan"], r"momentum.*nan"),
+    (["-O", "momentum=inf"], r"momentum.*inf"),
+    (["-O", "momentum=1e39"], r"momentum.*1e\+39"),
+    (["-O", "momentum=abc"], r"momentum.*'abc'"),
+    (["-O", "nesterov=1", "-O", "momentum=0.9"], r"nesterov.*true or false"),
+    (["--optimizer", "adam", "-O", "betas=0.9,nan"], r"betas.*nan"),
+    (["--optimizer", "adam", "-O", "eps=1e39"], r"eps.*1e\+39"),
+    (["--schedule", "exponential", "--schedule-option", "gamma=nan"], r"gamma.*nan"),
+    (["--schedule", "exponential", "--schedule-option", "gamma=1e39"], r"gamma.*1e\+39"),
+    (["--init", "1e39,1"], r"init.*float32.*1e\+39"),
+    (["--init", "nan,1"], r"init.*NaN"),
+    (["--slope", "1e39"], r"slope.*1e\+39"),
+    (["--slope", "nan"], r"slope.*nan"),
+    (["--noise-std", "1e39"], r"noise_std.*1e\+39"),
+    (["--noise-std", "1e38", "--slope", "3e38"], r"beyond float32's range"),
+    (["--outlier-scale", "1e39"], r"outlier_scale.*1e\+39"),
+    (["--student-df", "1e39"], r"student_df.*1e\+39"),
+    (["--outlier-fraction", "nan"], r"outlier_fraction.*nan"),
+    (["--samples", str(10**30)], r"samples.*10{30}"),
+    (["--grid", str(10**30)], r"grid.*10{30}"),
+    (["--epochs", str(10**30)], r"epochs.*10{30}"),
+    (["--batch-size", str(10**30)], r"batch_size.*10{30}"),
+    (
+        ["--model", "relu-unit-bias", "--init", "1,2,3", "--slice-fixed", "b=1e39"],
+        r"slice_fixed b.*1e\+39",
+    ),
+    (
+        ["--model", "relu-unit-bias", "--init", "1,2,3", "--slice-fixed", "b=nan"],
+        r"slice_fixed b.*nan",
+    ),
+]
+
+
+@pytest.mark.parametrize(("args", "named"), RUN_CASES)
+def test_run_numbers_at_the_edge_are_one_line(tmp_path, args, named):
+    result = runner.invoke(app, ["run", *SMALL, "--out", str(tmp_path / "o"), *args])
+    one_line_error(result, named)
+    assert not (tmp_path / "o").exists()
+
+
+EXPORT_CASES = [
+    (["--dpi", "1e308"], r"--dpi.*1e\+308"),
+    (["--dpi", "0"], r"--dpi.*0"),
+    (["--dpi", "nan"], r"--dpi.*nan"),
+    (["--fps", "1e308"], r"--fps.*1e\+308"),
+    (["--fps", "inf"], r"--fps.*inf"),
+    (["--fps", "1e-300"], r"--fps.*1e-300"),
+]
+
+
+@pytest.mark.parametrize(("args", "named"), EXPORT_CASES)
+def test_export_numbers_at_the_edge_are_one_line(tmp_path, args, named):
+    gif = tmp_path / "a.gif"
+    result = runner.invoke(app, ["export", "--gif", str(gif), *args])
+    one_line_error(result, named)
+    assert not gif.exists()
+
+
+NETWORK_CASES = [
+    (["--seed", str(10**30)], r"--seed.*10{30}"),
+    (["--seed", "-1"], r"--seed.*-1"),
+    (["--grid", str(10**30)], r"--grid.*10{30}"),
+    (["--steps", str(10**30)], r"--steps.*10{30}"),
+    (["--epochs", str(10**30)], r"--epochs.*10{30}"),
+]
+
+
+@pytest.mark.parametrize(("args", "named"), NETWORK_CASES)
+def test_network_numbers_at_the_edge_are_one_line(tmp_path, args, named):
+    result = runner.invoke(app, ["network", "--out", str(tmp_path / "n"), "-q", *args])
+    one_line_error(result, named)
+
+
+# (TOML text, a pattern naming the bad value)
+TOML_CASES = [
+    ('lr = "0.1"\n', r"learning rate.*'0\.1'"),
+    ("samples = true\n", r"samples.*True"),
+    ("epochs = 2.5\n", r"epochs.*2\.5"),
+    ("seed = 1e30\n", r"seed.*1e\+30"),
+    ('init = ["1", "2"]\n', r"init.*'1'"),
+    ("init = [true, false]\n", r"init.*True"),
+    ("lr = nan\n", r"learning rate.*nan"),
+    ("lr = inf\n", r"learning rate.*inf"),
+    ("lr = 1e39\n", r"learning rate.*1e\+39"),
+    ("x_range = [-1e39, 1e39]\n", r"x_range.*-1e\+39"),
+    ('x_range = ["a", "b"]\n', r"x_range.*'a'"),
+    ("memory_budget = 1e300\n", r"memory_budget.*1e\+300"),
+    ('slope = "2"\n', r"slope.*'2'"),
+    ("noise_std = true\n", r"noise_std.*True"),
+    ('[optimizer_options]\nmomentum = "0.9"\n', r"momentum.*'0\.9'"),
+    ("[optimizer_options]\nmomentum = nan\n", r"momentum.*nan"),
+    ('schedule = "step"\n[schedule_options]\ngamma = "0.5"\n', r"gamma.*'0\.5'"),
+    ("schedule = 'step'\n[schedule_options]\ngamma = true\n", r"gamma.*True"),
+    ('[[compare]]\nlr = "0.2"\n', r"learning rate.*'0\.2'"),
+    ("slice_directions = [[1e39, 0], [0, 1]]\n", r"slice_directions.*1e\+39"),
+    ("init = " + "[" * 5000 + "]" * 5000 + "\n", r"nests tables or arrays too deeply"),
+    ("optimizer_options = " + "{a=" * 5000 + "1" + "}" * 5000 + "\n", r"too deeply"),
+    ("init = " + "[" * 12 + "1" + "]" * 12 + "\n", r"nests tables or arrays 9 levels deep"),
+    ("# " + "x" * (2 << 20) + "\n", r"2097155 bytes.*limit is 1048576"),
+]
+
+
+@pytest.mark.parametrize(("text", "named"), TOML_CASES)
+def test_toml_configs_are_typed_and_capped(tmp_path, text, named):
+    config = tmp_path / "config.toml"
+    config.write_text(text)
+    result = runner.invoke(
+        app, ["run", "--config", str(config), *SMALL[4:], "--out", str(tmp_path / "o")]
+    )
+    one_line_error(result, named)
+    with pytest.raises(SgdscapeError, match=named):
+        load_config(config)
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"lr": "0.1"}, r"'0\.1'"),
+        ({"lr": True}, "True"),
+        ({"lr": 1e39}, r"1e\+39"),
+        ({"samples": True}, "True"),
+        ({"seed": 10**30}, "10{30}"),
+        ({"x_range": (-1e39, 1e39)}, r"-1e\+39"),
+        ({"optimizer_options": {"momentum": float("nan")}}, "nan"),
+        ({"optimizer_options": {"momentum": "0.9"}}, r"'0\.9'"),
+        ({"memory_budget": float("inf")}, "inf"),
+        ({"memory_budget": 10**30}, "10{30}"),
+        ({"init": ("1", "2")}, "'1'"),
+    ],
+)
+def test_python_api_refuses_the_same_values(changes, named):
+    with pytest.raises(SgdscapeError, match=named):
+        RunConfig(**changes)
+
+
+def test_train_api_refuses_the_same_values():
+    data = sgdscape.ground_truth(8, seed=0)
+    for kwargs in (
+        {"lr": 1e39},
+        {"lr": "0.1"},
+        {"optimizer_options": {"momentum": float("nan")}},
+        {"init": (1e39, 0.0)},
+        {"seed": 10**30},
+    ):
+        with pytest.raises(SgdscapeError):
+            sgdscape.train("relu-unit", data, **({"init": (1.2, -2.3)} | kwargs))
+
+
+def test_check_helpers_agree_with_float32():
+    """The bounds are float32's own: its largest value passes, the next float64 above fails."""
+    top = float(np.finfo(np.float32).max)
+    assert top == FLOAT32_MAX
+    assert check_number("v", top) == top
+    with pytest.raises(SgdscapeError, match="float32"):
+        check_number("v", np.nextafter(top, np.inf))
+    with pytest.raises(SgdscapeError, match="int64"):
+        check_int("v", 2**63, low=0)
+    assert check_int("v", 2**63 - 1, low=0) == 2**63 - 1
+    assert check_int("v", np.int64(3), low=0) == 3 and check_number("v", np.float32(0.5)) == 0.5
+    with pytest.raises(SgdscapeError, match="LOW < HIGH"):
+        check_range("r", (1.0, 1.0 + 1e-12))  # distinct in float64, equal in float32
+    with pytest.raises(SgdscapeError, match="characters"):
+        check_number("v", "x" * 10**6)  # a long value is named, not echoed
+
+
+def test_a_growing_schedule_diverges_as_data_instead_of_overflowing():
+    """gamma = 10 passes float32's limit at step 39 and Python's at step 309: the run stops
+    there and says so, as any divergence does."""
+    data = sgdscape.ground_truth(100, seed=0)
+    trajectory = sgdscape.train(
+        "relu-unit",
+        data,
+        init=(1.2, -2.3),
+        lr=0.05,
+        epochs=4,
+        schedule="exponential",
+        schedule_options={"gamma": 10.0},
+    )
+    assert 0 <= int(trajectory.diverged_step) <= 39
+    finite = trajectory.lr[np.isfinite(trajectory.lr)]
+    assert finite.max() <= FLOAT32_MAX
+
+
+# --------------------------------------------------------------------------- config paths
+
+
+def test_config_resolves_a_relative_csv_against_its_own_folder(tmp_path, monkeypatch):
+    """A hand-written config beside its CSV runs from any working directory, and the
+    saved config records no sample count (the file's rows are the samples)."""
+    project = tmp_path / "project"
+    project.mkdir()
+    xs = np.linspace(-1, 1, 7)
+    (project / "points.csv").write_text("".join(f"{x},{3 * x}\n" for x in xs))
+    (project / "config.toml").write_text('data = "points.csv"\ngrid = 8\n')
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    result = runner.invoke(
+        app, ["run", "--config", str(project / "config.toml"), "--figures", "none", "-q"]
+    )
+    assert result.exit_code == 0, result.output
+    run = load(elsewhere / "sgdscape-out")
+    np.testing.assert_allclose(run.data.x.numpy().ravel(), xs, rtol=1e-6)
+    assert run.n_steps == 7
+    saved = (elsewhere / "sgdscape-out" / "config.toml").read_text()
+    assert "samples" not in saved
+    assert str(project / "points.csv") in saved  # absolute: readable from anywhere
+
+
+def test_a_saved_config_with_relative_data_rereads_the_same_file(tmp_path, monkeypatch):
+    """``--data`` relative to the working directory is saved so that ``--config`` of the
+    saved file finds the same CSV from another directory."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "d.csv").write_text("x,y\n0,1\n1,3\n2,5\n")
+    first = runner.invoke(app, ["run", "--data", "d.csv", "--grid", "8", "-q", "--out", "a"])
+    assert first.exit_code == 0, first.output
+    other = tmp_path / "other"
+    other.mkdir()
+    monkeypatch.chdir(other)
+    again = runner.invoke(
+        app, ["run", "--config", str(tmp_path / "a" / "config.toml"), "-q", "--out", "b"]
+    )
+    assert again.exit_code == 0, again.output
+    with np.load(tmp_path / "a" / "run.npz") as a, np.load(other / "b" / "run.npz") as b:
+        np.testing.assert_array_equal(a["x"], b["x"])
+        np.testing.assert_array_equal(a["iterates"], b["iterates"])
+    assert load_config(other / "b" / "config.toml").data == str(tmp_path / "d.csv")
