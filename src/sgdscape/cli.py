@@ -399,6 +399,8 @@ def run(
     single = result.trajectory.iterates.ndim == 2
     steps = select_steps(figures, result.n_steps) if single else []
     written = _write_outputs(result, prepare_out_dir(out), steps, quiet, basins)
+    if result.data.source:  # what was read from a CSV file: rows, columns, skipped lines
+        typer.echo(f"sgdscape run: {result.data.source}")
     for label, trajectory in result.trajectories:
         prefix = f"[{label}] " if result.others else ""
         typer.echo(f"sgdscape run: {prefix}{_summary(trajectory)}")

@@ -521,10 +521,14 @@ def project(config: RunConfig, points: np.ndarray) -> np.ndarray:
     return config.plane().project(torch.as_tensor(np.asarray(points))).numpy()
 
 
-def make_data(config: RunConfig) -> Dataset:
-    """The config's data: its CSV file, or a draw from its problem with its seed."""
+def make_data(config: RunConfig, *, progress: Progress | None = None) -> Dataset:
+    """The config's data: its CSV file, or a draw from its problem with its seed.
+
+    ``progress("reading data", bytes_read, bytes_total)`` follows a large CSV file.
+    """
     if config.data is not None:
-        return Dataset.from_csv(config.data)
+        report = None if progress is None else lambda d, t: progress("reading data", d, t)
+        return Dataset.from_csv(config.data, progress=report)
     options = ProblemOptions(slope=config.slope, noise_std=config.noise_std, x_range=config.x_range)
     return make_problem(config.problem, config.samples, seed=config.seed, options=options)
 
@@ -535,7 +539,7 @@ def run(config: RunConfig | None = None, *, progress: Progress | None = None) ->
     ``progress(stage, done, total)`` is called as the landscape chunks finish.
     """
     config = config or RunConfig()
-    data = make_data(config)
+    data = make_data(config, progress=progress)
     if config.batch_size > len(data):
         raise SgdscapeError(
             f"batch_size {config.batch_size} is larger than the data ({len(data)} samples); "
