@@ -37,6 +37,14 @@ def shown(value: object, limit: int = MAX_SHOWN) -> str:
     return f"{text[: limit - 20]}... ({len(text)} characters)"
 
 
+def clip(text: str, limit: int = 300) -> str:
+    """``text`` cut to ``limit`` characters, saying how long it was (for logs and notices)."""
+    text = str(text)
+    if len(text) <= limit:
+        return text
+    return f"{text[: limit - 30]}... ({len(text)} characters in all)"
+
+
 def _is_number(value: object) -> bool:
     """A real number: int, float or a numeric scalar; never a bool or a string."""
     if isinstance(value, str | bytes) or type(value).__name__ in ("bool", "bool_"):
