@@ -1005,13 +1005,13 @@ def network_command(
     from sgdscape.networks import PRECISIONS
 
     check_choice("precision", precision, PRECISIONS)
-    chosen = get_example(example, seed)
     backend: Any = "local"
     if ray is not None:
         from sgdscape.networks_ray import RayBackend
 
         backend = RayBackend(address=ray)
-        backend.check_address()  # before training, not minutes later
+        backend.check_address()  # before loading data and training, not minutes later
+    chosen = get_example(example, seed)
     recording = record_training(
         chosen.model,
         chosen.loss_fn,
