@@ -54,6 +54,7 @@ RUN_CASES = [
     (["-O", "nesterov=1", "-O", "momentum=0.9"], r"nesterov.*true or false"),
     (["--optimizer", "adam", "-O", "betas=0.9,nan"], r"betas.*nan"),
     (["--optimizer", "adam", "-O", "eps=1e39"], r"eps.*1e\+39"),
+    (["--optimizer", "adam", "-O", "betas=0.9"], r"betas must be 2 numbers"),
     (["--schedule", "exponential", "--schedule-option", "gamma=nan"], r"gamma.*nan"),
     (["--schedule", "exponential", "--schedule-option", "gamma=1e39"], r"gamma.*1e\+39"),
     (["--init", "1e39,1"], r"init.*float32.*1e\+39"),
@@ -193,6 +194,33 @@ def test_train_api_refuses_the_same_values():
     ):
         with pytest.raises(SgdscapeError):
             sgdscape.train("relu-unit", data, **({"init": (1.2, -2.3)} | kwargs))
+
+
+def test_a_huge_integer_option_is_a_float_to_torch(tmp_path):
+    """``eps = 10**30`` is within float32's range: it runs (torch alone overflows on the
+    Python int) and gives the iterates of ``eps = 1e30``."""
+    data = sgdscape.ground_truth(10, seed=0)
+    as_int, as_float = (
+        sgdscape.train(
+            "relu-unit", data, init=(1.2, -2.3), optimizer="adam", optimizer_options={"eps": eps}
+        )
+        for eps in (10**30, 1e30)
+    )
+    np.testing.assert_array_equal(as_int.iterates, as_float.iterates)
+
+
+@pytest.mark.parametrize(
+    ("x", "named"),
+    [
+        ([1e39, 1.0], r"x holds 1e\+39, outside float32's range"),
+        (["1", "2"], r"x must be numbers, got \['1', '2'\]"),
+        ([True, False], r"x must be numbers"),
+        ([float("nan"), 1.0], r"NaN"),
+    ],
+)
+def test_dataset_from_arrays_names_the_bad_value(x, named):
+    with pytest.raises(SgdscapeError, match=named):
+        sgdscape.Dataset.from_arrays(x, [1.0, 2.0])
 
 
 def test_check_helpers_agree_with_float32():

@@ -911,9 +911,9 @@ def bench(
     ] = None,
     device: Annotated[str, typer.Option(help="cpu, cuda or auto.")] = "cpu",
     quick: Annotated[bool, typer.Option("--quick", help="Small sizes: a smoke test.")] = False,
-    repeats: Annotated[int, typer.Option(help="Best of N.", min=1)] = 3,
+    repeats: Annotated[int, typer.Option(help="Best of N.", min=1, max=1000)] = 3,
     threads: Annotated[
-        int | None, typer.Option(help="torch CPU threads [torch's default].", min=1)
+        int | None, typer.Option(help="torch CPU threads [torch's default].", min=1, max=4096)
     ] = None,
 ) -> None:
     """Measure landscapes and trajectories against the seed's loops and the copy bandwidth."""

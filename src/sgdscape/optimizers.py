@@ -43,19 +43,22 @@ class OptimizerSpec:
         self, params: list[torch.Tensor], lr: float, options: Mapping[str, object]
     ) -> torch.optim.Optimizer:
         """Instantiate on ``params`` after checking every option (see :meth:`check_options`)."""
-        self.check_options(options)
+        checked = self.check_options(options)
         try:
-            return self.cls(params, lr=lr, **dict(options))
+            return self.cls(params, lr=lr, **checked)
         except (TypeError, ValueError) as error:
             raise SgdscapeError(f"bad options for optimizer {self.name!r}: {error}.") from None
 
-    def check_options(self, options: Mapping[str, object]) -> None:
-        """Raise :class:`SgdscapeError` unless every option is known and of its default's type.
+    def check_options(self, options: Mapping[str, object]) -> dict[str, object]:
+        """``options`` checked: every one known and of its default's type, numbers as floats.
 
         A flag (``nesterov``) is a bool, a pair (``betas``) is that many numbers, any other
         option a finite number within float32's range (it multiplies float32 tensors); a
         string is never a number, and NaN never passes (torch's own range checks let it by).
+        Numbers are returned as floats (torch cannot take a Python int beyond int64).
+        Raises :class:`SgdscapeError` naming the option and the value.
         """
+        checked: dict[str, object] = {}
         defaults = {
             name: parameter.default
             for name, parameter in inspect.signature(self.cls.__init__).parameters.items()
@@ -67,6 +70,7 @@ class OptimizerSpec:
                     f"{', '.join(self.options)}."
                 )
             default, label = defaults.get(key), f"optimizer option {key}"
+            checked[key] = value
             if isinstance(default, bool):
                 if not isinstance(value, bool):
                     raise SgdscapeError(f"{label} must be true or false, got {shown(value)}.")
@@ -75,10 +79,10 @@ class OptimizerSpec:
                     raise SgdscapeError(
                         f"{label} must be {len(default)} numbers, got {shown(value)}."
                     )
-                for item in value:
-                    check_number(label, item)
+                checked[key] = tuple(check_number(label, item) for item in value)
             elif isinstance(default, int | float):
-                check_number(label, value)
+                checked[key] = check_number(label, value)
+        return checked
 
 
 OPTIMIZERS: dict[str, OptimizerSpec] = {

@@ -25,6 +25,7 @@ from sgdscape.errors import (
     check_int,
     check_range,
     check_seed,
+    clip,
     shown,
 )
 
@@ -80,12 +81,25 @@ class Dataset:
     @classmethod
     def from_arrays(cls, x: object, y: object, name: str = "arrays") -> Dataset:
         """Build a dataset from array-likes of shape ``(n,)`` or ``(n, 1)``."""
-        try:
-            xs = torch.as_tensor(np.asarray(x, dtype=np.float32)).reshape(-1, 1)
-            ys = torch.as_tensor(np.asarray(y, dtype=np.float32)).reshape(-1, 1)
-        except (TypeError, ValueError) as error:
-            raise SgdscapeError(f"x and y must be numeric arrays: {error}.") from None
-        return cls(xs, ys, name)
+        tensors = []
+        for label, values in (("x", x), ("y", y)):
+            try:
+                array = np.asarray(values)
+            except (TypeError, ValueError) as error:
+                raise SgdscapeError(
+                    f"x and y must be numeric arrays: {clip(str(error))}."
+                ) from None
+            if array.dtype.kind not in "iuf":  # strings, bools and objects are not numbers
+                raise SgdscapeError(f"{label} must be numbers, got {shown(values)}.")
+            array = array.astype(np.float64)
+            big = np.isfinite(array) & (np.abs(array) > FLOAT32_MAX)
+            if big.any():
+                raise SgdscapeError(
+                    f"{label} holds {array[big][0]:g}, outside float32's range "
+                    f"(±{FLOAT32_MAX:.4g}); rescale the data."
+                )
+            tensors.append(torch.from_numpy(array.astype(np.float32)).reshape(-1, 1))
+        return cls(tensors[0], tensors[1], name)
 
     @classmethod
     def from_csv(cls, path: str | Path, *, progress: ByteProgress | None = None) -> Dataset:

@@ -393,7 +393,7 @@ def train(
     single = start.ndim == 1
     w = start.reshape(-1, model.n_params).to(target).clone().requires_grad_(True)
     n_inits, n_steps = w.shape[0], batches.shape[0]
-    options = dict(optimizer_options or {})
+    options = spec.check_options(optimizer_options or {})  # numbers as floats
     optim = spec.build([w], lr, options)  # validates the options even when SGD is inlined
     sgd = SgdUpdate.matching(spec, options)
     lrs = learning_rates(lr, schedule, n_steps, schedule_options)
