@@ -268,7 +268,12 @@ def _parse_block(text: str, state: _CsvState, name: str, columns: int) -> np.nda
         return None
     try:
         values = np.loadtxt(
-            io.StringIO(text), delimiter=state.delimiter, dtype=np.float64, ndmin=2, quotechar='"'
+            # float32 directly: a value beyond its range parses as inf and is named below
+            io.StringIO(text),
+            delimiter=state.delimiter,
+            dtype=np.float32,
+            ndmin=2,
+            quotechar='"',
         )
     except ValueError:  # whitespace-only lines, or a bad line: find it in Python
         values = _parse_lines(text, state.delimiter or ",", name, columns, first_line)
@@ -276,10 +281,12 @@ def _parse_block(text: str, state: _CsvState, name: str, columns: int) -> np.nda
         raise SgdscapeError(
             f"data file {name} has {values.shape[1]} column(s); expected exactly two columns x,y."
         )
-    bad = ~np.isfinite(values) | (np.abs(values) > FLOAT32_MAX)
+    bad = ~np.isfinite(values)  # NaN, infinity, or (parsed as float32) beyond its range
+    if values.dtype == np.float64:  # the line-by-line path parses float64
+        bad |= np.abs(values) > FLOAT32_MAX
     if bad.any():
         _raise_bad_value(text, state.delimiter or ",", name, first_line)
-    return values.astype(np.float32)
+    return values.astype(np.float32, copy=False)
 
 
 def _cells(line: str, delimiter: str) -> list[str]:
