@@ -115,7 +115,7 @@ def test_state_from_controls_converts_and_refuses_empty_values():
     assert (state.lr, state.batch, state.nesterov) == (0.2, 4, True)
     with pytest.raises(SgdscapeError, match="lr"):
         state_from_controls({"lr": None}, AppState())
-    with pytest.raises(SgdscapeError, match="whole"):
+    with pytest.raises(SgdscapeError, match=r"batch must be an integer, got 2\.5"):
         state_from_controls({"batch": 2.5}, AppState())
 
 

@@ -273,7 +273,8 @@ def test_python_dash_m_entry_point():
     )
     assert done.returncode == 2
     assert done.stderr.strip().splitlines() == [
-        "sgdscape: error: learning rate (lr) must be a finite number > 0, got -1.0."
+        "sgdscape: error: learning rate (lr) must be a finite number > 0 and <= 3.403e+38 "
+        "(float32's limit), got -1.0."
     ]
 
 

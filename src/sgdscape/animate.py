@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
 
-from sgdscape.errors import SgdscapeError, check_int, check_positive
+from sgdscape.errors import SgdscapeError, check_dpi, check_fps, check_int
 from sgdscape.plot import resolve_steps
 from sgdscape.run import RunResult, atomic_path
 
@@ -150,8 +150,8 @@ def animate_drawing(
     import matplotlib
 
     kind = animation_format(path, format)
-    fps = check_positive("fps", fps)
-    dpi = check_positive("dpi", dpi)
+    fps = check_fps("fps", fps)
+    dpi = check_dpi("dpi", dpi)
     width, height = (
         check_int(name, v, low=64, high=8192)
         for name, v in zip(("width", "height"), size, strict=True)

@@ -17,7 +17,7 @@ from typing import Annotated, Any
 import typer
 from typer.core import TyperGroup
 
-from sgdscape.errors import SgdscapeError, check_choice
+from sgdscape.errors import SgdscapeError, check_choice, check_int, check_seed
 from sgdscape.models import MODELS
 from sgdscape.run import RunConfig
 
@@ -112,7 +112,7 @@ def parse_bytes(text: str) -> int:
         number, unit = float(match.group(1)), (match.group(2) or "").upper().rstrip("B")
         power = {"": 0, "K": 1, "M": 2, "G": 3, "T": 4, "KI": 1, "MI": 2, "GI": 3, "TI": 4}[unit]
         return int(number * (1024 if "I" in unit or unit else 1) ** power)
-    except (ValueError, KeyError):
+    except (ValueError, KeyError, OverflowError):  # OverflowError: inf, 1e400
         raise SgdscapeError(
             f"--memory-budget must be a size such as 1GiB or 512MiB, got {text!r}."
         ) from None
@@ -426,6 +426,8 @@ def run(
     single = result.trajectory.iterates.ndim == 2
     steps = select_steps(figures, result.n_steps) if single else []
     written = _write_outputs(result, prepare_out_dir(out), steps, quiet, basins)
+    if result.data.source:  # what was read from a CSV file: rows, columns, skipped lines
+        typer.echo(f"sgdscape run: {result.data.source}")
     for label, trajectory in result.trajectories:
         prefix = f"[{label}] " if result.others else ""
         typer.echo(f"sgdscape run: {prefix}{_summary(trajectory)}")
@@ -639,7 +641,7 @@ def export(
     """Export a run (or a network's view) as an HTML page, a GIF, an MP4 and/or a 3-D surface."""
     import shutil
 
-    from sgdscape.errors import check_positive
+    from sgdscape.errors import check_dpi, check_fps
 
     outputs = {
         name: path
@@ -652,8 +654,8 @@ def export(
     for option, path in outputs.items():
         if path is not None:
             _check_output(option, path)
-    check_positive("--fps", fps)
-    check_positive("--dpi", dpi)
+    check_fps("--fps", fps)
+    check_dpi("--dpi", dpi)
     parse_step_range(steps)
     frame_size = parse_size(size)
     if mp4 is not None and shutil.which("ffmpeg") is None:
@@ -950,9 +952,9 @@ def bench(
             "kernels, no fresh-process memory row).",
         ),
     ] = False,
-    repeats: Annotated[int, typer.Option(help="Best of N.", min=1)] = 3,
+    repeats: Annotated[int, typer.Option(help="Best of N.", min=1, max=1000)] = 3,
     threads: Annotated[
-        int | None, typer.Option(help="torch CPU threads [torch's default].", min=1)
+        int | None, typer.Option(help="torch CPU threads [torch's default].", min=1, max=4096)
     ] = None,
 ) -> None:
     """Measure landscapes and trajectories against the seed's loops and the copy bandwidth."""
@@ -1036,22 +1038,21 @@ def network_command(
     from sgdscape.stochastic import record_training, save_view, stochastic_view
 
     _check_out_dir(out)
-    if grid < 2 or grid > 1024:
-        raise SgdscapeError(f"--grid must be between 2 and 1024, got {grid}.")
-    if steps < 1:
-        raise SgdscapeError(f"--steps must be a positive count, got {steps}.")
-    if epochs is not None and epochs < 1:
-        raise SgdscapeError(f"--epochs must be a positive integer, got {epochs}.")
+    check_int("--grid", grid, low=2, high=1024)
+    check_int("--steps", steps, low=1, high=10_000)
+    if epochs is not None:
+        check_int("--epochs", epochs, low=1, high=100_000)
+    check_seed("--seed", seed)
     from sgdscape.networks import PRECISIONS
 
     check_choice("precision", precision, PRECISIONS)
-    chosen = get_example(example, seed)
     backend: Any = "local"
     if ray is not None:
         from sgdscape.networks_ray import RayBackend
 
         backend = RayBackend(address=ray)
-        backend.check_address()  # before training, not minutes later
+        backend.check_address()  # before loading data and training, not minutes later
+    chosen = get_example(example, seed)
     recording = record_training(
         chosen.model,
         chosen.loss_fn,

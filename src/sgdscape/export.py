@@ -23,7 +23,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sgdscape.errors import SgdscapeError, check_positive
+from sgdscape.errors import SgdscapeError, check_fps
 from sgdscape.figures_plotly import HEIGHT, WIDTH
 from sgdscape.run import RunResult, atomic_path
 from sgdscape.stochastic import StochasticView
@@ -186,7 +186,7 @@ def html_page(
     from sgdscape import __version__
     from sgdscape.figures_plotly import PLAYER_JS, player
 
-    fps = check_positive("fps", fps)
+    fps = check_fps("fps", fps)
     if isinstance(result, StochasticView):
         from sgdscape.network_plot import network_player
 

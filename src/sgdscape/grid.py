@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from sgdscape.errors import SgdscapeError, check_int, check_range
+from sgdscape.errors import SgdscapeError, check_int, check_number, check_range
 
 MAX_GRID_POINTS = 4096
 
@@ -111,7 +111,7 @@ class Plane:
         for name, value in (fixed or {}).items():
             if name in axes:
                 raise SgdscapeError(f"{name!r} is a slice axis and cannot also be fixed.")
-            origin[names.index(name)] = float(value)
+            origin[names.index(name)] = check_number(f"slice_fixed {name}", value)
         d1 = torch.zeros(len(names))
         d2 = torch.zeros(len(names))
         d1[names.index(axes[0])] = 1.0

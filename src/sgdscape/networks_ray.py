@@ -15,6 +15,7 @@ import collections
 import logging
 import os
 import socket
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -54,6 +55,35 @@ class _Worker:
         return os.getpid()
 
 
+#: the HTTP/2 client connection preface and an empty SETTINGS frame (RFC 9113, section 3.4)
+HTTP2_PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n" + bytes([0, 0, 0, 4, 0, 0, 0, 0, 0])
+HTTP2_SETTINGS = 4
+
+
+def speaks_grpc(connection: socket.socket, timeout: float) -> bool:
+    """Whether the peer of ``connection`` answers as an HTTP/2 (gRPC) server.
+
+    Ray's GCS and its Ray Client server are gRPC servers: sent the HTTP/2 preface, they
+    reply with a SETTINGS frame (a 9-byte header whose type byte, the fourth, is 4).
+    A server of another protocol replies otherwise, closes, or stays silent; each
+    gives ``False`` within ``timeout`` seconds.
+    """
+    deadline = time.monotonic() + timeout
+    header = b""
+    try:
+        connection.settimeout(timeout)
+        connection.sendall(HTTP2_PREFACE)
+        while len(header) < 9:  # a peer trickling bytes still gets `timeout` in all
+            connection.settimeout(max(deadline - time.monotonic(), 1e-3))
+            chunk = connection.recv(9 - len(header))
+            if not chunk:
+                return False
+            header += chunk
+    except OSError:  # a timeout, or a reset
+        return False
+    return header[3] == HTTP2_SETTINGS
+
+
 class RayBackend:
     """Evaluate grid chunks on Ray actors.
 
@@ -81,8 +111,14 @@ class RayBackend:
 
     def check_address(self, timeout: float = 5.0) -> None:
         """Fail fast, with one clear line, when an explicit ``HOST:PORT`` (or
-        ``ray://HOST:PORT``) address does not answer a TCP connection within ``timeout``
-        seconds; ``ray.init`` itself would wait minutes."""
+        ``ray://HOST:PORT``) address is not a Ray cluster; ``ray.init`` itself would wait
+        minutes.
+
+        The address must accept a TCP connection within ``timeout`` seconds and then speak
+        gRPC, as Ray's GCS and Ray Client servers do: it must answer the HTTP/2 connection
+        preface with a SETTINGS frame within another ``timeout`` seconds (see
+        :func:`speaks_grpc`). So a wrong address fails within ``2 * timeout`` seconds.
+        """
         if self.address in (None, "auto", "local"):
             return
         text = str(self.address).removeprefix("ray://")
@@ -93,17 +129,26 @@ class RayBackend:
                 "ray://10.0.0.5:10001 or auto."
             )
         try:
-            with socket.create_connection((host, int(port)), timeout=timeout):
-                pass
-        except OSError as error:
+            connection = socket.create_connection((host, int(port)), timeout=timeout)
+        except (OSError, OverflowError) as error:
+            reason = getattr(error, "strerror", None) or error
             raise SgdscapeError(
-                f"cannot reach Ray at {self.address!r} ({error.strerror or error}); check the "
+                f"cannot reach Ray at {self.address!r} ({reason}); check the "
                 "address, or use --ray auto for a local Ray."
             ) from None
+        with connection:
+            if not speaks_grpc(connection, timeout):
+                raise SgdscapeError(
+                    f"{self.address!r} accepts connections but is not a Ray cluster (no gRPC "
+                    f"handshake within {timeout:g} s); give the address of Ray's GCS (printed "
+                    "by `ray start --head`, port 6379 by default) or ray://HOST:10001, or use "
+                    "--ray auto for a local Ray."
+                )
 
     def _init(self) -> Any:
         ray = import_ray()
         if not ray.is_initialized():
+            self.check_address()
             if self.address in (None, "auto", "local"):
                 address = os.environ.get("RAY_ADDRESS") or None
             else:

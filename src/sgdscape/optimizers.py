@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from sgdscape.errors import SgdscapeError, check_choice
+from sgdscape.errors import FLOAT32_MAX, SgdscapeError, check_choice, check_number, shown
 
 OptimizerFactory = Callable[..., torch.optim.Optimizer]
 
@@ -42,17 +42,47 @@ class OptimizerSpec:
     def build(
         self, params: list[torch.Tensor], lr: float, options: Mapping[str, object]
     ) -> torch.optim.Optimizer:
-        """Instantiate on ``params`` after checking that every option is known."""
-        for key in options:
-            if key not in self.options:
-                raise SgdscapeError(
-                    f"optimizer {self.name!r} has no option {key!r}; its options are: "
-                    f"{', '.join(self.options)}."
-                )
+        """Instantiate on ``params`` after checking every option (see :meth:`check_options`)."""
+        checked = self.check_options(options)
         try:
-            return self.cls(params, lr=lr, **dict(options))
+            return self.cls(params, lr=lr, **checked)
         except (TypeError, ValueError) as error:
             raise SgdscapeError(f"bad options for optimizer {self.name!r}: {error}.") from None
+
+    def check_options(self, options: Mapping[str, object]) -> dict[str, object]:
+        """``options`` checked: every one known and of its default's type, numbers as floats.
+
+        A flag (``nesterov``) is a bool, a pair (``betas``) is that many numbers, any other
+        option a finite number within float32's range (it multiplies float32 tensors); a
+        string is never a number, and NaN never passes (torch's own range checks let it by).
+        Numbers are returned as floats (torch cannot take a Python int beyond int64).
+        Raises :class:`SgdscapeError` naming the option and the value.
+        """
+        checked: dict[str, object] = {}
+        defaults = {
+            name: parameter.default
+            for name, parameter in inspect.signature(self.cls.__init__).parameters.items()
+        }
+        for key, value in options.items():
+            if key not in self.options:
+                raise SgdscapeError(
+                    f"optimizer {self.name!r} has no option {shown(key)}; its options are: "
+                    f"{', '.join(self.options)}."
+                )
+            default, label = defaults.get(key), f"optimizer option {key}"
+            checked[key] = value
+            if isinstance(default, bool):
+                if not isinstance(value, bool):
+                    raise SgdscapeError(f"{label} must be true or false, got {shown(value)}.")
+            elif isinstance(default, tuple):
+                if not isinstance(value, tuple | list) or len(value) != len(default):
+                    raise SgdscapeError(
+                        f"{label} must be {len(default)} numbers, got {shown(value)}."
+                    )
+                checked[key] = tuple(check_number(label, item) for item in value)
+            elif isinstance(default, int | float):
+                checked[key] = check_number(label, value)
+        return checked
 
 
 OPTIMIZERS: dict[str, OptimizerSpec] = {
@@ -208,7 +238,26 @@ def learning_rates(
     up front so a training loop needs no scheduler object per step.
     """
     spec, options = check_schedule(schedule, options)
-    return [lr * spec.factor(t, total_steps, options) for t in range(total_steps)]
+    return [_saturated(lr, spec.factor, t, total_steps, options) for t in range(total_steps)]
+
+
+def _saturated(
+    lr: float,
+    factor: Callable[[int, int, Mapping[str, float]], float],
+    t: int,
+    total_steps: int,
+    options: Mapping[str, float],
+) -> float:
+    """``lr * factor(t)``, or infinity where that leaves float32's range.
+
+    A growing schedule (``gamma > 1``) can pass float32's limit and then Python's; the
+    run then diverges at that step, as data, instead of raising an overflow error.
+    """
+    try:
+        value = lr * factor(t, total_steps, options)
+    except OverflowError:
+        return math.inf
+    return value if value <= FLOAT32_MAX else math.inf
 
 
 def check_schedule(
@@ -223,10 +272,7 @@ def check_schedule(
             raise SgdscapeError(
                 f"schedule {schedule!r} has no option {key!r}; its options are: {allowed}."
             )
-        if not isinstance(value, int | float) or not math.isfinite(value) or value < 0:
-            raise SgdscapeError(
-                f"schedule option {key} must be a finite number >= 0, got {value!r}."
-            )
+        check_number(f"schedule option {key}", value, low=0.0)
     if schedule == "step" and options.get("step_size", 25) < 1:
         raise SgdscapeError(f"step_size must be >= 1, got {options['step_size']}.")
     return spec, options

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import math
 import os
 import sys
 from collections.abc import Callable, Mapping
@@ -29,7 +28,16 @@ from sgdscape.archives import (  # noqa: F401 - atomic_path is re-exported for t
     read_archive,
     recover,
 )
-from sgdscape.errors import SgdscapeError, check_choice, check_int, check_positive, check_range
+from sgdscape.errors import (
+    SgdscapeError,
+    check_choice,
+    check_int,
+    check_number,
+    check_positive,
+    check_range,
+    check_seed,
+    shown,
+)
 from sgdscape.grid import Grid, Plane
 from sgdscape.landscape import DEFAULT_MEMORY_BUDGET, Landscape, landscape, per_sample_bytes
 from sgdscape.losses import LOSSES
@@ -44,6 +52,14 @@ else:  # pragma: no cover
     import tomli as tomllib
 
 log = logging.getLogger("sgdscape")
+
+#: the largest memory budget accepted, in bytes (1 PiB: any real machine has less)
+MAX_MEMORY_BUDGET = 2**50
+#: a config file larger than this is refused before it is read (configs are a few KiB)
+MAX_CONFIG_BYTES = 1 << 20
+#: tables and arrays nest at most this deep in a config (``compare`` tables of options
+#: holding ``betas`` arrays nest 4 deep)
+MAX_CONFIG_DEPTH = 8
 
 Progress = Callable[[str, int, int], None]
 
@@ -69,7 +85,7 @@ class RunConfig:
 
     # data
     problem: str = "linear"
-    samples: int = 100
+    samples: int = 100  # ignored (and not saved) when `data` names a CSV file
     slope: float = 2.0
     noise_std: float = 0.1
     x_range: tuple[float, float] = (-1.0, 1.0)
@@ -111,7 +127,7 @@ class RunConfig:
         _set(self, "slope", _finite("slope", self.slope))
         _set(self, "noise_std", check_positive("noise_std", self.noise_std, allow_zero=True))
         _set(self, "x_range", check_range("x_range", self.x_range))
-        _set(self, "seed", check_int("seed", self.seed, low=0, high=2**63 - 1))
+        _set(self, "seed", check_seed("seed", self.seed))
         _set(self, "student_df", check_positive("student_df", self.student_df))
         _set(self, "outlier_scale", _finite("outlier_scale", self.outlier_scale))
         fraction = _finite("outlier_fraction", self.outlier_fraction)
@@ -119,7 +135,7 @@ class RunConfig:
             raise SgdscapeError(f"outlier_fraction must be between 0 and 1, got {fraction:g}.")
         _set(self, "outlier_fraction", fraction)
         if self.sampling_seed is not None:
-            _set(self, "sampling_seed", check_int("sampling_seed", self.sampling_seed, low=0))
+            _set(self, "sampling_seed", check_seed("sampling_seed", self.sampling_seed))
         if self.data is not None and not isinstance(self.data, str | os.PathLike):
             raise SgdscapeError(f"data must be a path to a CSV file, got {self.data!r}.")
         model = get_model(check_choice("model", self.model, MODELS))
@@ -160,7 +176,11 @@ class RunConfig:
         _set(self, "grid", check_int("grid", self.grid, low=2, high=4096))
         _set(self, "w1_range", check_range("w1_range", self.w1_range))
         _set(self, "w2_range", check_range("w2_range", self.w2_range))
-        _set(self, "memory_budget", check_int("memory_budget", self.memory_budget, low=2**20))
+        _set(
+            self,
+            "memory_budget",
+            check_int("memory_budget", self.memory_budget, low=2**20, high=MAX_MEMORY_BUDGET),
+        )
         if self.slice_axes is not None:
             _set(self, "slice_axes", tuple(self.slice_axes))
         if self.slice_directions is not None:
@@ -281,6 +301,11 @@ class RunConfig:
             out["init"] = RANDOM_INIT
         if not out["compare"]:
             del out["compare"]
+        if self.data is not None:
+            # the file's own rows are the samples: no count to record, and an absolute
+            # path, so the config reads the same file from any working directory
+            del out["samples"]
+            out["data"] = str(Path(self.data).absolute())
         return out
 
     @classmethod
@@ -377,11 +402,13 @@ def _variants(value: Any) -> tuple[Mapping[str, Any], ...]:
 
 def _directions(value: Any, model: Model) -> tuple[tuple[float, ...], tuple[float, ...]]:
     try:
-        d1, d2 = (tuple(float(v) for v in d) for d in value)
-    except (TypeError, ValueError):
-        raise SgdscapeError(f"slice_directions must be two vectors, got {value!r}.") from None
+        d1, d2 = (tuple(check_number("slice_directions", v) for v in d) for d in value)
+    except (TypeError, ValueError) as error:
+        if isinstance(error, SgdscapeError):
+            raise
+        raise SgdscapeError(f"slice_directions must be two vectors, got {shown(value)}.") from None
     for d in (d1, d2):
-        if len(d) != model.n_params or not all(math.isfinite(v) for v in d) or not any(d):
+        if len(d) != model.n_params or not any(d):
             raise SgdscapeError(
                 f"each slice direction needs {model.n_params} finite numbers, not all zero, "
                 f"for model {model.name!r}; got {d}."
@@ -421,25 +448,57 @@ def _set(config: RunConfig, name: str, value: Any) -> None:
 
 
 def _finite(name: str, value: Any) -> float:
-    try:
-        number = float(value)
-    except (TypeError, ValueError):
-        raise SgdscapeError(f"{name} must be a number, got {value!r}.") from None
-    if not math.isfinite(number):
-        raise SgdscapeError(f"{name} must be finite, got {value!r}.")
-    return number
+    """A finite number within float32's range (the data and models are float32)."""
+    return check_number(name, value)
 
 
 def load_config(path: str | Path) -> RunConfig:
-    """Read a :class:`RunConfig` from a TOML file."""
+    """Read a :class:`RunConfig` from a TOML file.
+
+    The file may hold at most :data:`MAX_CONFIG_BYTES` bytes and nest tables and arrays
+    at most :data:`MAX_CONFIG_DEPTH` deep. A relative ``data`` path is resolved against
+    the config file's folder (where the file was written), not the working directory.
+    """
     path = Path(path)
     if not path.is_file():
         raise SgdscapeError(f"config file {str(path)!r} does not exist or is not a file.")
     try:
-        values = tomllib.loads(path.read_text())
+        size = path.stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise SgdscapeError(
+                f"config file {str(path)!r} has {size} bytes, more than a config needs; "
+                f"the limit is {MAX_CONFIG_BYTES} bytes."
+            )
+        with path.open("rb") as handle:  # read at most the cap, even if the file grew
+            text = handle.read(MAX_CONFIG_BYTES + 1).decode()
+        if len(text) > MAX_CONFIG_BYTES:
+            raise SgdscapeError(f"config file {str(path)!r} is over {MAX_CONFIG_BYTES} bytes.")
+        values = tomllib.loads(text)
+    except RecursionError:
+        raise SgdscapeError(
+            f"config file {str(path)!r} nests tables or arrays too deeply; "
+            f"at most {MAX_CONFIG_DEPTH} levels are allowed."
+        ) from None
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as error:
         raise SgdscapeError(f"cannot read config file {str(path)!r}: {error}.") from None
+    depth = _depth(values)
+    if depth > MAX_CONFIG_DEPTH:
+        raise SgdscapeError(
+            f"config file {str(path)!r} nests tables or arrays {depth} levels deep; "
+            f"at most {MAX_CONFIG_DEPTH} are allowed."
+        )
+    data = values.get("data")
+    if isinstance(data, str) and data and not Path(data).is_absolute():
+        values["data"] = str(path.parent / data)
     return RunConfig.from_dict(values)
+
+
+def _depth(value: Any, limit: int = MAX_CONFIG_DEPTH + 1) -> int:
+    """How deep tables (dicts) and arrays (lists) nest in ``value``, counted up to ``limit``."""
+    if not isinstance(value, dict | list) or limit == 0:
+        return 0
+    children = value.values() if isinstance(value, dict) else value
+    return 1 + max((_depth(child, limit - 1) for child in children), default=0)
 
 
 # --------------------------------------------------------------------------- results
@@ -499,10 +558,14 @@ def project(config: RunConfig, points: np.ndarray) -> np.ndarray:
     return config.plane().project(torch.as_tensor(np.asarray(points))).numpy()
 
 
-def make_data(config: RunConfig) -> Dataset:
-    """The config's data: its CSV file, or a draw from its problem with its seed."""
+def make_data(config: RunConfig, *, progress: Progress | None = None) -> Dataset:
+    """The config's data: its CSV file, or a draw from its problem with its seed.
+
+    ``progress("reading data", bytes_read, bytes_total)`` follows a large CSV file.
+    """
     if config.data is not None:
-        return Dataset.from_csv(config.data)
+        report = None if progress is None else lambda d, t: progress("reading data", d, t)
+        return Dataset.from_csv(config.data, progress=report)
     options = ProblemOptions(slope=config.slope, noise_std=config.noise_std, x_range=config.x_range)
     return make_problem(config.problem, config.samples, seed=config.seed, options=options)
 
@@ -513,7 +576,7 @@ def run(config: RunConfig | None = None, *, progress: Progress | None = None) ->
     ``progress(stage, done, total)`` is called as the landscape chunks finish.
     """
     config = config or RunConfig()
-    data = make_data(config)
+    data = make_data(config, progress=progress)
     if config.batch_size > len(data):
         raise SgdscapeError(
             f"batch_size {config.batch_size} is larger than the data ({len(data)} samples); "

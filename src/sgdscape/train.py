@@ -17,7 +17,14 @@ import numpy as np
 import torch
 
 from sgdscape.devices import one_thread_when_small, resolve_device
-from sgdscape.errors import SgdscapeError, check_choice, check_int, check_positive
+from sgdscape.errors import (
+    FLOAT32_MAX,
+    SgdscapeError,
+    check_choice,
+    check_int,
+    check_positive,
+    shown,
+)
 from sgdscape.kernels import (
     SGD_BLOCK_STEPS,
     SINGLE_THREAD_BELOW,
@@ -154,17 +161,25 @@ def minibatch_schedule(
 def as_init(init: object, model: Model) -> torch.Tensor:
     """Validate an init as a float32 tensor of shape ``(p,)`` or ``(K, p)``."""
     try:
-        tensor = torch.as_tensor(np.asarray(init, dtype=np.float32))
-    except (TypeError, ValueError):
-        raise SgdscapeError(f"init must be numbers, got {init!r}.") from None
+        values = np.asarray(init.detach().cpu() if isinstance(init, torch.Tensor) else init)
+    except (TypeError, ValueError):  # ragged nesting
+        values = np.asarray(None)
+    if values.dtype.kind not in "iuf":  # strings, bools, objects: not numbers
+        raise SgdscapeError(f"init must be numbers, got {shown(init)}.")
+    values = values.astype(np.float64)
+    if not np.isfinite(values).all() or np.abs(values).max(initial=0.0) > FLOAT32_MAX:
+        raise SgdscapeError(
+            f"init must be finite numbers (no NaN or infinity) within float32's range "
+            f"(±{FLOAT32_MAX:.4g}), "
+            f"got {shown(init)}."
+        )
+    tensor = torch.from_numpy(values.astype(np.float32))
     if tensor.ndim not in (1, 2) or tensor.shape[-1] != model.n_params or tensor.numel() == 0:
         raise SgdscapeError(
             f"init must have shape ({model.n_params},) or (K, {model.n_params}) for model "
             f"{model.name!r} ({', '.join(model.param_names)}), got {tuple(tensor.shape)}; "
             f"its default init is {','.join(f'{v:g}' for v in model.default_init)}."
         )
-    if not torch.isfinite(tensor).all():
-        raise SgdscapeError("init contains NaN or infinite values.")
     return tensor
 
 
@@ -379,7 +394,7 @@ def train(
     single = start.ndim == 1
     w = start.reshape(-1, model.n_params).to(target).clone().requires_grad_(True)
     n_inits, n_steps = w.shape[0], batches.shape[0]
-    options = dict(optimizer_options or {})
+    options = spec.check_options(optimizer_options or {})  # numbers as floats
     optim = spec.build([w], lr, options)  # validates the options even when SGD is inlined
     sgd = SgdUpdate.matching(spec, options)
     lrs = learning_rates(lr, schedule, n_steps, schedule_options)

@@ -21,7 +21,7 @@ from typing import Any
 import dash
 from dash import ClientsideFunction, Dash, Input, Output, State, ctx, dcc, html
 
-from sgdscape.errors import SgdscapeError
+from sgdscape.errors import INT64_MAX, SgdscapeError, check_int, check_number, clip
 from sgdscape.models import MODELS
 from sgdscape.optimizers import OPTIMIZERS, SCHEDULES
 from sgdscape.problems import PROBLEMS
@@ -33,6 +33,7 @@ from .state import (
     MAX_EPOCHS,
     MAX_PINS,
     MAX_SAMPLES,
+    MAX_STEPS,
     OPTIMIZER_CONTROLS,
     SCHEDULE_CONTROLS,
     AppState,
@@ -354,7 +355,20 @@ def _state_from_values(values: list[Any], base: AppState) -> AppState:
     state = state_from_controls(named, base)
     if a is None or b is None:
         raise SgdscapeError("the start point is empty or not a number; enter two numbers.")
-    return state.replace(init=(float(a), float(b)))
+    return state.replace(
+        init=(check_number("start (x axis)", a), check_number("start (y axis)", b))
+    )
+
+
+def step_index(step: Any, n_steps: int) -> int:
+    """The slider's ``step`` as a step of a run of ``n_steps``: clipped, and 0 when it is not
+    a finite number (a hand-made request can send anything)."""
+    try:
+        k = check_int("step", 0 if step is None else step, low=-INT64_MAX)
+    except SgdscapeError as error:
+        log.warning("%s; using step 0.", clip(str(error)).rstrip("."))
+        k = 0
+    return min(max(k, 0), max(n_steps - 1, 0))
 
 
 def _clicked_point(click: Any) -> tuple[float, float]:
@@ -390,8 +404,8 @@ def update(
     info: list[str] = []
     try:
         state = _state_from_values(values, base)
-        if isinstance(step, int | float) and math.isfinite(step):
-            state = state.replace(step=int(step))
+        if step is not None:
+            state = state.replace(step=step_index(step, MAX_STEPS))
         changed = False
         if trigger == "risk-graph":
             state = state.replace(init=_clicked_point(click), step=0)
@@ -405,7 +419,7 @@ def update(
             state = state.replace(pins=())
         state.to_config()
     except SgdscapeError as error:
-        return None, [], [str(error)], False
+        return None, [], [clip(str(error))], False
     return state, info, [], changed
 
 
@@ -542,8 +556,9 @@ def create_app() -> Dash:
             state, _ = parse_query(query)
             data = download_file(state, what, step)
         except SgdscapeError as error:
-            log.warning("download failed: %s", error)
-            dash.set_props("notice", {"children": _notice([f"download failed: {error}"], "error")})
+            log.warning("download failed: %s", clip(str(error)))
+            notice = _notice([f"download failed: {clip(str(error))}"], "error")
+            dash.set_props("notice", {"children": notice})
             return dash.no_update
         except Exception:  # any failure is said on the page, never a silent HTTP 500
             log.exception("download %s failed", what)
@@ -572,7 +587,7 @@ def download_file(state: AppState, what: str | None, step: Any) -> dict[str, Any
         buffer = io.BytesIO()
         np.savez_compressed(buffer, **result_arrays(result))
         return dcc.send_bytes(buffer.getvalue(), "run.npz")
-    k = min(max(int(step or 0), 0), result.n_steps - 1)
+    k = step_index(step, result.n_steps)
     if what == "dl-png":
         return dcc.send_bytes(png_bytes(result, k), f"sgdscape_step_{k}.png")
     if what == "dl-html":

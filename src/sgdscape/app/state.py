@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
-from sgdscape.errors import SgdscapeError
+from sgdscape.errors import INT64_MAX, SgdscapeError, check_int, check_number, shown
 from sgdscape.models import MODELS
 from sgdscape.optimizers import OPTIMIZERS, SCHEDULES
 from sgdscape.problems import PROBLEMS
@@ -318,6 +318,8 @@ def parse_query(search: str | None, *, allow_pins: bool = True) -> tuple[AppStat
     falls back to all defaults. The notices say what happened, for the page to show.
     """
     notices: list[str] = []
+    if search is not None and not isinstance(search, str):
+        return AppState(), ["the link's settings could not be read; showing the defaults."]
     text = (search or "").lstrip("?")
     if len(text) > MAX_QUERY_CHARS:
         return AppState(), [f"the link is too long ({len(text)} characters); showing the defaults."]
@@ -375,22 +377,23 @@ def state_from_controls(values: Mapping[str, Any], base: AppState) -> AppState:
     changes: dict[str, Any] = {}
     for name, value in values.items():
         default = getattr(AppState(), name)
-        if value is None or value == "":
+        if value is None or (isinstance(value, str) and not value.strip()):
             key = _FIELD_TO_KEY.get(name, name)
             raise SgdscapeError(f"{key} is empty or not a number; enter a value.")
         if isinstance(default, bool):
             changes[name] = bool(value)
         elif isinstance(default, int):
-            number = float(value)
-            if number != int(number):
-                raise SgdscapeError(f"{name} must be a whole number, got {value!r}.")
-            changes[name] = int(number)
+            changes[name] = check_int(name, value, low=-INT64_MAX)
         elif isinstance(default, float):
-            changes[name] = float(value)
-            if not math.isfinite(changes[name]):
-                raise SgdscapeError(f"{name} must be a finite number, got {value!r}.")
+            changes[name] = check_number(name, value)
         elif isinstance(default, tuple):
-            changes[name] = tuple(float(v) for v in value)
+            if not isinstance(value, list | tuple) or len(value) != len(default):
+                raise SgdscapeError(f"{name} must be {len(default)} numbers, got {shown(value)}.")
+            changes[name] = tuple(check_number(name, v) for v in value)
         else:
-            changes[name] = str(value)
+            if not isinstance(value, str) or len(value) > 100:
+                raise SgdscapeError(
+                    f"{name} must be one of the offered choices, got {shown(value)}."
+                )
+            changes[name] = value
     return base.replace(**changes)
