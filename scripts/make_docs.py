@@ -43,7 +43,12 @@ def catalogue() -> str:
     lines += ["", "## Problems", "", "| name | default loss | data |", "| --- | --- | --- |"]
     for problem in sgdscape.PROBLEMS.values():
         lines.append(f"| `{problem.name}` | {problem.default_loss} | {problem.description} |")
-    lines.append("| `--data FILE.csv` | mse | your own points: two columns x,y, header optional |")
+    lines.append(
+        "| `--data FILE.csv` | mse | your own points: two columns x,y; header optional; comma, "
+        "semicolon or tab; UTF-8 (a byte-order mark is fine); blank and `#` lines skipped; "
+        "values within float32's range. The run prints what it read (rows, columns, skipped "
+        "lines). A config's relative `data` path is read from the config file's folder. |"
+    )
     lines += ["", "## Losses", "", "| name | definition |", "| --- | --- |"]
     for loss in sgdscape.LOSSES.values():
         lines.append(f"| `{loss.name}` | {loss.description} |")

@@ -640,10 +640,11 @@ def test_an_unreachable_ray_address_fails_fast_in_one_line(tmp_path):
     from sgdscape.cli import app
     from sgdscape.networks_ray import RayBackend
 
-    with socket.socket() as server:  # a port that answers: the check passes
+    with socket.socket() as server:  # a port that answers but is not Ray: refused too
         server.bind(("127.0.0.1", 0))
         server.listen()
-        RayBackend(address=f"127.0.0.1:{server.getsockname()[1]}").check_address()
+        with pytest.raises(SgdscapeError, match="is not a Ray cluster"):
+            RayBackend(address=f"127.0.0.1:{server.getsockname()[1]}").check_address(timeout=1)
         free_port = server.getsockname()[1]
     for address, message in (
         (f"127.0.0.1:{free_port}", "cannot reach Ray"),  # closed again: refused

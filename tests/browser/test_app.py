@@ -469,15 +469,32 @@ def test_standalone_html_download_is_a_self_contained_page(server, browser, tmp_
     tab.context.close()
 
 
-def test_a_failed_download_says_so_on_the_page(server, browser):
-    """A download that fails on the server (here: the page's state store holds a number, not
-    a query string) shows a notice on the page instead of a silent HTTP 500."""
-    page = Page(browser, server)
-    page.page.evaluate("() => window.dash_clientside.set_props('state', {data: 123})")
-    page.page.click("#dl-npz")
-    page.page.wait_for_selector("#notice .error", timeout=30_000)
-    assert "download failed" in page.page.inner_text("#notice")
-    page.close()
+def test_a_failed_download_says_so_on_the_page(browser, monkeypatch):
+    """A download that fails on the server shows a notice on the page instead of a silent
+    HTTP 500. Bad values no longer fail (they fall back), so the failure is injected: the app
+    runs in this process, on a thread, with its file builder replaced by one that raises."""
+    import threading
+
+    from werkzeug.serving import make_server
+
+    from sgdscape.app import server as app_server
+
+    def failing(*_args, **_kwargs):
+        raise RuntimeError("the disk is full")
+
+    monkeypatch.setattr(app_server, "download_file", failing)
+    http = make_server("127.0.0.1", 0, app_server.create_app().server, threaded=True)
+    thread = threading.Thread(target=http.serve_forever, daemon=True)
+    thread.start()
+    try:
+        page = Page(browser, f"http://127.0.0.1:{http.server_port}/")
+        page.page.click("#dl-npz")
+        page.page.wait_for_selector("#notice .error", timeout=30_000)
+        assert "download failed" in page.page.inner_text("#notice")
+        page.close()
+    finally:
+        http.shutdown()
+        thread.join(timeout=10)
 
 
 def test_pause_label_renders_and_the_mode_bar_leaves_the_titles_free(server, browser):
