@@ -20,8 +20,8 @@ import time
 import numpy as np
 import torch
 
-from sgdscape.app.compute import _data_and_landscape, _encoded_samples, page_payload
-from sgdscape.app.state import AppState
+from sgdscape.surfaces.app.compute import _data_and_landscape, _encoded_samples, page_payload
+from sgdscape.surfaces.app.state import AppState
 
 
 def changes(count: int, grid: int, seed: int = 0) -> list[AppState]:

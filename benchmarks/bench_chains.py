@@ -24,10 +24,10 @@ import numpy as np
 import torch
 
 import sgdscape
-from sgdscape import kernels
-from sgdscape.train import train
+from sgdscape.core import kernels
+from sgdscape.core.train import train
 
-chains_module = importlib.import_module("sgdscape.chains")
+chains_module = importlib.import_module("sgdscape.core.chains")
 
 
 def main() -> None:

@@ -31,8 +31,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from sgdscape.network_curvature import hutchinson_trace, top_eigenvalues
-from sgdscape.network_examples import get_example
+from sgdscape.networks.curvature import hutchinson_trace, top_eigenvalues
+from sgdscape.networks.examples import get_example
 
 
 def _best(function: Callable[[], Any], repeats: int) -> tuple[float, Any]:

@@ -1,7 +1,7 @@
 """Foundation benchmark (issue 2): sgdscape against the seed notebook's own loops.
 
 Runs, in one process, the seed's ``make_grids`` and ``train`` (copied in
-``sgdscape.bench``, changed only as far as modern torch requires) and sgdscape's
+``sgdscape.surfaces.bench``, changed only as far as modern torch requires) and sgdscape's
 ``landscape`` / ``train``, interleaved, best of N, and prints the ratios:
 
 - landscape with per-sample grids at the seed's sizes (100 samples, 100x100): target >= 100x;
@@ -23,7 +23,7 @@ import argparse
 
 import torch
 
-from sgdscape.bench import (
+from sgdscape.surfaces.bench import (
     bench_risk_memory,
     bench_seed_landscape,
     bench_trajectories,

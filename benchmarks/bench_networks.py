@@ -23,9 +23,9 @@ import numpy as np
 import torch
 from torch import nn
 
-from sgdscape.grid import Grid
-from sgdscape.network_examples import get_example
-from sgdscape.networks import random_directions, slice_landscape
+from sgdscape.core.grid import Grid
+from sgdscape.networks.examples import get_example
+from sgdscape.networks.slicing import random_directions, slice_landscape
 
 
 def timed(work, repeat: int = 1) -> tuple[float, object]:

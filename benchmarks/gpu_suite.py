@@ -33,7 +33,7 @@ from pathlib import Path
 
 import torch
 
-from sgdscape.bench import (
+from sgdscape.surfaces.bench import (
     Row,
     best_time,
     copy_bandwidth,
@@ -175,9 +175,9 @@ def trajectory_rows(device: str, quick: bool, repeats: int, timeout: float) -> l
 
 def network_rows(device: str, quick: bool, repeats: int, timeout: float) -> list[Row]:
     """A filter-normalised random slice of the digits MLP against loss-landscapes."""
-    from sgdscape.grid import Grid
-    from sgdscape.network_examples import get_example
-    from sgdscape.networks import random_directions, slice_landscape
+    from sgdscape.core.grid import Grid
+    from sgdscape.networks.examples import get_example
+    from sgdscape.networks.slicing import random_directions, slice_landscape
 
     target = torch.device(device)
     points = 11 if quick else 51

@@ -7,9 +7,9 @@ The hand-written pages live in ``docs/``. This script copies them into a staging
 checkout, and runs ``mkdocs build --strict`` (MkDocs Material + mkdocstrings) into ``site/``:
 
 - ``getting-started.md``: the README from its start to the end of its tour (one source);
-- ``gallery.md`` and ``gallery/NAME.md``: one page per preset of ``sgdscape.presets.PRESETS``
+- ``gallery.md`` and ``gallery/NAME.md``: one page per preset of ``sgdscape.records.presets.PRESETS``
   with its figure (drawn by ``scripts/make_gallery.py``'s code), its one-line command and
-  its standalone HTML player (``sgdscape.export.html_page``) embedded in an iframe;
+  its standalone HTML player (``sgdscape.surfaces.export.html_page``) embedded in an iframe;
 - ``performance-tables.md``: the tables of every ``docs/bench/*.json``;
 - ``cli.md``'s last section: the ``--help`` of every command;
 - ``api/*.md``: one page per public module, rendered by mkdocstrings from the docstrings.
@@ -42,18 +42,18 @@ SITE = ROOT / "site"
 
 #: modules with their own API page, beyond the top-level ``sgdscape`` (what users import)
 API_MODULES: dict[str, str] = {
-    "sgdscape.presets": "Presets",
-    "sgdscape.plot": "Matplotlib figures",
-    "sgdscape.overlays": "Comparison and basin figures",
-    "sgdscape.animate": "GIF and MP4",
-    "sgdscape.figures_plotly": "Plotly figures and the player",
-    "sgdscape.export": "Standalone HTML",
-    "sgdscape.widget": "Jupyter explorer",
-    "sgdscape.network_plot": "Network figures",
-    "sgdscape.stochastic": "Stochastic view of a network",
-    "sgdscape.network_examples": "Network examples",
-    "sgdscape.networks_ray": "Ray backend",
-    "sgdscape.basins": "Basins of attraction",
+    "sgdscape.records.presets": "Presets",
+    "sgdscape.views.step_figure": "Matplotlib figures",
+    "sgdscape.views.overlays": "Comparison and basin figures",
+    "sgdscape.views.animation": "GIF and MP4",
+    "sgdscape.views.plotly_figures": "Plotly figures and the player",
+    "sgdscape.surfaces.export": "Standalone HTML",
+    "sgdscape.surfaces.widget": "Jupyter explorer",
+    "sgdscape.views.network_figure": "Network figures",
+    "sgdscape.networks.recording": "Stochastic view of a network",
+    "sgdscape.networks.examples": "Network examples",
+    "sgdscape.core.distributed": "Ray backend",
+    "sgdscape.records.basins": "Basins of attraction",
     "sgdscape.errors": "Errors",
 }
 
@@ -117,8 +117,8 @@ def gallery(stage: Path) -> list[str]:
 
     matplotlib.use("Agg")
     import sgdscape
-    from sgdscape.export import html_page
-    from sgdscape.presets import PRESETS
+    from sgdscape.records.presets import PRESETS
+    from sgdscape.surfaces.export import html_page
 
     make_gallery = load_script("make_gallery")
     make_gallery.IMAGES = stage / "images" / "gallery"  # the figures are drawn afresh here
@@ -266,7 +266,7 @@ def cli_help() -> str:
     import typer
     from typer.testing import CliRunner
 
-    from sgdscape.cli import app
+    from sgdscape.surfaces.cli import app
 
     command = typer.main.get_command(app)
     names = [None, *getattr(command, "commands", {})]  # a group's commands, in --help order
@@ -300,11 +300,12 @@ def api_pages(stage: Path) -> None:
     )
     blocks = []
     for name in sgdscape.__all__:
-        if importlib.util.find_spec(f"sgdscape.{name}") is not None:
+        module = getattr(getattr(sgdscape, name), "__module__", None) or ""
+        if module.rsplit(".", 1)[-1] == name:
             # a function named like its module (landscape, run, train): griffe reads
             # ``sgdscape.NAME`` as the module, so the function is documented from there
             blocks.append(
-                f"::: sgdscape.{name}.{name}\n    options:\n      show_root_heading: true\n"
+                f"::: {module}.{name}\n    options:\n      show_root_heading: true\n"
                 f'      heading: "sgdscape.{name}"\n      toc_label: "{name}"\n'
             )
         else:

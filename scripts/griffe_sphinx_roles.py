@@ -1,7 +1,7 @@
 """A griffe extension for the docs site: Sphinx roles in docstrings as inline code.
 
 sgdscape's docstrings cross-reference with Sphinx roles (``:func:`sgdscape.train```,
-``:class:`~sgdscape.run.RunResult```), which mkdocstrings would print literally. This turns
+``:class:`~sgdscape.records.run.RunResult```), which mkdocstrings would print literally. This turns
 each into inline code of the name a reader would see: ``sgdscape.train``, ``RunResult``
 (a ``~`` keeps the last part, as in Sphinx). Loaded by mkdocs.yml
 (``plugins.mkdocstrings.handlers.python.options.extensions``).

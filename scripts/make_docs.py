@@ -14,9 +14,9 @@ ROOT = Path(__file__).resolve().parent.parent
 def catalogue() -> str:
     """The catalogue page's markdown, built from the registries."""
     import sgdscape
-    from sgdscape.optimizers import OPTIMIZERS, SCHEDULES
-    from sgdscape.presets import PRESETS
-    from sgdscape.train import SAMPLINGS
+    from sgdscape.core.optimizers import OPTIMIZERS, SCHEDULES
+    from sgdscape.core.train import SAMPLINGS
+    from sgdscape.records.presets import PRESETS
 
     lines = [
         "# Catalogue",
@@ -112,7 +112,7 @@ def models_figure(path: Path) -> None:
     import matplotlib.pyplot as plt
 
     import sgdscape
-    from sgdscape.plot import safe_log
+    from sgdscape.views.step_figure import safe_log
 
     data = sgdscape.ground_truth(100, seed=0)
     models = list(sgdscape.MODELS.values())

@@ -34,10 +34,10 @@ def render(name: str) -> str:
 
     matplotlib.use("Agg")
     import sgdscape
-    from sgdscape.basins import basins
-    from sgdscape.overlays import plot_basins, plot_compare
-    from sgdscape.plot import plot_step, save_figure
-    from sgdscape.presets import PRESETS
+    from sgdscape.records.basins import basins
+    from sgdscape.records.presets import PRESETS
+    from sgdscape.views.overlays import plot_basins, plot_compare
+    from sgdscape.views.step_figure import plot_step, save_figure
 
     preset = PRESETS[name]
     result = sgdscape.run(preset.config)
@@ -67,7 +67,7 @@ def render(name: str) -> str:
 
 
 def main(names: list[str]) -> None:
-    from sgdscape.presets import PRESETS
+    from sgdscape.records.presets import PRESETS
 
     sections = [render(name) for name in (names or list(PRESETS))]
     if names:

@@ -62,8 +62,8 @@ def make_base_view(path: Path) -> Path:
     import torch
     from torch import nn
 
-    from sgdscape.network_examples import two_moons
-    from sgdscape.stochastic import record_training, save_view, stochastic_view
+    from sgdscape.networks.examples import two_moons
+    from sgdscape.networks.recording import record_training, save_view, stochastic_view
 
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(0)

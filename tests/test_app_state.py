@@ -8,11 +8,17 @@ from urllib.parse import parse_qs
 import numpy as np
 import pytest
 
-from sgdscape.app import state as app_state
-from sgdscape.app.state import AppState, parse_query, run_key, state_from_controls, to_query
+from sgdscape.core.models import MODELS
 from sgdscape.errors import SgdscapeError
-from sgdscape.models import MODELS
-from sgdscape.run import RunConfig
+from sgdscape.records.run import RunConfig
+from sgdscape.surfaces.app import state as app_state
+from sgdscape.surfaces.app.state import (
+    AppState,
+    parse_query,
+    run_key,
+    state_from_controls,
+    to_query,
+)
 
 
 def test_default_state_is_the_seed_run_and_has_an_empty_query():
@@ -131,7 +137,7 @@ def test_optimizer_options_only_for_the_chosen_optimizer():
 def test_payload_decodes_to_the_minibatch_landscape():
     """The browser's decoding of the compact frames matches RunResult.batch_landscape."""
     pytest.importorskip("plotly")
-    from sgdscape.app.compute import compute_result, page_payload
+    from sgdscape.surfaces.app.compute import compute_result, page_payload
 
     for state in (AppState(grid=30), AppState(grid=30, batch=10), AppState(grid=30, batch=100)):
         payload = page_payload(state)
@@ -178,7 +184,7 @@ def test_downloads_are_the_run_files():
     import io
 
     from sgdscape import RunConfig, load_config, run
-    from sgdscape.app.server import download_file
+    from sgdscape.surfaces.app.server import download_file
 
     state = AppState(grid=30, lr=0.1, batch=5)
     truth = run(state.to_config())
@@ -203,7 +209,7 @@ def test_downloads_are_the_run_files():
 
 def _every_control_setting():
     from sgdscape import MODELS, OPTIMIZERS, PROBLEMS, SCHEDULES
-    from sgdscape.train import SAMPLINGS
+    from sgdscape.core.train import SAMPLINGS
 
     yield from (AppState(grid=30, model=m) for m in MODELS)
     yield from (AppState(grid=30, problem=p) for p in PROBLEMS)
@@ -218,7 +224,7 @@ def test_every_registry_entry_gives_a_strict_json_payload():
     pytest.importorskip("plotly")
     import json
 
-    from sgdscape.app.compute import page_payload
+    from sgdscape.surfaces.app.compute import page_payload
 
     for state in _every_control_setting():
         payload = page_payload(state)
@@ -231,7 +237,7 @@ def test_a_diverging_run_is_shown_not_an_error():
     pytest.importorskip("plotly")
     import json
 
-    from sgdscape.app.compute import page_payload
+    from sgdscape.surfaces.app.compute import page_payload
 
     payload = page_payload(AppState(grid=30, lr=50.0))
     assert payload["diverged_step"] >= 0 and "diverged" in payload["summary"]
@@ -245,7 +251,7 @@ def test_the_apps_default_start_of_every_model_is_the_models_default_init(model)
 
 
 def test_the_apps_slice_of_a_bigger_model_says_where_it_is_held():
-    from sgdscape.app.compute import page_payload
+    from sgdscape.surfaces.app.compute import page_payload
 
     figures = page_payload(AppState(model="relu-unit-bias", grid=30))["figures"]
     for name in ("batch", "risk"):

@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 import archive_corpus  # tests/ is on the path, as for tests/chromium.py
 import sgdscape
 from sgdscape.errors import SgdscapeError
-from sgdscape.stochastic import load_view
+from sgdscape.networks.recording import load_view
 
 pytestmark = pytest.mark.slow
 GIB = 2**30
@@ -82,13 +82,13 @@ def test_bombs_allocate_nothing_of_their_declared_size(corpus) -> None:
 
 
 def cli(monkeypatch: pytest.MonkeyPatch, *args: str):
-    import sgdscape.app.view
+    import sgdscape.surfaces.app.view
 
     def never(*_: object, **__: object) -> None:
         raise AssertionError("a bad archive reached the server")
 
-    monkeypatch.setattr(sgdscape.app.view, "serve_view", never)
-    from sgdscape.cli import app
+    monkeypatch.setattr(sgdscape.surfaces.app.view, "serve_view", never)
+    from sgdscape.surfaces.cli import app
 
     return CliRunner().invoke(app, list(args))
 

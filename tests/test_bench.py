@@ -7,8 +7,15 @@ import numpy as np
 import torch
 from typer.testing import CliRunner
 
-from sgdscape.bench import Row, interleaved, print_table, seed_make_grids, seed_train, write_json
-from sgdscape.cli import app
+from sgdscape.surfaces.bench import (
+    Row,
+    interleaved,
+    print_table,
+    seed_make_grids,
+    seed_train,
+    write_json,
+)
+from sgdscape.surfaces.cli import app
 
 
 def test_the_seeds_loops_run_on_modern_torch(seed_data):

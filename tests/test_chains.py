@@ -10,26 +10,26 @@ import pytest
 import torch
 
 import sgdscape
-from sgdscape import kernels
-from sgdscape.chain_stats import (
+from sgdscape.core import kernels
+from sgdscape.core.chain_stats import (
     basin_fractions,
     chain_moments,
     classify,
     fan_of_steps,
     first_passage,
 )
-from sgdscape.chain_theory import (
+from sgdscape.core.chain_theory import (
     linear_regression_moments,
     stable_lr_bound,
     stationary_covariance,
 )
-from sgdscape.chains import chains
+from sgdscape.core.chains import chains
+from sgdscape.core.models import Model
+from sgdscape.core.train import train
 from sgdscape.errors import SgdscapeError
-from sgdscape.models import Model
-from sgdscape.train import train
 
 # the package exports the function ``chains``, which shadows the module's attribute
-chains_module = importlib.import_module("sgdscape.chains")
+chains_module = importlib.import_module("sgdscape.core.chains")
 
 #: Monte Carlo tolerance: 5 standard errors (15 to 20 comparisons per test: a false alarm
 #: has probability about 1e-5)

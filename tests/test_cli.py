@@ -5,9 +5,9 @@ import pytest
 from typer.testing import CliRunner
 
 import sgdscape
-from sgdscape.cli import app, parse_bytes, select_steps
-from sgdscape.presets import PRESETS
-from sgdscape.run import atomic_path, load, load_config
+from sgdscape.records.presets import PRESETS
+from sgdscape.records.run import atomic_path, load, load_config
+from sgdscape.surfaces.cli import app, parse_bytes, select_steps
 
 runner = CliRunner()
 SMALL = ["--samples", "30", "--grid", "20", "-q"]

@@ -5,9 +5,9 @@ import pytest
 import torch
 
 import sgdscape
-from sgdscape import kernels
-from sgdscape.losses import LOSSES
-from sgdscape.models import MODELS
+from sgdscape.core import kernels
+from sgdscape.core.losses import LOSSES
+from sgdscape.core.models import MODELS
 
 pytestmark = [
     pytest.mark.cuda,

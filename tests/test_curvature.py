@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import sgdscape
-from sgdscape.curvature import KINDS, classify, curvature_map, hessians, quadratic_model
+from sgdscape.core.curvature import KINDS, classify, curvature_map, hessians, quadratic_model
 
 
 def _data(n=37, seed=3):

@@ -19,7 +19,7 @@ def load_script(name):
 
 def test_the_catalogue_lists_every_registered_name_and_is_current():
     import sgdscape
-    from sgdscape.presets import PRESETS
+    from sgdscape.records.presets import PRESETS
 
     text = (ROOT / "docs" / "catalogue.md").read_text()
     assert text == load_script("make_docs").catalogue(), "run python scripts/make_docs.py"
@@ -45,7 +45,7 @@ def test_readme_links_its_pages_and_images_that_exist():
 
 
 def test_the_gallery_has_a_section_command_and_figure_for_every_preset():
-    from sgdscape.presets import PRESETS
+    from sgdscape.records.presets import PRESETS
 
     text = (ROOT / "docs" / "gallery.md").read_text()
     for name, preset in PRESETS.items():

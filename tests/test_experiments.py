@@ -7,10 +7,10 @@ from typer.testing import CliRunner
 
 import sgdscape
 from sgdscape import RunConfig, SgdscapeError
-from sgdscape.basins import basins, cluster_end_points
-from sgdscape.cli import app
-from sgdscape.presets import PRESETS
-from sgdscape.run import initial_points, load, load_config, save
+from sgdscape.records.basins import basins, cluster_end_points
+from sgdscape.records.presets import PRESETS
+from sgdscape.records.run import initial_points, load, load_config, save
+from sgdscape.surfaces.cli import app
 
 runner = CliRunner()
 

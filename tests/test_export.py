@@ -41,7 +41,7 @@ def oracle_log(values: np.ndarray) -> np.ndarray:
 
 
 def test_packed_grids_round_trip_within_16_bit_quantisation() -> None:
-    from sgdscape.figures_plotly import decode_log_grids, encode_log_grids
+    from sgdscape.views.plotly_figures import decode_log_grids, encode_log_grids
 
     rng = np.random.default_rng(0)
     grids = rng.normal(size=(3, 7, 9)) * np.array([1.0, 50.0, 1e-3])[:, None, None]
@@ -58,14 +58,14 @@ def test_packed_grids_round_trip_within_16_bit_quantisation() -> None:
 
 
 def test_packing_rejects_non_3d_input() -> None:
-    from sgdscape.figures_plotly import encode_log_grids
+    from sgdscape.views.plotly_figures import encode_log_grids
 
     with pytest.raises(SgdscapeError, match="shape"):
         encode_log_grids(np.zeros((4, 4)))
 
 
 def test_player_stores_each_distinct_minibatch_once(repeated: sgdscape.RunResult) -> None:
-    from sgdscape.figures_plotly import decode_log_grids, player
+    from sgdscape.views.plotly_figures import decode_log_grids, player
 
     packed = player(repeated)
     batches = [tuple(sorted(row[row >= 0])) for row in repeated.trajectory.batch_indices]
@@ -90,7 +90,7 @@ def test_player_stores_each_distinct_minibatch_once(repeated: sgdscape.RunResult
 
 
 def test_player_step_subset_and_bad_steps(small: sgdscape.RunResult) -> None:
-    from sgdscape.figures_plotly import player
+    from sgdscape.views.plotly_figures import player
 
     packed = player(small, steps=range(3, 9, 2))
     assert packed.frames["steps"] == [3, 5, 7]
@@ -106,7 +106,7 @@ def test_player_step_subset_and_bad_steps(small: sgdscape.RunResult) -> None:
 
 def test_step_figure_shows_the_recorded_step(small: sgdscape.RunResult) -> None:
     from arrow_oracle import check_arrow
-    from sgdscape.figures_plotly import TRACES, step_figure
+    from sgdscape.views.plotly_figures import TRACES, step_figure
 
     step = 7
     figure = step_figure(small, step)
@@ -144,7 +144,7 @@ def test_step_figure_shows_the_recorded_step(small: sgdscape.RunResult) -> None:
 
 
 def test_html_is_self_contained_and_small_at_the_seed_size(tmp_path: Path) -> None:
-    from sgdscape.export import export_html
+    from sgdscape.surfaces.export import export_html
 
     result = sgdscape.run()  # the seed: 100 steps, 100x100 grid
     path = export_html(result, tmp_path / "seed.html")
@@ -158,7 +158,7 @@ def test_html_is_self_contained_and_small_at_the_seed_size(tmp_path: Path) -> No
 
 
 def test_html_bad_outputs_leave_existing_files(tmp_path: Path, small: sgdscape.RunResult) -> None:
-    from sgdscape.export import export_html
+    from sgdscape.surfaces.export import export_html
 
     with pytest.raises(SgdscapeError, match="directory"):
         export_html(small, tmp_path)
@@ -178,7 +178,7 @@ def test_html_bad_outputs_leave_existing_files(tmp_path: Path, small: sgdscape.R
 def test_gif_has_one_frame_per_step_at_the_requested_size(tmp_path: Path, small) -> None:
     from PIL import Image
 
-    from sgdscape.animate import animate
+    from sgdscape.views.animation import animate
 
     seen: list[tuple[int, int]] = []
     path = animate(
@@ -199,7 +199,7 @@ def test_gif_has_one_frame_per_step_at_the_requested_size(tmp_path: Path, small)
 
 
 def test_failed_animation_leaves_the_old_file(tmp_path: Path, small) -> None:
-    from sgdscape.animate import animate
+    from sgdscape.views.animation import animate
 
     path = tmp_path / "run.gif"
     path.write_bytes(b"old")
@@ -216,7 +216,7 @@ def test_failed_animation_leaves_the_old_file(tmp_path: Path, small) -> None:
 
 @pytest.mark.skipif(shutil.which("ffprobe") is None, reason="needs ffmpeg/ffprobe")
 def test_mp4_decodes_with_ffprobe(tmp_path: Path, small) -> None:
-    from sgdscape.animate import animate
+    from sgdscape.views.animation import animate
 
     path = animate(small, tmp_path / "run.mp4", steps=range(6), size=(321, 181), dpi=50, fps=5)
     probe = subprocess.run(
@@ -234,11 +234,11 @@ def test_mp4_decodes_with_ffprobe(tmp_path: Path, small) -> None:
 
 
 def test_mp4_without_ffmpeg_is_a_clear_error(tmp_path: Path, small, monkeypatch) -> None:
-    import sgdscape.animate
+    import sgdscape.views.animation
 
-    monkeypatch.setattr(sgdscape.animate.shutil, "which", lambda name: None)
+    monkeypatch.setattr(sgdscape.views.animation.shutil, "which", lambda name: None)
     with pytest.raises(SgdscapeError, match="ffmpeg"):
-        sgdscape.animate.animate(small, tmp_path / "run.mp4")
+        sgdscape.views.animation.animate(small, tmp_path / "run.mp4")
     assert not list(tmp_path.iterdir())
 
 
@@ -253,7 +253,7 @@ def test_mp4_without_ffmpeg_is_a_clear_error(tmp_path: Path, small, monkeypatch)
     ],
 )
 def test_animation_bad_arguments(tmp_path: Path, small, kwargs, message) -> None:
-    from sgdscape.animate import animate
+    from sgdscape.views.animation import animate
 
     with pytest.raises(SgdscapeError, match=message):
         animate(small, tmp_path / "run.gif", **kwargs)
@@ -267,7 +267,7 @@ def test_animation_bad_arguments(tmp_path: Path, small, kwargs, message) -> None
 def invoke(*args: str):
     from typer.testing import CliRunner
 
-    from sgdscape.cli import app
+    from sgdscape.surfaces.cli import app
 
     return CliRunner().invoke(app, list(args))
 
@@ -378,9 +378,9 @@ def test_cli_mp4_without_ffmpeg(tmp_path: Path, monkeypatch) -> None:
 def test_a_diverged_run_exports_without_warnings(tmp_path: Path) -> None:
     from PIL import Image
 
-    from sgdscape.animate import animate
-    from sgdscape.export import export_html
-    from sgdscape.figures_plotly import player
+    from sgdscape.surfaces.export import export_html
+    from sgdscape.views.animation import animate
+    from sgdscape.views.plotly_figures import player
 
     result = sgdscape.run(RunConfig(grid=16, samples=30, lr=20))
     assert result.trajectory.diverged
@@ -395,7 +395,7 @@ def test_a_diverged_run_exports_without_warnings(tmp_path: Path) -> None:
 
 def test_exported_files_get_ordinary_permissions(tmp_path: Path, small) -> None:
     """Shared files must be readable like any file the user creates (not 0600)."""
-    from sgdscape.export import export_html
+    from sgdscape.surfaces.export import export_html
 
     ordinary = tmp_path / "ordinary"
     ordinary.write_text("x")  # created with the process umask
@@ -404,7 +404,7 @@ def test_exported_files_get_ordinary_permissions(tmp_path: Path, small) -> None:
 
 
 def test_axes_are_labelled_with_the_slice_parameters() -> None:
-    from sgdscape.figures_plotly import step_figure
+    from sgdscape.views.plotly_figures import step_figure
 
     result = sgdscape.run(RunConfig(model="linear-regression", grid=12, samples=6, init=(0.5, 0.1)))
     figure = step_figure(result, 2)
@@ -450,7 +450,7 @@ def test_long_animations_redraw_in_bounded_time_and_memory() -> None:
 
     import matplotlib.pyplot as plt
 
-    from sgdscape.plot import StepFigure
+    from sgdscape.views.step_figure import StepFigure
 
     result = sgdscape.run(RunConfig(grid=10, samples=100, epochs=6))
     assert result.n_steps == 600

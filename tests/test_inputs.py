@@ -12,9 +12,9 @@ import pytest
 from typer.testing import CliRunner
 
 import sgdscape
-from sgdscape.cli import app
 from sgdscape.errors import FLOAT32_MAX, SgdscapeError, check_int, check_number, check_range
-from sgdscape.run import RunConfig, load, load_config
+from sgdscape.records.run import RunConfig, load, load_config
+from sgdscape.surfaces.cli import app
 
 runner = CliRunner()
 SMALL = ["--samples", "12", "--grid", "8", "--figures", "none", "-q"]
@@ -405,7 +405,7 @@ def test_a_csv_that_is_not_utf8_is_one_line(tmp_path):
 def test_csv_blocks_join_lines_cut_at_a_block_edge(tmp_path, monkeypatch):
     """With tiny blocks every line straddles a block edge: the rows, the header and the
     line numbers of errors are still those of the file."""
-    from sgdscape import problems
+    from sgdscape.core import problems
 
     monkeypatch.setattr(problems, "CSV_BLOCK_BYTES", 7)
     rng = np.random.default_rng(1)
@@ -431,7 +431,7 @@ MEASURE_CSV = """
 import resource, sys, time
 import numpy as np
 import torch
-from sgdscape.problems import Dataset
+from sgdscape.core.problems import Dataset
 before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
 began = time.perf_counter()
 data = Dataset.from_csv(sys.argv[1])

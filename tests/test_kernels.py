@@ -9,9 +9,9 @@ import pytest
 import torch
 
 import sgdscape
-from sgdscape import kernels
-from sgdscape.losses import LOSSES
-from sgdscape.models import MODELS
+from sgdscape.core import kernels
+from sgdscape.core.losses import LOSSES
+from sgdscape.core.models import MODELS
 
 
 def _targets(loss_name, x):
@@ -153,7 +153,7 @@ def test_fused_landscape_equals_the_plain_path(generator):
     [("relu-unit", 4), ("linear-regression", 16 * 4)],  # scaled path: one per sample block
 )
 def test_fused_risk_sums_blocks_of_samples(model, progress_calls, monkeypatch, generator):
-    monkeypatch.setattr(importlib.import_module("sgdscape.landscape"), "RISK_SAMPLE_BLOCK", 64)
+    monkeypatch.setattr(importlib.import_module("sgdscape.core.landscape"), "RISK_SAMPLE_BLOCK", 64)
     x = torch.empty(200, 1).uniform_(-1, 1, generator=generator)
     data = sgdscape.Dataset(x, 2 * x)
     grid = sgdscape.Grid.square(12)
@@ -197,7 +197,7 @@ def test_scaled_fused_landscape_equals_the_plain_path(name, slice_options, loss,
     data = sgdscape.Dataset(x, 2 * x + 0.1 * torch.randn(90, 1, generator=generator))
     grid = sgdscape.Grid((-3.0, 3.0, 23), (-2.0, 2.5, 17))
     plane = sgdscape.Plane.through(MODELS[name].param_names, **slice_options)
-    split = importlib.import_module("sgdscape.landscape").scale_split(
+    split = importlib.import_module("sgdscape.core.landscape").scale_split(
         MODELS[name], plane.points(*(torch.from_numpy(a) for a in grid.axes()))
     )
     assert (split is None) == ("axes" in slice_options)
@@ -298,7 +298,7 @@ def test_fused_engine_with_other_optimizers_is_close_to_autograd(optimizer, gene
 def test_a_block_kernel_failing_mid_run_continues_eagerly_from_where_it_was(monkeypatch, generator):
     # the first block runs compiled, then the kernel "fails": the rest of the run must go
     # on from the iterate the block left, and match the autograd run
-    module = importlib.import_module("sgdscape.train")
+    module = importlib.import_module("sgdscape.core.train")
     real = module.fused_sgd_steps
     calls = []
 

@@ -8,7 +8,7 @@ import torch
 from torch import nn
 
 import sgdscape
-from sgdscape.network_curvature import (
+from sgdscape.networks.curvature import (
     HessianOperator,
     hessian_directions,
     hutchinson_trace,
@@ -16,7 +16,7 @@ from sgdscape.network_curvature import (
     top_eigenvalues,
     training_curvature,
 )
-from sgdscape.networks import flat_parameters, parameter_layout, unflatten
+from sgdscape.networks.slicing import flat_parameters, parameter_layout, unflatten
 
 
 def _net(widths=(4, 12, 3), seed=0, n=96):

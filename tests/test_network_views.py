@@ -27,8 +27,8 @@ from typer.testing import CliRunner
 import sgdscape
 from arrow_oracle import check_arrow
 from sgdscape.errors import SgdscapeError
-from sgdscape.network_examples import two_moons
-from sgdscape.stochastic import StochasticView, load_view, record_training, save_view
+from sgdscape.networks.examples import two_moons
+from sgdscape.networks.recording import StochasticView, load_view, record_training, save_view
 
 pytest.importorskip("plotly")
 
@@ -69,7 +69,7 @@ def interpolate(surface, z: np.ndarray, points: np.ndarray) -> np.ndarray:
 
 
 def test_network_surface_is_the_log_landscape_with_the_path_on_it(view) -> None:
-    from sgdscape.network_plot import network_surface
+    from sgdscape.views.network_figure import network_surface
 
     surface = view.landscape
     figure = network_surface(view, lift=0.0)
@@ -98,8 +98,8 @@ def test_network_surface_is_the_log_landscape_with_the_path_on_it(view) -> None:
 
 
 def test_surface_of_a_plain_slice_and_of_a_run() -> None:
-    from sgdscape.figures_plotly import run_surface, surface_heights
-    from sgdscape.network_plot import network_surface
+    from sgdscape.views.network_figure import network_surface
+    from sgdscape.views.plotly_figures import run_surface, surface_heights
 
     model = small_mlp()
     directions = sgdscape.random_directions(model, seed=2)
@@ -141,8 +141,8 @@ def test_surface_of_a_plain_slice_and_of_a_run() -> None:
 def test_surface_page_is_written_atomically_and_holds_the_figure(view, tmp_path) -> None:
     import plotly.io
 
-    from sgdscape.export import export_figure_html
-    from sgdscape.network_plot import network_surface
+    from sgdscape.surfaces.export import export_figure_html
+    from sgdscape.views.network_figure import network_surface
 
     page = tmp_path / "surface.html"
     page.write_text("old")
@@ -172,8 +172,8 @@ def test_surface_page_is_written_atomically_and_holds_the_figure(view, tmp_path)
 
 
 def test_network_player_packs_the_views_own_arrays(view) -> None:
-    from sgdscape.figures_plotly import decode_log_grids
-    from sgdscape.network_plot import network_player
+    from sgdscape.views.network_figure import network_player
+    from sgdscape.views.plotly_figures import decode_log_grids
 
     packed = network_player(view)
     frames = packed.frames
@@ -202,7 +202,7 @@ def test_network_player_packs_the_views_own_arrays(view) -> None:
 
 
 def test_only_stored_steps_are_shown(view, saved) -> None:
-    from sgdscape.network_plot import network_player, plot_network_step
+    from sgdscape.views.network_figure import network_player, plot_network_step
 
     loaded = load_view(saved)
     assert loaded.landscape.sample_loss is None  # minibatch landscapes come from the file
@@ -220,7 +220,7 @@ def test_only_stored_steps_are_shown(view, saved) -> None:
 
 
 def test_step_figure_redraws_in_place(view) -> None:
-    from sgdscape.network_plot import NetworkStepFigure
+    from sgdscape.views.network_figure import NetworkStepFigure
 
     drawing = NetworkStepFigure(view)
     path = view.path()
@@ -240,7 +240,7 @@ def test_step_figure_redraws_in_place(view) -> None:
 def test_gif_has_one_frame_per_shown_step(view, tmp_path) -> None:
     from PIL import Image
 
-    from sgdscape.network_plot import animate_network
+    from sgdscape.views.network_figure import animate_network
 
     gif = tmp_path / "network.gif"
     animate_network(view, gif, steps=[0, 4, 11], size=(640, 300), dpi=50)
@@ -256,7 +256,7 @@ def test_gif_has_one_frame_per_shown_step(view, tmp_path) -> None:
 
 def test_explorer_slider_draws_the_views_arrays(view, saved) -> None:
     pytest.importorskip("ipywidgets")
-    from sgdscape.widget import NetworkExplorer
+    from sgdscape.surfaces.widget import NetworkExplorer
 
     explorer = sgdscape.explore(view)
     assert isinstance(explorer, NetworkExplorer)
@@ -298,7 +298,7 @@ def test_explorer_slider_draws_the_views_arrays(view, saved) -> None:
 
 
 def invoke(*args: str):
-    from sgdscape.cli import app
+    from sgdscape.surfaces.cli import app
 
     return CliRunner().invoke(app, list(args))
 

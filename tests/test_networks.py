@@ -16,9 +16,10 @@ from torch import nn
 from torch.nn.utils import vector_to_parameters
 from typer.testing import CliRunner
 
+from sgdscape.core.grid import Grid
 from sgdscape.errors import SgdscapeError
-from sgdscape.grid import Grid
-from sgdscape.networks import (
+from sgdscape.networks.recording import record_training, stochastic_view
+from sgdscape.networks.slicing import (
     Directions,
     Evaluator,
     interpolation_directions,
@@ -29,7 +30,6 @@ from sgdscape.networks import (
     random_directions,
     slice_landscape,
 )
-from sgdscape.stochastic import record_training, stochastic_view
 
 
 class SmallCNN(nn.Module):
@@ -281,7 +281,7 @@ def deep_mlp(seed: int = 0) -> nn.Sequential:
 @pytest.mark.parametrize("loss_name", ["cross-entropy", "mse"])
 @pytest.mark.parametrize("build", [mlp, deep_mlp])
 def test_mlp_feature_major_path_equals_hand_set_copies(build, loss_name, tabular, monkeypatch):
-    import sgdscape.networks as networks
+    import sgdscape.networks.slicing as networks
 
     monkeypatch.setattr(networks, "CPU_BLOCK_BYTES", 4 * 12 * 16 * 3)  # 3 points a block
     x, labels = tabular
@@ -524,9 +524,9 @@ def test_bad_inputs_are_one_sentence_errors(tabular):
 
 
 def test_examples_build_and_the_cli_writes_the_view(tmp_path):
-    from sgdscape.cli import app
-    from sgdscape.network_examples import spirals, two_moons
-    from sgdscape.stochastic import load_view
+    from sgdscape.networks.examples import spirals, two_moons
+    from sgdscape.networks.recording import load_view
+    from sgdscape.surfaces.cli import app
 
     x, y = two_moons(n=100, seed=1)
     assert x.shape == (100, 2) and int(y.sum()) == 50
@@ -567,7 +567,7 @@ def test_examples_build_and_the_cli_writes_the_view(tmp_path):
 
 @pytest.mark.skipif(importlib.util.find_spec("sklearn") is None, reason="needs scikit-learn")
 def test_digits_examples_load_without_download():
-    from sgdscape.network_examples import get_example
+    from sgdscape.networks.examples import get_example
 
     mlp_example = get_example("digits-mlp")
     cnn_example = get_example("digits-cnn")
@@ -603,7 +603,7 @@ def test_mixed_precision_is_close_to_float32_and_keeps_its_own_checkpoints(examp
     # resolution, not more; a checkpoint of one precision is never resumed by the other
     if example == "digits-mlp":
         pytest.importorskip("sklearn")
-    from sgdscape.network_examples import get_example
+    from sgdscape.networks.examples import get_example
 
     case = get_example(example)
     data = (case.x, case.y)
@@ -621,7 +621,7 @@ def test_mixed_precision_is_close_to_float32_and_keeps_its_own_checkpoints(examp
 
 
 def test_network_cli_refuses_an_unknown_precision_in_one_line(tmp_path):
-    from sgdscape.cli import app
+    from sgdscape.surfaces.cli import app
 
     result = CliRunner().invoke(
         app, ["network", "--example", "moons", "--precision", "fp8", "--out", str(tmp_path / "o")]
@@ -637,8 +637,8 @@ def test_an_unreachable_ray_address_fails_fast_in_one_line(tmp_path):
     import socket
     import time
 
-    from sgdscape.cli import app
-    from sgdscape.networks_ray import RayBackend
+    from sgdscape.core.distributed import RayBackend
+    from sgdscape.surfaces.cli import app
 
     with socket.socket() as server:  # a port that answers but is not Ray: refused too
         server.bind(("127.0.0.1", 0))

@@ -9,7 +9,7 @@ import pytest
 import torch
 from torch import nn
 
-from sgdscape.networks import random_directions, slice_landscape
+from sgdscape.networks.slicing import random_directions, slice_landscape
 
 pytestmark = [
     pytest.mark.slow,
@@ -50,7 +50,7 @@ def problem():
 
 
 def test_ray_backend_equals_local_and_survives_a_killed_actor(ray, problem, tmp_path):
-    from sgdscape.networks_ray import RayBackend
+    from sgdscape.core.distributed import RayBackend
 
     model, data, kwargs, local = problem
     backend = RayBackend(num_actors=2)
@@ -78,7 +78,7 @@ def test_ray_backend_equals_local_and_survives_a_killed_actor(ray, problem, tmp_
 
 
 def test_interrupted_ray_run_resumes_from_its_checkpoints(ray, problem, tmp_path):
-    from sgdscape.networks_ray import RayBackend
+    from sgdscape.core.distributed import RayBackend
 
     model, data, kwargs, local = problem
 

@@ -2,7 +2,7 @@
 
 The kill is injected by strace (``inject=rename:signal=SIGKILL:when=N``) into a real
 ``sgdscape run`` for every rename it makes, and, without strace, by failing ``os.replace``
-in-process at every step of :func:`sgdscape.archives.output_set`. After each kill the
+in-process at every step of :func:`sgdscape.io.output_set`. After each kill the
 folder, as a reader sees it, holds exactly the old or exactly the new set, and it loads;
 the next write cleans up what the killed one left, and the user's own file survives.
 """
@@ -22,8 +22,8 @@ import pytest
 from typer.testing import CliRunner
 
 import sgdscape
-from sgdscape.archives import COMMIT, output_set, published, record_name, recover
-from sgdscape.cli import app
+from sgdscape.io import COMMIT, output_set, published, record_name, recover
+from sgdscape.surfaces.cli import app
 
 OLD = ["run", "--samples", "20", "--grid", "10", "--figures", "0,5", "-q"]
 NEW = ["run", "--samples", "30", "--grid", "10", "--figures", "1,3,7", "-q"]
@@ -223,7 +223,7 @@ def test_a_failure_at_every_publish_step_leaves_one_whole_set(tmp_path, monkeypa
 
 
 def test_temporaries_of_dead_writers_are_removed_at_the_next_write(tmp_path) -> None:
-    from sgdscape.archives import write_atomic
+    from sgdscape.io import write_atomic
 
     gone = subprocess.run(
         [sys.executable, "-c", "import os; print(os.getpid())"],

@@ -8,7 +8,7 @@ import torch
 
 import sgdscape
 from figure_text import layout_problems
-from sgdscape.plot import StepFigure, plot_step, safe_log, slice_text, step_titles
+from sgdscape.views.step_figure import StepFigure, plot_step, safe_log, slice_text, step_titles
 
 
 @pytest.fixture(scope="module")
@@ -109,7 +109,7 @@ def seed_run():
 
 def test_every_arrow_of_the_seed_run_points_along_minus_its_gradient(seed_run):
     from arrow_oracle import check_arrow
-    from sgdscape.plot import StepFigure
+    from sgdscape.views.step_figure import StepFigure
 
     grads, full = seed_run.trajectory.grads, seed_run.trajectory.full_grads
     zero = [t for t in range(seed_run.n_steps) if not np.any(grads[t] != 0)]
@@ -124,7 +124,7 @@ def test_every_arrow_of_the_seed_run_points_along_minus_its_gradient(seed_run):
 
 
 def test_step_zero_tiny_minibatch_arrow_points_up_left_at_the_stated_minimum(seed_run):
-    from sgdscape.plot import MIN_VISIBLE_FRACTION
+    from sgdscape.views.step_figure import MIN_VISIBLE_FRACTION
 
     figure = plot_step(seed_run, 0)
     tail, tip = drawn_arrows(figure.axes[0])["orange"]
@@ -137,7 +137,7 @@ def test_step_zero_tiny_minibatch_arrow_points_up_left_at_the_stated_minimum(see
 
 
 def test_dead_relu_draws_no_arrow_and_says_gradient_zero():
-    from sgdscape.presets import get_preset
+    from sgdscape.records.presets import get_preset
 
     result = sgdscape.run(get_preset("dead-relu").config.replace(grid=20))
     assert not np.any(result.trajectory.grads != 0)
@@ -163,7 +163,7 @@ def test_the_full_gradient_legend_key_has_a_dark_edge(seed_run):
 
 def test_arrow_rule_zero_tiny_non_finite_and_cut_vectors():
     from arrow_oracle import check_arrow
-    from sgdscape.plot import MIN_VISIBLE_FRACTION, arrow_rule
+    from sgdscape.views.step_figure import MIN_VISIBLE_FRACTION, arrow_rule
 
     points = np.array([[0.0, 0.0], [0.0, 0.0], [1.0, 1.0], [2.9, 0.0], [0.0, 0.0], [9.0, 0.0]])
     vectors = np.array([[0.0, 0.0], [-1e-30, 2e-30], [3.0, -4.0], [1.0, 1.0], [np.nan, 1], [1, 0]])
@@ -183,7 +183,7 @@ def test_arrow_rule_zero_tiny_non_finite_and_cut_vectors():
 
 
 def test_the_minibatch_colour_bar_follows_the_step(seed_run):
-    from sgdscape.plot import StepFigure
+    from sgdscape.views.step_figure import StepFigure
 
     data = sgdscape.ground_truth(seed=0)
     x, y = data.x.reshape(-1).double().numpy(), data.y.reshape(-1).double().numpy()
@@ -270,7 +270,7 @@ def test_a_slice_says_where_the_other_parameters_are_held(changes, held):
     assert layout_problems(figure) == []
     matplotlib.pyplot.close(figure)
     # the Plotly views take the same titles
-    from sgdscape.figures_plotly import step_figure
+    from sgdscape.views.plotly_figures import step_figure
 
     assert expected in step_figure(result, step).layout.title.text
 
@@ -326,7 +326,7 @@ def test_runs_of_different_lengths_each_draw_their_path_up_to_the_step():
 
 
 def test_compare_png_keeps_its_colour_bar_label_clear_of_the_right_panel():
-    from sgdscape.overlays import plot_compare
+    from sgdscape.views.overlays import plot_compare
 
     result = sgdscape.run(sgdscape.RunConfig(grid=20, compare=({"lr": 0.1},)))
     figure = plot_compare(result)
@@ -344,8 +344,8 @@ def test_compare_png_keeps_its_colour_bar_label_clear_of_the_right_panel():
 
 
 def test_compare_png_of_two_losses_labels_each_risk_with_its_loss():
-    from sgdscape.overlays import plot_compare
-    from sgdscape.presets import PRESETS
+    from sgdscape.records.presets import PRESETS
+    from sgdscape.views.overlays import plot_compare
 
     result = sgdscape.run(PRESETS["outliers-huber"].config.replace(grid=20, epochs=1))
     figure = plot_compare(result)
@@ -363,9 +363,9 @@ def test_compare_png_of_two_losses_labels_each_risk_with_its_loss():
 
 
 def test_basins_png_title_stays_clear_of_its_colour_bar():
-    from sgdscape.basins import basins
-    from sgdscape.overlays import plot_basins
-    from sgdscape.run import risk_landscape
+    from sgdscape.records.basins import basins
+    from sgdscape.records.run import risk_landscape
+    from sgdscape.views.overlays import plot_basins
 
     config = sgdscape.RunConfig(grid=20, epochs=1)
     figure = plot_basins(basins(config, points=8), risk_landscape(config))

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 
 import sgdscape
-from sgdscape.basins import basins
-from sgdscape.presets import PRESETS
+from sgdscape.records.basins import basins
+from sgdscape.records.presets import PRESETS
 
 pytestmark = pytest.mark.slow
 

@@ -16,9 +16,9 @@ import time
 import pytest
 from typer.testing import CliRunner
 
-from sgdscape.cli import app
+from sgdscape.core.distributed import RayBackend
 from sgdscape.errors import SgdscapeError
-from sgdscape.networks_ray import RayBackend
+from sgdscape.surfaces.cli import app
 
 runner = CliRunner()
 

@@ -15,8 +15,8 @@ pytest.importorskip("anywidget")
 import sgdscape
 from arrow_oracle import check_arrow
 from sgdscape import RunConfig, SgdscapeError
-from sgdscape.plot import arrow_scale, safe_log
-from sgdscape.widget import Explorer, explore
+from sgdscape.surfaces.widget import Explorer, explore
+from sgdscape.views.step_figure import arrow_scale, safe_log
 
 SMALL = RunConfig(grid=30)
 
@@ -137,7 +137,7 @@ def test_scrubbing_uses_precomputed_frames_only(
     def forbidden(*args: object, **kwargs: object) -> None:
         raise AssertionError("scrubbing recomputed something")
 
-    import sgdscape.widget as widget_module
+    import sgdscape.surfaces.widget as widget_module
 
     monkeypatch.setattr(widget_module, "run", forbidden)
     monkeypatch.setattr(type(explorer.result), "batch_landscape", forbidden)

@@ -15,7 +15,7 @@ pytest.importorskip("jupyterlab")
 pytest.importorskip("anywidget")
 
 import sgdscape
-from sgdscape.plot import safe_log
+from sgdscape.views.step_figure import safe_log
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = "/usr/bin/chromium"

@@ -7,24 +7,28 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from sgdscape.chain_stats import basin_fractions, chain_moments, fan_of_steps, first_passage
-from sgdscape.chain_theory import linear_regression_moments, stationary_covariance
-from sgdscape.chains import Chains, chains
-from sgdscape.curvature import Curvature, CurvatureMap, curvature, curvature_map, hessians
-from sgdscape.devices import resolve_device
+from sgdscape.core.chain_stats import basin_fractions, chain_moments, fan_of_steps, first_passage
+from sgdscape.core.chain_theory import linear_regression_moments, stationary_covariance
+from sgdscape.core.chains import Chains, chains
+from sgdscape.core.curvature import Curvature, CurvatureMap, curvature, curvature_map, hessians
+from sgdscape.core.devices import resolve_device
+from sgdscape.core.grid import Grid, Plane
+from sgdscape.core.landscape import Landscape, landscape
+from sgdscape.core.losses import LOSSES, Loss, get_loss
+from sgdscape.core.models import MODELS, Model, get_model, module_parameters
+from sgdscape.core.optimizers import OPTIMIZERS, SCHEDULES, get_optimizer
+from sgdscape.core.problems import PROBLEMS, Dataset, ProblemOptions, ground_truth, make_problem
+from sgdscape.core.train import Trajectory, train
 from sgdscape.errors import SgdscapeError
-from sgdscape.grid import Grid, Plane
-from sgdscape.landscape import Landscape, landscape
-from sgdscape.losses import LOSSES, Loss, get_loss
-from sgdscape.models import MODELS, Model, get_model, module_parameters
-from sgdscape.network_curvature import (
+from sgdscape.networks.curvature import (
     hessian_directions,
     hutchinson_trace,
     spectral_density,
     top_eigenvalues,
     training_curvature,
 )
-from sgdscape.networks import (
+from sgdscape.networks.recording import Recording, StochasticView, record_training, stochastic_view
+from sgdscape.networks.slicing import (
     Directions,
     interpolation_directions,
     line_landscape,
@@ -32,22 +36,18 @@ from sgdscape.networks import (
     random_directions,
     slice_landscape,
 )
-from sgdscape.optimizers import OPTIMIZERS, SCHEDULES, get_optimizer
-from sgdscape.problems import PROBLEMS, Dataset, ProblemOptions, ground_truth, make_problem
-from sgdscape.run import RunConfig, RunResult, load, load_config, run, save
-from sgdscape.stochastic import Recording, StochasticView, record_training, stochastic_view
-from sgdscape.train import Trajectory, train
+from sgdscape.records.run import RunConfig, RunResult, load, load_config, run, save
 
 if TYPE_CHECKING:
-    from sgdscape.widget import Explorer, NetworkExplorer
+    from sgdscape.surfaces.widget import Explorer, NetworkExplorer
 
 
 def explore(*args: Any, **kwargs: Any) -> Explorer | NetworkExplorer:
-    """The Jupyter explorer (see :func:`sgdscape.widget.explore`); needs ``sgdscape[notebook]``.
+    """The Jupyter explorer (see :func:`sgdscape.surfaces.widget.explore`); needs ``sgdscape[notebook]``.
 
     Imported on first call so that ``import sgdscape`` stays light.
     """
-    from sgdscape.widget import explore as _explore
+    from sgdscape.surfaces.widget import explore as _explore
 
     return _explore(*args, **kwargs)
 

@@ -1,5 +1,5 @@
 """``python -m sgdscape``."""
 
-from sgdscape.cli import main
+from sgdscape.surfaces.cli import main
 
 main()

@@ -181,7 +181,7 @@ class Page:
 
 
 def oracle_path(**changes) -> np.ndarray:
-    """Iterates from sgdscape.run itself (the app's default is the seed's run on a 60 grid)."""
+    """Iterates from sgdscape.records.run itself (the app's default is the seed's run on a 60 grid)."""
     import sgdscape
 
     return sgdscape.run(sgdscape.RunConfig(grid=30, **changes)).path()

@@ -59,7 +59,7 @@ def offline_and_clean(errors: list[str], blocked: list[str], requested: list[str
 
 
 def test_every_preset_has_a_gallery_page_with_its_figure_command_and_player(site: Path) -> None:
-    from sgdscape.presets import PRESETS
+    from sgdscape.records.presets import PRESETS
 
     index = (site / "gallery.html").read_text()
     for name in PRESETS:
@@ -101,9 +101,11 @@ def test_search_finds_pages_offline(site: Path, browser) -> None:
 
 def test_the_api_page_shows_landscapes_signature(site: Path, browser) -> None:
     tab, errors, blocked, requested = open_page(browser, site / "api" / "index.html")
-    heading = tab.locator('[id="sgdscape.landscape.landscape"]')
+    heading = tab.locator('[id="sgdscape.core.landscape.landscape"]')
     assert heading.inner_text().strip().startswith("sgdscape.landscape")
-    signature = tab.locator('[id="sgdscape.landscape.landscape"] + div.doc-signature').inner_text()
+    signature = tab.locator(
+        '[id="sgdscape.core.landscape.landscape"] + div.doc-signature'
+    ).inner_text()
     assert signature.lstrip().startswith("landscape(")
     names = list(inspect.signature(sgdscape.landscape).parameters)
     positions = [signature.index(f"{name}:") for name in names]
@@ -131,7 +133,7 @@ def drawn(frame) -> dict:
 
 
 def test_a_gallery_players_slider_moves_the_iterate_when_dragged(site: Path, browser) -> None:
-    from sgdscape.presets import PRESETS
+    from sgdscape.records.presets import PRESETS
 
     tab, errors, blocked, requested = open_page(browser, site / "gallery" / "seed.html")
     iframe = tab.locator("iframe.sgdscape-player")

@@ -30,7 +30,7 @@ def result() -> sgdscape.RunResult:
 
 @pytest.fixture(scope="module")
 def page_file(result: sgdscape.RunResult, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from sgdscape.export import export_html
+    from sgdscape.surfaces.export import export_html
 
     return export_html(result, tmp_path_factory.mktemp("html") / "run.html", fps=20)
 
@@ -173,7 +173,7 @@ def test_colour_range_and_arrows_follow_the_step(page, result) -> None:
 def test_the_title_of_a_compared_slice_fits_the_page(page, tmp_path: Path) -> None:
     """A 4-parameter model compared over lr: the title's second line names the held
     parameters and the run shown, and every line stays inside the figure."""
-    from sgdscape.export import export_html
+    from sgdscape.surfaces.export import export_html
 
     result = sgdscape.run(RunConfig(model="two-relu-units", grid=20, compare=({"lr": 0.1},)))
     page_file = export_html(result, tmp_path / "two.html", steps=range(40, 45))

@@ -1,6 +1,6 @@
 """A real network's exported pages in a real headless Chromium, every network request blocked.
 
-The two-panel page of a :class:`~sgdscape.stochastic.StochasticView`: moving the slider
+The two-panel page of a :class:`~sgdscape.networks.recording.StochasticView`: moving the slider
 draws that step's projected iterate and minibatch landscape (the view's own arrays as
 oracles). The 3-D surface page: plotly draws a WebGL surface whose z is the landscape.
 ``sgdscape serve --view``: the same page served by the Dash app.
@@ -24,8 +24,8 @@ from torch import nn
 
 import sgdscape
 from chromium import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, needs_chromium, open_offline_page
-from sgdscape.network_examples import two_moons
-from sgdscape.stochastic import StochasticView, record_training, save_view
+from sgdscape.networks.examples import two_moons
+from sgdscape.networks.recording import StochasticView, record_training, save_view
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -68,7 +68,7 @@ def _artifact(name: str) -> str:
 
 
 def test_network_page_slider_moves_the_projected_iterate(browser, view, tmp_path) -> None:
-    from sgdscape.export import export_html
+    from sgdscape.surfaces.export import export_html
 
     page_file = export_html(view, tmp_path / "network.html")
     tab, errors, blocked = open_page(
@@ -101,8 +101,8 @@ def test_network_page_slider_moves_the_projected_iterate(browser, view, tmp_path
 
 
 def test_surface_page_draws_the_landscape_in_webgl(browser, view, tmp_path) -> None:
-    from sgdscape.export import export_figure_html
-    from sgdscape.network_plot import network_surface
+    from sgdscape.surfaces.export import export_figure_html
+    from sgdscape.views.network_figure import network_surface
 
     page_file = export_figure_html(network_surface(view), tmp_path / "surface.html")
     tab, errors, blocked = open_page(

@@ -1,0 +1,531 @@
+"""Hessian spectra of real networks from Hessian-vector products, never building the Hessian.
+
+The loss is ``L(theta) = loss_fn(model(x; theta), y)`` (a mean over the samples) as a function of
+the flattened parameters ``theta: (p,)`` in ``named_parameters`` order (:mod:`sgdscape.networks.slicing`).
+A Hessian-vector product is the pullback of the gradient, ``torch.func.vjp(torch.func.grad(L),
+theta)`` (reverse-over-reverse; ``H`` is symmetric), built once per product call and vmapped over
+several vectors at once (Hutchinson probes, stochastic Lanczos runs). Forward-over-reverse
+(``jvp`` of ``grad``) gives the same numbers but scripts torch's JVP decompositions on first use
+(seconds, and torch's own ``torch.jit.script`` DeprecationWarning).
+
+- :func:`top_eigenvalues`: the k largest (algebraic) eigenvalues and eigenvectors by Lanczos with
+  full reorthogonalisation;
+- :func:`hutchinson_trace`: ``tr(H)`` from Rademacher probes with its standard error;
+- :func:`spectral_density`: stochastic Lanczos quadrature (nodes and weights per run) and the
+  Gaussian-smoothed density on a grid, as PyHessian (Yao et al., 2020) defines it;
+- :func:`hessian_directions`: the top-2 eigenvectors as slice :class:`Directions`;
+- :func:`training_curvature`: top-k eigenvalues of the full and the minibatch loss along a
+  :class:`sgdscape.Recording`.
+
+Randomness is passed in (``seed``); the global RNG is never used.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from sgdscape.core.devices import resolve_device
+from sgdscape.errors import check_int, check_positive
+from sgdscape.networks.recording import Recording, select_steps
+from sgdscape.networks.slicing import Directions, _as_flat, as_tensors, parameter_layout, unflatten
+
+LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
+
+
+class HessianOperator:
+    """``v -> H v`` for the loss of ``model`` on ``(x, y)`` at flat parameters ``theta``.
+
+    Args:
+        model: the architecture (never modified; evaluated with ``functional_call``).
+        loss_fn: the mean loss ``loss_fn(output, target) -> ()``.
+        data: ``(x, y)`` or a DataLoader.
+        theta: the parameters (flat ``(p,)``, a state dict or a module; default: the model's own).
+        device: ``"cpu"``, ``"cuda"`` or ``"auto"``; dtype: the computation's precision
+            (default float32).
+        chunk_size: samples per HVP pass (``None``: all at once). With chunks the product is the
+            sample-weighted mean of the chunks' products, exact for a mean loss.
+    """
+
+    def __init__(
+        self,
+        model: nn.Module,
+        loss_fn: LossFn,
+        data: Any,
+        theta: Any | None = None,
+        *,
+        device: str | torch.device = "cpu",
+        dtype: torch.dtype = torch.float32,
+        chunk_size: int | None = None,
+    ) -> None:
+        self.names, self.shapes = parameter_layout(model)
+        self.model = model
+        self.loss_fn = loss_fn
+        self.device = resolve_device(device)
+        self.dtype = dtype
+        x, y = as_tensors(data)
+        self.x = x.to(self.device, dtype if x.is_floating_point() else x.dtype)
+        self.y = y.to(self.device, dtype if y.is_floating_point() else y.dtype)
+        flat = _as_flat(model if theta is None else theta, model, "theta")
+        self.theta = flat.to(self.device, dtype)
+        self.buffers = {k: b.to(self.device) for k, b in model.named_buffers()}
+        n = self.x.shape[0]
+        size = n if chunk_size is None else check_int("chunk_size", chunk_size, low=1)
+        self.chunks = [(i, min(i + size, n)) for i in range(0, n, size)]
+        self.n_samples = n
+        self._cached: dict[int, Callable[[torch.Tensor], tuple[torch.Tensor]]] = {}
+
+    @property
+    def size(self) -> int:
+        """Number of parameters ``p``."""
+        return int(self.theta.numel())
+
+    def loss(self, theta: torch.Tensor, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The mean loss ``()`` at flat ``theta: (p,)`` on ``(x, y)``."""
+        params = unflatten(theta, self.names, self.shapes)
+        output = torch.func.functional_call(self.model, (params, self.buffers), (x,))
+        return self.loss_fn(output, y)
+
+    def matvec(self, vectors: torch.Tensor) -> torch.Tensor:
+        """``H v`` for ``vectors: (m, p)`` at once, shape ``(m, p)`` (in ``self.dtype``)."""
+        v = vectors.to(self.device, self.dtype)
+        out = torch.zeros_like(v)
+        for index, (start, stop) in enumerate(self.chunks):
+            pullback = self._pullback(index)
+            if v.shape[0] == 1:  # one vector: skip vmap's batching overhead
+                products = pullback(v[0])[0][None]
+            else:
+                (products,) = torch.func.vmap(pullback)(v)  # H v for every row at once
+            out += (stop - start) / self.n_samples * products
+        return out
+
+    def _pullback(self, index: int) -> Callable[[torch.Tensor], tuple[torch.Tensor]]:
+        """``v -> (H_chunk v,)``: the pullback of the gradient on chunk ``index``.
+
+        With a single chunk it is built once (one forward and backward pass) and reused by every
+        later product, as PyHessian reuses its gradient graph; with several chunks it is rebuilt
+        per call so that only one chunk's graph is held at a time.
+        """
+        cached = self._cached.get(index)
+        if cached is not None:
+            return cached
+        start, stop = self.chunks[index]
+        x, y = self.x[start:stop], self.y[start:stop]
+        grad = torch.func.grad(lambda t: self.loss(t, x, y))
+        _, pullback = torch.func.vjp(grad, self.theta)
+        if len(self.chunks) == 1:
+            self._cached[index] = pullback
+        return pullback
+
+    def dense(self) -> torch.Tensor:
+        """The full ``(p, p)`` Hessian from ``p`` products (small networks and tests only)."""
+        return self.matvec(torch.eye(self.size, device=self.device, dtype=self.dtype))
+
+
+def _generator(seed: int, device: torch.device) -> torch.Generator:
+    return torch.Generator(device="cpu").manual_seed(check_int("seed", seed, low=0))
+
+
+def _rademacher(m: int, p: int, generator: torch.Generator) -> torch.Tensor:
+    """``(m, p)`` float64 entries ±1 from ``generator`` (CPU)."""
+    return torch.randint(0, 2, (m, p), generator=generator).to(torch.float64) * 2 - 1
+
+
+def lanczos(
+    operator: Callable[[torch.Tensor], torch.Tensor],
+    start: torch.Tensor,
+    steps: int,
+    *,
+    on_step: Callable[[torch.Tensor, torch.Tensor, int], bool] | None = None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Batched Lanczos with full reorthogonalisation, ``r`` independent runs in lockstep.
+
+    Args:
+        operator: ``(r, p) -> (r, p)`` symmetric products (any dtype; the basis is float64).
+        start: ``(r, p)`` start vectors (normalised here).
+        steps: at most this many Lanczos steps ``m`` (``<= p``).
+        on_step: called with ``(alpha (r, j), beta (r, j), j)`` after step ``j``; returning
+            True stops early.
+
+    Returns:
+        ``(alpha (r, m), beta (r, m), basis (r, m, p))``: the tridiagonal matrix of each run is
+        ``alpha`` on the diagonal and ``beta[:, :m - 1]`` beside it; ``beta[:, m - 1]`` is the
+        norm of the next residual (the coupling to the rest of the space, 0 when the Krylov
+        space closed). A run whose space closes early keeps zero vectors and coefficients beyond.
+    """
+    q = start.to(torch.float64)
+    q = q / q.norm(dim=1, keepdim=True)
+    r, p = q.shape
+    steps = min(steps, p)
+    basis = torch.zeros(r, steps, p, dtype=torch.float64, device=q.device)
+    alphas: list[torch.Tensor] = []
+    betas: list[torch.Tensor] = []
+    beta = torch.zeros(r, dtype=torch.float64, device=q.device)
+    previous = torch.zeros_like(q)
+    for j in range(steps):
+        basis[:, j] = q
+        w = operator(q).to(torch.float64)
+        alpha = (w * q).sum(dim=1)
+        w = w - alpha[:, None] * q - beta[:, None] * previous
+        span = basis[:, : j + 1]
+        for _ in range(2):  # full reorthogonalisation against every earlier vector, twice
+            w = w - torch.einsum("rk,rkp->rp", torch.einsum("rkp,rp->rk", span, w), span)
+        norm = w.norm(dim=1)
+        closed = norm <= 1e-10 * alpha.abs().clamp_min(1e-30)
+        beta = torch.where(closed, torch.zeros_like(norm), norm)
+        alphas.append(alpha)
+        betas.append(beta)
+        stop = on_step is not None and on_step(torch.stack(alphas, 1), torch.stack(betas, 1), j + 1)
+        if stop or bool(closed.all()) or j == steps - 1:
+            basis = basis[:, : j + 1]
+            break
+        previous = q
+        q = torch.where(closed[:, None], torch.zeros_like(w), w / norm.clamp_min(1e-300)[:, None])
+    return torch.stack(alphas, 1), torch.stack(betas, 1), basis
+
+
+def _tridiagonal(alpha: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
+    """``(r, m, m)`` symmetric tridiagonal matrices from ``alpha (r, m)``, ``beta (r, m - 1)``."""
+    return torch.diag_embed(alpha) + torch.diag_embed(beta, 1) + torch.diag_embed(beta, -1)
+
+
+@dataclass(frozen=True)
+class Eigenpairs:
+    """Top-k Hessian eigenpairs.
+
+    Attributes:
+        eigenvalues: ``(k,)`` descending (loss units per parameter unit squared).
+        eigenvectors: ``(k, p)`` unit float32 vectors (sign: largest-magnitude entry positive).
+        residuals: ``(k,)`` ``||H v - lambda v||`` bounds from the Lanczos recurrence.
+        n_products: Hessian-vector products used.
+    """
+
+    eigenvalues: np.ndarray
+    eigenvectors: np.ndarray
+    residuals: np.ndarray
+    n_products: int
+
+
+def top_eigenvalues(
+    model: nn.Module,
+    loss_fn: LossFn,
+    data: Any,
+    theta: Any | None = None,
+    *,
+    k: int = 1,
+    max_steps: int = 100,
+    tol: float = 1e-6,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    chunk_size: int | None = None,
+) -> Eigenpairs:
+    """The ``k`` largest (algebraic) Hessian eigenvalues at ``theta`` by Lanczos.
+
+    Stops when the top-k Ritz values change by at most ``tol`` (relative) from one Lanczos step
+    to the next (PyHessian's criterion for power iteration), when the Krylov space closes, or
+    after ``max_steps`` products. Start vector: Gaussian from
+    ``torch.Generator().manual_seed(seed)``, so the result is deterministic given the seed.
+    """
+    operator = HessianOperator(
+        model, loss_fn, data, theta, device=device, dtype=dtype, chunk_size=chunk_size
+    )
+    k = check_int("k", k, low=1, high=operator.size)
+    max_steps = check_int("max_steps", max_steps, low=k)
+    check_positive("tol", tol)
+    generator = _generator(seed, operator.device)
+    start = torch.randn(1, operator.size, generator=generator, dtype=torch.float64)
+
+    history: list[torch.Tensor] = []
+
+    def converged(alpha: torch.Tensor, beta: torch.Tensor, j: int) -> bool:
+        # stop when the top-k Ritz values moved by <= tol (relative) since the last step
+        if j < k:
+            return False
+        top = torch.linalg.eigvalsh(_tridiagonal(alpha, beta[:, : j - 1]))[0, -k:]
+        history.append(top)
+        if len(history) < 2:
+            return False
+        change = (history[-1] - history[-2]).abs()
+        return bool((change <= tol * top.abs().clamp_min(1e-12)).all())
+
+    alpha, beta, basis = lanczos(
+        lambda v: operator.matvec(v.to(dtype)),
+        start.to(operator.device),
+        max_steps,
+        on_step=converged,
+    )
+    m = alpha.shape[1]
+    beta_last = float(beta[0, m - 1])
+    values, vectors = torch.linalg.eigh(_tridiagonal(alpha, beta[:, : m - 1]))
+    order = torch.arange(m - 1, m - 1 - min(k, m), -1)
+    ritz = torch.einsum("mp,mk->kp", basis[0], vectors[0][:, order])
+    ritz = ritz / ritz.norm(dim=1, keepdim=True)
+    flip = torch.sign(ritz.gather(1, ritz.abs().argmax(dim=1, keepdim=True)))
+    ritz = ritz * flip
+    # the Lanczos residual ||H u - theta u|| = |beta_m s_m| of each Ritz pair (exact arithmetic)
+    residuals = (beta_last * vectors[0, -1, order]).abs()
+    return Eigenpairs(
+        eigenvalues=values[0, order].cpu().numpy(),
+        eigenvectors=ritz.float().cpu().numpy(),
+        residuals=residuals.cpu().numpy(),
+        n_products=m,
+    )
+
+
+@dataclass(frozen=True)
+class TraceEstimate:
+    """Hutchinson's estimate of ``tr(H)``.
+
+    Attributes:
+        trace: the mean of ``v^T H v`` over the probes.
+        standard_error: ``std(v^T H v, ddof=1) / sqrt(n_probes)``.
+        samples: ``(n_probes,)`` the individual ``v^T H v``.
+    """
+
+    trace: float
+    standard_error: float
+    samples: np.ndarray
+
+
+def hutchinson_trace(
+    model: nn.Module,
+    loss_fn: LossFn,
+    data: Any,
+    theta: Any | None = None,
+    *,
+    n_probes: int = 100,
+    batch: int = 50,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    chunk_size: int | None = None,
+) -> TraceEstimate:
+    """``tr(H)`` from ``n_probes`` Rademacher vectors ``v`` (unbiased: ``E[v^T H v] = tr H``).
+
+    ``batch`` probes share one vmapped Hessian-vector pass.
+    """
+    operator = HessianOperator(
+        model, loss_fn, data, theta, device=device, dtype=dtype, chunk_size=chunk_size
+    )
+    n_probes = check_int("n_probes", n_probes, low=2)
+    batch = check_int("batch", batch, low=1)
+    probes = _rademacher(n_probes, operator.size, _generator(seed, operator.device))
+    samples = []
+    for start in range(0, n_probes, batch):
+        v = probes[start : start + batch].to(operator.device)
+        hv = operator.matvec(v.to(dtype)).to(torch.float64)
+        samples.append((hv * v).sum(dim=1))
+    values = torch.cat(samples).cpu().numpy()
+    return TraceEstimate(
+        float(values.mean()), float(values.std(ddof=1) / math.sqrt(n_probes)), values
+    )
+
+
+@dataclass(frozen=True)
+class SpectralDensity:
+    """Stochastic Lanczos quadrature of the Hessian spectrum.
+
+    Attributes:
+        nodes: ``(runs, m)`` Ritz values of each run (eigenvalue units).
+        weights: ``(runs, m)`` quadrature weights (each row sums to 1).
+        grid: ``(n_bins,)`` eigenvalue axis of the smoothed density.
+        density: ``(n_bins,)`` Gaussian-smoothed density, normalised to unit integral on
+            ``grid`` (PyHessian's ``density_generate``).
+        sigma_squared: the Gaussian kernel's variance used.
+    """
+
+    nodes: np.ndarray
+    weights: np.ndarray
+    grid: np.ndarray
+    density: np.ndarray
+    sigma_squared: float
+
+    def moment(self, order: int) -> np.ndarray:
+        """``(runs,)`` each run's estimate of ``tr(H^order) / p``."""
+        return (self.weights * self.nodes**order).sum(axis=1)
+
+
+def smoothed_density(
+    nodes: np.ndarray,
+    weights: np.ndarray,
+    *,
+    n_bins: int = 10_000,
+    sigma_squared: float = 1e-5,
+    overhead: float = 0.01,
+) -> tuple[np.ndarray, np.ndarray, float]:
+    """PyHessian's ``density_generate``: Gaussian kernels at the nodes, averaged over runs.
+
+    Returns ``(grid (n_bins,), density (n_bins,), variance)``; the grid runs from the mean of the
+    runs' smallest node minus ``overhead`` to the mean of their largest plus ``overhead``, the
+    variance is ``sigma_squared * max(1, width)``, and the density integrates to 1 on the grid.
+    """
+    high = float(np.mean(np.max(nodes, axis=1))) + overhead
+    low = float(np.mean(np.min(nodes, axis=1))) - overhead
+    grid = np.linspace(low, high, n_bins)
+    variance = sigma_squared * max(1.0, high - low)
+    kernel = np.exp(-((grid[:, None, None] - nodes[None]) ** 2) / (2 * variance))
+    kernel /= np.sqrt(2 * np.pi * variance)
+    density = (kernel * weights[None]).sum(axis=2).mean(axis=1)
+    density = density / (density.sum() * (grid[1] - grid[0]))
+    return grid, density, variance
+
+
+def spectral_density(
+    model: nn.Module,
+    loss_fn: LossFn,
+    data: Any,
+    theta: Any | None = None,
+    *,
+    runs: int = 1,
+    steps: int = 100,
+    n_bins: int = 1_000,
+    sigma_squared: float = 1e-5,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    dtype: torch.dtype = torch.float32,
+    chunk_size: int | None = None,
+) -> SpectralDensity:
+    """Spectral density by stochastic Lanczos quadrature, as PyHessian's ``density``.
+
+    Each of ``runs`` runs starts from a normalised Rademacher vector (``seed``) and takes
+    ``steps`` Lanczos steps (the runs go in lockstep, one vmapped product per step); its nodes
+    are the tridiagonal's eigenvalues and its weights the squared first components of their
+    eigenvectors.
+    """
+    operator = HessianOperator(
+        model, loss_fn, data, theta, device=device, dtype=dtype, chunk_size=chunk_size
+    )
+    runs = check_int("runs", runs, low=1)
+    steps = check_int("steps", steps, low=2)
+    start = _rademacher(runs, operator.size, _generator(seed, operator.device))
+    alpha, beta, _ = lanczos(
+        lambda v: operator.matvec(v.to(dtype)), start.to(operator.device), steps
+    )
+    values, vectors = torch.linalg.eigh(_tridiagonal(alpha, beta[:, :-1]))
+    nodes = values.cpu().numpy()
+    weights = (vectors[:, 0, :] ** 2).cpu().numpy()
+    grid, density, variance = smoothed_density(
+        nodes, weights, n_bins=n_bins, sigma_squared=sigma_squared
+    )
+    return SpectralDensity(nodes, weights, grid, density, variance)
+
+
+def hessian_directions(
+    model: nn.Module,
+    loss_fn: LossFn,
+    data: Any,
+    theta: Any | None = None,
+    *,
+    seed: int = 0,
+    max_steps: int = 100,
+    device: str | torch.device = "cpu",
+    chunk_size: int | None = None,
+) -> Directions:
+    """The plane of steepest curvature: the top-2 Hessian eigenvectors at ``theta`` as Directions.
+
+    ``d1, d2`` are unit vectors (not filter-normalised), sign fixed so each one's largest-magnitude
+    entry is positive; the labels carry the eigenvalues. Slice it with
+    :func:`sgdscape.slice_landscape` like random or PCA directions.
+    """
+    pairs = top_eigenvalues(
+        model,
+        loss_fn,
+        data,
+        theta,
+        k=2,
+        max_steps=max_steps,
+        seed=seed,
+        device=device,
+        chunk_size=chunk_size,
+    )
+    names, shapes = parameter_layout(model)
+    origin = _as_flat(model if theta is None else theta, model, "theta")
+    d1, d2 = (torch.from_numpy(v.copy()) for v in pairs.eigenvectors)
+    labels = (
+        f"Hessian λ1 = {pairs.eigenvalues[0]:.4g}",
+        f"Hessian λ2 = {pairs.eigenvalues[1]:.4g}",
+    )
+    return Directions(origin, d1, d2, names, shapes, labels, kind="hessian")
+
+
+@dataclass(frozen=True)
+class TrainingCurvature:
+    """Top-k Hessian eigenvalues along a recorded training run.
+
+    Attributes:
+        steps: ``(S,)`` the recorded steps examined.
+        eigenvalues: ``(S, k)`` of the full-data loss at each step's iterate, descending.
+        batch_eigenvalues: ``(S, k)`` of that step's minibatch loss (``None`` if not asked).
+        lr: the learning rate of the run.
+    """
+
+    steps: np.ndarray
+    eigenvalues: np.ndarray
+    batch_eigenvalues: np.ndarray | None
+    lr: float
+
+    @property
+    def sharpness(self) -> np.ndarray:
+        """``(S,)`` the top eigenvalue of the full-data loss."""
+        return self.eigenvalues[:, 0]
+
+    @property
+    def stability_threshold(self) -> float:
+        """``2 / lr``: the sharpness above which GD on the local quadratic diverges."""
+        return 2.0 / self.lr
+
+
+def training_curvature(
+    recording: Recording,
+    steps: Sequence[int] | int | None = 10,
+    *,
+    k: int = 1,
+    batch: bool = True,
+    max_steps: int = 100,
+    seed: int = 0,
+    device: str | torch.device = "cpu",
+    chunk_size: int | None = None,
+) -> TrainingCurvature:
+    """Top-k eigenvalues of the full loss and of each chosen step's minibatch loss.
+
+    Args:
+        recording: from :func:`sgdscape.record_training`.
+        steps: step numbers, a count (evenly spaced, first and last included) or ``None`` (all).
+        batch: also the minibatch loss of each step (its samples from ``batch_indices``).
+    """
+    chosen = select_steps(steps, recording.n_steps)
+    full, minibatch = [], []
+    for step in chosen:
+        theta = torch.from_numpy(np.asarray(recording.iterates[step], dtype=np.float32))
+        common = {"k": k, "max_steps": max_steps, "seed": seed, "device": device}
+        full.append(
+            top_eigenvalues(
+                recording.model,
+                recording.loss_fn,
+                (recording.x, recording.y),
+                theta,
+                chunk_size=chunk_size,
+                **common,
+            ).eigenvalues
+        )
+        if batch:
+            index = torch.from_numpy(recording.batch(int(step)).astype(np.int64))
+            data = (recording.x[index], recording.y[index])
+            minibatch.append(
+                top_eigenvalues(
+                    recording.model, recording.loss_fn, data, theta, **common
+                ).eigenvalues
+            )
+    return TrainingCurvature(
+        steps=chosen,
+        eigenvalues=np.stack(full),
+        batch_eigenvalues=np.stack(minibatch) if batch else None,
+        lr=float(recording.lr),
+    )

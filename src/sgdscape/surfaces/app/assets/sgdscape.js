@@ -1,0 +1,204 @@
+/* sgdscape web app: clientside callbacks. Every step change (slider, play, arrow keys)
+ * is drawn here from the run payload in the browser's dcc.Store: no server round trip.
+ * Trace indices follow sgdscape/app/figures.py. Nothing from the page is evaluated. */
+(function () {
+  "use strict";
+  var decoded = { key: null, bytes: null };
+  function no() { return window.dash_clientside.no_update; }
+  var current = { step: 0, max: 0 };
+
+  function bytesOf(run) {
+    var id = run.key + "|" + run.frames.codes.length;
+    if (decoded.key !== id) {
+      var text = atob(run.frames.codes);
+      var bytes = new Uint8Array(text.length);
+      for (var i = 0; i < text.length; i++) bytes[i] = text.charCodeAt(i);
+      decoded = { key: id, bytes: bytes };
+    }
+    return decoded.bytes;
+  }
+
+  /* log minibatch loss of step k as rows (G2) of columns (G1) */
+  function minibatchLog(run, k) {
+    var f = run.frames, rows = f.shape[0], cols = f.shape[1], n = rows * cols;
+    var bytes = bytesOf(run), ids = run.step_frames[k], levels = f.levels;
+    var z = new Float64Array(n), i, j;
+    if (ids.length === 1) {
+      var lo = f.lo[ids[0]], scale = (f.hi[ids[0]] - lo) / levels, off = ids[0] * n;
+      for (i = 0; i < n; i++) z[i] = lo + bytes[off + i] * scale;
+    } else {
+      for (j = 0; j < ids.length; j++) {
+        var l = f.lo[ids[j]], s = (f.hi[ids[j]] - l) / levels, o = ids[j] * n;
+        for (i = 0; i < n; i++) z[i] += Math.exp(l + bytes[o + i] * s);
+      }
+      for (i = 0; i < n; i++) z[i] = Math.log(z[i] / ids.length);
+    }
+    var out = new Array(rows), lo = Infinity, hi = -Infinity;
+    for (i = 0; i < n; i++) if (isFinite(z[i])) { if (z[i] < lo) lo = z[i]; if (z[i] > hi) hi = z[i]; }
+    for (var r = 0; r < rows; r++) out[r] = Array.prototype.slice.call(z, r * cols, (r + 1) * cols);
+    return { z: out, lo: lo, hi: hi };
+  }
+
+  /* the step's own colour range and levels (as sgdscape.views.plotly_figures.contour_range) */
+  function levels(trace, lo, hi) {
+    if (!isFinite(lo)) { lo = 0; hi = 1; }
+    if (!(hi > lo)) hi = lo + 1;
+    var n = trace.ncontours || 30;
+    return {
+      zauto: false, zmin: lo, zmax: hi, autocontour: false,
+      contours: Object.assign({}, trace.contours, { start: lo, end: hi, size: (hi - lo) / n }),
+    };
+  }
+
+  function copy(fig) {
+    return { data: fig.data.slice(), layout: Object.assign({}, fig.layout) };
+  }
+  function set(fig, index, changes) {
+    fig.data[index] = Object.assign({}, fig.data[index], changes);
+  }
+  function ok(p) {
+    return p && p[0] !== null && p[1] !== null && isFinite(p[0]) && isFinite(p[1]);
+  }
+  /* an arrow of the arrow rule (sgdscape.views.step_figure.arrow_rule): iterate p -> tip, drawn as given */
+  function arrow(p, tip, colour) {
+    return {
+      x: tip[0], y: tip[1], ax: p[0], ay: p[1],
+      xref: "x", yref: "y", axref: "x", ayref: "y",
+      showarrow: true, arrowhead: 2, arrowsize: 1.1, arrowwidth: 2.5,
+      arrowcolor: colour, text: "",
+    };
+  }
+  function vline(k) {
+    return [{
+      type: "line", x0: k, x1: k, y0: 0, y1: 1, yref: "paper",
+      line: { color: "#555", width: 1, dash: "dot" },
+    }];
+  }
+  function title(fig, text) {
+    fig.layout.title = Object.assign({}, fig.layout.title, { text: text });
+  }
+
+  function writeStep(k) {
+    try {
+      var params = new URLSearchParams(window.location.search);
+      if (k > 0) params.set("step", String(k)); else params.delete("step");
+      var q = params.toString();
+      window.history.replaceState(window.history.state, "",
+        window.location.pathname + (q ? "?" + q : "") + window.location.hash);
+    } catch (e) { /* the URL is a convenience; never break drawing */ }
+  }
+
+  function render(step, run) {
+    if (!run || !run.figures) return [no(), no(), no(), no(), no()];
+    var T = run.n_steps, k = Math.max(0, Math.min(T - 1, Math.round(step || 0)));
+    current = { step: k, max: T - 1 };
+    var F = run.figures, p = run.path[k];
+    var batch = copy(F.batch), risk = copy(F.risk), loss = copy(F.loss), noise = copy(F.noise);
+
+    var left = minibatchLog(run, k);
+    set(batch, 0, Object.assign({ z: left.z }, levels(F.batch.data[0], left.lo, left.hi)));
+    set(batch, 1, { x: [p[0]], y: [p[1]] });
+    var notes = [];
+    // the full gradient first, so the minibatch arrow is drawn on top of it
+    if (ok(p) && ok(run.full_arrow[k])) notes.push(arrow(p, run.full_arrow[k], "#e31a1c"));
+    if (ok(p) && ok(run.arrow[k])) notes.push(arrow(p, run.arrow[k], "#ff7f0e"));
+    batch.layout.annotations = notes;
+    set(batch, 2, { name: run.arrow_label[k] });
+    set(batch, 3, { name: run.full_arrow_label[k] });
+    var shown = run.batches[k].join(", ") + (run.batch_sizes[k] > run.batches[k].length ? ", …" : "");
+    title(batch, "step " + k + ": loss of minibatch [" + shown + "] (" + run.batch_sizes[k] +
+      " sample" + (run.batch_sizes[k] > 1 ? "s" : "") + ")");
+
+    var path = run.path.slice(0, k + 1);
+    set(risk, 2, { x: path.map(function (q) { return q[0]; }), y: path.map(function (q) { return q[1]; }) });
+    set(risk, 3, { x: [p[0]], y: [p[1]] });
+    (run.pins || []).forEach(function (pin, j) {
+      var q = pin.path[Math.min(k, pin.n_steps - 1)];
+      set(risk, 5 + 2 * j, { x: [q[0]], y: [q[1]] });
+    });
+
+    set(loss, 2, { x: [k], y: [run.risk[k]] });
+    loss.layout.shapes = vline(k);
+    set(noise, 2, { x: [k], y: [run.noise_norm[k]] });
+    noise.layout.shapes = vline(k);
+
+    var label = "step " + k + " / " + (T - 1);
+    if (run.diverged_step >= 0) label += " · diverged at " + run.diverged_step;
+    writeStep(k);
+    return [batch, risk, loss, noise, label];
+  }
+
+  function marks(T) {
+    var m = {}, last = T - 1;
+    [0, 0.25, 0.5, 0.75, 1].forEach(function (f) {
+      var v = Math.round(f * last);
+      m[v] = String(v);
+    });
+    return m;
+  }
+
+  function slider(run, nIntervals, value) {
+    var cc = window.dash_clientside.callback_context;
+    var byPlayer = cc.triggered.some(function (t) { return t.prop_id.indexOf("player.") === 0; });
+    if (!run) return [no(), no(), no()];
+    if (byPlayer) {
+      // about 300 frames for any run length (one step per frame for short runs)
+      var next = (value || 0) + Math.max(1, Math.round(run.n_steps / 300));
+      if ((value || 0) >= run.n_steps - 1) {
+        window.dash_clientside.set_props("player", { disabled: true });
+        window.dash_clientside.set_props("play", { children: "▶ play" });
+        return [no(), no(), no()];
+      }
+      return [no(), Math.min(next, run.n_steps - 1), no()];
+    }
+    return [run.n_steps - 1, run.step, marks(run.n_steps)];
+  }
+
+  function togglePlay(n, disabled, run, value) {
+    if (!n) return [no(), no()];
+    if (disabled) {
+      if (run && value >= run.n_steps - 1) window.dash_clientside.set_props("step-slider", { value: 0 });
+      return [false, "❚❚ pause"];
+    }
+    return [true, "▶ play"];
+  }
+
+  function showOptions(optimizer, schedule, meta) {
+    var wanted = (meta.optimizer[optimizer] || []).concat(meta.schedule[schedule] || []);
+    return meta.fields.map(function (f) {
+      return wanted.indexOf(f) >= 0 ? {} : { display: "none" };
+    });
+  }
+
+  function onKey(e) {
+    var t = e.target, tag = (t && t.tagName) || "";
+    if (/^(INPUT|TEXTAREA|SELECT)$/.test(tag) || (t && t.isContentEditable)) return;
+    if (t && t.closest && (t.closest("#step-slider") || t.closest(".dash-dropdown"))) return;
+    if (e.altKey || e.ctrlKey || e.metaKey) return;
+    var k = current.step, jump = e.shiftKey ? 10 : 1;
+    if (e.key === "ArrowRight") k += jump;
+    else if (e.key === "ArrowLeft") k -= jump;
+    else if (e.key === "Home") k = 0;
+    else if (e.key === "End") k = current.max;
+    else if (e.key === " " && tag !== "BUTTON") {
+      var play = document.getElementById("play");
+      if (play) play.click();
+      e.preventDefault();
+      return;
+    } else return;
+    e.preventDefault();
+    k = Math.max(0, Math.min(current.max, k));
+    current.step = k;  // several presses may come before the next render
+    window.dash_clientside.set_props("step-slider", { value: k });
+  }
+  document.addEventListener("keydown", onKey);
+
+  window.dash_clientside = Object.assign({}, window.dash_clientside, {
+    sgdscape: {
+      render: render,
+      slider: slider,
+      toggle_play: togglePlay,
+      show_options: showOptions,
+    },
+  });
+})();

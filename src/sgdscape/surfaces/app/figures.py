@@ -1,0 +1,270 @@
+"""Base Plotly figures of the app, as plain figure dicts (fast to build, JSON-ready).
+
+The server builds what does not change with the step; the browser's clientside
+callback (``assets/sgdscape.js``) fills in the step-dependent traces, in place, by
+the trace indices fixed here:
+
+- ``batch``: 0 minibatch contour (z per step), 1 iterate, 2-3 legend keys of the arrows;
+  arrows are layout annotations.
+- ``risk``: 0 risk contour, 1 whole path (faint), 2 path so far, 3 iterate, then per
+  pinned run j: ``4 + 2j`` its path, ``5 + 2j`` its iterate at the step.
+- ``loss``: 0 minibatch loss, 1 risk along the path, 2 marker at the step, then one
+  risk curve per pinned run; the step is a vertical line shape.
+- ``noise``: 0 gradient-noise norm, 1 cosine (right axis), 2 marker, then one noise
+  curve per pinned run; vertical line shape.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sgdscape.records.run import RunResult
+from sgdscape.views.step_figure import safe_log, slice_text
+
+RUN_COLOURS = ("#ff7f0e", "#ff3df5", "#00e5ff", "#ff2a2a")  # current run, then pinned runs
+TRUE_GRADIENT_COLOUR = "#e31a1c"
+COSINE_COLOUR = "#1f77b4"
+FONT = {"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 12}
+
+
+def _layout(title: str, x_title: str, y_title: str, **extra: Any) -> dict[str, Any]:
+    layout = {
+        # the title sits just above the plot and the top margin leaves a strip above it
+        # for Plotly's mode bar, which would otherwise cover the title on hover
+        "title": {
+            "text": title,
+            "x": 0.01,
+            "xanchor": "left",
+            "yref": "paper",
+            "y": 1,
+            "yanchor": "bottom",
+            "pad": {"b": 6},
+            "font": {"size": 13},
+        },
+        "font": FONT,
+        "margin": {"l": 55, "r": 10, "t": 56, "b": 80},
+        "paper_bgcolor": "white",
+        "plot_bgcolor": "#fafafa",
+        "xaxis": {"title": {"text": x_title}, "automargin": True},
+        "yaxis": {"title": {"text": y_title}, "automargin": True},
+        "legend": {
+            "orientation": "h",
+            "x": 0,
+            "y": -0.24,
+            "yanchor": "top",
+            "font": {"size": 11},
+            "bgcolor": "rgba(255,255,255,0.85)",
+        },
+        "uirevision": "keep",
+        "hovermode": "closest",
+    }
+    layout.update(extra)
+    return layout
+
+
+def _landscape_axes(result: RunResult, layout: dict[str, Any]) -> None:
+    w1, w2 = result.landscape.w1, result.landscape.w2
+    layout["xaxis"].update(range=[float(w1[0]), float(w1[-1])], constrain="domain")
+    layout["yaxis"].update(
+        range=[float(w2[0]), float(w2[-1])], scaleanchor="x", scaleratio=1, constrain="domain"
+    )
+    layout["margin"]["b"] = 100
+
+
+def _contour(result: RunResult, z: Any, label: str, colorbar: str) -> dict[str, Any]:
+    a, b = result.landscape.labels
+    return {
+        "type": "contour",
+        "x": result.landscape.w1.tolist(),
+        "y": result.landscape.w2.tolist(),
+        "z": z,
+        "colorscale": "Viridis",
+        "ncontours": 30,
+        "contours": {"coloring": "fill", "showlines": False},
+        "line": {"width": 0},
+        "colorbar": {
+            "title": {"text": colorbar, "side": "right"},
+            "thickness": 12,
+            "len": 0.9,
+            "x": 1.0,
+            "xpad": 4,
+        },
+        "hovertemplate": f"{a}=%{{x:.3f}}<br>{b}=%{{y:.3f}}<br>{label}=%{{z:.3f}}<extra></extra>",
+        "name": label,
+        "showlegend": False,
+    }
+
+
+def _marker(colour: str, size: int = 12, name: str = "") -> dict[str, Any]:
+    return {
+        "type": "scatter",
+        "mode": "markers",
+        "x": [None],
+        "y": [None],
+        "marker": {"color": colour, "size": size, "line": {"color": "black", "width": 1.5}},
+        "showlegend": False,
+        "name": name,
+        "hoverinfo": "skip",
+    }
+
+
+def _legend_key(name: str, colour: str) -> dict[str, Any]:
+    return {
+        "type": "scatter",
+        "mode": "lines",
+        "x": [None],
+        "y": [None],
+        "line": {"color": colour, "width": 3},
+        "name": name,
+        "hoverinfo": "skip",
+    }
+
+
+def _xy(path: list) -> tuple[list, list]:
+    return [p[0] for p in path], [p[1] for p in path]
+
+
+def base_figures(
+    result: RunResult, payload: dict[str, Any], pins: list[dict[str, Any]]
+) -> dict[str, dict[str, Any]]:
+    """The four base figures ``batch``, ``risk``, ``loss`` and ``noise`` (see module doc)."""
+    a, b = result.landscape.labels
+    if held := slice_text(result):  # a slice of a bigger model says where it sits
+        a = f"{a}   ({held})"
+    scale = payload["arrow_scale"]
+    steps = list(range(payload["n_steps"]))
+    run_name = f"run 1: {payload['label']}" if pins else "path"
+
+    batch_layout = _layout("minibatch loss", a, b)
+    _landscape_axes(result, batch_layout)
+    batch = {
+        "data": [
+            _contour(result, [[0.0]], "log loss", "log minibatch loss"),
+            _marker(RUN_COLOURS[0]),
+            _legend_key(f"−minibatch gradient ×{scale:.2g}", RUN_COLOURS[0]),
+            _legend_key(f"−full gradient ×{scale:.2g}", TRUE_GRADIENT_COLOUR),
+        ],
+        "layout": batch_layout,
+    }
+
+    risk_z = safe_log(result.landscape.risk).round(4).tolist()
+    xs, ys = _xy(payload["path"])
+    risk_layout = _layout(
+        f"empirical risk ({payload['samples']} samples) · click to start here", a, b
+    )
+    _landscape_axes(result, risk_layout)
+    risk_data = [
+        _contour(result, risk_z, "log risk", "log empirical risk"),
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "x": xs,
+            "y": ys,
+            "line": {"color": RUN_COLOURS[0], "width": 1},
+            "opacity": 0.45,
+            "showlegend": False,
+            "hoverinfo": "skip",
+            "name": "whole path",
+        },
+        {
+            "type": "scatter",
+            "mode": "lines+markers",
+            "x": [],
+            "y": [],
+            "line": {"color": RUN_COLOURS[0], "width": 3},
+            "marker": {"size": 5},
+            "name": run_name,
+            "hoverinfo": "skip",
+        },
+        _marker(RUN_COLOURS[0], 13, "iterate"),
+    ]
+    loss_data = [
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "x": steps,
+            "y": payload["batch_loss"],
+            "line": {"color": "#bbbbbb", "width": 1},
+            "name": "minibatch loss",
+        },
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "x": steps,
+            "y": payload["risk"],
+            "line": {"color": RUN_COLOURS[0], "width": 2.5},
+            "name": "risk" + (" (run 1)" if pins else ""),
+        },
+        _marker(RUN_COLOURS[0], 10, "step"),
+    ]
+    noise_data = [
+        {
+            "type": "scatter",
+            "mode": "lines",
+            "x": steps,
+            "y": payload["noise_norm"],
+            "line": {"color": RUN_COLOURS[0], "width": 2},
+            "name": "‖g_B − ∇R‖" + (" (run 1)" if pins else ""),
+        },
+        {
+            "type": "scatter",
+            "x": steps,
+            "y": payload["cosine"],
+            "yaxis": "y2",
+            "mode": "markers",
+            "marker": {"color": COSINE_COLOUR, "size": 4, "opacity": 0.7},
+            "name": "cos(g_B, ∇R)",
+        },
+        _marker(RUN_COLOURS[0], 10, "step"),
+    ]
+    for j, pin in enumerate(pins, start=1):
+        colour = RUN_COLOURS[j % len(RUN_COLOURS)]
+        pxs, pys = _xy(pin["path"])
+        pin_steps = list(range(pin["n_steps"]))
+        risk_data.append(
+            {
+                "type": "scatter",
+                "mode": "lines",
+                "x": pxs,
+                "y": pys,
+                "line": {"color": colour, "width": 2.5, "dash": "dash"},
+                "name": f"run {j + 1}: {pin['label']}",
+                "hoverinfo": "skip",
+            }
+        )
+        risk_data.append(_marker(colour, 11, f"run {j + 1}"))
+        dashed = {"type": "scatter", "mode": "lines", "x": pin_steps}
+        loss_data.append(
+            dashed
+            | {"y": pin["risk"], "line": {"color": colour, "dash": "dash"}, "name": f"run {j + 1}"}
+        )
+        noise_data.append(
+            dashed
+            | {
+                "y": pin["noise_norm"],
+                "line": {"color": colour, "dash": "dash"},
+                "name": f"run {j + 1}",
+            }
+        )
+
+    loss_layout = _layout("loss along the run", "step", "loss (log scale)")
+    loss_layout["yaxis"]["type"] = "log"
+    noise_layout = _layout("gradient noise", "step", "‖g_B − ∇R‖")
+    noise_layout["yaxis2"] = {
+        "title": {"text": "cosine", "font": {"color": COSINE_COLOUR}},
+        "overlaying": "y",
+        "side": "right",
+        "range": [-1.05, 1.05],
+        "tickmode": "array",
+        "tickvals": [-1, -0.5, 0, 0.5, 1],
+        "showgrid": False,
+        "zeroline": False,
+        "tickfont": {"color": COSINE_COLOUR},
+    }
+    noise_layout["margin"]["r"] = 50
+    return {
+        "batch": batch,
+        "risk": {"data": risk_data, "layout": risk_layout},
+        "loss": {"data": loss_data, "layout": loss_layout},
+        "noise": {"data": noise_data, "layout": noise_layout},
+    }

@@ -1,0 +1,739 @@
+"""Plotly views of a run: the notebook's two panels, and a player that scrubs through steps.
+
+Left: log loss of the minibatch used at step ``k`` with the iterate, the -minibatch-gradient
+arrow and the -full-gradient arrow. Right: log empirical risk with the path up to ``k``.
+
+- :func:`step_figure` is a complete ``plotly.graph_objects.Figure`` of one step (for the
+  web app, notebooks, or ``fig.show()``).
+- :func:`surface_figure` is a 3-D surface of any :class:`~sgdscape.core.landscape.Landscape`
+  (log loss by default) with a path drawn on it; :func:`run_surface` draws a run's.
+- :func:`player` packs a whole run for a browser: a figure skeleton, the per-step
+  quantities and the *distinct* minibatch landscapes, each stored once as log values
+  quantised to 16 bits, delta-coded along rows, split into byte planes, gzipped and
+  base64-encoded (the seed run's 100 landscapes of 100x100 take about 0.5 MB).
+  :data:`PLAYER_JS` decodes it in the page and drives a step slider and a play/pause
+  button without any server.
+
+Titles and arrows come from :mod:`sgdscape.views.step_figure`, so the Plotly and matplotlib figures say
+the same thing. Views never recompute the science: every number comes from the RunResult.
+"""
+
+from __future__ import annotations
+
+import base64
+import gzip
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from sgdscape.core.landscape import Landscape
+from sgdscape.errors import SgdscapeError
+from sgdscape.records.run import RunResult
+from sgdscape.views.step_figure import (
+    Arrows,
+    arrow_scale,
+    resolve_steps,
+    run_arrows,
+    safe_log,
+    step_titles,
+)
+
+if TYPE_CHECKING:
+    import plotly.graph_objects as go
+
+PATH_COLOUR = "#ff7f0e"  # matplotlib's tab:orange, as in sgdscape.views.step_figure
+FULL_GRADIENT_COLOUR = "white"
+CONTOUR_LEVELS = 30
+CODE_LEVELS = 65534  # quantisation levels of a log landscape; code 65535 marks a non-finite value
+NOT_FINITE = 65535
+WIDTH, HEIGHT = 1200, 600  # pixels of the Plotly figure
+
+# Trace order of both figures; PLAYER_JS relies on it.
+TRACES = ("minibatch", "minibatch_arrow", "full_arrow", "iterate", "risk", "path", "iterate_right")
+
+
+def _require_single(result: RunResult) -> None:
+    if result.trajectory.iterates.ndim != 2:
+        raise SgdscapeError(
+            "the Plotly figures draw a single-init run; this run has a batch of inits "
+            f"(iterates of shape {result.trajectory.iterates.shape})."
+        )
+
+
+def _plain(values: np.ndarray, digits: int = 7) -> list[Any]:
+    """A JSON-ready nested list with ``digits`` significant digits and ``None`` for NaN/inf."""
+    array = np.asarray(values, dtype=np.float64)
+    flat = [float(f"{v:.{digits}g}") if math.isfinite(v) else None for v in array.ravel()]
+    if array.ndim <= 1:
+        return flat
+    return np.array(flat, dtype=object).reshape(array.shape).tolist()
+
+
+def _contour(
+    x: np.ndarray, y: np.ndarray, z: Any, label: str, colorbar_x: float, labels: tuple[str, str]
+) -> dict[str, Any]:
+    return {
+        "type": "contour",
+        "x": _plain(x),
+        "y": _plain(y),
+        "z": z,
+        "colorscale": "Viridis",
+        "ncontours": CONTOUR_LEVELS,
+        "contours": {"coloring": "fill", "showlines": False},
+        "line": {"width": 0},
+        "colorbar": {
+            "title": {"text": label, "side": "right"},
+            "x": colorbar_x,
+            "len": 0.9,
+            "thickness": 14,
+        },
+        "hovertemplate": (
+            f"{labels[0]} = %{{x:.4g}}<br>{labels[1]} = %{{y:.4g}}<br>"
+            f"{label} = %{{z:.4g}}<br>loss = %{{customdata:.4g}}<extra></extra>"
+        ),
+    }
+
+
+def contour_range(z: np.ndarray) -> dict[str, Any]:
+    """The colour range and levels of one log grid ``z (G2, G1)``, as contour trace keys.
+
+    Every Plotly surface fixes them per step: ``CONTOUR_LEVELS`` equal steps from the
+    grid's finite min to its max (``PLAYER_JS`` and the web app do the same in the
+    browser), so the colour bar always shows the range of the step drawn.
+    """
+    finite = np.asarray(z, dtype=np.float64)
+    finite = finite[np.isfinite(finite)]
+    lo = float(finite.min()) if finite.size else 0.0
+    hi = float(finite.max()) if finite.size else 1.0
+    hi = hi if hi > lo else lo + 1.0
+    return {
+        "zauto": False,
+        "zmin": lo,
+        "zmax": hi,
+        "autocontour": False,
+        "contours": {
+            "coloring": "fill",
+            "showlines": False,
+            "start": lo,
+            "end": hi,
+            "size": (hi - lo) / CONTOUR_LEVELS,
+        },
+    }
+
+
+def _line(name: str, colour: str, *, xaxis: str, yaxis: str, **extra: Any) -> dict[str, Any]:
+    trace = {
+        "type": "scatter",
+        "name": name,
+        "x": [],
+        "y": [],
+        "xaxis": xaxis,
+        "yaxis": yaxis,
+        "line": {"color": colour, "width": 3},
+        "marker": {"color": colour},
+    }
+    trace.update(extra)
+    return trace
+
+
+MARGIN = {"l": 60, "r": 20, "t": 90, "b": 80}
+
+
+def _panels(width: int, height: int) -> tuple[tuple[float, float], tuple[float, float]]:
+    """x-domains of two square panels, each followed by room for its colour bar."""
+    plot_width = width - MARGIN["l"] - MARGIN["r"]
+    plot_height = height - MARGIN["t"] - MARGIN["b"]
+    side = min(plot_height / plot_width, 0.36)
+    gap = (1.0 - 2 * side) / 2  # colour bar and spacing after each panel
+    return (0.0, side), (side + gap, 2 * side + gap)
+
+
+def _skeleton(
+    surface: Landscape,
+    scale: float,
+    width: int,
+    height: int,
+    *,
+    right_label: str = "log empirical risk",
+) -> dict[str, Any]:
+    """Figure dict with every trace and axis (on ``surface``'s grid), no per-step values."""
+    left_domain, right_domain = _panels(width, height)
+    labels = surface.labels
+    point_marker = {"color": PATH_COLOUR, "size": 12, "line": {"color": "black", "width": 1.5}}
+    arrow_marker = {"symbol": "arrow", "size": [0, 15], "angleref": "previous"}
+    data = [
+        {
+            **_contour(
+                surface.w1, surface.w2, None, "log minibatch loss", left_domain[1] + 0.01, labels
+            ),
+            "xaxis": "x",
+            "yaxis": "y",
+        },
+        _line(
+            f"-minibatch gradient × {scale:.2g}",
+            PATH_COLOUR,
+            xaxis="x",
+            yaxis="y",
+            mode="lines+markers",
+            marker={**arrow_marker, "color": PATH_COLOUR},
+            hoverinfo="skip",
+        ),
+        _line(
+            f"-full gradient × {scale:.2g}",
+            FULL_GRADIENT_COLOUR,
+            xaxis="x",
+            yaxis="y",
+            mode="lines+markers",
+            marker={
+                **arrow_marker,
+                "color": FULL_GRADIENT_COLOUR,
+                "line": {"color": "black", "width": 1},
+            },
+            hoverinfo="skip",
+        ),
+        _line(
+            "iterate",
+            PATH_COLOUR,
+            xaxis="x",
+            yaxis="y",
+            mode="markers",
+            marker=point_marker,
+            showlegend=False,
+            hovertemplate="%{text}<extra></extra>",
+        ),
+        {
+            **_contour(surface.w1, surface.w2, None, right_label, right_domain[1] + 0.01, labels),
+            "xaxis": "x2",
+            "yaxis": "y2",
+        },
+        _line(
+            "path so far",
+            PATH_COLOUR,
+            xaxis="x2",
+            yaxis="y2",
+            mode="lines+markers",
+            marker={"color": PATH_COLOUR, "size": 6},
+            hovertemplate=f"{labels[0]} = %{{x:.4g}}<br>{labels[1]} = %{{y:.4g}}<extra>path</extra>",
+        ),
+        _line(
+            "iterate",
+            PATH_COLOUR,
+            xaxis="x2",
+            yaxis="y2",
+            mode="markers",
+            marker=point_marker,
+            showlegend=False,
+            hovertemplate="%{text}<extra></extra>",
+        ),
+    ]
+
+    def axis(label: str, values: np.ndarray, domain: tuple[float, float], **extra: Any) -> dict:
+        return {
+            "title": {"text": label},
+            "range": [float(values[0]), float(values[-1])],
+            "domain": list(domain),
+            "showgrid": False,
+            "zeroline": False,
+            **extra,
+        }
+
+    layout = {
+        "width": width,
+        "height": height,
+        "margin": MARGIN,
+        "title": {"text": "", "x": 0.5, "xanchor": "center"},
+        "xaxis": axis(labels[0], surface.w1, left_domain),
+        "yaxis": axis(labels[1], surface.w2, (0.0, 1.0), scaleanchor="x", constrain="domain"),
+        "xaxis2": axis(labels[0], surface.w1, right_domain),
+        "yaxis2": axis(
+            labels[1], surface.w2, (0.0, 1.0), anchor="x2", scaleanchor="x2", constrain="domain"
+        ),
+        "legend": {
+            "orientation": "h",
+            "x": 0.5,
+            "xanchor": "center",
+            "y": -0.12,
+            "yanchor": "top",
+            "bgcolor": "#e8e8e8",
+        },
+        "annotations": [
+            {
+                "text": "",
+                "x": x,
+                "y": 1.0,
+                "xref": "paper",
+                "yref": "paper",
+                "xanchor": "center",
+                "yanchor": "bottom",
+                "showarrow": False,
+                "font": {"size": 13},
+            }
+            for x in (sum(left_domain) / 2, sum(right_domain) / 2)
+        ],
+        "plot_bgcolor": "white",
+    }
+    return {"data": data, "layout": layout}
+
+
+def _point_text(result: RunResult, step: int, point: np.ndarray) -> str:
+    trajectory = result.trajectory
+    labels = result.landscape.labels
+    return (
+        f"step {step}<br>{labels[0]} = {point[0]:.4g}<br>{labels[1]} = {point[1]:.4g}<br>"
+        f"minibatch loss = {float(trajectory.batch_loss[step]):.4g}<br>"
+        f"risk = {float(trajectory.risk[step]):.4g}"
+    )
+
+
+def _arrow_xy(arrows: Arrows | None, step: int) -> tuple[list[Any], list[Any]]:
+    """The ``x`` and ``y`` of an arrow trace: ``[tail, tip]``, or empty when none is drawn."""
+    if arrows is None or not arrows.drawn[step]:
+        return [], []
+    tail, tip = arrows.tail[step], arrows.tip[step]
+    return _plain(np.array([tail[0], tip[0]])), _plain(np.array([tail[1], tip[1]]))
+
+
+def _tips(arrows: Arrows | None, steps: Sequence[int]) -> list[Any] | None:
+    """The tips of ``steps``' arrows for ``PLAYER_JS`` (``None`` where none is drawn)."""
+    return None if arrows is None else _plain(arrows.tip[list(steps)])
+
+
+def _log_rows(values: np.ndarray) -> list[Any]:
+    return _plain(safe_log(values), 6)
+
+
+def step_figure(
+    result: RunResult, step: int, *, width: int = WIDTH, height: int = HEIGHT
+) -> go.Figure:
+    """The two-panel Plotly figure of ``step`` (complete: contours, arrows, path, hover).
+
+    ``width`` and ``height`` are in pixels; the panels are square.
+    """
+    import plotly.graph_objects as go
+
+    _require_single(result)
+    if not 0 <= step < result.n_steps:
+        raise SgdscapeError(f"step must be between 0 and {result.n_steps - 1}, got {step}.")
+    scale = arrow_scale(result)
+    figure = _skeleton(result.landscape, scale, width, height)
+    data, layout = figure["data"], figure["layout"]
+    path = result.path()
+    point = path[step]
+    minibatch, full = run_arrows(result)
+    left_log = safe_log(result.batch_landscape(step))
+    risk_log = safe_log(result.landscape.risk)
+    data[0].update(contour_range(left_log))
+    data[0]["z"], data[0]["customdata"] = _plain(left_log, 6), _plain(np.exp(left_log), 6)
+    data[4]["z"], data[4]["customdata"] = _plain(risk_log, 6), _plain(np.exp(risk_log), 6)
+    for index in (3, 6):
+        data[index]["x"], data[index]["y"] = _plain(point[:1]), _plain(point[1:])
+        data[index]["text"] = [_point_text(result, step, point)]
+    data[1]["x"], data[1]["y"] = _arrow_xy(minibatch, step)
+    data[1]["name"] = minibatch.labels[step]
+    data[2]["x"], data[2]["y"] = _arrow_xy(full, step)
+    if full is not None:
+        data[2]["name"] = full.labels[step]
+    else:
+        data[2]["showlegend"] = False
+    data[5]["x"], data[5]["y"] = _plain(path[: step + 1, 0]), _plain(path[: step + 1, 1])
+    left_title, right_title, suptitle = step_titles(result, step)
+    layout["annotations"][0]["text"], layout["annotations"][1]["text"] = left_title, right_title
+    layout["title"]["text"] = suptitle.replace("\n", "<br>")
+    return go.Figure(data=data, layout=layout)
+
+
+# --------------------------------------------------------------------------- compact grids
+
+
+def encode_log_grids(values: np.ndarray) -> dict[str, Any]:
+    """Pack log landscapes ``(U, G2, G1)`` compactly for the browser.
+
+    Each landscape is quantised to 16 bits between its own finite min and max (absolute
+    error at most ``(max - min) / 131068``), non-finite values get the code 65535; codes
+    are delta-coded along rows (mod 2**16), split into a high-byte and a low-byte plane,
+    gzipped and base64-encoded. :func:`decode_log_grids` and ``PLAYER_JS`` invert it.
+
+    Returns:
+        ``{"shape": [U, G2, G1], "lo": [U], "hi": [U], "gzip_base64": str}``.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    if values.ndim != 3:
+        raise SgdscapeError(f"log grids must have shape (U, G2, G1), got {values.shape}.")
+    finite = np.isfinite(values)
+    masked = np.where(finite, values, np.nan)
+    with np.errstate(invalid="ignore"):
+        any_finite = finite.any(axis=(1, 2))
+        lo = np.where(any_finite, np.nanmin(np.where(finite, masked, np.inf), axis=(1, 2)), 0.0)
+        hi = np.where(any_finite, np.nanmax(np.where(finite, masked, -np.inf), axis=(1, 2)), 0.0)
+    span = np.where(hi > lo, hi - lo, 1.0)[:, None, None]
+    scaled = np.round((np.where(finite, values, 0.0) - lo[:, None, None]) / span * CODE_LEVELS)
+    codes = np.where(finite, np.clip(scaled, 0, CODE_LEVELS), NOT_FINITE).astype(np.int64)
+    delta = (np.diff(codes, axis=-1, prepend=0) % 65536).astype(np.uint16)
+    planes = np.concatenate(
+        [(delta >> 8).astype(np.uint8).ravel(), (delta & 255).astype(np.uint8).ravel()]
+    )
+    packed = gzip.compress(planes.tobytes(), compresslevel=9, mtime=0)
+    return {
+        "shape": list(values.shape),
+        "lo": [float(v) for v in lo],
+        "hi": [float(v) for v in hi],
+        "gzip_base64": base64.b64encode(packed).decode("ascii"),
+    }
+
+
+def decode_log_grids(packed: dict[str, Any]) -> np.ndarray:
+    """Inverse of :func:`encode_log_grids`: ``(U, G2, G1)`` float64, NaN where not finite."""
+    shape = tuple(packed["shape"])
+    planes = np.frombuffer(gzip.decompress(base64.b64decode(packed["gzip_base64"])), np.uint8)
+    n = int(np.prod(shape))
+    delta = (planes[:n].astype(np.int64) << 8 | planes[n:]).reshape(shape)
+    codes = np.cumsum(delta, axis=-1) % 65536
+    lo = np.asarray(packed["lo"])[:, None, None]
+    hi = np.asarray(packed["hi"])[:, None, None]
+    values = lo + codes / CODE_LEVELS * (hi - lo)
+    return np.where(codes == NOT_FINITE, np.nan, values)
+
+
+@dataclass(frozen=True)
+class Player:
+    """A run packed for the browser: ``figure`` (a Plotly figure dict without per-step
+    values) and ``frames`` (the per-step values and packed landscapes read by ``PLAYER_JS``).
+    """
+
+    figure: dict[str, Any]
+    frames: dict[str, Any]
+
+
+def distinct_batches(
+    steps: Sequence[int], batch_of: Callable[[int], np.ndarray]
+) -> tuple[list[int], list[int]]:
+    """``(first_step, which)``: the first of ``steps`` using each distinct minibatch (as a
+    set of samples), and for every step the index of its minibatch in that list."""
+    distinct: dict[tuple[int, ...], int] = {}
+    first_step: list[int] = []
+    which = []
+    for step in steps:
+        key = tuple(sorted(int(i) for i in batch_of(step)))
+        if key not in distinct:
+            distinct[key] = len(first_step)
+            first_step.append(step)
+        which.append(distinct[key])
+    return first_step, which
+
+
+def player(
+    result: RunResult,
+    *,
+    steps: Sequence[int] | range | None = None,
+    width: int = WIDTH,
+    height: int = HEIGHT,
+) -> Player:
+    """Pack ``result`` for :data:`PLAYER_JS`: every shown step, each distinct minibatch once.
+
+    ``steps`` (default all) are the steps the slider visits, in order.
+    """
+    _require_single(result)
+    chosen = resolve_steps(steps, result.n_steps)
+    scale = arrow_scale(result)
+    trajectory = result.trajectory
+    path = result.path()
+    minibatch, full = run_arrows(result)
+
+    # One landscape per distinct minibatch (as a set of samples), the risk last.
+    first_step, which = distinct_batches(chosen, trajectory.batch)
+    grids = [safe_log(result.batch_landscape(step)) for step in first_step]
+    grids.append(safe_log(result.landscape.risk))
+    titles = [step_titles(result, step) for step in chosen]
+    frames = {
+        "steps": chosen,
+        "landscape": which,
+        "risk_landscape": len(first_step),
+        "grids": encode_log_grids(np.stack(grids)),
+        "path": _plain(path[: max(chosen) + 1]),
+        "minibatch_tip": _tips(minibatch, chosen),
+        "minibatch_label": [minibatch.labels[step] for step in chosen],
+        "full_tip": _tips(full, chosen),
+        "full_label": None if full is None else [full.labels[step] for step in chosen],
+        "contour_levels": CONTOUR_LEVELS,
+        "point_text": [_point_text(result, step, path[step]) for step in chosen],
+        "left_title": [t[0] for t in titles],
+        "right_title": [t[1] for t in titles],
+        "title": [t[2].replace("\n", "<br>") for t in titles],
+    }
+    return Player(_skeleton(result.landscape, scale, width, height), frames)
+
+
+# The browser side of `player`: decode the grids, draw, and drive the slider and play button.
+# Expects window.Plotly, and elements #sgdscape-plot, #sgdscape-step, #sgdscape-play,
+# #sgdscape-step-label; call sgdscapePlayer(figure, frames, gunzip) with gunzip(base64) ->
+# Promise<Uint8Array>. After each shown step, #sgdscape-plot gets data-step="<step>".
+PLAYER_JS = r"""
+async function sgdscapePlayer(figure, frames, gunzip, fps) {
+  const plot = document.getElementById("sgdscape-plot");
+  const slider = document.getElementById("sgdscape-step");
+  const play = document.getElementById("sgdscape-play");
+  const label = document.getElementById("sgdscape-step-label");
+  const g = frames.grids;
+  const [count, rows, cols] = g.shape;
+  const planes = await gunzip(g.gzip_base64);
+  const cell = rows * cols, n = count * cell;
+  const cache = new Map();
+  function grid(u) {  // log values and raw values of landscape u, as rows (null = not finite)
+    if (cache.has(u)) return cache.get(u);
+    const z = [], raw = [];
+    const lo = g.lo[u], step = (g.hi[u] - g.lo[u]) / 65534;
+    for (let r = 0; r < rows; r++) {
+      const zr = new Array(cols), rr = new Array(cols);
+      let code = 0;
+      for (let c = 0; c < cols; c++) {
+        const i = u * cell + r * cols + c;
+        code = (code + ((planes[i] << 8) | planes[n + i])) & 0xffff;
+        const v = code === 65535 ? null : lo + code * step;
+        zr[c] = v; rr[c] = v === null ? null : Math.exp(v);
+      }
+      z.push(zr); raw.push(rr);
+    }
+    const out = {z: z, raw: raw};
+    cache.set(u, out);
+    return out;
+  }
+  const data = figure.data.map((t) => Object.assign({}, t));
+  const layout = JSON.parse(JSON.stringify(figure.layout));
+  const risk = grid(frames.risk_landscape);
+  data[4].z = risk.z; data[4].customdata = risk.raw;
+  // arrows come drawn by the arrow rule (sgdscape.views.step_figure.arrow_rule): iterate -> tip, or none
+  const arrow = (p, tip) => (tip === null || tip[0] === null || tip[1] === null || p[0] === null || p[1] === null)
+    ? [[], []] : [[p[0], tip[0]], [p[1], tip[1]]];
+  function levels(u) {  // the step's own colour range (as figures_plotly.contour_range)
+    const lo = g.lo[u], hi = g.hi[u] > g.lo[u] ? g.hi[u] : g.lo[u] + 1;
+    return {zauto: false, zmin: lo, zmax: hi, autocontour: false,
+      contours: Object.assign({}, data[0].contours, {start: lo, end: hi, size: (hi - lo) / frames.contour_levels})};
+  }
+  let current = -1, pending = null, busy = false;
+  async function render(i) {
+    const k = frames.steps[i], p = frames.path[k], left = grid(frames.landscape[i]);
+    data[0] = Object.assign({}, data[0], {z: left.z, customdata: left.raw}, levels(frames.landscape[i]));
+    for (const t of [3, 6]) data[t] = Object.assign({}, data[t], {x: [p[0]], y: [p[1]], text: [frames.point_text[i]]});
+    const mb = arrow(p, frames.minibatch_tip[i]);
+    data[1] = Object.assign({}, data[1], {x: mb[0], y: mb[1], name: frames.minibatch_label[i]});
+    const fg = frames.full_tip === null ? [[], []] : arrow(p, frames.full_tip[i]);
+    data[2] = Object.assign({}, data[2], {x: fg[0], y: fg[1]},
+      frames.full_label === null ? {} : {name: frames.full_label[i]});
+    const soFar = frames.path.slice(0, k + 1);
+    data[5] = Object.assign({}, data[5], {x: soFar.map((q) => q[0]), y: soFar.map((q) => q[1])});
+    layout.annotations[0].text = frames.left_title[i];
+    layout.annotations[1].text = frames.right_title[i];
+    layout.title.text = frames.title[i];
+    layout.datarevision = i;
+    await Plotly.react(plot, data, layout);
+    current = i;
+    label.textContent = "step " + k;
+    slider.value = String(i);
+    plot.dataset.step = String(k);
+  }
+  async function show(i) {  // coalesce: while drawing, remember only the latest request
+    pending = i;
+    if (busy) return;
+    busy = true;
+    try {
+      while (pending !== null) { const j = pending; pending = null; if (j !== current) await render(j); }
+    } finally { busy = false; }
+  }
+  slider.min = "0"; slider.max = String(frames.steps.length - 1); slider.step = "1";
+  slider.addEventListener("input", () => { stop(); show(Number(slider.value)); });
+  let timer = null;
+  function stop() { if (timer !== null) { clearInterval(timer); timer = null; } play.textContent = "▶ play"; }
+  function start() {
+    if (current >= frames.steps.length - 1) show(0);
+    play.textContent = "❚❚ pause";
+    timer = setInterval(() => {
+      if (busy) return;
+      if (current >= frames.steps.length - 1) { stop(); return; }
+      show(current + 1);
+    }, 1000 / fps);
+  }
+  play.addEventListener("click", () => { if (timer === null) start(); else stop(); });
+  await Plotly.newPlot(plot, data, layout, {displaylogo: false});
+  await show(0);
+  window.sgdscape = {show: show, frames: frames};
+}
+"""
+
+
+# --------------------------------------------------------------------------- 3-D surface
+
+SURFACE_WIDTH, SURFACE_HEIGHT = 900, 720  # pixels of the 3-D surface figure
+PATH_LIFT = 0.01  # the path is drawn this fraction of the z range above the surface
+
+
+def surface_heights(x: np.ndarray, y: np.ndarray, z: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """Bilinear interpolation of a grid ``z (G2, G1)`` on axes ``x (G1,)``, ``y (G2,)``.
+
+    ``points (K, 2)`` are ``(x, y)`` pairs; points outside the grid or not finite give NaN.
+    Both axes must be increasing.
+    """
+    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
+    z = np.asarray(z, np.float64)
+    points = np.asarray(points, np.float64).reshape(-1, 2)
+    px, py = points[:, 0], points[:, 1]
+    inside = (
+        np.isfinite(points).all(axis=1)
+        & (px >= x[0])
+        & (px <= x[-1])
+        & (py >= y[0])
+        & (py <= y[-1])
+    )
+    px, py = np.where(inside, px, x[0]), np.where(inside, py, y[0])
+    i = np.clip(np.searchsorted(x, px, side="right") - 1, 0, len(x) - 2)
+    j = np.clip(np.searchsorted(y, py, side="right") - 1, 0, len(y) - 2)
+    tx = (px - x[i]) / (x[i + 1] - x[i])
+    ty = (py - y[j]) / (y[j + 1] - y[j])
+    heights = (
+        (1 - tx) * (1 - ty) * z[j, i]
+        + tx * (1 - ty) * z[j, i + 1]
+        + (1 - tx) * ty * z[j + 1, i]
+        + tx * ty * z[j + 1, i + 1]
+    )
+    return np.where(inside, heights, np.nan)
+
+
+def surface_figure(
+    surface: Landscape,
+    *,
+    path: np.ndarray | None = None,
+    log: bool = True,
+    title: str = "",
+    z_label: str | None = None,
+    path_name: str = "path",
+    lift: float = PATH_LIFT,
+    width: int = SURFACE_WIDTH,
+    height: int = SURFACE_HEIGHT,
+) -> go.Figure:
+    """A 3-D Plotly surface of ``surface.risk`` with an optional path drawn on it.
+
+    Args:
+        surface: the landscape; ``x = w1 (G1,)``, ``y = w2 (G2,)``, ``z = risk (G2, G1)``
+            (through :func:`sgdscape.views.step_figure.safe_log` when ``log``).
+        path: ``(K, 2)`` points in the landscape's coordinates, drawn as a 3-D line on the
+            surface: each point's height is the bilinear interpolation of the drawn grid,
+            raised by ``lift`` times the z range so the surface does not hide it (points
+            outside the grid are not drawn). The first point is a circle, the last a diamond.
+        log: draw the log loss (default) or the loss.
+        title: figure title.
+        z_label: z-axis title (default ``"log loss"`` / ``"loss"``).
+        width: figure width in pixels.
+        height: figure height in pixels.
+
+    Returns:
+        A ``plotly.graph_objects.Figure``: trace 0 the ``Surface``, then (with ``path``)
+        the ``Scatter3d`` line and the start and end markers.
+    """
+    import plotly.graph_objects as go
+
+    risk = np.asarray(surface.risk, dtype=np.float64)
+    z = safe_log(risk) if log else risk
+    z_label = z_label or ("log loss" if log else "loss")
+    labels = surface.labels
+    finite = z[np.isfinite(z)]
+    span = float(np.ptp(finite)) if finite.size else 0.0
+    figure = go.Figure(
+        go.Surface(
+            x=np.asarray(surface.w1, np.float64),
+            y=np.asarray(surface.w2, np.float64),
+            z=z,
+            colorscale="Viridis",
+            colorbar={"title": {"text": z_label, "side": "right"}, "thickness": 16, "len": 0.75},
+            contours={"z": {"show": True, "usecolormap": True, "project": {"z": True}}},
+            hovertemplate=(
+                f"{labels[0]} = %{{x:.4g}}<br>{labels[1]} = %{{y:.4g}}<br>"
+                f"{z_label} = %{{z:.4g}}<extra></extra>"
+            ),
+            name="landscape",
+        )
+    )
+    if path is not None:
+        points = np.asarray(path, dtype=np.float64).reshape(-1, 2)
+        heights = surface_heights(surface.w1, surface.w2, z, points) + lift * span
+        shown = np.isfinite(heights)
+        xs, ys, zs = (np.where(shown, v, np.nan) for v in (points[:, 0], points[:, 1], heights))
+        hover = (
+            f"step %{{customdata}}<br>{labels[0]} = %{{x:.4g}}<br>{labels[1]} = %{{y:.4g}}"
+            "<extra>path</extra>"
+        )
+        figure.add_trace(
+            go.Scatter3d(
+                x=xs,
+                y=ys,
+                z=zs,
+                customdata=np.arange(len(points)),
+                mode="lines+markers",
+                line={"color": PATH_COLOUR, "width": 6},
+                marker={"color": PATH_COLOUR, "size": 2},
+                name=path_name,
+                hovertemplate=hover,
+            )
+        )
+        for index, symbol, name in ((0, "circle", "start"), (-1, "diamond", "end")):
+            figure.add_trace(
+                go.Scatter3d(
+                    x=xs[[index]],
+                    y=ys[[index]],
+                    z=zs[[index]],
+                    mode="markers",
+                    marker={
+                        "color": PATH_COLOUR if index == 0 else "white",
+                        "size": 7,
+                        "symbol": symbol,
+                        "line": {"color": "black", "width": 2},
+                    },
+                    name=name,
+                    hoverinfo="skip",
+                )
+            )
+    figure.update_layout(
+        width=width,
+        height=height,
+        title={"text": title, "x": 0.5, "xanchor": "center"},
+        margin={"l": 10, "r": 10, "t": 60, "b": 10},
+        scene={
+            "xaxis": {"title": {"text": labels[0]}},
+            "yaxis": {"title": {"text": labels[1]}},
+            "zaxis": {"title": {"text": z_label}},
+            "aspectmode": "manual",
+            "aspectratio": {"x": 1, "y": 1, "z": 0.6},
+            "camera": {"eye": _camera_eye(surface, path)},
+        },
+        legend={"x": 0.01, "y": 0.98, "bgcolor": "rgba(255,255,255,0.7)"},
+    )
+    return figure
+
+
+def _camera_eye(surface: Landscape, path: np.ndarray | None) -> dict[str, float]:
+    """A diagonal view from the corner opposite the path's start (so the path, which
+    usually starts high, runs down towards the viewer instead of hiding behind a ridge)."""
+    sx, sy = 1.0, 1.0
+    start = None if path is None else np.asarray(path, dtype=np.float64).reshape(-1, 2)[0]
+    if start is not None and np.isfinite(start).all():
+        centre = (
+            (float(surface.w1[0]) + float(surface.w1[-1])) / 2,
+            (float(surface.w2[0]) + float(surface.w2[-1])) / 2,
+        )
+        sx = -1.0 if start[0] > centre[0] else 1.0
+        sy = -1.0 if start[1] > centre[1] else 1.0
+    return {"x": 1.5 * sx, "y": 1.5 * sy, "z": 1.1}
+
+
+def run_surface(result: RunResult, *, log: bool = True, **options: Any) -> go.Figure:
+    """:func:`surface_figure` of a run's empirical risk with its path (``result.path()``)."""
+    _require_single(result)
+    config = result.config
+    options.setdefault(
+        "title",
+        f"{config.model} · {config.optimizer} lr={config.lr:g} · batch {config.batch_size}<br>"
+        f"{result.n_steps} steps on {len(result.data)} samples",
+    )
+    options.setdefault("z_label", "log empirical risk" if log else "empirical risk")
+    return surface_figure(result.landscape, path=result.path(), log=log, **options)
