@@ -477,7 +477,7 @@ def test_a_failed_download_says_so_on_the_page(browser, monkeypatch):
 
     from werkzeug.serving import make_server
 
-    from sgdscape.app import server as app_server
+    from sgdscape.surfaces.app import server as app_server
 
     def failing(*_args, **_kwargs):
         raise RuntimeError("the disk is full")
