@@ -273,6 +273,40 @@ def test_mp4_without_ffmpeg_is_a_clear_error(tmp_path: Path, small, monkeypatch)
     assert not list(tmp_path.iterdir())
 
 
+def test_gif_without_ffmpeg_uses_pillow_and_warns_when_long(
+    tmp_path: Path, small, monkeypatch
+) -> None:
+    from PIL import Image
+
+    import sgdscape.animate
+
+    monkeypatch.setattr(sgdscape.animate.shutil, "which", lambda name: None)
+    path = sgdscape.animate.animate(
+        small, tmp_path / "run.gif", steps=range(3), size=(320, 180), dpi=50
+    )
+    with Image.open(path) as image:
+        assert (image.n_frames, image.size) == (3, (320, 180))
+    monkeypatch.setattr(sgdscape.animate, "PILLOW_FRAMES_NOTICE", 2)
+    with pytest.warns(UserWarning, match="install ffmpeg"):
+        sgdscape.animate.animate(small, path, steps=range(3), size=(320, 180), dpi=50)
+
+
+def test_ffmpeg_failure_is_a_clear_error_and_keeps_the_old_file(
+    tmp_path: Path, small, monkeypatch
+) -> None:
+    import sgdscape.animate
+
+    false = shutil.which("false")
+    assert false is not None
+    monkeypatch.setattr(sgdscape.animate.shutil, "which", lambda name: false)
+    path = tmp_path / "run.gif"
+    path.write_bytes(b"old")
+    with pytest.raises(SgdscapeError, match="ffmpeg could not write the GIF"):
+        sgdscape.animate.animate(small, path, steps=range(3), size=(320, 180), dpi=50)
+    assert path.read_bytes() == b"old"
+    assert [p.name for p in tmp_path.iterdir()] == ["run.gif"]
+
+
 @pytest.mark.parametrize(
     ("kwargs", "message"),
     [
