@@ -137,7 +137,12 @@ PILLOW_FRAMES_NOTICE = 500
 
 
 class Drawing(Protocol):
-    """A figure redrawn in place for any step (:class:`sgdscape.plot.StepFigure`, ...)."""
+    """A figure redrawn in place for any step (:class:`sgdscape.plot.StepFigure`, ...).
+
+    A drawing may also have ``render() -> (H, W, 4) uint8 RGBA`` pixels of the current
+    step, cheaper than a full draw (StepFigure repaints only what changes); without it
+    each frame is a full ``fig.canvas.draw()``.
+    """
 
     fig: Any
 
