@@ -1,18 +1,25 @@
 """GIF and MP4 animations of a run: the two-panel figure of :mod:`sgdscape.views.step_figure`, one frame a step.
 
-Frames come from one :class:`sgdscape.views.step_figure.StepFigure` redrawn in place, grabbed by a
-``matplotlib.animation`` writer: Pillow for GIF, the system's ``ffmpeg`` for MP4. The
-file is written atomically: an existing file is only replaced once the whole animation
-is encoded.
+Frames come from one :class:`sgdscape.views.step_figure.StepFigure` redrawn in place; each frame's
+RGBA pixels are streamed into the system's ``ffmpeg``, which encodes them as they arrive
+(a GIF with one palette per frame, or an H.264 MP4), so memory stays bounded for runs of
+thousands of steps. Without ffmpeg, a GIF is written by Pillow, which keeps every frame
+until the end (with a warning for long exports); an MP4 needs ffmpeg. The file is written
+atomically: an existing file is only replaced once the whole animation is encoded.
 """
 
 from __future__ import annotations
 
 import shutil
+import subprocess
+import tempfile
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any, Protocol
+
+import numpy as np
 
 from sgdscape.errors import SgdscapeError, check_dpi, check_fps, check_int
 from sgdscape.records.run import RunResult, atomic_path
@@ -37,52 +44,105 @@ def animation_format(path: str | Path, format: str | None = None) -> str:
     return chosen
 
 
-def _writer(kind: str, fps: float) -> Any:
-    from matplotlib.animation import FFMpegWriter, PillowWriter
+GIF_PALETTES = "split[a][b];[a]palettegen=stats_mode=single[p];[b][p]paletteuse=new=1"
+"""ffmpeg filter for GIFs: each frame gets its own 256-colour palette, computed from that
+frame alone, so frames are encoded one at a time and nothing accumulates."""
+
+Sink = Callable[[bytes], None]
+"""Takes one frame: ``height x width x 4`` RGBA bytes, row-major, top row first."""
+
+
+def _need_ffmpeg(kind: str) -> str:
+    """The ffmpeg program's path; MP4 without it is a one-line error."""
+    found = shutil.which("ffmpeg")
+    if found is None and kind == "mp4":
+        raise SgdscapeError(
+            "MP4 export needs the ffmpeg program on PATH and none was found; install ffmpeg "
+            "(e.g. apt install ffmpeg, brew install ffmpeg, conda install ffmpeg) or export a GIF."
+        )
+    return found or ""
+
+
+@contextmanager
+def _ffmpeg_sink(
+    ffmpeg: str, kind: str, path: Path, size: tuple[int, int], fps: float
+) -> Iterator[Sink]:
+    """Stream raw RGBA frames of ``size`` (width, height) pixels into ffmpeg, which
+    encodes each one as it arrives into ``path`` (GIF or MP4): memory stays bounded
+    however many frames there are. On any error ffmpeg is stopped."""
+    width, height = size
+    if kind == "gif":  # GIF delays are whole centiseconds; browsers slow < 2 cs to 10 cs
+        rate, output = min(fps, 50.0), ["-filter_complex", GIF_PALETTES, "-f", "gif"]
+    else:
+        rate, output = fps, ["-c:v", "h264", "-pix_fmt", "yuv420p", "-f", "mp4"]
+    command = [
+        ffmpeg, "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
+        "-f", "rawvideo", "-pix_fmt", "rgba", "-s", f"{width}x{height}",
+        "-r", f"{rate:.6g}", "-i", "pipe:0", *output, str(path),
+    ]  # fmt: skip
+    with tempfile.TemporaryFile() as log:
+        process = subprocess.Popen(command, stdin=subprocess.PIPE, stderr=log)
+        assert process.stdin is not None
+
+        def failure(code: int | None) -> SgdscapeError:
+            log.seek(0)
+            said = log.read().decode(errors="replace").strip().splitlines()
+            return SgdscapeError(
+                f"ffmpeg could not write the {kind.upper()} (exit code {code}): "
+                + (said[-1] if said else "no message")
+            )
+
+        try:
+            yield process.stdin.write
+            process.stdin.close()
+            code = process.wait()
+        except BaseException as error:
+            process.kill()
+            code = process.wait()
+            with suppress(OSError):  # a broken pipe: ffmpeg is gone already
+                process.stdin.close()
+            if isinstance(error, BrokenPipeError):
+                raise failure(code) from error
+            raise
+        if code != 0:
+            raise failure(code)
+
+
+@contextmanager
+def _pillow_gif_sink(path: Path, size: tuple[int, int], fps: float) -> Iterator[Sink]:
+    """GIF through Pillow, for machines without ffmpeg: Pillow writes a GIF only once it
+    has every frame, so each is kept as 8-bit palette pixels (``width * height`` bytes a
+    frame) until the end."""
     from PIL import Image
 
-    if kind == "mp4":
-        if shutil.which("ffmpeg") is None:
-            raise SgdscapeError(
-                "MP4 export needs the ffmpeg program on PATH and none was found; install ffmpeg "
-                "(e.g. apt install ffmpeg, brew install ffmpeg, conda install ffmpeg) or export a GIF."
-            )
-        # The temporary file has no .mp4 suffix: name the container and a portable pixel format.
-        return FFMpegWriter(
-            fps=fps,  # type: ignore[arg-type]  # matplotlib takes float frame rates
-            codec="h264",
-            extra_args=["-pix_fmt", "yuv420p", "-f", "mp4"],
-        )
+    frames: list[Any] = []
 
-    class GifWriter(PillowWriter):
-        """PillowWriter that names the GIF format (the temporary file's suffix is not .gif)."""
+    def keep(rgba: bytes) -> None:
+        frame = Image.frombuffer("RGBA", size, rgba, "raw", "RGBA", 0, 1).convert("RGB")
+        frames.append(frame.quantize(256, method=Image.Quantize.MEDIANCUT))
 
-        _frames: list[Any]  # set by PillowWriter.setup
+    yield keep
+    frames[0].save(
+        path,
+        format="GIF",
+        save_all=True,
+        append_images=frames[1:],
+        duration=max(round(1000 / fps), 20),
+        loop=0,
+    )
 
-        def grab_frame(self, **savefig_kwargs: Any) -> None:
-            """Keep each frame as 8-bit palette pixels (as the GIF stores them): a third of
-            the memory of PillowWriter's RGB frames, for exports of thousands of frames."""
-            super().grab_frame(**savefig_kwargs)
-            frame = self._frames[-1]
-            if frame.mode == "RGB":
-                self._frames[-1] = frame.quantize(256, method=Image.Quantize.MEDIANCUT)
 
-        def finish(self) -> None:
-            duration = max(round(1000 / self.fps), 20)
-            self._frames[0].save(
-                self.outfile,
-                format="GIF",
-                save_all=True,
-                append_images=self._frames[1:],
-                duration=duration,
-                loop=0,
-            )
-
-    return GifWriter(fps=fps)  # type: ignore[arg-type]
+PILLOW_FRAMES_NOTICE = 500
+"""Above this many frames, a GIF written without ffmpeg warns about its memory."""
 
 
 class Drawing(Protocol):
-    """A figure redrawn in place for any step (:class:`sgdscape.views.step_figure.StepFigure`, ...)."""
+    """A figure redrawn in place for any step (:class:`sgdscape.views.step_figure.StepFigure`, ...).
+
+    A drawing may also have ``render() -> (H, W, 4) uint8 RGBA`` pixels of the current
+    step, cheaper than a full draw (StepFigure repaints only what changes); without it
+    each frame is a full ``fig.canvas.draw()``.
+    """
 
     fig: Any
 
@@ -162,7 +222,14 @@ def animate_drawing(
     path = Path(path)
     if path.is_dir():
         raise SgdscapeError(f"output {str(path)!r} is a directory; give a file name.")
-    writer = _writer(kind, fps)
+    ffmpeg = _need_ffmpeg(kind)
+    if kind == "gif" and not ffmpeg and len(chosen) > PILLOW_FRAMES_NOTICE:
+        warnings.warn(
+            f"no ffmpeg on PATH: the GIF's {len(chosen)} frames are kept in memory until the "
+            f"end (about {width * height * len(chosen) / 1e6:.0f} MB); install ffmpeg to "
+            "stream them to the file instead.",
+            stacklevel=3,
+        )
 
     from matplotlib import pyplot as plt
 
@@ -182,12 +249,37 @@ def animate_drawing(
             warnings.warn_explicit(
                 warning.message, warning.category, warning.filename, warning.lineno
             )
-        with atomic_path(path) as temporary, writer.saving(drawing.fig, str(temporary), dpi):
-            for done, step in enumerate(chosen, start=1):
-                drawing.draw(step)
-                writer.grab_frame()
-                if progress is not None:
-                    progress(done, len(chosen))
+        render = getattr(drawing, "render", None) or _render(drawing.fig)
+        frame_height, frame_width = render().shape[:2]  # figsize * dpi may round down
+        if kind == "mp4":  # yuv420p needs even sides
+            frame_height, frame_width = (
+                frame_height - frame_height % 2,
+                frame_width - frame_width % 2,
+            )
+        size = (frame_width, frame_height)
+        with atomic_path(path) as temporary:
+            sink = (
+                _ffmpeg_sink(ffmpeg, kind, temporary, size, fps)
+                if ffmpeg
+                else _pillow_gif_sink(temporary, size, fps)
+            )
+            with sink as write:
+                for done, step in enumerate(chosen, start=1):
+                    drawing.draw(step)
+                    write(render()[:frame_height, :frame_width].tobytes())
+                    if progress is not None:
+                        progress(done, len(chosen))
     finally:
         plt.close(drawing.fig)
     return path
+
+
+def _render(fig: Any) -> Callable[[], np.ndarray]:
+    """Draw ``fig`` on its Agg canvas and return its pixels, ``(H, W, 4)`` uint8 RGBA (a
+    view of the canvas, valid until the next draw)."""
+
+    def render() -> np.ndarray:
+        fig.canvas.draw()
+        return np.asarray(fig.canvas.buffer_rgba())
+
+    return render
