@@ -371,3 +371,21 @@ def test_basins_png_title_stays_clear_of_its_colour_bar():
     figure = plot_basins(basins(config, points=8), risk_landscape(config))
     assert layout_problems(figure) == []
     matplotlib.pyplot.close(figure)
+
+
+@pytest.mark.parametrize("chars", [20, 40, 67, 120])
+def test_wrapped_titles_keep_every_word_in_order_and_fit_their_width(chars):
+    from sgdscape.views.step_figure import wrap_title_text
+
+    title = (
+        "linear-regression · sgd lr=0.2 · batch 1 · step 0/999\n"
+        "minibatch and arrows of run 1 of 2 (schedule=constant, schedule_options=default)"
+    )
+    wrapped = wrap_title_text(title, chars)
+    assert (
+        wrapped.replace("\n", " ").replace(" · ", " ").split()
+        == title.replace("\n", " ").replace(" · ", " ").split()
+    )
+    for line in wrapped.split("\n"):
+        assert len(line) <= chars or " " not in line.replace(" · ", "")
+    assert title.split("\n")[0] in wrapped.split("\n") or chars < len(title.split("\n")[0])

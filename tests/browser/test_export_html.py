@@ -209,3 +209,50 @@ def test_the_title_of_a_compared_slice_fits_the_page(page, tmp_path: Path) -> No
     for line in drawn["lines"]:
         assert drawn["left"] <= line["left"] and line["right"] <= drawn["right"], line
         assert line["bottom"] <= min(drawn["panels"]), (line, drawn["panels"])  # above both
+
+
+def _title_boxes(tab) -> dict:
+    """The figure's box, every line of its title and the tops of the panel titles, in CSS px."""
+    return tab.evaluate(
+        """() => {
+            const figure = document.querySelector('#sgdscape-plot .main-svg')
+                .getBoundingClientRect();
+            const lines = [...document.querySelectorAll('.gtitle tspan.line, .gtitle')]
+                .filter(node => node.tagName === 'tspan' || !node.querySelector('tspan'))
+                .map(node => {
+                    const box = node.getBoundingClientRect();
+                    return {text: node.textContent, left: box.left, right: box.right,
+                            bottom: box.bottom};
+                });
+            const panels = [...document.querySelectorAll('.annotation-text')].map(
+                text => text.getBoundingClientRect().top);
+            return {left: figure.left, right: figure.right, lines, panels};
+        }"""
+    )
+
+
+def test_a_long_title_wraps_inside_a_narrow_player(page, tmp_path: Path) -> None:
+    """The gallery embeds players 760 px wide: a compare preset's long title wraps onto
+    lines that all stay inside the figure and above both panel titles, at every step shown."""
+    from sgdscape.records.presets import get_preset
+    from sgdscape.surfaces.export import export_html
+
+    config = get_preset("noise-ball").config
+    result = sgdscape.run(config.replace(grid=20, epochs=1))
+    page_file = export_html(result, tmp_path / "narrow.html", steps=range(0, 30, 10), width=760)
+    tab, errors, _, _ = open_offline_page(
+        page.context.browser,
+        page_file,
+        "document.getElementById('sgdscape-plot').dataset.step === '0'",
+        viewport=(800, 600),
+    )
+    drawn = _title_boxes(tab)
+    tab.screenshot(path=str(_artifact("export_html_narrow_title.png")))
+    tab.context.close()
+    assert errors == []
+    text = " ".join(line["text"] for line in drawn["lines"])
+    assert "schedule_options" in text  # the part that ran off the page before
+    assert len(drawn["lines"]) >= 3
+    for line in drawn["lines"]:
+        assert drawn["left"] <= line["left"] and line["right"] <= drawn["right"], line
+        assert line["bottom"] <= min(drawn["panels"]), (line, drawn["panels"])

@@ -39,6 +39,7 @@ from sgdscape.views.step_figure import (
     run_arrows,
     safe_log,
     step_titles,
+    wrap_title_text,
 )
 
 if TYPE_CHECKING:
@@ -140,13 +141,31 @@ def _line(name: str, colour: str, *, xaxis: str, yaxis: str, **extra: Any) -> di
 
 
 MARGIN = {"l": 60, "r": 20, "t": 90, "b": 80}
+TITLE_FONT_PX = 15  # the figure title's font size; long titles wrap to the figure's width
+TITLE_LINE_PX = 20  # height of one more title line, added to the top margin
+
+
+def web_titles(titles: Sequence[str], width: int) -> tuple[list[str], int]:
+    """Figure titles wrapped to ``width`` pixels, as Plotly text (``<br>`` breaks).
+
+    Returns the wrapped titles and the top margin (pixels) that fits the longest of them
+    above the panels' own titles.
+    """
+    chars = max(20, int(0.9 * (width - MARGIN["l"] - MARGIN["r"]) / (0.6 * TITLE_FONT_PX)))
+    wrapped = [wrap_title_text(title, chars) for title in titles]
+    lines = max((text.count("\n") + 1 for text in wrapped), default=1)
+    return [text.replace("\n", "<br>") for text in wrapped], MARGIN["t"] + max(
+        0, lines - 2
+    ) * TITLE_LINE_PX
 
 
 def _panels(width: int, height: int) -> tuple[tuple[float, float], tuple[float, float]]:
     """x-domains of two square panels, each followed by room for its colour bar."""
     plot_width = width - MARGIN["l"] - MARGIN["r"]
     plot_height = height - MARGIN["t"] - MARGIN["b"]
-    side = min(plot_height / plot_width, 0.36)
+    # after each panel: 150 px at least for its colour bar, the bar's label and the next
+    # panel's tick labels and axis title (narrow players would otherwise overlap them)
+    side = min(plot_height / plot_width, 0.36, 0.5 - 150 / plot_width)
     gap = (1.0 - 2 * side) / 2  # colour bar and spacing after each panel
     return (0.0, side), (side + gap, 2 * side + gap)
 
@@ -243,8 +262,18 @@ def _skeleton(
     layout = {
         "width": width,
         "height": height,
-        "margin": MARGIN,
-        "title": {"text": "", "x": 0.5, "xanchor": "center"},
+        "margin": dict(MARGIN),
+        # hung from the top, so the extra lines of a wrapped title grow into the top margin
+        "title": {
+            "text": "",
+            "x": 0.5,
+            "xanchor": "center",
+            "y": 1.0,
+            "yref": "container",
+            "yanchor": "top",
+            "pad": {"t": 22},
+            "font": {"size": TITLE_FONT_PX},
+        },
         "xaxis": axis(labels[0], surface.w1, left_domain),
         "yaxis": axis(labels[1], surface.w2, (0.0, 1.0), scaleanchor="x", constrain="domain"),
         "xaxis2": axis(labels[0], surface.w1, right_domain),
@@ -341,7 +370,7 @@ def step_figure(
     data[5]["x"], data[5]["y"] = _plain(path[: step + 1, 0]), _plain(path[: step + 1, 1])
     left_title, right_title, suptitle = step_titles(result, step)
     layout["annotations"][0]["text"], layout["annotations"][1]["text"] = left_title, right_title
-    layout["title"]["text"] = suptitle.replace("\n", "<br>")
+    (layout["title"]["text"],), layout["margin"]["t"] = web_titles([suptitle], width)
     return go.Figure(data=data, layout=layout)
 
 
@@ -461,9 +490,11 @@ def player(
         "point_text": [_point_text(result, step, path[step]) for step in chosen],
         "left_title": [t[0] for t in titles],
         "right_title": [t[1] for t in titles],
-        "title": [t[2].replace("\n", "<br>") for t in titles],
     }
-    return Player(_skeleton(result.landscape, scale, width, height), frames)
+    frames["title"], top = web_titles([t[2] for t in titles], width)
+    skeleton = _skeleton(result.landscape, scale, width, height)
+    skeleton["layout"]["margin"] = {**skeleton["layout"]["margin"], "t": top}
+    return Player(skeleton, frames)
 
 
 # The browser side of `player`: decode the grids, draw, and drive the slider and play button.

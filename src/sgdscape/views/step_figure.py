@@ -377,8 +377,31 @@ def step_titles(result: RunResult, step: int) -> tuple[str, str, str]:
     return left, right, "\n".join(line for line in lines if line)
 
 
+def wrap_title_text(title: str, chars: int) -> str:
+    """``title`` with each line broken so no line exceeds ``chars`` characters.
+
+    Lines break first at the `` · `` separators, then, for a part still too long, at spaces;
+    a single word longer than ``chars`` stays whole. Existing line breaks are kept.
+    """
+    import textwrap
+
+    lines: list[str] = []
+    for given in title.split("\n"):
+        lines.append("")
+        for part in given.split(" · "):
+            pieces = textwrap.wrap(part, chars, break_long_words=False) or [""]
+            for number, piece in enumerate(pieces):
+                if number == 0 and lines[-1] and len(lines[-1]) + 3 + len(piece) <= chars:
+                    lines[-1] += " · " + piece
+                elif number == 0 and not lines[-1]:
+                    lines[-1] = piece
+                else:
+                    lines.append(piece)
+    return "\n".join(lines)
+
+
 def wrap_title(title: str, fig: Figure, fontsize: float | None = None) -> str:
-    """``title`` broken further at its `` · `` separators so each line fits ``fig``'s width.
+    """``title`` broken further (see :func:`wrap_title_text`) so each line fits ``fig``'s width.
 
     The width is estimated from the font size (an average glyph is about 0.6 em wide, with a
     margin), so no draw is needed.
@@ -387,18 +410,7 @@ def wrap_title(title: str, fig: Figure, fontsize: float | None = None) -> str:
     from matplotlib.font_manager import FontProperties
 
     size = fontsize or FontProperties(size=mpl.rcParams["figure.titlesize"]).get_size_in_points()
-    chars = max(20, int(0.9 * fig.get_figwidth() * 72 / (0.6 * size)))
-    lines: list[str] = []
-    for given in title.split("\n"):
-        lines.append("")
-        for part in given.split(" · "):
-            if not lines[-1]:
-                lines[-1] = part
-            elif len(lines[-1]) + 3 + len(part) <= chars:
-                lines[-1] += " · " + part
-            else:
-                lines.append(part)
-    return "\n".join(lines)
+    return wrap_title_text(title, max(20, int(0.9 * fig.get_figwidth() * 72 / (0.6 * size))))
 
 
 def frame_axes(axes: Axes, surface: Any) -> None:
