@@ -113,3 +113,11 @@ def test_the_constraints_pin_every_direct_dependency_and_torch_without_a_local_l
         assert name in pins, f"{name} is not pinned: run scripts/lock_requirements.sh"
         assert requirement.specifier.contains(pins[name], prereleases=True), (name, pins[name])
     assert pins["torch"] == "2.13.0"
+
+
+def test_every_doc_that_shows_the_install_and_run_command_shows_the_readmes():
+    run = _readme_commands().readme_command("run")
+    for page in [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]:
+        for line in page.read_text(encoding="utf-8").splitlines():
+            if "&& sgdscape run" in line and line.lstrip().startswith("pip install"):
+                assert line.split("#")[0].strip() == run, (page.name, line)
