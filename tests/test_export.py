@@ -602,6 +602,8 @@ def test_a_2000_frame_gif_streams_in_bounded_memory_and_time(tmp_path: Path) -> 
     after_100, after_all = report["peaks"]
     assert after_all - after_100 < kept_frames / 4, (after_100, after_all)
     assert len(report["encoder"]) == 1 and report["encoder"][0] < 200e6, report["encoder"]
-    stamps = np.asarray(report["stamps"])
-    first, last = stamps[199] - stamps[0], stamps[-1] - stamps[-200]
-    assert last < 1.5 * first + 2.0, (first, last)  # seconds for 199 frames each
+    # seconds per frame, as the median of each tenth: a burst of load from another process
+    # moves a total but hardly a median, while a per-frame cost that grows moves both
+    per_frame = np.diff(np.asarray(report["stamps"]))
+    first, last = np.median(per_frame[:199]), np.median(per_frame[-199:])
+    assert last < 1.5 * first + 0.01, (first, last)

@@ -18,7 +18,7 @@ from typer.testing import CliRunner
 
 from sgdscape.core.grid import Grid
 from sgdscape.errors import SgdscapeError
-from sgdscape.networks.recording import record_training, stochastic_view
+from sgdscape.networks.recording import record_training, select_steps, stochastic_view
 from sgdscape.networks.slicing import (
     Directions,
     Evaluator,
@@ -659,3 +659,13 @@ def test_an_unreachable_ray_address_fails_fast_in_one_line(tmp_path):
         lines = result.output.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("sgdscape: error:") and message in lines[0]
         assert not (tmp_path / "o").exists()
+
+
+@pytest.mark.parametrize("steps", [True, False])
+def test_select_steps_rejects_a_bool_with_a_clear_error(steps: bool) -> None:
+    # a bool is an int to Python: it used to reach list(True) and raise a bare TypeError
+    with pytest.raises(
+        SgdscapeError, match=rf"steps must be a list, a positive count or None, got {steps}"
+    ):
+        select_steps(steps, 10)
+    assert select_steps([0, 9], 10).tolist() == [0, 9]

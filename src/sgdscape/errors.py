@@ -143,12 +143,14 @@ def check_range(name: str, value: object) -> tuple[float, float]:
     The width ``high - low`` must stay within float32's range too (grids are spaced
     over it in float32), and ``low < high`` must still hold after rounding to float32.
     """
+    given_low: object
+    given_high: object
     try:
-        low, high = value  # type: ignore[misc]
+        given_low, given_high = value  # type: ignore[misc]  # any object: unpacking is the check
     except (TypeError, ValueError):
         raise SgdscapeError(f"{name} must be two numbers LOW,HIGH, got {shown(value)}.") from None
-    low = check_number(f"{name} LOW", low)
-    high = check_number(f"{name} HIGH", high)
+    low = check_number(f"{name} LOW", given_low)
+    high = check_number(f"{name} HIGH", given_high)
     import numpy as np
 
     if not np.float32(low) < np.float32(high):

@@ -49,6 +49,7 @@ import zlib
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -504,7 +505,7 @@ def record_name(kind: str) -> str:
     return f".sgdscape-{kind}.json"
 
 
-def _read_manifest(path: Path) -> dict[str, object] | None:
+def _read_manifest(path: Path) -> dict[str, Any] | None:
     try:
         manifest = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, ValueError):
@@ -546,13 +547,13 @@ def recover(out: str | Path) -> None:
     clean_temporaries(out)
 
 
-def _roll_forward(out: Path, commit: Path, manifest: Mapping[str, object]) -> None:
-    files = [str(name) for name in manifest["files"]]  # type: ignore[union-attr]
+def _roll_forward(out: Path, commit: Path, manifest: Mapping[str, Any]) -> None:
+    files = [str(name) for name in manifest["files"]]
     for name in files:
         staged = commit / name
         if staged.exists():
             os.replace(staged, out / name)
-    for name in manifest.get("drop", []):  # type: ignore[union-attr]
+    for name in manifest.get("drop", []):
         if str(name) not in files:
             with contextlib.suppress(FileNotFoundError):
                 (out / str(name)).unlink()
@@ -594,7 +595,7 @@ def output_set(out: str | Path, kind: str) -> Iterator[Path]:
         yield stage
         files = sorted(entry.name for entry in os.scandir(stage) if entry.is_file())
         previous = _read_manifest(out / record_name(kind))
-        drop = [str(n) for n in previous["files"]] if previous else []  # type: ignore[union-attr]
+        drop = [str(n) for n in previous["files"]] if previous else []
         for name in files:
             _fsync(stage / name)
         manifest = {"kind": kind, "files": files, "drop": sorted(set(drop) - set(files))}
@@ -610,4 +611,4 @@ def output_set(out: str | Path, kind: str) -> Iterator[Path]:
 def published_files(out: str | Path, kind: str) -> list[Path]:
     """The files of the ``kind`` set in ``out`` as its record lists them (empty if none)."""
     manifest = _read_manifest(Path(out) / record_name(kind))
-    return [] if manifest is None else [Path(out) / str(n) for n in manifest["files"]]  # type: ignore[union-attr]
+    return [] if manifest is None else [Path(out) / str(n) for n in manifest["files"]]

@@ -442,7 +442,7 @@ def quadratic_model(
     hessian: np.ndarray | torch.Tensor,
     gradient: np.ndarray | torch.Tensor,
     value: float,
-    center: np.ndarray | torch.Tensor = (0.0, 0.0),
+    center: np.ndarray | torch.Tensor | tuple[float, float] = (0.0, 0.0),
     *,
     radius: float = 1.0,
     tol: float = 1e-9,

@@ -541,7 +541,7 @@ def _sgd_block_expression(
         for s in range(steps):
             mean, gradient = masked_gradient(
                 model, loss, ParameterColumns(columns), xb[s], yb[s], mask[s]
-            )  # type: ignore[arg-type]
+            )
             iterates.extend(columns)
             grads.extend(gradient)
             losses.append(mean)

@@ -45,11 +45,11 @@ class Model:
     description: str = ""
     init_low: float = -0.1
     init_high: float = 0.1
-    default_init: tuple[float, ...] | None = None
+    default_init: tuple[float, ...] = ()  # empty: filled in by __post_init__
 
     def __post_init__(self) -> None:
         start = self.default_init
-        if start is None:
+        if not start:
             start = (*SEED_INIT, *[EXTRA_INIT] * (self.n_params - 2))[: self.n_params]
         start = tuple(float(v) for v in start)
         if len(start) != self.n_params:

@@ -45,7 +45,8 @@ class OptimizerSpec:
         """Instantiate on ``params`` after checking every option (see :meth:`check_options`)."""
         checked = self.check_options(options)
         try:
-            return self.cls(params, lr=lr, **checked)
+            build: Callable[..., torch.optim.Optimizer] = self.cls  # each class its own options
+            return build(params, lr=lr, **checked)
         except (TypeError, ValueError) as error:
             raise SgdscapeError(f"bad options for optimizer {self.name!r}: {error}.") from None
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import inspect
 import math
 import os
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -214,11 +214,12 @@ def _fused_optimizer(
     the device; ``None`` otherwise. Equal to the default build within float rounding."""
     if "fused" not in inspect.signature(spec.cls.__init__).parameters:
         return None
+    build: Callable[..., torch.optim.Optimizer] = spec.cls  # each class its own options
     try:
-        optimizer = spec.cls([w], lr=lr, fused=True, **options)  # type: ignore[call-arg]
+        optimizer = build([w], lr=lr, fused=True, **options)
         with torch.no_grad():  # a zero step with lr 0 checks the device is supported
             probe = torch.zeros_like(w).requires_grad_(True)
-            trial = spec.cls([probe], lr=0.0, fused=True, **options)  # type: ignore[call-arg]
+            trial = build([probe], lr=0.0, fused=True, **options)
             probe.grad = torch.zeros_like(probe)
             trial.step()
     except (RuntimeError, TypeError, ValueError):
@@ -552,26 +553,24 @@ def train(
             if final_risk is not None:
                 final_risk[dead] = math.nan
 
-    def out(tensor: torch.Tensor | None, time_axis: bool = True) -> np.ndarray | None:
-        if tensor is None:
-            return None
+    def out(tensor: torch.Tensor, time_axis: bool = True) -> np.ndarray:
         if tensor is iterates or tensor is grads:  # (T, p, K) -> (K, T, p)
-            array = tensor[:keep].permute(2, 0, 1)
+            kept = tensor[:keep].permute(2, 0, 1)
         else:  # (T, K, ...) -> (K, T, ...)
-            array = tensor[:keep].transpose(0, 1) if time_axis else tensor
-        array = array.detach().cpu().numpy()
+            kept = tensor[:keep].transpose(0, 1) if time_axis else tensor
+        array = kept.detach().cpu().numpy()
         return array[0] if single else array
 
     return Trajectory(
         iterates=out(iterates),
         grads=out(grads),
-        full_grads=out(full_grads),
+        full_grads=None if full_grads is None else out(full_grads),
         batch_indices=batches[:keep].numpy(),
         batch_loss=out(batch_loss),
-        risk=out(risk),
+        risk=None if risk is None else out(risk),
         lr=np.asarray(lrs[:keep], dtype=np.float64),
         final=out(final, time_axis=False),
-        final_risk=out(final_risk, time_axis=False),
+        final_risk=None if final_risk is None else out(final_risk, time_axis=False),
         diverged_step=out(diverged_step, time_axis=False),
         param_names=model.param_names,
     )

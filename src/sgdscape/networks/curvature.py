@@ -118,7 +118,7 @@ class HessianOperator:
         start, stop = self.chunks[index]
         x, y = self.x[start:stop], self.y[start:stop]
         grad = torch.func.grad(lambda t: self.loss(t, x, y))
-        _, pullback = torch.func.vjp(grad, self.theta)
+        pullback = torch.func.vjp(grad, self.theta)[1]
         if len(self.chunks) == 1:
             self._cached[index] = pullback
         return pullback
@@ -504,7 +504,7 @@ def training_curvature(
     full, minibatch = [], []
     for step in chosen:
         theta = torch.from_numpy(np.asarray(recording.iterates[step], dtype=np.float32))
-        common = {"k": k, "max_steps": max_steps, "seed": seed, "device": device}
+        common: dict[str, Any] = {"k": k, "max_steps": max_steps, "seed": seed, "device": device}
         full.append(
             top_eigenvalues(
                 recording.model,

@@ -321,7 +321,9 @@ def select_steps(steps: Sequence[int] | int | None, n_steps: int) -> np.ndarray:
     """Steps to store: a list, a count (evenly spaced, first and last included) or all."""
     if steps is None:
         return np.arange(n_steps)
-    if isinstance(steps, int) and not isinstance(steps, bool):
+    if isinstance(steps, bool):  # a bool is an int to Python, never a count here
+        raise SgdscapeError(f"steps must be a list, a positive count or None, got {steps}.")
+    if isinstance(steps, int):
         if steps < 1:
             raise SgdscapeError(f"steps must be a positive count, got {steps}.")
         return np.unique(np.linspace(0, n_steps - 1, min(steps, n_steps)).round().astype(int))

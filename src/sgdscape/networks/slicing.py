@@ -411,7 +411,7 @@ def _per_sample_loss(loss_fn: LossFn) -> LossFn:
     mapped over samples with ``vmap``.
     """
     if isinstance(loss_fn, nn.Module) and getattr(loss_fn, "reduction", None) == "mean":
-        unreduced = copy.copy(loss_fn)
+        unreduced: Any = copy.copy(loss_fn)  # a loss module: `reduction` is a plain attribute
         unreduced.reduction = "none"
 
         def per_sample(output: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -441,11 +441,12 @@ def _batched_loss(loss_fn: LossFn) -> Callable[[torch.Tensor, torch.Tensor], tor
         or getattr(loss_fn, "pos_weight", None) is not None
     ):
         return None
-    unreduced = copy.copy(loss_fn)
+    unreduced: Any = copy.copy(loss_fn)  # a loss module: `reduction` is a plain attribute
     unreduced.reduction = "none"
     plain_cross_entropy = (
         type(loss_fn) is nn.CrossEntropyLoss and float(loss_fn.label_smoothing) == 0.0
     )
+    ignore_index = int(getattr(loss_fn, "ignore_index", -100))
 
     def batched(outputs: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
         chunk, batch = outputs.shape[:2]
@@ -454,7 +455,7 @@ def _batched_loss(loss_fn: LossFn) -> Callable[[torch.Tensor, torch.Tensor], tor
             and outputs.dim() == 3
             and target.dim() == 1
             and not target.is_floating_point()
-            and not bool((target == loss_fn.ignore_index).any())
+            and not bool((target == ignore_index).any())
         ):
             # logsumexp - logit of the class: ~5x faster than the CE kernel on a CPU
             picked = outputs.gather(2, target.expand(chunk, batch).unsqueeze(2)).squeeze(2)
@@ -582,7 +583,7 @@ class Evaluator:
             and not self.y.is_floating_point()
             and not bool((self.y == loss_fn.ignore_index).any())
         )
-        self._first_cache: dict[tuple[bytes, ...], list] = {}
+        self._first_cache: dict[tuple[bytes | str, ...], list] = {}
 
     # -- generic path ------------------------------------------------------------------
     def _loss_at(
@@ -714,7 +715,9 @@ class Evaluator:
             total = coords.shape[0]
             risk = torch.zeros(total, dtype=torch.float64, device=self.device)
             samples = torch.empty(self.n, total, device=self.device) if per_sample else None
-            width = self.mlp[0][1].out_features
+            first_layer = self.mlp[0][1]
+            assert isinstance(first_layer, nn.Linear)  # as _mlp_layers chose
+            width = first_layer.out_features
             scratch = self._scratch
 
             def space(tag: str, count: int, *shape: int) -> torch.Tensor:
@@ -979,7 +982,10 @@ class ChunkPlan:
         path = self.path(index)
         if path is None:
             return
-        arrays = {"risk": risk} if samples is None else {"risk": risk, "samples": samples}
+        # Any: np.savez's stubs would take a dict[str, ndarray] value as its allow_pickle flag
+        arrays: dict[str, Any] = {"risk": risk}
+        if samples is not None:
+            arrays["samples"] = samples
         buffer = io.BytesIO()
         np.savez(buffer, **arrays)
         _atomic_write(path, buffer.getvalue())

@@ -80,6 +80,7 @@ def basins(config: RunConfig, points: int = 25, tolerance: float | None = None) 
     grid_config = config.replace(inits=f"grid:{points}", compare=())
     data = make_data(grid_config)
     trajectory = run_trajectory(grid_config, data)
+    assert trajectory.final_risk is not None  # train records the risk unless told not to
     final = trajectory.final.reshape(points, points, -1)
     final_plane = project(grid_config, trajectory.final).reshape(points, points, 2)
     width = config.w1_range[1] - config.w1_range[0]

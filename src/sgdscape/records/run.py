@@ -243,8 +243,9 @@ class RunConfig:
             return Plane(origin, d1, d2, ("a", "b"))
         fixed = dict(self.slice_fixed)
         axes = self.slice_axes or (model.param_names[0], model.param_names[1])
-        if self.init is not None and model.n_params > 2:
-            for name, value in zip(model.param_names, self.first_init, strict=True):
+        first = self.first_init
+        if first is not None and model.n_params > 2:
+            for name, value in zip(model.param_names, first, strict=True):
                 if name not in axes:
                     fixed.setdefault(name, value)
         return Plane.through(model.param_names, axes, fixed)
@@ -737,7 +738,8 @@ def write_run_files(result: RunResult, folder: str | Path) -> list[str]:
     """Write ``run.npz`` and ``config.toml`` into ``folder`` (a stage: plain writes)."""
     folder = Path(folder)
     with (folder / "run.npz").open("wb") as handle:
-        np.savez_compressed(handle, **result_arrays(result))
+        arrays: dict[str, Any] = result_arrays(result)  # (stubs: a value could be allow_pickle)
+        np.savez_compressed(handle, **arrays)
     (folder / "config.toml").write_bytes(tomli_w.dumps(result.config.to_dict()).encode())
     return ["run.npz", "config.toml"]
 
@@ -771,17 +773,16 @@ def run_schema(n_params: int, n_compare: int = 0) -> Schema:
     for i in range(n_compare + 1):
         prefix = f"compare{i}_" if i else ""
         k, t, b = f"{prefix}K?", f"{prefix}T", f"{prefix}B"
-        optional = {"required": False}
         specs = {  # in binding order: T from lr, K from iterates
             "lr": Spec((t,), dtype="float64", finite=True),
             "iterates": Spec((k, t, "p")),
             "grads": Spec((k, t, "p")),
-            "full_grads": Spec((k, t, "p"), **optional),
+            "full_grads": Spec((k, t, "p"), required=False),
             "batch_indices": Spec((t, b), "int", "int64", low=-1, high="n", rows_used=True),
             "batch_loss": Spec((k, t)),
-            "risk_along_path": Spec((k, t), **optional),
+            "risk_along_path": Spec((k, t), required=False),
             "final": Spec((k, "p")),
-            "final_risk": Spec((k,), **optional),
+            "final_risk": Spec((k,), required=False),
             "diverged_step": Spec((k,), "int", "int64", low=-1, high=t),
         }
         arrays.update({prefix + name: spec for name, spec in specs.items()})
@@ -823,7 +824,8 @@ def load(path: str | Path) -> RunResult:
     )
 
     def trajectory(prefix: str) -> Trajectory:
-        values = {
+        # the schema checked that every array but OPTIONAL_TRAJECTORY_ARRAYS is present
+        values: dict[str, Any] = {
             attribute: arrays.get(prefix + key) for key, attribute in TRAJECTORY_ARRAYS.items()
         }
         return Trajectory(**values, param_names=model.param_names)

@@ -568,8 +568,13 @@ def suite(device: str = "cpu", quick: bool = False, repeats: int = 3) -> list[Ro
     n_inits = 100 if quick else 10_000
     # "as the seed": iterates and minibatch gradients, what the seed's train records;
     # "all": also the full-data gradient and risk at every iterate
-    optimizers = (("sgd", None), ("sgd", {"momentum": 0.9}), ("adam", None), ("rmsprop", None))
-    engines = (("plain", True), ("fused", True), ("fused", False))
+    optimizers: tuple[tuple[str, dict[str, object] | None], ...] = (
+        ("sgd", None),
+        ("sgd", {"momentum": 0.9}),
+        ("adam", None),
+        ("rmsprop", None),
+    )
+    engines: tuple[tuple[str, bool], ...] = (("plain", True), ("fused", True), ("fused", False))
     if quick:
         optimizers, engines = optimizers[:1], engines[:1]
     for optimizer, options in optimizers:

@@ -12,7 +12,7 @@ import re
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Protocol, TypeGuard, cast
 
 import typer
 from typer.core import TyperGroup
@@ -21,19 +21,46 @@ from sgdscape.core.models import MODELS
 from sgdscape.errors import SgdscapeError, check_choice, check_int, check_seed
 from sgdscape.records.run import RunConfig
 
-# typer >= 0.24 vendors click; find its ClickException through a public subclass.
-_CLICK_EXCEPTION = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+def _click_exception() -> type[Exception]:
+    """typer >= 0.24 vendors click: its ClickException, found through a public subclass."""
+    for cls in typer.BadParameter.__mro__:
+        if cls.__name__ == "ClickException" and issubclass(cls, Exception):
+            return cls
+    raise ImportError("typer.BadParameter no longer derives from click's ClickException")
+
+
+_CLICK_EXCEPTION = _click_exception()
+
+
+class _ClickError(Protocol):
+    """What the CLI reads of a ClickException."""
+
+    exit_code: int
+
+    def format_message(self) -> str: ...
 
 
 class OneLineErrors(TyperGroup):
     """A command group whose usage errors and :class:`SgdscapeError` print one line, exit 2."""
 
-    def main(self, *args: Any, standalone_mode: bool = True, **kwargs: Any) -> Any:
+    def main(
+        self,
+        args: Sequence[str] | None = None,
+        prog_name: str | None = None,
+        complete_var: str | None = None,
+        standalone_mode: bool = True,
+        windows_expand_args: bool = True,
+        **extra: Any,
+    ) -> Any:
+        if not windows_expand_args:  # passed on only when given (click < 8.0.1 lacks it)
+            extra["windows_expand_args"] = False
         try:
-            result = super().main(*args, standalone_mode=False, **kwargs)
+            result = super().main(args, prog_name, complete_var, standalone_mode=False, **extra)
         except typer.Abort:
             _fail("interrupted.", code=130)
-        except _CLICK_EXCEPTION as error:
+        except _CLICK_EXCEPTION as caught:
+            error = cast(_ClickError, caught)
             if type(error).__name__ == "NoArgsIsHelpError":  # bare `sgdscape`: show the help
                 typer.echo(error.format_message())
                 sys.exit(0)
@@ -161,7 +188,7 @@ INIT_HELP = (
 MODEL_HELP = f"Model: {', '.join(MODELS)} [relu-unit]."
 
 
-def _is_init_word(text: str | None) -> bool:
+def _is_init_word(text: str | None) -> TypeGuard[str]:
     return text is not None and text.strip().lower() in ("default", "random")
 
 
@@ -704,7 +731,7 @@ def export(
 
 def _write_exports(
     subject: Any,
-    chosen: list[int],
+    chosen: Sequence[int],
     html: Path | None,
     gif: Path | None,
     mp4: Path | None,

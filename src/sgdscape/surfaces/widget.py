@@ -101,7 +101,7 @@ class Frames:
         batches = tuple(trajectory.batch(t) for t in range(result.n_steps))
         keys: dict[tuple[int, ...], int] = {}
         index = np.empty(result.n_steps, dtype=np.int64)
-        surfaces = []
+        surfaces: list[np.ndarray] = []
         for t, batch in enumerate(batches):
             key = tuple(int(i) for i in batch)
             if key not in keys:
@@ -136,7 +136,7 @@ class Frames:
         batches = tuple(view.batch(t) for t in range(view.n_steps))
         keys: dict[tuple[int, ...], int] = {}
         index = np.full(view.n_steps, -1, dtype=np.int64)
-        surfaces = []
+        surfaces: list[np.ndarray] = []
         for t in (int(s) for s in view.steps):
             key = tuple(int(i) for i in batches[t])
             if key not in keys:
@@ -409,7 +409,7 @@ class _TwoPanels:
             layout[f"annotations[{note}].visible"] = shown
             if arrows is not None:
                 notes.append(arrows.labels[step])
-            if shown:
+            if shown and arrows is not None:
                 layout[f"annotations[{note}].ax"] = float(arrows.tail[step][0])
                 layout[f"annotations[{note}].ay"] = float(arrows.tail[step][1])
                 layout[f"annotations[{note}].x"] = float(arrows.tip[step][0])
@@ -699,6 +699,7 @@ class Explorer(_TwoPanels, widgets.VBox):
 
     def _show_status(self) -> None:
         trajectory = self._result.trajectory
+        assert trajectory.final_risk is not None  # the widget's runs record the risk
         risk = float(trajectory.final_risk)
         text = f"{self.n_steps} steps · final risk {risk:.4g}"
         if trajectory.diverged:

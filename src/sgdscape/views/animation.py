@@ -92,8 +92,13 @@ def _ffmpeg_sink(
                 + (said[-1] if said else "no message")
             )
 
+        stdin = process.stdin
+
+        def send(frame: bytes) -> None:
+            stdin.write(frame)  # (the count it returns is always all of it: a blocking pipe)
+
         try:
-            yield process.stdin.write
+            yield send
             process.stdin.close()
             code = process.wait()
         except BaseException as error:

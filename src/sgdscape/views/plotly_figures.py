@@ -313,7 +313,11 @@ def _point_text(result: RunResult, step: int, point: np.ndarray) -> str:
     return (
         f"step {step}<br>{labels[0]} = {point[0]:.4g}<br>{labels[1]} = {point[1]:.4g}<br>"
         f"minibatch loss = {float(trajectory.batch_loss[step]):.4g}<br>"
-        f"risk = {float(trajectory.risk[step]):.4g}"
+        + (
+            "risk not recorded"
+            if trajectory.risk is None
+            else f"risk = {trajectory.risk[step]:.4g}"
+        )
     )
 
 

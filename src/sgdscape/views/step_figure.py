@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
 
@@ -24,6 +24,7 @@ from sgdscape.records.run import RunResult, atomic_path
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.colorbar import Colorbar
     from matplotlib.figure import Figure
 
@@ -166,10 +167,10 @@ def arrow_rule(
     x0, x1, y0, y1 = window
     width = x1 - x0
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        finite_vector = np.isfinite(vectors).all(axis=1)
+        finite_vector = np.asarray(np.isfinite(vectors).all(axis=1))
         norms = _norms(vectors)
         zero = finite_vector & (norms == 0)
-        point_ok = np.isfinite(points).all(axis=1)
+        point_ok = np.asarray(np.isfinite(points).all(axis=1))
         inside = (
             point_ok
             & (points[:, 0] >= x0)
@@ -355,9 +356,8 @@ def step_titles(result: RunResult, step: int) -> tuple[str, str, str]:
     batch = trajectory.batch(step)
     left = f"step {step}: loss of minibatch {batch_text(batch)} ({_plural(len(batch), 'sample')})"
     config = result.config
-    right = (
-        f"empirical risk ({config.loss_name}, {len(result.data)} samples): "
-        f"{trajectory.risk[step]:.3g}"
+    right = f"empirical risk ({config.loss_name}, {len(result.data)} samples): " + (
+        "not recorded" if trajectory.risk is None else f"{trajectory.risk[step]:.3g}"
     )
     parts = [
         config.model,
@@ -589,7 +589,7 @@ class StepFigure:
             self._right_point,
             right.get_legend(),  # over the path, as in a full draw
             right.title,
-            self.fig._suptitle,
+            getattr(self.fig, "_suptitle", None),  # matplotlib keeps this artist private
         ]
 
     def render(self) -> np.ndarray:
@@ -600,7 +600,8 @@ class StepFigure:
         paints only the artists of the current step on top, which gives the same pixels
         as a full draw at a fraction of the cost (text layout dominates a full draw).
         """
-        canvas = self.fig.canvas
+        # every raster backend's canvas is an Agg canvas (blitting and buffer_rgba)
+        canvas = cast("FigureCanvasAgg", self.fig.canvas)
         changing = [artist for artist in self._changing() if artist is not None]
         for artist in changing:
             artist.set_animated(True)

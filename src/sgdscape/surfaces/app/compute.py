@@ -173,6 +173,7 @@ def _run_payload(result: RunResult, state: AppState, *, use_cache: bool) -> dict
     # the arrows as every surface draws them (sgdscape.views.step_figure.arrow_rule): tips and labels
     minibatch, full = run_arrows(result, names=("−minibatch gradient", "−full gradient"))
     assert full is not None  # the app's runs record the full gradient
+    assert trajectory.final_risk is not None  # and the risk
     diverged = int(trajectory.diverged_step)
     summary = (
         f"{result.n_steps} steps, final risk {float(trajectory.final_risk):.4g}"

@@ -110,7 +110,7 @@ def _number(name: str, value: float, hidden: bool = False) -> html.Div:
         min=low,
         max=high,
         debounce=True,
-        inputMode="decimal",
+        inputMode="decimal",  # type: ignore[arg-type]  # valid HTML; dash's Literal lacks it
         className="number",
     )
     return _field(label, control, name, hidden)
@@ -256,7 +256,7 @@ def layout() -> html.Div:
         ],
     )
     # the init inputs are labelled by the model's parameter names at render time
-    graph_config = {"displaylogo": False, "responsive": True, "scrollZoom": False}
+    graph_config: dcc.Graph.Config = {"displaylogo": False, "responsive": True, "scrollZoom": False}
     panels = html.Div(
         className="panels",
         children=[
@@ -310,7 +310,12 @@ def layout() -> html.Div:
                     ),
                 ]
             ),
-            html.Div(id="notice", className="notices", role="status", **{"aria-live": "polite"}),
+            html.Div(  # dash's stubs take no aria-* props
+                id="notice",
+                className="notices",
+                role="status",
+                **{"aria-live": "polite"},  # type: ignore[arg-type]
+            ),
             html.Div(
                 className="body",
                 children=[
@@ -337,7 +342,7 @@ def _notice(messages: list[str], kind: str) -> list[html.Div]:
 
 
 def _control_values(state: AppState) -> list[Any]:
-    values = []
+    values: list[Any] = []
     for name in FIELDS:
         if name == "nesterov":
             values.append(["on"] if state.nesterov else [])
@@ -431,7 +436,7 @@ def create_app() -> Dash:
         __name__,
         assets_folder=str(ASSETS),
         title="sgdscape",
-        update_title=None,
+        update_title=None,  # type: ignore[arg-type]  # documented: None keeps the title
         serve_locally=True,
         meta_tags=[{"name": "viewport", "content": "width=device-width, initial-scale=1"}],
     )
@@ -587,7 +592,8 @@ def download_file(state: AppState, what: str | None, step: Any) -> dict[str, Any
             return dcc.send_bytes(path.read_bytes(), "config.toml")
     if what == "dl-npz":
         buffer = io.BytesIO()
-        np.savez_compressed(buffer, **result_arrays(result))
+        arrays: dict[str, Any] = result_arrays(result)  # (stubs: a value could be allow_pickle)
+        np.savez_compressed(buffer, **arrays)
         return dcc.send_bytes(buffer.getvalue(), "run.npz")
     k = step_index(step, result.n_steps)
     if what == "dl-png":

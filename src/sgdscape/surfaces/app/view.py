@@ -22,7 +22,8 @@ def create_view_app(page: str, *, title: str = "sgdscape") -> Dash:
     """A Dash app showing ``page`` (a complete HTML document) full-window."""
     from flask import Response
 
-    app = Dash(__name__, title=title, update_title=None, serve_locally=True)
+    # update_title=None (documented: the title stays) is missing from dash's stubs
+    app = Dash(__name__, title=title, update_title=None, serve_locally=True)  # type: ignore[arg-type]
     app.server.add_url_rule(
         VIEW_ROUTE,
         "sgdscape_view",
