@@ -189,3 +189,28 @@ def test_basin_panel_plots_the_fraction_of_chains_in_each_basin():
     # random inits land in more than one basin, so the plot shows a real split
     assert sum(lines[name].get_ydata()[-1] > 0 for name in names) >= 2
     matplotlib.pyplot.close(fig)
+
+
+def test_diverging_chains_still_draw_and_say_so(tmp_path):
+    """lr 3 is far above linear regression's stable bound: every chain overflows; the figure
+    must still be written (huge ellipses are left out, not drawn: they hang Agg)."""
+    result = invoke(
+        *("--model", "linear-regression", "--lr", "3", "--samples", "30", "--n-chains", "40"),
+        *("--steps", "200", "--record-steps", "1,50,200", "--grid", "10", "-q"),
+        *("--out", str(tmp_path)),
+    )
+    assert result.exit_code == 0, result.output
+    assert "40 diverged" in result.output
+    with np.load(tmp_path / "chains.npz") as arrays:
+        assert arrays["diverged"].all()
+    data = sgdscape.make_problem("linear", 30, seed=0)
+    run = sgdscape.chains(
+        "linear-regression", data, init=(1.2, -2.3), n_chains=40, lr=3, steps=200,
+        record_steps=[1, 50, 200],
+    )  # fmt: skip
+    surface = risk_landscape(RunConfig(model="linear-regression", samples=30, grid=10))
+    fig = plot_chains(run, surface, data)
+    last = fig.axes[-1]
+    assert "40 chains diverged" in last.get_title()
+    assert not last.patches
+    matplotlib.pyplot.close(fig)

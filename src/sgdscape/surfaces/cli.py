@@ -542,8 +542,8 @@ def parse_record_steps(text: str | None, steps: int) -> Any:
 
 @app.command(name="chains")
 def chains_command(
-    model: Annotated[str, typer.Option(help=MODEL_HELP)] = "relu-unit",
-    problem: Annotated[str, typer.Option(help="Data problem [linear].")] = "linear",
+    model: Annotated[str, typer.Option(help=f"Model: {', '.join(MODELS)}.")] = "relu-unit",
+    problem: Annotated[str, typer.Option(help="Data problem.")] = "linear",
     samples: Annotated[int, typer.Option(help="Number of samples.")] = 100,
     seed: Annotated[int, typer.Option(help="Seed of the data; chain k samples with seed + k.")] = 0,
     init: Annotated[

@@ -113,6 +113,18 @@ def view_window(
     return (float(low[0]), float(high[0])), (float(low[1]), float(high[1]))
 
 
+def _fits(
+    centre: np.ndarray, width: float, height: float, middle: np.ndarray, reach: float
+) -> bool:
+    """Whether an ellipse is finite and within ``reach`` of the panel's ``middle``."""
+    sizes = np.array([*centre, width, height], dtype=np.float64)
+    return bool(
+        np.isfinite(sizes).all()
+        and max(width, height) <= reach
+        and (np.abs(np.asarray(centre) - middle) <= reach).all()
+    )
+
+
 def plot_chains(
     chains: Chains,
     landscape: Landscape,
@@ -170,6 +182,7 @@ def plot_chains(
     for panel, (ax, index) in enumerate(zip(axes, wanted, strict=False)):
         points = _plot_points(chains, landscape, index)
         extra = [] if theory is None else [theory_box(theory, panel)]
+        extra = [box for box in extra if np.isfinite(box).all()]
         (x0, x1), (y0, y1) = view_window(points, w1, w2, extra)
         cols = (w1 >= x0 - np.ptp(w1) / 20) & (w1 <= x1 + np.ptp(w1) / 20)
         rows = (w2 >= y0 - np.ptp(w2) / 20) & (w2 <= y1 + np.ptp(w2) / 20)
@@ -182,42 +195,55 @@ def plot_chains(
                     linewidths=0.6, linestyles="solid",
                 )  # fmt: skip
         edges = (np.linspace(x0, x1, bins + 1), np.linspace(y0, y1, bins + 1))
-        counts, _, _ = np.histogram2d(points[:, 0], points[:, 1], bins=edges, density=True)
-        masked = np.ma.masked_less_equal(counts.T, 0.0)
+        counts, _, _ = np.histogram2d(points[:, 0], points[:, 1], bins=edges)
+        area = np.diff(edges[0])[:, None] * np.diff(edges[1])[None, :]
+        density = counts / (max(points.shape[0], 1) * area)  # chains per unit area
+        masked = np.ma.masked_less_equal(density.T, 0.0)
         if masked.count():
             ax.pcolormesh(edges[0], edges[1], masked, cmap="viridis", norm=LogNorm(), alpha=0.85)
         outside = points.shape[0] - int(
             ((points >= [x0, y0]) & (points <= [x1, y1])).all(axis=1).sum()
         )
+        notes = []
+        centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
+        reach = 1e3 * max(x1 - x0, y1 - y0)  # larger ellipses are off the chart (and hang Agg)
         if points.shape[0] >= 2:
             mean = points.mean(axis=0)
             width, height, angle = ellipse_parameters(np.cov(points.T))
-            ax.add_patch(
-                Ellipse(
-                    mean, width, height, angle=angle, fill=False, color="crimson", lw=1.8,
-                    label=EMPIRICAL_LABEL,
-                )
-            )  # fmt: skip
-            ax.plot(*mean, "+", color="crimson", ms=10, mew=2)
+            if _fits(mean, width, height, centre, reach):
+                ax.add_patch(
+                    Ellipse(
+                        mean, width, height, angle=angle, fill=False, color="crimson", lw=1.8,
+                        label=EMPIRICAL_LABEL,
+                    )
+                )  # fmt: skip
+                ax.plot(*mean, "+", color="crimson", ms=10, mew=2)
+            else:
+                notes.append("2σ ellipse off the chart")
         if theory is not None:
             m, c = theory.mean[panel], theory.covariance[panel]
-            width, height, angle = ellipse_parameters(c)
-            ax.add_patch(
-                Ellipse(
-                    m, width, height, angle=angle, fill=False, color="black", lw=1.6,
-                    linestyle="--", label=THEORY_LABEL,
-                )
-            )  # fmt: skip
-            ax.plot(*m, "x", color="black", ms=8, mew=1.5)
-        note = f", {outside} outside" if outside else ""
+            width, height, angle = ellipse_parameters(c) if np.isfinite(c).all() else (np.inf,) * 3
+            if _fits(m, width, height, centre, reach):
+                ax.add_patch(
+                    Ellipse(
+                        m, width, height, angle=angle, fill=False, color="black", lw=1.6,
+                        linestyle="--", label=THEORY_LABEL,
+                    )
+                )  # fmt: skip
+                ax.plot(*m, "x", color="black", ms=8, mew=1.5)
+            else:
+                notes.append("theory off the chart")
         lost = chains.n_chains - points.shape[0]
-        note += f", {lost} diverged" if lost else ""
-        ax.set_title(f"step {chains.record_steps[index]}{note}", fontsize=10)
+        notes += [f"{outside} chains outside the panel"] if outside else []
+        notes += [f"{lost} chains diverged"] if lost else []
+        title = f"step {chains.record_steps[index]}"
+        ax.set_title("\n".join([title, *notes]), fontsize=10 if not notes else 9)
         ax.set_xlim(x0, x1)
         ax.set_ylim(y0, y1)
         ax.set_xlabel(landscape.labels[0])
         if panel == 0:
             ax.set_ylabel(landscape.labels[1])
+        if ax.get_legend_handles_labels()[0] and (panel == 0 or not axes[0].get_legend()):
             ax.legend(loc="upper left", fontsize=8, framealpha=0.8)
     if with_basins:
         ax = axes[-1]
