@@ -56,7 +56,7 @@ def theory_applies(chains: Chains) -> bool:
     return (
         config.model == "linear-regression"
         and config.optimizer == "sgd"
-        and not any(float(v) != 0.0 for v in config.optimizer_options.values())
+        and all(value == 0 for value in config.optimizer_options.values())  # False == 0
         and config.schedule == "constant"
         and config.sampling == "with-replacement"
         and config.loss == "mse"
@@ -173,10 +173,10 @@ def plot_chains(
                 f"[{c[1, 0]:.3g}, {c[1, 1]:.3g}]]"
             )
     panels = len(wanted) + (1 if with_basins else 0)
-    fig, axes = plt.subplots(
+    fig, grid_of_axes = plt.subplots(
         ncols=panels, figsize=(3.6 * panels + 0.6, 4.0), layout="constrained", squeeze=False
     )
-    axes = list(axes[0])
+    axes = list(grid_of_axes[0])
     w1, w2 = np.asarray(landscape.w1), np.asarray(landscape.w2)
     log_risk = np.log10(np.maximum(np.asarray(landscape.risk, dtype=np.float64), 1e-12))
     for panel, (ax, index) in enumerate(zip(axes, wanted, strict=False)):
