@@ -7,13 +7,10 @@ clicked coordinates from the plot's own axis geometry. Screenshots go to test-ar
 from __future__ import annotations
 
 import importlib.util
-import os
 import re
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
@@ -21,6 +18,7 @@ import numpy as np
 import pytest
 
 from chromium import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, needs_chromium
+from serving import serving
 
 ROOT = Path(__file__).resolve().parents[2]
 GRID_CELL = 6.0 / 59  # the app's default 60x60 grid on [-3, 3]
@@ -35,49 +33,12 @@ pytestmark = [
 ]
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
     """`sgdscape serve` on a free loopback port, for this module."""
-    port = free_port()
     ARTIFACTS.mkdir(exist_ok=True)
-    log = (ARTIFACTS / "serve.log").open("wb")
-    env = dict(
-        os.environ,
-        PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
-    )
-    process = subprocess.Popen(
-        [sys.executable, "-m", "sgdscape", "serve", "--port", str(port)],
-        cwd=ROOT,
-        env=env,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"http://127.0.0.1:{port}/"
-    deadline = time.time() + 60
-    while True:
-        try:
-            urllib.request.urlopen(url, timeout=2).read()
-            break
-        except OSError:
-            if process.poll() is not None or time.time() > deadline:
-                process.kill()
-                log.close()
-                output = (ARTIFACTS / "serve.log").read_text()
-                pytest.fail(f"sgdscape serve did not start: {output[-2000:]}")
-            time.sleep(0.3)
-    yield url
-    process.terminate()
-    try:
-        process.wait(timeout=10)
-    except subprocess.TimeoutExpired:
-        process.kill()
-    log.close()
+    with serving([], ARTIFACTS / "serve.log", timeout=60) as url:
+        yield url
 
 
 @pytest.fixture(scope="module")

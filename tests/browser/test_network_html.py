@@ -9,12 +9,6 @@ oracles). The 3-D surface page: plotly draws a WebGL surface whose z is the land
 from __future__ import annotations
 
 import importlib.util
-import os
-import socket
-import subprocess
-import sys
-import time
-import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -24,6 +18,7 @@ from torch import nn
 
 import sgdscape
 from chromium import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, needs_chromium, open_offline_page
+from serving import serving
 from sgdscape.networks.examples import two_moons
 from sgdscape.networks.recording import StochasticView, record_training, save_view
 
@@ -129,54 +124,22 @@ def test_surface_page_draws_the_landscape_in_webgl(browser, view, tmp_path) -> N
 @pytest.mark.skipif(importlib.util.find_spec("dash") is None, reason="needs dash")
 def test_serve_view_shows_the_panels_with_the_slider(browser, view, tmp_path) -> None:
     saved = save_view(view, tmp_path / "network.npz")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    log_path = tmp_path / "serve.log"
-    env = dict(
-        os.environ,
-        PYTHONPATH=os.pathsep.join([str(ROOT / "src"), os.environ.get("PYTHONPATH", "")]),
-    )
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "sgdscape", "serve", "--view", str(saved), "--port", str(port)],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
+    with serving(["--view", str(saved)], tmp_path / "serve.log", timeout=60) as url:
+        tab = browser.new_page(viewport={"width": 1300, "height": 820})
+        errors: list[str] = []
+        tab.on("pageerror", lambda error: errors.append(str(error)))
+        tab.goto(url)
+        tab.wait_for_selector("#view-frame", timeout=30_000)
+        frame = tab.frame_locator("#view-frame")
+        frame.locator("#sgdscape-plot[data-step='0']").wait_for(timeout=30_000)
+        step = 11
+        frame.locator("#sgdscape-step").fill(str(step))
+        frame.locator(f"#sgdscape-plot[data-step='{step}']").wait_for(timeout=10_000)
+        inner = next(f for f in tab.frames if f.url.endswith("/view.html"))
+        drawn = inner.evaluate(
+            "() => { const gd = document.getElementById('sgdscape-plot');"
+            " return [gd.data[3].x[0], gd.data[3].y[0]]; }"
         )
-        try:
-            url = f"http://127.0.0.1:{port}/"
-            deadline = time.time() + 60
-            while True:
-                try:
-                    urllib.request.urlopen(url, timeout=2).read()
-                    break
-                except OSError:
-                    if process.poll() is not None or time.time() > deadline:
-                        pytest.fail(f"sgdscape serve --view did not start: {log_path.read_text()}")
-                    time.sleep(0.3)
-            tab = browser.new_page(viewport={"width": 1300, "height": 820})
-            errors: list[str] = []
-            tab.on("pageerror", lambda error: errors.append(str(error)))
-            tab.goto(url)
-            tab.wait_for_selector("#view-frame", timeout=30_000)
-            frame = tab.frame_locator("#view-frame")
-            frame.locator("#sgdscape-plot[data-step='0']").wait_for(timeout=30_000)
-            step = 11
-            frame.locator("#sgdscape-step").fill(str(step))
-            frame.locator(f"#sgdscape-plot[data-step='{step}']").wait_for(timeout=10_000)
-            inner = next(f for f in tab.frames if f.url.endswith("/view.html"))
-            drawn = inner.evaluate(
-                "() => { const gd = document.getElementById('sgdscape-plot');"
-                " return [gd.data[3].x[0], gd.data[3].y[0]]; }"
-            )
-            np.testing.assert_allclose(drawn, view.path()[step], rtol=1e-6)
-            tab.screenshot(path=_artifact("network_serve_view.png"))
-            assert errors == []
-        finally:
-            process.terminate()
-            try:
-                process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                process.kill()
+        np.testing.assert_allclose(drawn, view.path()[step], rtol=1e-6)
+        tab.screenshot(path=_artifact("network_serve_view.png"))
+        assert errors == []
