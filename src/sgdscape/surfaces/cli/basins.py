@@ -3,16 +3,18 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from sgdscape.records.run import RunConfig
-from sgdscape.surfaces.cli.options import check_out_dir, with_run_options
+from sgdscape.surfaces.cli.options import ModelHelp, check_out_dir, with_run_options
 from sgdscape.surfaces.cli.root import app
 
+if TYPE_CHECKING:
+    from sgdscape.records.run import RunConfig
 
-@app.command(name="basins")
+
+@app.command(name="basins", cls=ModelHelp)
 @with_run_options
 def basins_command(
     config: RunConfig,

@@ -7,10 +7,8 @@ from typing import Annotated, Any
 
 import typer
 
-from sgdscape.core.models import MODELS
 from sgdscape.errors import SgdscapeError, check_int
-from sgdscape.records.run import RunConfig
-from sgdscape.surfaces.cli.options import check_out_dir, is_init_word, parse_numbers
+from sgdscape.surfaces.cli.options import ModelHelp, check_out_dir, is_init_word, parse_numbers
 from sgdscape.surfaces.cli.outputs import progress_console
 from sgdscape.surfaces.cli.root import app
 
@@ -37,9 +35,9 @@ def parse_record_steps(text: str | None, steps: int) -> Any:
     return np.unique(np.asarray(values, dtype=np.int64))
 
 
-@app.command(name="chains")
+@app.command(name="chains", cls=ModelHelp)
 def chains_command(
-    model: Annotated[str, typer.Option(help=f"Model: {', '.join(MODELS)}.")] = "relu-unit",
+    model: Annotated[str, typer.Option(help="Model: {models}.")] = "relu-unit",
     problem: Annotated[str, typer.Option(help="Data problem.")] = "linear",
     samples: Annotated[int, typer.Option(help="Number of samples.")] = 100,
     seed: Annotated[int, typer.Option(help="Seed of the data; chain k samples with seed + k.")] = 0,
@@ -74,7 +72,13 @@ def chains_command(
 
     matplotlib.use("Agg")
     from sgdscape.core.chains import chains as run_chains
-    from sgdscape.records.run import make_data, output_set, prepare_out_dir, risk_landscape
+    from sgdscape.records.run import (
+        RunConfig,
+        make_data,
+        output_set,
+        prepare_out_dir,
+        risk_landscape,
+    )
     from sgdscape.views.chains_figure import plot_chains
     from sgdscape.views.step_figure import save_figure
 

@@ -5,15 +5,17 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from sgdscape.errors import SgdscapeError
-from sgdscape.records.run import RunConfig
-from sgdscape.surfaces.cli.options import with_run_options
+from sgdscape.surfaces.cli.options import ModelHelp, with_run_options
 from sgdscape.surfaces.cli.outputs import animate_with_bar, with_progress, write_network_surface
 from sgdscape.surfaces.cli.root import app
+
+if TYPE_CHECKING:
+    from sgdscape.records.run import RunConfig
 
 _OUTPUT_SUFFIXES = {
     "--html": (".html", ".htm"),
@@ -87,7 +89,7 @@ def _check_output(option: str, path: Path) -> None:
         )
 
 
-@app.command()
+@app.command(cls=ModelHelp)
 @with_run_options
 def export(
     config: RunConfig,
@@ -139,6 +141,7 @@ def export(
     import shutil
 
     from sgdscape.errors import check_dpi, check_fps
+    from sgdscape.records.run import RunConfig
 
     outputs = {
         name: path

@@ -2,6 +2,10 @@
 
 :func:`with_run_options` gives a command the whole set of run options (``--model``, ``--lr``,
 ``--preset``, ...) and hands it the :class:`~sgdscape.records.run.RunConfig` they describe.
+
+Nothing here imports torch when the module loads: ``sgdscape --help`` and a mistyped option
+answer in a fraction of a second. Help texts that name the models are templates that
+:class:`ModelHelp` fills in when a command's help is shown.
 """
 
 from __future__ import annotations
@@ -11,13 +15,16 @@ import inspect
 import re
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, TypeGuard
+from typing import TYPE_CHECKING, Annotated, Any, TypeGuard
 
 import typer
+from typer.core import TyperCommand
 
-from sgdscape.core.models import MODELS
 from sgdscape.errors import SgdscapeError
-from sgdscape.records.run import RunConfig
+
+if TYPE_CHECKING:
+    from sgdscape.core.models import Model
+    from sgdscape.records.run import RunConfig
 
 
 def parse_numbers(
@@ -75,10 +82,10 @@ def select_steps(spec: str, n_steps: int) -> list[int]:
     return steps
 
 
-def _default_inits() -> str:
+def _default_inits(models: dict[str, Model]) -> str:
     """Each model's default init, grouped: ``1.2,-2.3 (relu-unit, ...); 1.2,-2.3,0.5 (...)``."""
     groups: dict[tuple[float, ...], list[str]] = {}
-    for name, model in MODELS.items():
+    for name, model in models.items():
         groups.setdefault(model.default_init, []).append(name)
     return "; ".join(
         f"{','.join(f'{v:g}' for v in start)} for {', '.join(names)}"
@@ -86,15 +93,40 @@ def _default_inits() -> str:
     )
 
 
+def _model_help_values() -> dict[str, str]:
+    """What the help templates' ``{models}`` and ``{default_inits}`` stand for."""
+    from sgdscape.core.models import MODELS
+
+    return {"{models}": ", ".join(MODELS), "{default_inits}": _default_inits(MODELS)}
+
+
+class ModelHelp(TyperCommand):
+    """A command whose option help may name the models (``{models}``, ``{default_inits}``).
+
+    The model registry needs torch, so the names are filled in only when the help is shown;
+    parsing the command line, and the errors it reports, stay free of it.
+    """
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:  # typer's vendored click types
+        values = _model_help_values()
+        for param in self.params:
+            text = getattr(param, "help", None)
+            if text:
+                for key, value in values.items():
+                    text = text.replace(key, value)
+                param.help = text  # type: ignore[attr-defined]
+        super().format_help(ctx, formatter)
+
+
 INIT_HELP = (
     "Initial parameters, one number per parameter of the model (e.g. 1.2,-2.3 for w1,w2); "
     "'random' draws them from the model's init rule, 'default' takes the model's default. "
     "Left out: the preset's or --config's init, else the model's default, the seed's "
-    f"1.2,-2.3 then 0.5 for each further parameter [{_default_inits()}]."
+    "1.2,-2.3 then 0.5 for each further parameter [{default_inits}]."
 )
 
 
-MODEL_HELP = f"Model: {', '.join(MODELS)} [relu-unit]."
+MODEL_HELP = "Model: {models} [relu-unit]."
 
 
 def is_init_word(text: str | None) -> TypeGuard[str]:
@@ -314,8 +346,7 @@ def with_run_options(command: Callable[..., Any]) -> Callable[..., Any]:
 
     The command's own parameters come first in ``--help``; the run options follow.
     """
-    own = inspect.signature(command, eval_str=True)
-    shared = inspect.signature(config_options, eval_str=True)
+    own = inspect.signature(command)
     own_names = [name for name in own.parameters if name not in ("config", "preset_name")]
 
     @functools.wraps(command, assigned=("__module__", "__name__", "__qualname__", "__doc__"))
@@ -326,10 +357,24 @@ def with_run_options(command: Callable[..., Any]) -> Callable[..., Any]:
             mine["preset_name"] = preset
         return command(config=config, **mine)
 
-    parameters = [own.parameters[name] for name in own_names] + list(shared.parameters.values())
+    parameters = [_evaluated(own.parameters[name], command) for name in own_names] + [
+        _evaluated(p, config_options) for p in inspect.signature(config_options).parameters.values()
+    ]
     wrapper.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
     wrapper.__annotations__ = {p.name: p.annotation for p in parameters}
     return wrapper
+
+
+def _evaluated(parameter: inspect.Parameter, function: Callable[..., Any]) -> inspect.Parameter:
+    """``parameter`` with its annotation evaluated in ``function``'s module.
+
+    Only the options typer reads are evaluated: ``config: RunConfig`` names a type that the
+    command modules import for type checking only (importing it would import torch).
+    """
+    if not isinstance(parameter.annotation, str):
+        return parameter
+    annotation = eval(parameter.annotation, function.__globals__)
+    return parameter.replace(annotation=annotation)
 
 
 def check_out_dir(out: Path) -> None:

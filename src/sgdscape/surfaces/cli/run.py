@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from sgdscape.records.run import RunConfig
-from sgdscape.surfaces.cli.options import check_out_dir, select_steps, with_run_options
+from sgdscape.surfaces.cli.options import ModelHelp, check_out_dir, select_steps, with_run_options
 from sgdscape.surfaces.cli.outputs import with_progress
 from sgdscape.surfaces.cli.root import app
 
+if TYPE_CHECKING:
+    from sgdscape.records.run import RunConfig
 
-@app.command()
+
+@app.command(cls=ModelHelp)
 @with_run_options
 def run(
     config: RunConfig,
