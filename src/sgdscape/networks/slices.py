@@ -89,6 +89,26 @@ def slice_landscape(
     Returns:
         A :class:`~sgdscape.core.landscape.Landscape`: ``w1 (G1,)``, ``w2 (G2,)`` slice
         coordinates, ``risk (G2, G1)``, ``sample_loss (n, G2, G1) | None``.
+
+    Examples:
+        A small MLP on random data; the centre of the slice, ``(a, b) = (0, 0)``, is the model
+        itself, so its risk is the model's own loss:
+
+        >>> import torch
+        >>> from torch import nn
+        >>> from sgdscape import random_directions, slice_landscape
+        >>> with torch.random.fork_rng():
+        ...     _ = torch.manual_seed(0)
+        ...     model = nn.Sequential(nn.Linear(2, 8), nn.Tanh(), nn.Linear(8, 3))
+        >>> generator = torch.Generator().manual_seed(0)
+        >>> x, y = torch.randn(64, 2, generator=generator), torch.randint(0, 3, (64,), generator=generator)
+        >>> plane = random_directions(model, seed=0)
+        >>> view = slice_landscape(model, nn.CrossEntropyLoss(), (x, y), directions=plane, grid=5)
+        >>> view.risk.shape, view.w1.tolist()
+        ((5, 5), [-1.0, -0.5, 0.0, 0.5, 1.0])
+        >>> own = nn.CrossEntropyLoss()(model(x), y).item()
+        >>> bool(abs(view.risk[2, 2] - own) < 1e-5)
+        True
     """
     grid = _as_grid(grid)
     if (tuple(directions.names), directions.shapes) != parameter_layout(model):
