@@ -19,11 +19,19 @@ from __future__ import annotations
 from typing import Any
 
 from sgdscape.records.run import RunResult
-from sgdscape.views.step_figure import safe_log, slice_text
+from sgdscape.views.step_source import slice_text
+from sgdscape.views.style import (
+    CONTOUR_LEVELS,
+    COSINE_COLOUR,
+    MARKER_EDGE_COLOUR,
+    RUN_COLOURS,
+    TRUE_GRADIENT_COLOUR,
+    safe_log,
+)
 
-RUN_COLOURS = ("#ff7f0e", "#ff3df5", "#00e5ff", "#ff2a2a")  # current run, then pinned runs
-TRUE_GRADIENT_COLOUR = "#e31a1c"
-COSINE_COLOUR = "#1f77b4"
+# The colours are the palette of sgdscape.views.style: RUN_COLOURS[0] is the current run
+# (its path, iterate and minibatch arrow), then the pinned runs; the browser draws each
+# arrow in the colour of its legend key (trace 2 or 3 of the batch figure).
 FONT = {"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 12}
 
 
@@ -79,7 +87,7 @@ def _contour(result: RunResult, z: Any, label: str, colorbar: str) -> dict[str, 
         "y": result.landscape.w2.tolist(),
         "z": z,
         "colorscale": "Viridis",
-        "ncontours": 30,
+        "ncontours": CONTOUR_LEVELS,
         "contours": {"coloring": "fill", "showlines": False},
         "line": {"width": 0},
         "colorbar": {
@@ -101,7 +109,11 @@ def _marker(colour: str, size: int = 12, name: str = "") -> dict[str, Any]:
         "mode": "markers",
         "x": [None],
         "y": [None],
-        "marker": {"color": colour, "size": size, "line": {"color": "black", "width": 1.5}},
+        "marker": {
+            "color": colour,
+            "size": size,
+            "line": {"color": MARKER_EDGE_COLOUR, "width": 1.5},
+        },
         "showlegend": False,
         "name": name,
         "hoverinfo": "skip",
