@@ -21,6 +21,7 @@ from typing import Any
 from sgdscape.records.run import RunResult
 from sgdscape.views.step_source import slice_text
 from sgdscape.views.style import (
+    ARROW_EDGE_COLOUR,
     CONTOUR_LEVELS,
     COSINE_COLOUR,
     MARKER_EDGE_COLOUR,
@@ -121,12 +122,20 @@ def _marker(colour: str, size: int = 12, name: str = "") -> dict[str, Any]:
 
 
 def _legend_key(name: str, colour: str) -> dict[str, Any]:
+    """A legend entry for an arrow: a line with an arrow head that has a dark edge (so the
+    white true-gradient key shows on the light legend); ``line.color`` is the arrow's."""
     return {
         "type": "scatter",
-        "mode": "lines",
+        "mode": "lines+markers",
         "x": [None],
         "y": [None],
         "line": {"color": colour, "width": 3},
+        "marker": {
+            "color": colour,
+            "symbol": "triangle-right",
+            "size": 10,
+            "line": {"color": ARROW_EDGE_COLOUR, "width": 1},
+        },
         "name": name,
         "hoverinfo": "skip",
     }
