@@ -42,6 +42,7 @@ from sgdscape.views.style import (
     END_COLOUR,
     MARKER_EDGE_COLOUR,
     PATH_COLOUR,
+    PLOTLY_COLOUR_SCALE,
     TRUE_GRADIENT_COLOUR,
     Arrows,
     safe_log,
@@ -68,29 +69,40 @@ def _plain(values: np.ndarray, digits: int = 7) -> list[Any]:
     return np.array(flat, dtype=object).reshape(array.shape).tolist()
 
 
-def _contour(
-    x: np.ndarray, y: np.ndarray, z: Any, label: str, colorbar_x: float, labels: tuple[str, str]
+def contour_trace(
+    x: Any, y: Any, z: Any, title: str, *, colorbar: dict[str, Any], hovertemplate: str
 ) -> dict[str, Any]:
+    """A filled-contour trace dict of a log landscape ``z (G2, G1)`` on axes ``x (G1,)``,
+    ``y (G2,)``: the palette's colour scale, ``CONTOUR_LEVELS`` levels, no lines, and a
+    colour bar titled ``title`` (``colorbar`` adds its position and size)."""
     return {
         "type": "contour",
-        "x": _plain(x),
-        "y": _plain(y),
+        "x": x,
+        "y": y,
         "z": z,
-        "colorscale": "Viridis",
+        "colorscale": PLOTLY_COLOUR_SCALE,
         "ncontours": CONTOUR_LEVELS,
         "contours": {"coloring": "fill", "showlines": False},
         "line": {"width": 0},
-        "colorbar": {
-            "title": {"text": label, "side": "right"},
-            "x": colorbar_x,
-            "len": 0.9,
-            "thickness": 14,
-        },
-        "hovertemplate": (
+        "colorbar": {"title": {"text": title, "side": "right"}, **colorbar},
+        "hovertemplate": hovertemplate,
+    }
+
+
+def _contour(
+    x: np.ndarray, y: np.ndarray, z: Any, label: str, colorbar_x: float, labels: tuple[str, str]
+) -> dict[str, Any]:
+    return contour_trace(
+        _plain(x),
+        _plain(y),
+        z,
+        label,
+        colorbar={"x": colorbar_x, "len": 0.9, "thickness": 14},
+        hovertemplate=(
             f"{labels[0]} = %{{x:.4g}}<br>{labels[1]} = %{{y:.4g}}<br>"
             f"{label} = %{{z:.4g}}<br>loss = %{{customdata:.4g}}<extra></extra>"
         ),
-    }
+    )
 
 
 def contour_range(z: np.ndarray) -> dict[str, Any]:
@@ -175,6 +187,19 @@ def _skeleton(source: StepSource, width: int, height: int) -> dict[str, Any]:
     point_marker = {"color": PATH_COLOUR, "size": 12, "line": edge}
     arrow_marker = {"symbol": "arrow", "size": [0, 15], "angleref": "previous"}
     names = source.arrow_names
+
+    def iterate(xaxis: str, yaxis: str) -> dict[str, Any]:  # the iterate, with its hover text
+        return _line(
+            "iterate",
+            PATH_COLOUR,
+            xaxis=xaxis,
+            yaxis=yaxis,
+            mode="markers",
+            marker=point_marker,
+            showlegend=False,
+            hovertemplate="%{text}<extra></extra>",
+        )
+
     data = [
         {
             **_contour(
@@ -206,16 +231,7 @@ def _skeleton(source: StepSource, width: int, height: int) -> dict[str, Any]:
             hoverinfo="skip",
             **({} if source.true_gradients is not None else {"showlegend": False}),
         ),
-        _line(
-            "iterate",
-            PATH_COLOUR,
-            xaxis="x",
-            yaxis="y",
-            mode="markers",
-            marker=point_marker,
-            showlegend=False,
-            hovertemplate="%{text}<extra></extra>",
-        ),
+        iterate("x", "y"),
         {
             **_contour(
                 surface.w1, surface.w2, None, source.risk_label, right_domain[1] + 0.01, labels
@@ -232,16 +248,7 @@ def _skeleton(source: StepSource, width: int, height: int) -> dict[str, Any]:
             marker={"color": PATH_COLOUR, "size": 6},
             hovertemplate=f"{labels[0]} = %{{x:.4g}}<br>{labels[1]} = %{{y:.4g}}<extra>path</extra>",
         ),
-        _line(
-            "iterate",
-            PATH_COLOUR,
-            xaxis="x2",
-            yaxis="y2",
-            mode="markers",
-            marker=point_marker,
-            showlegend=False,
-            hovertemplate="%{text}<extra></extra>",
-        ),
+        iterate("x2", "y2"),
     ]
     # equal units on both axes, except for a projected path (its PC2 usually spans far
     # less than PC1: the panels are filled instead)

@@ -40,6 +40,7 @@ RUN_COLOURS = (PATH_COLOUR, "#ff3df5", "#00e5ff", "#ff2a2a", "white", "#bcbd22",
 COSINE_COLOUR = "#1f77b4"
 #: the colour map of every landscape, and the number of its filled contour levels
 COLOUR_MAP = "viridis"
+PLOTLY_COLOUR_SCALE = "Viridis"  # the same map, by the name plotly.js knows it
 CONTOUR_LEVELS = 30
 
 

@@ -19,10 +19,10 @@ from __future__ import annotations
 from typing import Any
 
 from sgdscape.records.run import RunResult
+from sgdscape.views.plotly_figures import contour_trace
 from sgdscape.views.step_source import slice_text
 from sgdscape.views.style import (
     ARROW_EDGE_COLOUR,
-    CONTOUR_LEVELS,
     COSINE_COLOUR,
     MARKER_EDGE_COLOUR,
     RUN_COLOURS,
@@ -82,26 +82,15 @@ def _landscape_axes(result: RunResult, layout: dict[str, Any]) -> None:
 
 def _contour(result: RunResult, z: Any, label: str, colorbar: str) -> dict[str, Any]:
     a, b = result.landscape.labels
-    return {
-        "type": "contour",
-        "x": result.landscape.w1.tolist(),
-        "y": result.landscape.w2.tolist(),
-        "z": z,
-        "colorscale": "Viridis",
-        "ncontours": CONTOUR_LEVELS,
-        "contours": {"coloring": "fill", "showlines": False},
-        "line": {"width": 0},
-        "colorbar": {
-            "title": {"text": colorbar, "side": "right"},
-            "thickness": 12,
-            "len": 0.9,
-            "x": 1.0,
-            "xpad": 4,
-        },
-        "hovertemplate": f"{a}=%{{x:.3f}}<br>{b}=%{{y:.3f}}<br>{label}=%{{z:.3f}}<extra></extra>",
-        "name": label,
-        "showlegend": False,
-    }
+    trace = contour_trace(
+        result.landscape.w1.tolist(),
+        result.landscape.w2.tolist(),
+        z,
+        colorbar,
+        colorbar={"thickness": 12, "len": 0.9, "x": 1.0, "xpad": 4},
+        hovertemplate=f"{a}=%{{x:.3f}}<br>{b}=%{{y:.3f}}<br>{label}=%{{z:.3f}}<extra></extra>",
+    )
+    return trace | {"name": label, "showlegend": False}
 
 
 def _marker(colour: str, size: int = 12, name: str = "") -> dict[str, Any]:
