@@ -395,9 +395,10 @@ def train(
     single = start.ndim == 1
     w = start.reshape(-1, model.n_params).to(target).clone().requires_grad_(True)
     n_inits, n_steps = w.shape[0], batches.shape[0]
-    options = spec.check_options(optimizer_options or {})  # numbers as floats
-    optim = spec.build([w], lr, options)  # validates the options even when SGD is inlined
+    options = spec.check(lr, optimizer_options or {})  # numbers as floats
     sgd = SgdUpdate.matching(spec, options)
+    # an inlined SGD needs no torch.optim object (building one imports torch._dynamo)
+    optim = spec.build([w], lr, options) if sgd is None else None
     lrs = learning_rates(lr, schedule, n_steps, schedule_options)
     x = data.x.to(target).reshape(-1)
     y = data.y.to(target).reshape(-1)
@@ -477,6 +478,7 @@ def train(
                         sgd.step(w, gradient, lrs[t])
                     else:
                         w.grad = gradient
+                        assert optim is not None
                         optim.param_groups[0]["lr"] = lrs[t]
                         optim.step()
                 t += 1
