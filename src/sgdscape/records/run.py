@@ -23,7 +23,7 @@ from sgdscape.core.grid import Grid, Plane
 from sgdscape.core.landscape import DEFAULT_MEMORY_BUDGET, Landscape, landscape, per_sample_bytes
 from sgdscape.core.losses import LOSSES
 from sgdscape.core.models import MODELS, Model, get_model
-from sgdscape.core.optimizers import OPTIMIZERS, SCHEDULES, make_scheduler
+from sgdscape.core.optimizers import OPTIMIZERS, SCHEDULES, check_schedule, make_scheduler
 from sgdscape.core.problems import PROBLEMS, Dataset, ProblemOptions, make_problem
 from sgdscape.core.train import SAMPLINGS, Trajectory, as_init, train
 from sgdscape.errors import (
@@ -438,9 +438,18 @@ def check_optimization(
     schedule: str,
     schedule_options: Mapping[str, float],
 ) -> None:
-    """Build the optimizer and schedule on a dummy tensor so bad options fail before any work."""
+    """Check the optimizer's and the schedule's options so bad ones fail before any work.
+
+    Plain SGD and the constant schedule are checked without building torch objects (building
+    a ``torch.optim`` optimizer imports ``torch._dynamo``, about a second of a CLI run).
+    """
+    spec = OPTIMIZERS[optimizer]
+    if schedule == "constant":
+        spec.check(lr, optimizer_options)
+        check_schedule(schedule, schedule_options)
+        return
     dummy = torch.zeros(1, requires_grad=True)
-    built = OPTIMIZERS[optimizer].build([dummy], lr, optimizer_options)
+    built = spec.build([dummy], lr, optimizer_options)
     make_scheduler(built, schedule, 1, schedule_options)
 
 
