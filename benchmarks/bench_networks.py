@@ -170,18 +170,21 @@ def suite_child(name: str, threads: int, grid: int, order: str, repeats: int) ->
         )
 
     work = {"ours": ours, "theirs": theirs}
-    first = {}
+    first, first_cpu = {}, {}
     for label in order.split(","):
-        start = time.perf_counter()
+        start, start_cpu = time.perf_counter(), time.process_time()
         values = work[label]()
         first[label] = time.perf_counter() - start
+        first_cpu[label] = time.process_time() - start_cpu
         assert np.isfinite(values).all() and values.shape == (grid, grid)
     warm = {label: float("inf") for label in work}
+    warm_cpu = dict(warm)
     for _ in range(repeats):
         for label, function in work.items():
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             function()
             warm[label] = min(warm[label], time.perf_counter() - start)
+            warm_cpu[label] = min(warm_cpu[label], time.process_time() - start_cpu)
     return {
         "model": name,
         "parameters": sum(p.numel() for p in model.parameters()),
@@ -189,6 +192,10 @@ def suite_child(name: str, threads: int, grid: int, order: str, repeats: int) ->
         "order": order,
         "first": first,
         "warm": warm,
+        # process CPU seconds (all threads): on a shared machine wall time also counts the
+        # other processes' turns
+        "first_cpu": first_cpu,
+        "warm_cpu": warm_cpu,
     }
 
 
@@ -219,6 +226,11 @@ def suite(grid: int, repeats: int, threads: list[int], out: str | None) -> list[
                 "theirs": children[1]["first"]["theirs"],
             }
             warm = {k: min(c["warm"][k] for c in children) for k in ("ours", "theirs")}
+            first_cpu = {
+                "ours": children[0]["first_cpu"]["ours"],
+                "theirs": children[1]["first_cpu"]["theirs"],
+            }
+            warm_cpu = {k: min(c["warm_cpu"][k] for c in children) for k in ("ours", "theirs")}
             row = {
                 "model": name,
                 "parameters": children[0]["parameters"],
@@ -228,13 +240,16 @@ def suite(grid: int, repeats: int, threads: list[int], out: str | None) -> list[
                 "warm_seconds": warm,
                 "first_ratio": first["theirs"] / first["ours"],
                 "warm_ratio": warm["theirs"] / warm["ours"],
+                "first_cpu_ratio": first_cpu["theirs"] / first_cpu["ours"],
+                "warm_cpu_ratio": warm_cpu["theirs"] / warm_cpu["ours"],
                 "children": children,
             }
             rows.append(row)
             print(
                 f"{name:<11}{row['parameters']:>8}{count:>4} | {first['ours']:>11.3f}"
                 f"{first['theirs']:>8.3f}{row['first_ratio']:>6.1f}x | {warm['ours']:>10.3f}"
-                f"{warm['theirs']:>8.3f}{row['warm_ratio']:>6.1f}x",
+                f"{warm['theirs']:>8.3f}{row['warm_ratio']:>6.1f}x | CPU-time ratios: first "
+                f"{row['first_cpu_ratio']:.1f}x, warm {row['warm_cpu_ratio']:.1f}x",
                 flush=True,
             )
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
