@@ -173,3 +173,21 @@ def test_one_explorer_draws_both(case) -> None:
             rtol=1e-5,
             atol=1e-6,
         )
+
+
+def test_the_player_script_is_a_package_asset_inlined_in_the_page(run_case) -> None:
+    from importlib import resources
+    from pathlib import Path
+
+    import tomllib
+
+    from sgdscape.surfaces.export import html_page
+    from sgdscape.views.plotly_figures import PLAYER_JS
+
+    asset = resources.files("sgdscape.views").joinpath("assets/player.js").read_text("utf-8")
+    assert asset.lstrip().startswith("//") and "async function sgdscapePlayer(" in asset
+    assert asset == PLAYER_JS
+    assert asset in html_page(run_case[0], steps=[0, 1])
+    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    package_data = tomllib.loads(pyproject.read_text())["tool"]["setuptools"]["package-data"]
+    assert "assets/*.js" in package_data["sgdscape.views"]  # shipped in the wheel
