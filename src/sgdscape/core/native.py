@@ -158,6 +158,20 @@ RISK_ATTR void sg_risk(int kind, double *restrict total, const float *restrict s
                     for (int j = 0; j < VW; j++) row[c0 + k * VW + j] += (double)acc[k][j];
             }
         }
+        for (; c0 + VW <= C; c0 += VW) { /* one vector of columns at a time */
+            const vf s1 = VLOAD(scale + c0);
+            for (long i0 = 0; i0 < n; i0 += IB) {
+                const long i1 = i0 + IB < n ? i0 + IB : n;
+                vf acc = (vf){0};
+                for (long i = i0; i < i1; i++) {
+                    const vf d = s1 * h[i] - y[i];
+                    if (kind == 0) acc = d * d + acc;
+                    else if (kind == 1) acc += VABS(d);
+                    else { const vf r = VABS(d); acc += VHUBER(r); }
+                }
+                for (int j = 0; j < VW; j++) row[c0 + j] += (double)acc[j];
+            }
+        }
         for (long c = c0; c < C; c++) {
             double sum = 0.0;
             for (long i0 = 0; i0 < n; i0 += IB) {
