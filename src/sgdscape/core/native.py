@@ -193,6 +193,7 @@ _library: ctypes.CDLL | None = None
 _failed = False
 _pool: ThreadPoolExecutor | None = None
 _pool_size = 0
+_pool_pid = 0
 
 #: how many times this process built the library (tests check that a cache hit builds none).
 builds = 0
@@ -344,13 +345,14 @@ def reset() -> None:
 
 
 def _run(tasks: list[tuple[object, ...]], function: Callable[..., object]) -> None:
-    global _pool, _pool_size
+    global _pool, _pool_size, _pool_pid
     if len(tasks) == 1:
         function(*tasks[0])
         return
-    if _pool is None or _pool_size < len(tasks):
+    # a forked child inherits the pool object but not its threads: it makes its own
+    if _pool is None or _pool_size < len(tasks) or _pool_pid != os.getpid():
         _pool = ThreadPoolExecutor(max_workers=len(tasks), thread_name_prefix="sgdscape-native")
-        _pool_size = len(tasks)
+        _pool_size, _pool_pid = len(tasks), os.getpid()
     for future in [_pool.submit(function, *task) for task in tasks]:
         future.result()
 
