@@ -134,6 +134,7 @@ def test_auto_uses_the_kernels_once_they_cost_no_start_up(own_cache, seed_data):
 )
 def test_auto_weighs_start_up_against_the_work(monkeypatch, startup, evaluations, expected):
     monkeypatch.setattr(native, "startup_seconds", lambda: startup)
+    monkeypatch.setattr(native, "built", lambda: True)  # the start-up is a load, as given
     monkeypatch.setattr(landscape_module, "RATES", dict(landscape_module.START_RATES))
     monkeypatch.setattr(landscape_module, "is_warm", lambda *args: False)  # nothing compiled
     n = 1000
@@ -149,6 +150,28 @@ def test_auto_weighs_start_up_against_the_work(monkeypatch, startup, evaluations
         2**40,
     )
     assert choice == expected
+
+
+@pytest.mark.parametrize(
+    "n, points, builds", [(100, 100 * 100, False), (1000, 300 * 300, True), (2000, 10**6, True)]
+)
+def test_auto_builds_the_library_when_the_work_pays_a_share_of_it(
+    own_cache, monkeypatch, n, points, builds
+):
+    # nothing on disk: a build costs about a second, charged a quarter per call
+    monkeypatch.setattr(landscape_module, "RATES", dict(landscape_module.START_RATES))
+    choice = landscape_module.choose_path(
+        "auto",
+        MODELS["relu-unit"],
+        sgdscape.get_loss("mse"),
+        n,
+        points,
+        True,
+        (torch.zeros(10), torch.zeros(10, 2)),
+        torch.device("cpu"),
+        2**30 - 4 * n * points,  # the default budget less the output, as landscape() has it
+    )
+    assert (choice == "native") == builds and not native.loaded()
 
 
 def test_without_a_compiler_the_torch_path_runs_with_one_line(own_cache, monkeypatch, caplog):

@@ -238,6 +238,11 @@ START_RATES: dict[tuple[str, bool], float] = {
 
 RATES = dict(START_RATES)
 
+#: ``auto`` charges a call a share of the one-time native build: 1/this (the library then
+#: serves every later call and process on the machine). Work that would take a quarter of
+#: the build on the other paths triggers it; the seed's small run (milliseconds) does not.
+BUILD_AMORTISED_OVER = 4
+
 #: seconds the first ``torch.compile``'d landscape call of a process costs before computing
 #: (inductor's start with its disk cache warm: 3.5 s measured, up to 20 s under load).
 FUSED_STARTUP_SECONDS = 5.0
@@ -276,8 +281,9 @@ def choose_path(
 
     ``engine="auto"`` takes the path with the smallest expected time, start-up included:
     the native kernels cost nothing once loaded, about a millisecond when their library is
-    on disk and their measured build time (about a second) when it is not
-    (:func:`sgdscape.core.native.startup_seconds`); a compiled kernel costs
+    on disk, and a quarter of their measured build time (about a second,
+    :func:`sgdscape.core.native.startup_seconds`) when it is not, since one build serves
+    every later call (:data:`BUILD_AMORTISED_OVER`); a compiled kernel costs
     :data:`FUSED_STARTUP_SECONDS` until it has run in this process. Rates are
     :data:`RATES`, updated from every call. So the seed's small run never builds or
     compiles anything, and large work pays each start-up once per machine or process.
@@ -307,9 +313,10 @@ def choose_path(
     if direct_ok:
         costs["direct"] = estimated_seconds("direct", True, evaluations)
     if native_ok:
-        costs["native"] = estimated_seconds(
-            "native", per_sample, evaluations, native.startup_seconds()
-        )
+        startup = native.startup_seconds()
+        if not native.loaded() and not native.built():
+            startup /= BUILD_AMORTISED_OVER  # one build serves every later call and process
+        costs["native"] = estimated_seconds("native", per_sample, evaluations, startup)
     kinds = ("scaled-risk", "scaled-fill") if split is not None else ("risk", "fill")
     warm = all(is_warm(kind, model, loss, device) for kind in kinds[: 2 if per_sample else 1])
     costs["fused"] = estimated_seconds(

@@ -268,6 +268,12 @@ def startup_seconds() -> float:
     return 0.002 if os.path.exists(path) else build_seconds()
 
 
+def built() -> bool:
+    """Whether this machine's library is in the cache (loading it costs about a millisecond)."""
+    path = library_path()
+    return path is not None and os.path.exists(path)
+
+
 def _build(compiler: str, path: str) -> None:
     global builds
     os.makedirs(os.path.dirname(path), exist_ok=True)
