@@ -42,6 +42,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
@@ -197,6 +198,9 @@ _pool_pid = 0
 
 #: how many times this process built the library (tests check that a cache hit builds none).
 builds = 0
+
+#: how many kernel calls ran (``"fill"``, ``"risk"``): tells a native run from a fallback.
+calls: Counter[str] = Counter()
 
 #: build seconds assumed before this machine has measured one (a small C file, -O3).
 DEFAULT_BUILD_SECONDS = 1.0
@@ -410,6 +414,7 @@ def scaled_fill(
     )
     parts = 1 if out.size < SINGLE_THREAD_BELOW else threads
     _run([(*pointers, rows, columns, a, b) for a, b in _splits(n, parts)], function)
+    calls["fill"] += 1
 
 
 def scaled_risk(
@@ -446,3 +451,4 @@ def scaled_risk(
         [(LOSSES[loss], *pointers, rows, columns, n, a, b) for a, b in _splits(rows, parts)],
         lib.sg_risk,
     )
+    calls["risk"] += 1
