@@ -114,7 +114,7 @@ class ChainsDrawing:
                         self.theory.steps, exact, "--", color="black", lw=1,
                         label="exact theory" if j == 0 else None,
                     )  # fmt: skip
-            ax.set_yscale("log")
+            ax.set_yscale("log", nonpositive="mask")
             ax.set_ylabel("spread of the chains")
             ax.set_title("spread against step", fontsize=10)
         ax.set_xscale("symlog", linthresh=1.0)
@@ -131,9 +131,11 @@ class ChainsDrawing:
         exact = None
         if self.theory is not None:
             exact = (self.theory.mean[index], self.theory.covariance[index])
-        draw_density_panel(
+        notes = draw_density_panel(
             ax, self.chains, self.landscape, index, exact, bins=self.bins, log_risk=self.log_risk
         )
+        # always two title lines, so the layout frozen at the first frame fits every frame
+        ax.set_title(f"step {step}\n{'; '.join(notes)}", fontsize=9)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="upper left", fontsize=8, framealpha=0.8)
         self._marker.set_xdata([float(step), float(step)])
