@@ -36,12 +36,11 @@ def preset_figure(
     run: ChainsRun,
     *,
     progress: Callable[[int, int], None] | None = None,
-    quick: bool = False,
 ) -> PresetFigure:
-    """Draw ``preset``'s own view of ``run`` (a run of ``preset.setup``).
+    """Draw ``preset``'s own view of ``run`` (a run of ``preset.setup``, possibly changed).
 
-    ``progress(done, total)`` follows the hopping sweep; ``quick`` shrinks the sweep (for
-    tests: a fifth of the chains and steps).
+    ``progress(done, total)`` follows the hopping sweep, whose runs have the preset's
+    chains and steps but never more than ``run``'s (so a smaller run sweeps less).
     """
     if preset.figure == "theory":
         from sgdscape.views.chains_figure import plot_chains
@@ -53,12 +52,11 @@ def preset_figure(
         from sgdscape.views.hopping_figure import plot_hopping
 
         extra: dict[str, Any] = preset.extra
-        scale = 5 if quick else 1
         scaling = hop_scaling(
             run.setup,
             extra["lrs"],
-            n_chains=max(extra["n_chains"] // scale, 20),
-            steps=max(extra["steps"] // scale, 50),
+            n_chains=min(extra["n_chains"], run.setup.n_chains),
+            steps=min(extra["steps"], run.setup.steps),
             every=extra["every"],
             progress=progress,
         )

@@ -104,6 +104,9 @@ def view_window(
     centre = 0.5 * (low + high)
     low = np.maximum(centre - span / 2, window[0])
     high = np.minimum(centre + span / 2, window[1])
+    outside = high <= low  # the cloud has left the landscape window on that axis: follow it
+    low = np.where(outside, centre - span / 2, low)
+    high = np.where(outside, centre + span / 2, high)
     return (float(low[0]), float(high[0])), (float(low[1]), float(high[1]))
 
 
