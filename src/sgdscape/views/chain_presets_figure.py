@@ -62,7 +62,7 @@ def preset_figure(
         )
         times = run_hop_times(run)
         matched = [
-            f"batch {b} needs lr {lr:.2g}"
+            f"batch {b} needs lr {lr:.2f}"
             for b, lr in lr_for_mean_time(scaling, times.mean_time).items()
             if np.isfinite(lr)
         ]
@@ -90,13 +90,17 @@ def preset_figure(
         )
         for b in preset.extra.get("batch_sizes", (1,))
     ]
-    gaps = ", ".join(
-        f"batch {f.batches.shape[1]} ({f.next.shape[0]} "
-        f"{'samples' if f.batches.shape[1] == 1 else 'sampled minibatches'}): "
-        f"{np.linalg.norm(f.mean - f.full_step):.1e}, "
-        f"{_standard_errors(f):.1f} standard errors"
-        for f in fans
-    )
+    parts = []
+    for f in fans:
+        gap = np.linalg.norm(f.mean - f.full_step)
+        if _standard_errors(f) == 0.0:
+            parts.append(f"batch 1 (all {f.next.shape[0]} samples): {gap:.1e}, float rounding")
+        else:
+            parts.append(
+                f"batch {f.batches.shape[1]} ({f.next.shape[0]} sampled minibatches): "
+                f"{gap:.1e}, {_standard_errors(f):.1f} standard errors"
+            )
+    gaps = "; ".join(parts)
     note = f"Measured: distance from the fan's mean to the full-gradient step, {gaps}."
     return PresetFigure(plot_fan(fans, run.landscape, run.chains), "fan.png", note)
 
