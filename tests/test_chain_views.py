@@ -222,3 +222,18 @@ def test_a_minibatch_fan_is_centred_on_the_full_step_within_its_error():
     se = points.std(axis=0, ddof=1) / np.sqrt(len(points))
     assert (np.abs(points.mean(axis=0) - expected) < 5 * se).all()
     plt.close(fig)
+
+
+def test_a_magnified_fan_on_the_step_figures_left_panel():
+    from sgdscape.views.step_figure import plot_step
+
+    result = sgdscape.run(sgdscape.RunConfig(grid=20, sampling="shuffle"))
+    fig = plot_step(result, 30)
+    w = result.trajectory.iterates[30].astype(np.float64)
+    fan = sgdscape.fan_of_steps("relu-unit", result.data, w, result.config.lr)
+    artists = draw_fan(fig.axes[0], fan, scale=10.0)
+    points = np.asarray(artists["points"].get_offsets())
+    expected = w + 10.0 * (full_step("relu-unit", result.data, w, result.config.lr) - w)
+    np.testing.assert_allclose(points.mean(axis=0), expected, atol=1e-6)
+    assert artists["points"].get_label().endswith("× 10")
+    plt.close(fig)

@@ -64,6 +64,7 @@ def draw_fan(
     project: Any = None,
     size: float = 12.0,
     alpha: float = 0.85,
+    scale: float = 1.0,
 ) -> dict[str, Any]:
     """Draw ``fan`` on ``ax``: a spoke from the iterate to each possible next iterate (up to
     :data:`MAX_SPOKES`), the points, their mean (``+``) and the full-gradient step (a white
@@ -79,6 +80,8 @@ def draw_fan(
             parameters (default: the first two coordinates).
         size: marker area of the points (points^2).
         alpha: opacity of the points.
+        scale: draw every displacement from the iterate ``scale`` times longer (as the step
+            figure magnifies its gradient arrows); the legend says so when it is not 1.
 
     Returns:
         The artists: ``spokes`` (LineCollection or None), ``points`` (PathCollection),
@@ -89,9 +92,11 @@ def draw_fan(
 
     to_plot = (lambda v: np.asarray(v)[..., :2]) if project is None else project
     w = to_plot(fan.w[None])[0]
-    following = to_plot(fan.next)
-    mean = to_plot(fan.mean[None])[0]
-    full = to_plot(fan.full_step[None])[0]
+    following = w + scale * (to_plot(fan.next) - w)
+    mean = w + scale * (to_plot(fan.mean[None])[0] - w)
+    full = w + scale * (to_plot(fan.full_step[None])[0] - w)
+    if label is None and scale != 1.0:
+        label = f"{_label(fan, None)} × {scale:.3g}"
     spoke_artist = None
     if spokes:
         ends = following[:MAX_SPOKES]
