@@ -44,6 +44,8 @@ SITE = ROOT / "site"
 API_MODULES: dict[str, str] = {
     "sgdscape.records.presets": "Presets",
     "sgdscape.views.step_figure": "Matplotlib figures",
+    "sgdscape.views.step_source": "What a step view draws",
+    "sgdscape.views.style": "Palette and arrow rule",
     "sgdscape.views.overlays": "Comparison and basin figures",
     "sgdscape.views.animation": "GIF and MP4",
     "sgdscape.views.plotly_figures": "Plotly figures and the player",

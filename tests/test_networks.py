@@ -281,7 +281,7 @@ def deep_mlp(seed: int = 0) -> nn.Sequential:
 @pytest.mark.parametrize("loss_name", ["cross-entropy", "mse"])
 @pytest.mark.parametrize("build", [mlp, deep_mlp])
 def test_mlp_feature_major_path_equals_hand_set_copies(build, loss_name, tabular, monkeypatch):
-    import sgdscape.networks.slicing as networks
+    import sgdscape.networks.evaluation as networks
 
     monkeypatch.setattr(networks, "CPU_BLOCK_BYTES", 4 * 12 * 16 * 3)  # 3 points a block
     x, labels = tabular

@@ -1,7 +1,9 @@
 """Real networks: slices of their loss along two directions, recordings of their training.
 
 Layer above :mod:`sgdscape.core`, below :mod:`sgdscape.records`. ``sgdscape.networks`` keeps the
-names the former ``sgdscape.networks`` module offered; they live in :mod:`sgdscape.networks.slicing`.
+names the former ``sgdscape.networks`` module offered; they live in the modules
+:mod:`~sgdscape.networks.slicing` lists (parameters, directions, losses, evaluation, chunks,
+ray_backend, slices) and are re-exported from there.
 """
 
 from sgdscape.networks.slicing import (

@@ -1,7 +1,7 @@
 """Hessian spectra of real networks from Hessian-vector products, never building the Hessian.
 
 The loss is ``L(theta) = loss_fn(model(x; theta), y)`` (a mean over the samples) as a function of
-the flattened parameters ``theta: (p,)`` in ``named_parameters`` order (:mod:`sgdscape.networks.slicing`).
+the flattened parameters ``theta: (p,)`` in ``named_parameters`` order (:mod:`sgdscape.networks.parameters`).
 A Hessian-vector product is the pullback of the gradient, ``torch.func.vjp(torch.func.grad(L),
 theta)`` (reverse-over-reverse; ``H`` is symmetric), built once per product call and vmapped over
 several vectors at once (Hutchinson probes, stochastic Lanczos runs). Forward-over-reverse
@@ -33,8 +33,9 @@ from torch import nn
 
 from sgdscape.core.devices import resolve_device
 from sgdscape.errors import check_int, check_positive
+from sgdscape.networks.directions import Directions
+from sgdscape.networks.parameters import as_flat, as_tensors, parameter_layout, unflatten
 from sgdscape.networks.recording import Recording, select_steps
-from sgdscape.networks.slicing import Directions, _as_flat, as_tensors, parameter_layout, unflatten
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]
 
@@ -72,7 +73,7 @@ class HessianOperator:
         x, y = as_tensors(data)
         self.x = x.to(self.device, dtype if x.is_floating_point() else x.dtype)
         self.y = y.to(self.device, dtype if y.is_floating_point() else y.dtype)
-        flat = _as_flat(model if theta is None else theta, model, "theta")
+        flat = as_flat(model if theta is None else theta, model, "theta")
         self.theta = flat.to(self.device, dtype)
         self.buffers = {k: b.to(self.device) for k, b in model.named_buffers()}
         n = self.x.shape[0]
@@ -349,7 +350,8 @@ class SpectralDensity:
 
     def moment(self, order: int) -> np.ndarray:
         """``(runs,)`` each run's estimate of ``tr(H^order) / p``."""
-        return (self.weights * self.nodes**order).sum(axis=1)
+        moments: np.ndarray = (self.weights * self.nodes**order).sum(axis=1)
+        return moments
 
 
 def smoothed_density(
@@ -446,7 +448,7 @@ def hessian_directions(
         chunk_size=chunk_size,
     )
     names, shapes = parameter_layout(model)
-    origin = _as_flat(model if theta is None else theta, model, "theta")
+    origin = as_flat(model if theta is None else theta, model, "theta")
     d1, d2 = (torch.from_numpy(v.copy()) for v in pairs.eigenvectors)
     labels = (
         f"Hessian λ1 = {pairs.eigenvalues[0]:.4g}",

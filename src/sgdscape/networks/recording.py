@@ -26,18 +26,12 @@ from sgdscape.core.grid import Grid
 from sgdscape.core.landscape import DEFAULT_MEMORY_BUDGET, Landscape
 from sgdscape.errors import SgdscapeError
 from sgdscape.io import Schema, Spec, published, read_archive, write_atomic
-from sgdscape.networks.slicing import (
-    Directions,
-    Evaluator,
-    LossFn,
-    Progress,
-    _activation_elements,
-    as_tensors,
-    flat_parameters,
-    parameter_layout,
-    pca_directions,
-    slice_landscape,
-)
+from sgdscape.networks.chunks import Progress
+from sgdscape.networks.directions import Directions, pca_directions
+from sgdscape.networks.evaluation import Evaluator, activation_elements
+from sgdscape.networks.losses import LossFn
+from sgdscape.networks.parameters import as_tensors, flat_parameters, parameter_layout
+from sgdscape.networks.slices import slice_landscape
 
 MAX_RECORD_BYTES = 2 * 2**30
 #: below this many activation elements per minibatch, CPU training runs on one thread:
@@ -53,7 +47,7 @@ def _training_threads(
     if device.type != "cpu" or torch.get_num_threads() == 1:
         return contextlib.nullcontext()
     probe = x[:4].to(torch.float32 if x.is_floating_point() else x.dtype)
-    work = _activation_elements(copy.deepcopy(model).eval(), probe) * batch_size
+    work = activation_elements(copy.deepcopy(model).eval(), probe) * batch_size
     return one_thread_when_small(work, device, SINGLE_THREAD_TRAINING_BELOW)
 
 
@@ -100,7 +94,7 @@ class Recording:
 
     def batch(self, step: int) -> np.ndarray:
         """Sample indices of the minibatch used at ``step``."""
-        row = self.batch_indices[step]
+        row: np.ndarray = self.batch_indices[step]
         return row[row >= 0]
 
 
@@ -201,7 +195,7 @@ def record_training(
                 opt.zero_grad(set_to_none=False)
                 device_index = index.to(target)
                 loss = loss_fn(trained(xs[device_index]), ys[device_index])
-                loss.backward()
+                torch.autograd.backward(loss)
                 batch_loss[step] = float(loss.detach())
                 grads[step] = (
                     torch.cat(
@@ -293,14 +287,15 @@ class StochasticView:
 
     def batch(self, step: int) -> np.ndarray:
         """Sample indices of the minibatch used at ``step``."""
-        row = self.batch_indices[step]
+        row: np.ndarray = self.batch_indices[step]
         return row[row >= 0]
 
     def batch_landscape(self, step: int) -> np.ndarray:
         """Loss of the minibatch used at ``step`` on the plane, ``(G2, G1)``."""
         where = np.flatnonzero(self.steps == step)
         if where.size:
-            return self.batch_landscapes[int(where[0])]
+            found: np.ndarray = self.batch_landscapes[int(where[0])]
+            return found
         if self.landscape.sample_loss is not None:
             return self.landscape.batch_loss(self.batch(step))
         raise SgdscapeError(

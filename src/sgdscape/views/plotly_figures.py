@@ -25,43 +25,39 @@ import gzip
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sgdscape.core.landscape import Landscape
 from sgdscape.errors import SgdscapeError
+from sgdscape.networks.recording import StochasticView
 from sgdscape.records.run import RunResult
-from sgdscape.views.step_figure import (
+from sgdscape.views.step_figure import wrap_title_text
+from sgdscape.views.step_source import StepSource, step_source
+from sgdscape.views.style import (
+    ARROW_EDGE_COLOUR,
+    CONTOUR_LEVELS,
+    END_COLOUR,
+    MARKER_EDGE_COLOUR,
+    PATH_COLOUR,
+    PLOTLY_COLOUR_SCALE,
+    TRUE_GRADIENT_COLOUR,
     Arrows,
-    arrow_scale,
-    resolve_steps,
-    run_arrows,
     safe_log,
-    step_titles,
-    wrap_title_text,
 )
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-PATH_COLOUR = "#ff7f0e"  # matplotlib's tab:orange, as in sgdscape.views.step_figure
-FULL_GRADIENT_COLOUR = "white"
-CONTOUR_LEVELS = 30
+Stepped = RunResult | StochasticView | StepSource  # what the step views draw (step_source)
 CODE_LEVELS = 65534  # quantisation levels of a log landscape; code 65535 marks a non-finite value
 NOT_FINITE = 65535
 WIDTH, HEIGHT = 1200, 600  # pixels of the Plotly figure
 
 # Trace order of both figures; PLAYER_JS relies on it.
 TRACES = ("minibatch", "minibatch_arrow", "full_arrow", "iterate", "risk", "path", "iterate_right")
-
-
-def _require_single(result: RunResult) -> None:
-    if result.trajectory.iterates.ndim != 2:
-        raise SgdscapeError(
-            "the Plotly figures draw a single-init run; this run has a batch of inits "
-            f"(iterates of shape {result.trajectory.iterates.shape})."
-        )
 
 
 def _plain(values: np.ndarray, digits: int = 7) -> list[Any]:
@@ -73,29 +69,40 @@ def _plain(values: np.ndarray, digits: int = 7) -> list[Any]:
     return np.array(flat, dtype=object).reshape(array.shape).tolist()
 
 
-def _contour(
-    x: np.ndarray, y: np.ndarray, z: Any, label: str, colorbar_x: float, labels: tuple[str, str]
+def contour_trace(
+    x: Any, y: Any, z: Any, title: str, *, colorbar: dict[str, Any], hovertemplate: str
 ) -> dict[str, Any]:
+    """A filled-contour trace dict of a log landscape ``z (G2, G1)`` on axes ``x (G1,)``,
+    ``y (G2,)``: the palette's colour scale, ``CONTOUR_LEVELS`` levels, no lines, and a
+    colour bar titled ``title`` (``colorbar`` adds its position and size)."""
     return {
         "type": "contour",
-        "x": _plain(x),
-        "y": _plain(y),
+        "x": x,
+        "y": y,
         "z": z,
-        "colorscale": "Viridis",
+        "colorscale": PLOTLY_COLOUR_SCALE,
         "ncontours": CONTOUR_LEVELS,
         "contours": {"coloring": "fill", "showlines": False},
         "line": {"width": 0},
-        "colorbar": {
-            "title": {"text": label, "side": "right"},
-            "x": colorbar_x,
-            "len": 0.9,
-            "thickness": 14,
-        },
-        "hovertemplate": (
+        "colorbar": {"title": {"text": title, "side": "right"}, **colorbar},
+        "hovertemplate": hovertemplate,
+    }
+
+
+def _contour(
+    x: np.ndarray, y: np.ndarray, z: Any, label: str, colorbar_x: float, labels: tuple[str, str]
+) -> dict[str, Any]:
+    return contour_trace(
+        _plain(x),
+        _plain(y),
+        z,
+        label,
+        colorbar={"x": colorbar_x, "len": 0.9, "thickness": 14},
+        hovertemplate=(
             f"{labels[0]} = %{{x:.4g}}<br>{labels[1]} = %{{y:.4g}}<br>"
             f"{label} = %{{z:.4g}}<br>loss = %{{customdata:.4g}}<extra></extra>"
         ),
-    }
+    )
 
 
 def contour_range(z: np.ndarray) -> dict[str, Any]:
@@ -170,19 +177,29 @@ def _panels(width: int, height: int) -> tuple[tuple[float, float], tuple[float, 
     return (0.0, side), (side + gap, 2 * side + gap)
 
 
-def _skeleton(
-    surface: Landscape,
-    scale: float,
-    width: int,
-    height: int,
-    *,
-    right_label: str = "log empirical risk",
-) -> dict[str, Any]:
-    """Figure dict with every trace and axis (on ``surface``'s grid), no per-step values."""
+def _skeleton(source: StepSource, width: int, height: int) -> dict[str, Any]:
+    """Figure dict with every trace and axis (on ``source``'s grid), no per-step values."""
+    surface = source.landscape
+    scale = source.arrow_scale
     left_domain, right_domain = _panels(width, height)
     labels = surface.labels
-    point_marker = {"color": PATH_COLOUR, "size": 12, "line": {"color": "black", "width": 1.5}}
+    edge = {"color": MARKER_EDGE_COLOUR, "width": 1.5}
+    point_marker = {"color": PATH_COLOUR, "size": 12, "line": edge}
     arrow_marker = {"symbol": "arrow", "size": [0, 15], "angleref": "previous"}
+    names = source.arrow_names
+
+    def iterate(xaxis: str, yaxis: str) -> dict[str, Any]:  # the iterate, with its hover text
+        return _line(
+            "iterate",
+            PATH_COLOUR,
+            xaxis=xaxis,
+            yaxis=yaxis,
+            mode="markers",
+            marker=point_marker,
+            showlegend=False,
+            hovertemplate="%{text}<extra></extra>",
+        )
+
     data = [
         {
             **_contour(
@@ -192,7 +209,7 @@ def _skeleton(
             "yaxis": "y",
         },
         _line(
-            f"-minibatch gradient × {scale:.2g}",
+            f"{names[0]} × {scale:.2g}",  # per step: the arrow rule's label
             PATH_COLOUR,
             xaxis="x",
             yaxis="y",
@@ -201,35 +218,29 @@ def _skeleton(
             hoverinfo="skip",
         ),
         _line(
-            f"-full gradient × {scale:.2g}",
-            FULL_GRADIENT_COLOUR,
+            f"{names[1]} × {scale:.2g}",
+            TRUE_GRADIENT_COLOUR,
             xaxis="x",
             yaxis="y",
             mode="lines+markers",
             marker={
                 **arrow_marker,
-                "color": FULL_GRADIENT_COLOUR,
-                "line": {"color": "black", "width": 1},
+                "color": TRUE_GRADIENT_COLOUR,
+                "line": {"color": ARROW_EDGE_COLOUR, "width": 1},
             },
             hoverinfo="skip",
+            **({} if source.true_gradients is not None else {"showlegend": False}),
         ),
-        _line(
-            "iterate",
-            PATH_COLOUR,
-            xaxis="x",
-            yaxis="y",
-            mode="markers",
-            marker=point_marker,
-            showlegend=False,
-            hovertemplate="%{text}<extra></extra>",
-        ),
+        iterate("x", "y"),
         {
-            **_contour(surface.w1, surface.w2, None, right_label, right_domain[1] + 0.01, labels),
+            **_contour(
+                surface.w1, surface.w2, None, source.risk_label, right_domain[1] + 0.01, labels
+            ),
             "xaxis": "x2",
             "yaxis": "y2",
         },
         _line(
-            "path so far",
+            source.path_label,
             PATH_COLOUR,
             xaxis="x2",
             yaxis="y2",
@@ -237,17 +248,13 @@ def _skeleton(
             marker={"color": PATH_COLOUR, "size": 6},
             hovertemplate=f"{labels[0]} = %{{x:.4g}}<br>{labels[1]} = %{{y:.4g}}<extra>path</extra>",
         ),
-        _line(
-            "iterate",
-            PATH_COLOUR,
-            xaxis="x2",
-            yaxis="y2",
-            mode="markers",
-            marker=point_marker,
-            showlegend=False,
-            hovertemplate="%{text}<extra></extra>",
-        ),
+        iterate("x2", "y2"),
     ]
+    # equal units on both axes, except for a projected path (its PC2 usually spans far
+    # less than PC1: the panels are filled instead)
+    equal_units = not source.projected
+    y_units = {"scaleanchor": "x", "constrain": "domain"} if equal_units else {}
+    y2_units = {"scaleanchor": "x2", "constrain": "domain"} if equal_units else {}
 
     def axis(label: str, values: np.ndarray, domain: tuple[float, float], **extra: Any) -> dict:
         return {
@@ -275,16 +282,14 @@ def _skeleton(
             "font": {"size": TITLE_FONT_PX},
         },
         "xaxis": axis(labels[0], surface.w1, left_domain),
-        "yaxis": axis(labels[1], surface.w2, (0.0, 1.0), scaleanchor="x", constrain="domain"),
+        "yaxis": axis(labels[1], surface.w2, (0.0, 1.0), **y_units),
         "xaxis2": axis(labels[0], surface.w1, right_domain),
-        "yaxis2": axis(
-            labels[1], surface.w2, (0.0, 1.0), anchor="x2", scaleanchor="x2", constrain="domain"
-        ),
+        "yaxis2": axis(labels[1], surface.w2, (0.0, 1.0), anchor="x2", **y2_units),
         "legend": {
             "orientation": "h",
             "x": 0.5,
             "xanchor": "center",
-            "y": -0.12,
+            "y": -0.16 if source.projected else -0.12,  # below the taller panels' axis titles
             "yanchor": "top",
             "bgcolor": "#e8e8e8",
         },
@@ -307,20 +312,6 @@ def _skeleton(
     return {"data": data, "layout": layout}
 
 
-def _point_text(result: RunResult, step: int, point: np.ndarray) -> str:
-    trajectory = result.trajectory
-    labels = result.landscape.labels
-    return (
-        f"step {step}<br>{labels[0]} = {point[0]:.4g}<br>{labels[1]} = {point[1]:.4g}<br>"
-        f"minibatch loss = {float(trajectory.batch_loss[step]):.4g}<br>"
-        + (
-            "risk not recorded"
-            if trajectory.risk is None
-            else f"risk = {trajectory.risk[step]:.4g}"
-        )
-    )
-
-
 def _arrow_xy(arrows: Arrows | None, step: int) -> tuple[list[Any], list[Any]]:
     """The ``x`` and ``y`` of an arrow trace: ``[tail, tip]``, or empty when none is drawn."""
     if arrows is None or not arrows.drawn[step]:
@@ -339,40 +330,37 @@ def _log_rows(values: np.ndarray) -> list[Any]:
 
 
 def step_figure(
-    result: RunResult, step: int, *, width: int = WIDTH, height: int = HEIGHT
+    result: Stepped, step: int, *, width: int = WIDTH, height: int = HEIGHT
 ) -> go.Figure:
     """The two-panel Plotly figure of ``step`` (complete: contours, arrows, path, hover).
 
-    ``width`` and ``height`` are in pixels; the panels are square.
+    ``result`` is a single-init run, a network's view or their
+    :class:`~sgdscape.views.step_source.StepSource`; ``width`` and ``height`` are in
+    pixels; a run's panels are square.
     """
     import plotly.graph_objects as go
 
-    _require_single(result)
-    if not 0 <= step < result.n_steps:
-        raise SgdscapeError(f"step must be between 0 and {result.n_steps - 1}, got {step}.")
-    scale = arrow_scale(result)
-    figure = _skeleton(result.landscape, scale, width, height)
+    source = step_source(result)
+    left_log = safe_log(source.minibatch_landscape(source.check_step(step)))
+    figure = _skeleton(source, width, height)
     data, layout = figure["data"], figure["layout"]
-    path = result.path()
+    path = source.path
     point = path[step]
-    minibatch, full = run_arrows(result)
-    left_log = safe_log(result.batch_landscape(step))
-    risk_log = safe_log(result.landscape.risk)
+    minibatch, full = source.arrows()
+    risk_log = safe_log(source.landscape.risk)
     data[0].update(contour_range(left_log))
     data[0]["z"], data[0]["customdata"] = _plain(left_log, 6), _plain(np.exp(left_log), 6)
     data[4]["z"], data[4]["customdata"] = _plain(risk_log, 6), _plain(np.exp(risk_log), 6)
     for index in (3, 6):
         data[index]["x"], data[index]["y"] = _plain(point[:1]), _plain(point[1:])
-        data[index]["text"] = [_point_text(result, step, point)]
+        data[index]["text"] = [source.point_text(step)]
     data[1]["x"], data[1]["y"] = _arrow_xy(minibatch, step)
     data[1]["name"] = minibatch.labels[step]
     data[2]["x"], data[2]["y"] = _arrow_xy(full, step)
     if full is not None:
         data[2]["name"] = full.labels[step]
-    else:
-        data[2]["showlegend"] = False
     data[5]["x"], data[5]["y"] = _plain(path[: step + 1, 0]), _plain(path[: step + 1, 1])
-    left_title, right_title, suptitle = step_titles(result, step)
+    left_title, right_title, suptitle = source.titles(step)
     layout["annotations"][0]["text"], layout["annotations"][1]["text"] = left_title, right_title
     (layout["title"]["text"],), layout["margin"]["t"] = web_titles([suptitle], width)
     return go.Figure(data=data, layout=layout)
@@ -458,28 +446,28 @@ def distinct_batches(
 
 
 def player(
-    result: RunResult,
+    result: Stepped,
     *,
     steps: Sequence[int] | range | None = None,
     width: int = WIDTH,
     height: int = HEIGHT,
 ) -> Player:
-    """Pack ``result`` for :data:`PLAYER_JS`: every shown step, each distinct minibatch once.
+    """Pack a run or a network's view for :data:`PLAYER_JS`: every shown step, each
+    distinct minibatch (as a set of samples) once, the risk last.
 
-    ``steps`` (default all) are the steps the slider visits, in order.
+    ``result`` is a single-init run, a network's view or their
+    :class:`~sgdscape.views.step_source.StepSource`. ``steps`` (default: every step that
+    has a minibatch landscape, i.e. all of a run's, a view's stored ones) are the steps
+    the slider visits, in order.
     """
-    _require_single(result)
-    chosen = resolve_steps(steps, result.n_steps)
-    scale = arrow_scale(result)
-    trajectory = result.trajectory
-    path = result.path()
-    minibatch, full = run_arrows(result)
-
-    # One landscape per distinct minibatch (as a set of samples), the risk last.
-    first_step, which = distinct_batches(chosen, trajectory.batch)
-    grids = [safe_log(result.batch_landscape(step)) for step in first_step]
-    grids.append(safe_log(result.landscape.risk))
-    titles = [step_titles(result, step) for step in chosen]
+    source = step_source(result)
+    chosen = source.resolve_steps(steps)
+    path = source.path
+    minibatch, full = source.arrows()
+    first_step, which = distinct_batches(chosen, lambda step: source.batches[step])
+    grids = [safe_log(source.minibatch_landscape(step)) for step in first_step]
+    grids.append(safe_log(source.landscape.risk))
+    titles = [source.titles(step) for step in chosen]
     frames = {
         "steps": chosen,
         "landscape": which,
@@ -491,111 +479,19 @@ def player(
         "full_tip": _tips(full, chosen),
         "full_label": None if full is None else [full.labels[step] for step in chosen],
         "contour_levels": CONTOUR_LEVELS,
-        "point_text": [_point_text(result, step, path[step]) for step in chosen],
+        "point_text": [source.point_text(step) for step in chosen],
         "left_title": [t[0] for t in titles],
         "right_title": [t[1] for t in titles],
     }
     frames["title"], top = web_titles([t[2] for t in titles], width)
-    skeleton = _skeleton(result.landscape, scale, width, height)
+    skeleton = _skeleton(source, width, height)
     skeleton["layout"]["margin"] = {**skeleton["layout"]["margin"], "t": top}
     return Player(skeleton, frames)
 
 
-# The browser side of `player`: decode the grids, draw, and drive the slider and play button.
-# Expects window.Plotly, and elements #sgdscape-plot, #sgdscape-step, #sgdscape-play,
-# #sgdscape-step-label; call sgdscapePlayer(figure, frames, gunzip) with gunzip(base64) ->
-# Promise<Uint8Array>. After each shown step, #sgdscape-plot gets data-step="<step>".
-PLAYER_JS = r"""
-async function sgdscapePlayer(figure, frames, gunzip, fps) {
-  const plot = document.getElementById("sgdscape-plot");
-  const slider = document.getElementById("sgdscape-step");
-  const play = document.getElementById("sgdscape-play");
-  const label = document.getElementById("sgdscape-step-label");
-  const g = frames.grids;
-  const [count, rows, cols] = g.shape;
-  const planes = await gunzip(g.gzip_base64);
-  const cell = rows * cols, n = count * cell;
-  const cache = new Map();
-  function grid(u) {  // log values and raw values of landscape u, as rows (null = not finite)
-    if (cache.has(u)) return cache.get(u);
-    const z = [], raw = [];
-    const lo = g.lo[u], step = (g.hi[u] - g.lo[u]) / 65534;
-    for (let r = 0; r < rows; r++) {
-      const zr = new Array(cols), rr = new Array(cols);
-      let code = 0;
-      for (let c = 0; c < cols; c++) {
-        const i = u * cell + r * cols + c;
-        code = (code + ((planes[i] << 8) | planes[n + i])) & 0xffff;
-        const v = code === 65535 ? null : lo + code * step;
-        zr[c] = v; rr[c] = v === null ? null : Math.exp(v);
-      }
-      z.push(zr); raw.push(rr);
-    }
-    const out = {z: z, raw: raw};
-    cache.set(u, out);
-    return out;
-  }
-  const data = figure.data.map((t) => Object.assign({}, t));
-  const layout = JSON.parse(JSON.stringify(figure.layout));
-  const risk = grid(frames.risk_landscape);
-  data[4].z = risk.z; data[4].customdata = risk.raw;
-  // arrows come drawn by the arrow rule (sgdscape.views.step_figure.arrow_rule): iterate -> tip, or none
-  const arrow = (p, tip) => (tip === null || tip[0] === null || tip[1] === null || p[0] === null || p[1] === null)
-    ? [[], []] : [[p[0], tip[0]], [p[1], tip[1]]];
-  function levels(u) {  // the step's own colour range (as figures_plotly.contour_range)
-    const lo = g.lo[u], hi = g.hi[u] > g.lo[u] ? g.hi[u] : g.lo[u] + 1;
-    return {zauto: false, zmin: lo, zmax: hi, autocontour: false,
-      contours: Object.assign({}, data[0].contours, {start: lo, end: hi, size: (hi - lo) / frames.contour_levels})};
-  }
-  let current = -1, pending = null, busy = false;
-  async function render(i) {
-    const k = frames.steps[i], p = frames.path[k], left = grid(frames.landscape[i]);
-    data[0] = Object.assign({}, data[0], {z: left.z, customdata: left.raw}, levels(frames.landscape[i]));
-    for (const t of [3, 6]) data[t] = Object.assign({}, data[t], {x: [p[0]], y: [p[1]], text: [frames.point_text[i]]});
-    const mb = arrow(p, frames.minibatch_tip[i]);
-    data[1] = Object.assign({}, data[1], {x: mb[0], y: mb[1], name: frames.minibatch_label[i]});
-    const fg = frames.full_tip === null ? [[], []] : arrow(p, frames.full_tip[i]);
-    data[2] = Object.assign({}, data[2], {x: fg[0], y: fg[1]},
-      frames.full_label === null ? {} : {name: frames.full_label[i]});
-    const soFar = frames.path.slice(0, k + 1);
-    data[5] = Object.assign({}, data[5], {x: soFar.map((q) => q[0]), y: soFar.map((q) => q[1])});
-    layout.annotations[0].text = frames.left_title[i];
-    layout.annotations[1].text = frames.right_title[i];
-    layout.title.text = frames.title[i];
-    layout.datarevision = i;
-    await Plotly.react(plot, data, layout);
-    current = i;
-    label.textContent = "step " + k;
-    slider.value = String(i);
-    plot.dataset.step = String(k);
-  }
-  async function show(i) {  // coalesce: while drawing, remember only the latest request
-    pending = i;
-    if (busy) return;
-    busy = true;
-    try {
-      while (pending !== null) { const j = pending; pending = null; if (j !== current) await render(j); }
-    } finally { busy = false; }
-  }
-  slider.min = "0"; slider.max = String(frames.steps.length - 1); slider.step = "1";
-  slider.addEventListener("input", () => { stop(); show(Number(slider.value)); });
-  let timer = null;
-  function stop() { if (timer !== null) { clearInterval(timer); timer = null; } play.textContent = "▶ play"; }
-  function start() {
-    if (current >= frames.steps.length - 1) show(0);
-    play.textContent = "❚❚ pause";
-    timer = setInterval(() => {
-      if (busy) return;
-      if (current >= frames.steps.length - 1) { stop(); return; }
-      show(current + 1);
-    }, 1000 / fps);
-  }
-  play.addEventListener("click", () => { if (timer === null) start(); else stop(); });
-  await Plotly.newPlot(plot, data, layout, {displaylogo: false});
-  await show(0);
-  window.sgdscape = {show: show, frames: frames};
-}
-"""
+# The browser side of `player` (decode the grids, draw, drive the slider and play button)
+# is the package asset ``views/assets/player.js``; the standalone page inlines it.
+PLAYER_JS = resources.files("sgdscape.views").joinpath("assets/player.js").read_text("utf-8")
 
 
 # --------------------------------------------------------------------------- 3-D surface
@@ -719,10 +615,10 @@ def surface_figure(
                     z=zs[[index]],
                     mode="markers",
                     marker={
-                        "color": PATH_COLOUR if index == 0 else "white",
+                        "color": PATH_COLOUR if index == 0 else END_COLOUR,
                         "size": 7,
                         "symbol": symbol,
-                        "line": {"color": "black", "width": 2},
+                        "line": {"color": MARKER_EDGE_COLOUR, "width": 2},
                     },
                     name=name,
                     hoverinfo="skip",
@@ -761,14 +657,35 @@ def _camera_eye(surface: Landscape, path: np.ndarray | None) -> dict[str, float]
     return {"x": 1.5 * sx, "y": 1.5 * sy, "z": 1.1}
 
 
+def path_surface(result: Stepped | Landscape, *, log: bool = True, **options: Any) -> go.Figure:
+    """:func:`surface_figure` of a run's or a network view's risk with its path on it.
+
+    Args:
+        result: a single-init run, a network's view, their
+            :class:`~sgdscape.views.step_source.StepSource`, or a bare
+            :class:`~sgdscape.core.landscape.Landscape` (no path).
+        log: draw the log risk (default) or the risk.
+        **options: passed to :func:`surface_figure` (``title``, ``width``, ``lift``, ...).
+
+    Returns:
+        A ``plotly.graph_objects.Figure`` whose trace 0 is the ``Surface``.
+    """
+    if isinstance(result, Landscape):
+        options.setdefault("title", f"{result.model}: {result.loss} on a 2-D slice")
+        return surface_figure(result, log=log, **options)
+    if not isinstance(result, RunResult | StochasticView | StepSource):
+        raise SgdscapeError(
+            "a surface draws a RunResult, a StochasticView or a Landscape, got "
+            f"{type(result).__name__}."
+        )
+    source = step_source(result)
+    options.setdefault("title", source.surface_title)
+    options.setdefault("z_label", source.risk_label if log else source.risk_name)
+    if source.projected:
+        options.setdefault("path_name", "path (projected)")
+    return surface_figure(source.landscape, path=source.path, log=log, **options)
+
+
 def run_surface(result: RunResult, *, log: bool = True, **options: Any) -> go.Figure:
-    """:func:`surface_figure` of a run's empirical risk with its path (``result.path()``)."""
-    _require_single(result)
-    config = result.config
-    options.setdefault(
-        "title",
-        f"{config.model} · {config.optimizer} lr={config.lr:g} · batch {config.batch_size}<br>"
-        f"{result.n_steps} steps on {len(result.data)} samples",
-    )
-    options.setdefault("z_label", "log empirical risk" if log else "empirical risk")
-    return surface_figure(result.landscape, path=result.path(), log=log, **options)
+    """:func:`path_surface` of a run's empirical risk with its path (``result.path()``)."""
+    return path_surface(result, log=log, **options)
