@@ -174,3 +174,23 @@ def test_the_html_page_holds_the_figure_and_refuses_a_bad_suffix(relu, tmp_path)
     assert len(figure["layout"]["sliders"][0]["steps"]) == relu.chains.record_steps.size
     with pytest.raises(SgdscapeError, match=r"\.html"):
         export_chains_html(relu.chains, relu.landscape, relu.data, tmp_path / "c.txt")
+
+
+def test_the_jupyter_explorer_draws_the_chains_moments_of_the_chosen_step(linear):
+    from sgdscape.surfaces.widget.chains import explore_chains
+
+    explorer = explore_chains(linear)
+    assert explorer.steps == [0, 1, 3, 10, 30, 60]
+    for step in (10, 60, 3):
+        explorer.step = step
+        traces = {trace.name: trace for trace in explorer.figure.data}
+        centre, covariance = covariance_of_ellipse(
+            traces[EMPIRICAL_LABEL].x, traces[EMPIRICAL_LABEL].y
+        )
+        points = finite_points(linear, step)
+        np.testing.assert_allclose(centre, points.mean(axis=0), atol=1e-5)
+        np.testing.assert_allclose(covariance, np.cov(points.T), rtol=1e-3, atol=1e-6)
+        assert explorer.figure.layout.annotations[0].text == f"step {step}"
+        assert list(traces["current step"].x) == [step, step]
+    with pytest.raises(SgdscapeError, match="recorded steps"):
+        explorer.step = 7
