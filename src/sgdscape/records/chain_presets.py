@@ -82,7 +82,9 @@ class ChainsSetup:
 
 @dataclass(frozen=True)
 class ChainsRun:
-    """A finished :class:`ChainsSetup`: the chains, their data and the risk on the window."""
+    """A finished :class:`ChainsSetup`: the chains, their data and the risk on the window
+    (``landscape`` is ``None`` for a run made with ``with_landscape=False``, e.g. one point of
+    a sweep that is never drawn)."""
 
     setup: ChainsSetup
     chains: Chains
@@ -176,8 +178,9 @@ CHAIN_PRESETS: dict[str, ChainPreset] = {
         ChainPreset(
             "valley-hopping",
             "SGD noise makes chains hop from one relu-unit valley to its mirror image",
-            "Started in the w2 < 0 valley, single-sample SGD with lr 0.5 kicks chains over the "
-            "ridge at w2 = 0 into the mirror valley; the waiting time is close to exponential. "
+            "Started at (-1.4, -1.4) in the w2 < 0 valley, every single-sample step keeps w1 = w2, "
+            "and SGD with lr 0.5 kicks the chains along that line through the saddle at the "
+            "origin into the mirror valley; the waiting time is close to exponential. "
             "The mean hop time falls steeply as lr grows and rises steeply with the batch size, "
             "since averaging B samples shrinks the kicks.",
             ChainsSetup(

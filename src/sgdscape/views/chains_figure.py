@@ -177,8 +177,9 @@ def draw_density_panel(
         if _fits(mean, width, height, centre, reach):
             ax.add_patch(
                 Ellipse(
-                    mean, width, height, angle=angle, fill=False, color="crimson", lw=1.8,
-                    label=EMPIRICAL_LABEL,
+                    mean, width, height, angle=angle, fill=False, color="crimson",
+                    lw=0.8 if height < 0.02 * width else 1.8,  # a thin cloud: keep it visible
+                    alpha=0.6 if height < 0.02 * width else 1.0, label=EMPIRICAL_LABEL,
                 )
             )  # fmt: skip
             ax.plot(*mean, "+", color="crimson", ms=10, mew=2)
