@@ -184,3 +184,47 @@ def test_the_training_curvature_figure_reads_back_its_numbers():
         np.testing.assert_array_equal(getattr(back, name), getattr(record, name))
     assert back.lr == 0.5
     assert TrainingCurvature.from_arrays({}) is None
+
+
+def test_curvature_is_saved_in_run_npz_with_its_coordinates_and_read_back(tmp_path):
+    from sgdscape.records.run import with_curvature
+
+    config = sgdscape.RunConfig(
+        grid=9, epochs=1, batch_size=20, compare=({"lr": 0.05},), samples=60
+    )
+    result = with_curvature(sgdscape.run(config))
+    assert len(result.curvatures) == 2
+    sgdscape.save(result, tmp_path)
+    with np.load(tmp_path / "run.npz", allow_pickle=False) as archive:
+        names = set(archive.files)
+        # the coordinates of the step axis are the trajectory's own rows
+        assert archive["curvature_risk_hessian"].shape[:-2] == archive["iterates"].shape[:-1]
+        assert archive["curvature_map_eigenvalues"].shape[:2] == archive["risk"].shape
+    assert {"compare1_curvature_risk_eigenvalues", "curvature_map_kind"} <= names
+    back = sgdscape.load(tmp_path)
+    for before, after in zip(result.curvatures, back.curvatures, strict=True):
+        np.testing.assert_array_equal(before.risk_hessian, after.risk_hessian)
+        np.testing.assert_array_equal(before.batch_eigenvalues, after.batch_eigenvalues)
+        np.testing.assert_array_equal(before.lr, after.lr)
+    np.testing.assert_array_equal(back.curvature_map.kind, result.curvature_map.kind)
+    # an independent check of one stored Hessian: the relu-unit's by hand at step 0
+    x = result.data.x.numpy().ravel().astype(np.float64)
+    y = result.data.y.numpy().ravel().astype(np.float64)
+    w = result.trajectory.iterates[0].astype(np.float64)
+    np.testing.assert_allclose(
+        back.curvatures[0].risk_hessian[0], _relu_unit_hessian(*w, x, y), rtol=1e-6
+    )
+    fig = plot_curvature(back)
+    right = fig.axes[2]
+    edges = sorted(
+        float(line.get_ydata()[0])
+        for line in right.get_lines()
+        if line.get_label().startswith(THRESHOLD_LABEL)
+    )
+    np.testing.assert_allclose(edges, sorted([2 / config.lr, 2 / 0.05]))
+
+
+def test_a_run_without_curvature_says_how_to_get_it():
+    result = sgdscape.run(sgdscape.RunConfig(grid=6, epochs=1, samples=20))
+    with pytest.raises(sgdscape.SgdscapeError, match="--curvature"):
+        plot_curvature(result)

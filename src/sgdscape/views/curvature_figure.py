@@ -22,7 +22,7 @@ import numpy as np
 from sgdscape.core.curvature import KINDS, Curvature, CurvatureMap, QuadraticModel, quadratic_model
 from sgdscape.errors import SgdscapeError
 from sgdscape.records.run import RunResult
-from sgdscape.views.step_figure import PATH_COLOUR, frame_axes, safe_log
+from sgdscape.views.step_figure import PATH_COLOUR, RUN_COLOURS, frame_axes, safe_log
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -58,7 +58,13 @@ def _rows(values: np.ndarray) -> np.ndarray:
     return values.reshape(-1, values.shape[-1])
 
 
-def threshold_line(ax: Axes, steps: np.ndarray, lr: np.ndarray | float) -> Any:
+def _named(label: str, name: str | None) -> str:
+    return label if name is None else f"{label} [{name}]"
+
+
+def threshold_line(
+    ax: Axes, steps: np.ndarray, lr: np.ndarray | float, *, colour: str = "black"
+) -> Any:
     """Draw ``2 / lr`` against ``steps`` (a horizontal line for a constant lr) and return it."""
     lr = np.broadcast_to(np.asarray(lr, dtype=np.float64), np.shape(steps))
     with np.errstate(divide="ignore"):
@@ -67,7 +73,7 @@ def threshold_line(ax: Axes, steps: np.ndarray, lr: np.ndarray | float) -> Any:
         steps,
         edge,
         "--",
-        color="black",
+        color=colour,
         linewidth=1.2,
         label=THRESHOLD_LABEL,
         drawstyle="steps-post",
@@ -81,6 +87,7 @@ def sharpness_panel(
     *,
     batch: bool = True,
     colour: str = PATH_COLOUR,
+    name: str | None = None,
     title: str | None = "sharpness along the path",
 ) -> dict[str, Any]:
     """λmax of the risk (and of each step's minibatch) against step, with the 2/lr line.
@@ -88,6 +95,7 @@ def sharpness_panel(
     Args:
         curvature: ``lambda_max (..., T)``; several runs (``...``) draw one line each.
         batch: also draw each step's minibatch λmax (thin dots) when recorded.
+        name: the run's label, appended to the legend entries ``[name]`` (for compare runs).
 
     Returns the drawn artists by name: ``"risk"`` (list of lines), ``"batch"`` (list),
     ``"threshold"`` (the 2/lr line or ``None`` without a learning rate).
@@ -105,15 +113,23 @@ def sharpness_panel(
                 markersize=2.5,
                 color="tab:blue",
                 alpha=0.5,
-                label=BATCH_LABEL if i == 0 else None,
+                label=_named(BATCH_LABEL, name) if i == 0 else None,
             )
     for i, row in enumerate(risk):
         drawn["risk"] += ax.plot(
-            steps, row, "-", color=colour, linewidth=1.8, label=RISK_LABEL if i == 0 else None
+            steps,
+            row,
+            "-",
+            color=colour,
+            linewidth=1.8,
+            label=_named(RISK_LABEL, name) if i == 0 else None,
         )
     edge = None
     if curvature.lr is not None:
-        drawn["threshold"] = threshold_line(ax, steps, curvature.lr)
+        drawn["threshold"] = threshold_line(
+            ax, steps, curvature.lr, colour="black" if name is None else colour
+        )
+        drawn["threshold"].set_label(_named(THRESHOLD_LABEL, name))
         with np.errstate(divide="ignore"):
             edge = 2.0 / np.asarray(curvature.lr, dtype=np.float64)
     if use_log_scale(risk, edge):
@@ -307,18 +323,31 @@ def run_quadratic_model(
 
 def plot_curvature(
     result: RunResult,
-    curvature: Curvature,
-    curvature_map: CurvatureMap,
+    curvature: Curvature | None = None,
+    curvature_map: CurvatureMap | None = None,
     *,
     step: int | None = None,
     figsize: tuple[float, float] = (17, 5.4),
 ) -> Figure:
     """Three panels: the risk with the path and the quadratic model at ``step`` (default the
-    last finite step), the curvature map with the path, and sharpness against step."""
+    last finite step), the curvature map with the path, and sharpness against step.
+
+    ``curvature`` and ``curvature_map`` default to the result's own
+    (:func:`sgdscape.records.run.with_curvature`); a compare run draws every run's sharpness
+    and 2/lr line in its colour.
+    """
     import matplotlib.pyplot as plt
 
+    records = (curvature,) if curvature is not None else result.curvatures
+    found = curvature_map if curvature_map is not None else result.curvature_map
+    if not records or found is None:
+        raise SgdscapeError(
+            "this run holds no curvature; compute it with sgdscape.records.run.with_curvature "
+            "(sgdscape run --curvature)."
+        )
     fig, (left, middle, right) = plt.subplots(ncols=3, figsize=figsize, layout="constrained")
-    single = curvature.lambda_max.ndim == 1
+    first = records[0]
+    single = first.lambda_max.ndim == 1
     path = result.path() if single else None
     surface = result.landscape
     filled = left.contourf(
@@ -327,18 +356,22 @@ def plot_curvature(
     fig.colorbar(filled, ax=left, label="log empirical risk")
     frame_axes(left, surface)
     left.set_aspect("equal")
+    left.set_title("empirical risk")
     if single and path is not None:
         left.plot(path[:, 0], path[:, 1], "-", color=PATH_COLOUR, linewidth=1.2, alpha=0.8)
-        finite = np.flatnonzero(np.isfinite(curvature.lambda_max))
+        finite = np.flatnonzero(np.isfinite(first.lambda_max))
         if finite.size:
             chosen = int(finite[-1]) if step is None else int(step)
-            quadratic_axes(left, run_quadratic_model(result, curvature, chosen))
+            quadratic_axes(left, run_quadratic_model(result, first, chosen))
             left.legend(loc="lower left", fontsize=8, framealpha=0.85)
             left.set_title(f"local quadratic model at step {chosen} (eigen-axes)")
+    curvature_map_panel(middle, found, path=path)
+    if len(records) == 1:
+        sharpness_panel(right, first)
     else:
-        left.set_title("empirical risk")
-    curvature_map_panel(middle, curvature_map, path=path)
-    sharpness_panel(right, curvature)
+        labels = [label for label, _ in result.trajectories]
+        for record, label, colour in zip(records, labels, RUN_COLOURS, strict=False):
+            sharpness_panel(right, record, batch=False, colour=colour, name=label)
     return fig
 
 
