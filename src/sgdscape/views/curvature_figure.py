@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from sgdscape.networks.curvature import TrainingCurvature
+    from sgdscape.records.presets import NetworkPresetResult
 
 #: label of the stability line ``y = 2 / lr`` in a sharpness panel
 THRESHOLD_LABEL = "2 / lr (GD stability edge)"
@@ -38,6 +39,8 @@ BATCH_LABEL = "λmax of the step's minibatch"
 HATCHES = {"convex": "", "concave": "..", "saddle": "//"}
 REGION_COLOURS = {"convex": "none", "concave": "none", "saddle": "none"}
 EIGEN_COLOURS = ("white", "tab:red")  # lowest, highest eigenvalue
+#: line colours of several runs on a white panel
+LINE_COLOURS = ("tab:blue", "tab:orange", "tab:red", "tab:green", "tab:purple")
 
 
 def use_log_scale(*series: np.ndarray | None) -> bool:
@@ -467,4 +470,88 @@ def plot_training_curvature(
         ax.set_title("Hessian spectrum")
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
+    return fig
+
+
+def plot_stability(result: RunResult, *, figsize: tuple[float, float] = (13, 5.0)) -> Figure:
+    """Each run's sharpness against its 2/lr line (left) and its risk along the path (right,
+    log): a run whose 2/lr line lies below its λmax is unstable and its risk grows."""
+    import matplotlib.pyplot as plt
+
+    if not result.curvatures:
+        raise SgdscapeError(
+            "this run holds no curvature; compute it with sgdscape.records.run.with_curvature "
+            "(sgdscape run --curvature)."
+        )
+    fig, (left, right) = plt.subplots(ncols=2, figsize=figsize, layout="constrained")
+    labels = [label for label, _ in result.trajectories]
+    several = len(labels) > 1
+    for (label, trajectory), record, colour in zip(
+        result.trajectories, result.curvatures, RUN_COLOURS, strict=False
+    ):
+        sharpness_panel(
+            left,
+            record,
+            batch=not several,
+            colour=colour,
+            name=label if several else None,
+            title="sharpness λmax against the stability edge 2 / lr",
+        )
+        if trajectory.risk is not None:
+            risk = np.asarray(trajectory.risk, dtype=np.float64).reshape(-1, trajectory.n_steps)
+            for i, row in enumerate(risk):
+                right.plot(row, color=colour, label=label if i == 0 else None)
+    right.set_yscale("log")
+    right.set_xlabel("step")
+    right.set_ylabel(f"empirical risk ({result.config.loss_name}) at the iterate")
+    right.set_title("risk along each path")
+    right.grid(alpha=0.3)
+    right.legend(fontsize=8)
+    return fig
+
+
+def plot_network_preset(result: NetworkPresetResult) -> Figure:
+    """A network preset's figure: each run's sharpness against its 2/lr line, with its loss.
+
+    ``layout="per-run"`` gives one panel per run (sharpness and 2/lr on the left axis, the
+    loss of every step in grey on a log axis at the right); ``"overlay"`` draws every run's
+    sharpness on one panel and their final sharpness (mean of the last measured steps) as
+    bars beside it.
+    """
+    import matplotlib.pyplot as plt
+
+    preset = result.preset
+    runs = list(zip(result.labels, result.recordings, result.curvatures, strict=True))
+    if preset.layout == "overlay":
+        fig, (left, right) = plt.subplots(ncols=2, figsize=(13, 5.0), layout="constrained")
+        for (label, _, record), colour in zip(runs, LINE_COLOURS, strict=False):
+            left.plot(record.steps, record.sharpness, "-", color=colour, label=label)
+            left.axhline(record.stability_threshold, color=colour, linestyle="--", linewidth=1)
+        left.set_yscale("log")
+        left.set_xlabel("step")
+        left.set_ylabel("sharpness λmax (full-data loss)")
+        left.set_title("sharpness along training (dashed: each run's 2 / lr)")
+        left.grid(alpha=0.3)
+        left.legend(fontsize=8)
+        final = result.final_sharpness()
+        colours = [LINE_COLOURS[i % len(LINE_COLOURS)] for i in range(len(final))]
+        bars = right.bar(range(len(final)), final, color=colours)
+        bars.set_gid("final-sharpness")
+        right.set_xticks(range(len(final)), list(result.labels), fontsize=9)
+        right.bar_label(bars, fmt="%.2f")
+        right.set_ylabel(f"final sharpness (mean of the last {preset.last} steps)")
+        right.set_title("where each run ends: smaller batch or larger lr, flatter")
+        right.grid(alpha=0.3, axis="y")
+        return fig
+    fig, axes = plt.subplots(
+        ncols=len(runs), figsize=(6.5 * len(runs), 5.0), layout="constrained", squeeze=False
+    )
+    for ax, (label, recording, record) in zip(axes[0], runs, strict=True):
+        network_sharpness_panel(ax, record)
+        ax.set_title(f"{label}: sharpness meets 2 / lr = {record.stability_threshold:.3g}")
+        twin = ax.twinx()
+        loss = np.asarray(recording.batch_loss, dtype=np.float64)
+        twin.plot(np.arange(loss.size), loss, color="tab:gray", linewidth=0.9, alpha=0.8)
+        twin.set_yscale("log")
+        twin.set_ylabel("training loss (every step)", color="tab:gray")
     return fig
