@@ -265,6 +265,18 @@ def curvature(
     Returns:
         a :class:`Curvature` with the risk and minibatch Hessians at every recorded iterate
         ``(..., T, p, p)`` and the run's learning rate per step.
+
+    Examples:
+        >>> import numpy as np
+        >>> import sgdscape
+        >>> result = sgdscape.run(sgdscape.RunConfig(samples=20, grid=25))
+        >>> record = sgdscape.curvature(result)
+        >>> record.risk_hessian.shape  # a 2x2 Hessian of the risk at each of the 20 iterates
+        (20, 2, 2)
+        >>> bool(np.allclose(record.risk_hessian, np.swapaxes(record.risk_hessian, -1, -2)))
+        True
+        >>> bool(np.allclose(record.stability_threshold, 2 / record.lambda_max))  # GD-stable below
+        True
     """
     try:
         config, data, chosen = result.config, result.data, trajectory or result.trajectory

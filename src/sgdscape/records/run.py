@@ -610,6 +610,18 @@ def run(config: RunConfig | None = None, *, progress: Progress | None = None) ->
     """Compute the data, landscape and trajectory a config describes.
 
     ``progress(stage, done, total)`` is called as the landscape chunks finish.
+
+    Examples:
+        The seed's experiment, smaller: 20 samples, a 25x25 window, one SGD pass.
+
+        >>> import sgdscape
+        >>> result = sgdscape.run(sgdscape.RunConfig(samples=20, grid=25))
+        >>> result.trajectory.iterates.shape  # one (w1, w2) per step
+        (20, 2)
+        >>> [round(float(w), 6) for w in result.trajectory.iterates[0]]  # the seed's init
+        [1.2, -2.3]
+        >>> result.landscape.risk.shape, result.landscape.sample_loss.shape
+        ((25, 25), (20, 25, 25))
     """
     config = config or RunConfig()
     data = make_data(config, progress=progress)

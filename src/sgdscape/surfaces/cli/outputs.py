@@ -1,0 +1,89 @@
+"""Output helpers shared by the commands: progress bars on stderr, animations, surface pages."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from sgdscape.errors import SgdscapeError
+
+
+def animate_with_bar(
+    result: Any,
+    path: Path,
+    steps: Sequence[int],
+    fps: float,
+    size: tuple[int, int] | None,
+    dpi: float,
+    quiet: bool,
+) -> None:
+    """A GIF/MP4 of a run, or of a network's StochasticView, with a progress bar."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from rich.progress import Progress
+
+    from sgdscape.networks.recording import StochasticView
+    from sgdscape.views.animation import DEFAULT_SIZE, animate
+
+    if isinstance(result, StochasticView):
+        from sgdscape.views.network_figure import FRAME_SIZE, animate_network
+
+        draw: Any = animate_network
+        size = size or FRAME_SIZE
+    else:
+        draw, size = animate, size or DEFAULT_SIZE
+    console = progress_console()
+    with Progress(transient=True, console=console, disable=quiet or not console.is_terminal) as bar:
+        task = bar.add_task(path.suffix.lstrip(".").upper(), total=len(steps))
+        draw(
+            result,
+            path,
+            fps=fps,
+            steps=steps,
+            size=size,
+            dpi=dpi,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
+
+
+def progress_console() -> Any:
+    """Progress bars go to stderr, so stdout keeps only the results."""
+    from rich.console import Console
+
+    return Console(stderr=True)
+
+
+def with_progress(work: Any, quiet: bool) -> Any:
+    if quiet:
+        return work(None)
+    from rich.progress import Progress
+
+    with Progress(transient=True, console=progress_console()) as bar:
+        task = bar.add_task("landscape", total=None)
+
+        def update(stage: str, done: int, total: int) -> None:
+            bar.update(task, description=stage, completed=done, total=total)
+
+        return work(update)
+
+
+def write_network_surface(view: Any, path: Path) -> Path:
+    """The view's 3-D surface page at ``path`` (atomically)."""
+    import importlib.util
+
+    from sgdscape.surfaces.export import export_figure_html
+    from sgdscape.views.network_figure import network_surface
+
+    if importlib.util.find_spec("plotly") is None:  # pragma: no cover - depends on the env
+        raise SgdscapeError(
+            "the 3-D surface needs plotly; install it with: pip install 'sgdscape[export]'."
+        )
+    return export_figure_html(
+        network_surface(view),
+        path,
+        title=f"sgdscape: the loss surface of {view.info.get('name', 'a network')}",
+        about="The full-data loss (log scale) on the PCA plane of the training path, and the "
+        "path's projection drawn on the surface. Drag to rotate, scroll to zoom, hover for values.",
+    )
