@@ -25,6 +25,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,7 @@ import torch
 from torch import nn
 
 from sgdscape.core.devices import resolve_device
-from sgdscape.errors import check_int, check_positive
+from sgdscape.errors import SgdscapeError, check_int, check_positive
 from sgdscape.networks.recording import Recording, select_steps
 from sgdscape.networks.slicing import Directions, _as_flat, as_tensors, parameter_layout, unflatten
 
@@ -619,3 +620,71 @@ def training_curvature(
         density_grid=np.stack(grids) if density else None,
         density=np.stack(densities) if density else None,
     )
+
+
+@dataclass(frozen=True)
+class CurvatureRequest:
+    """What ``sgdscape network --curvature SPEC`` computes along the recorded training.
+
+    Attributes:
+        k: top eigenvalues per step (``top-k=K``).
+        trace: Hutchinson's trace too (``trace``).
+        density: the SLQ spectral density too (``density``).
+        batch: each step's minibatch eigenvalues too (``batch``).
+        steps: how many steps, evenly spaced, first and last included (``steps=N``).
+    """
+
+    k: int = 1
+    trace: bool = False
+    density: bool = False
+    batch: bool = False
+    steps: int = 10
+
+
+#: the words of a ``--curvature`` spec
+CURVATURE_SPEC_WORDS = ("top-k=K", "trace", "density", "batch", "steps=N")
+
+
+def parse_curvature_spec(text: str) -> CurvatureRequest:
+    """Parse ``"top-k=3,trace,density"`` (any order, comma-separated; see
+    :data:`CURVATURE_SPEC_WORDS`) into a :class:`CurvatureRequest`.
+
+    Raises :class:`SgdscapeError` naming the bad item and the allowed ones.
+    """
+    values: dict[str, Any] = {}
+    allowed = ", ".join(CURVATURE_SPEC_WORDS)
+    items = [item.strip() for item in str(text).split(",")]
+    if not any(items):
+        raise SgdscapeError(f"--curvature needs at least one of: {allowed}; got {text!r}.")
+    for item in items:
+        key, _, number = item.partition("=")
+        key = key.strip().lower()
+        if key in ("trace", "density", "batch") and not number:
+            values[key] = True
+        elif key in ("top-k", "steps") and number:
+            high = 50 if key == "top-k" else 10_000
+            try:
+                count = int(number)
+            except ValueError:
+                count = 0
+            if not 1 <= count <= high:
+                raise SgdscapeError(
+                    f"--curvature {key} must be an integer from 1 to {high}, got {number!r}."
+                )
+            values["k" if key == "top-k" else "steps"] = count
+        else:
+            raise SgdscapeError(
+                f"--curvature has an unknown item {item!r}; use a comma-separated list of: {allowed}."
+            )
+    return CurvatureRequest(**values)
+
+
+def load_training_curvature(path: str | Path) -> TrainingCurvature | None:
+    """The curvature record a ``network.npz`` holds (``None`` if it was written without
+    ``--curvature``); the archive is checked and read without pickle."""
+    from sgdscape.io import published, read_archive
+    from sgdscape.networks.recording import VIEW_SCHEMA
+
+    path = Path(path)
+    arrays = read_archive(published(path.parent, path.name), VIEW_SCHEMA)
+    return TrainingCurvature.from_arrays(arrays)

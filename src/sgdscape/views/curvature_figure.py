@@ -536,7 +536,8 @@ def plot_network_preset(result: NetworkPresetResult) -> Figure:
         final = result.final_sharpness()
         colours = [LINE_COLOURS[i % len(LINE_COLOURS)] for i in range(len(final))]
         bars = right.bar(range(len(final)), final, color=colours)
-        bars.set_gid("final-sharpness")
+        for bar in bars:
+            bar.set_gid("final-sharpness")
         right.set_xticks(range(len(final)), list(result.labels), fontsize=9)
         right.bar_label(bars, fmt="%.2f")
         right.set_ylabel(f"final sharpness (mean of the last {preset.last} steps)")
