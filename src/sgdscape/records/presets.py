@@ -379,3 +379,14 @@ NETWORK_PRESETS: dict[str, NetworkPreset] = {
 def get_network_preset(name: str) -> NetworkPreset:
     """A :class:`NetworkPreset` by name (the error lists the valid names)."""
     return NETWORK_PRESETS[check_choice("network preset", name, NETWORK_PRESETS)]
+
+
+def write_network_preset_arrays(result: NetworkPresetResult, folder: Any) -> str:
+    """Write ``preset.npz`` (:meth:`NetworkPresetResult.arrays`, plain arrays: no pickle)
+    into ``folder`` (a stage of :func:`sgdscape.io.output_set`); returns its name."""
+    from pathlib import Path
+
+    arrays: dict[str, Any] = result.arrays()
+    with (Path(folder) / "preset.npz").open("wb") as handle:
+        np.savez_compressed(handle, **arrays)
+    return "preset.npz"

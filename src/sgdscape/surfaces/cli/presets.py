@@ -16,3 +16,9 @@ def presets() -> None:
     for name, preset in PRESETS.items():
         typer.echo(f"{name:<{width}}  {preset.story}")
     typer.echo("\nRun one with: sgdscape run --preset NAME")
+    from sgdscape.records.presets import NETWORK_PRESETS
+
+    typer.echo("\nNetwork presets (real networks, with their Hessian along training):")
+    for name, network in NETWORK_PRESETS.items():
+        typer.echo(f"{name:<{width}}  {network.story}")
+    typer.echo("\nRun one with: sgdscape network --preset NAME")
