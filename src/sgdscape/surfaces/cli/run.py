@@ -25,6 +25,14 @@ def run(
     figures: Annotated[
         str, typer.Option(help="Steps to draw: auto, all, none, or e.g. 0,10,99.")
     ] = "auto",
+    curvature: Annotated[
+        bool,
+        typer.Option(
+            "--curvature",
+            help="Also compute the exact Hessians of the risk and of each minibatch at every "
+            "iterate and over the window: saved in run.npz, drawn in curvature.png.",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Run an experiment (by default the seed notebook's) and write run.npz, config.toml, PNGs."""
@@ -36,8 +44,13 @@ def run(
     if figures.strip().lower() not in {"all", "none", "auto"}:
         select_steps(figures, 10**12)  # syntax check before computing
     with_basins = preset_name is not None and get_preset(preset_name).basins
+    curvature = curvature or (preset_name is not None and get_preset(preset_name).curvature)
 
     result = with_progress(lambda progress: run_experiment(config, progress=progress), quiet)
+    if curvature:
+        from sgdscape.records.run import with_curvature
+
+        result = with_curvature(result)
     basins = None
     if with_basins:
         from sgdscape.records.basins import basins as compute_basins
@@ -94,6 +107,12 @@ def _write_outputs(
         if basins is not None:
             figure = plot_basins(basins, result.landscape)
             names.append(save_figure(figure, stage / "basins.png").name)
+        if result.curvatures:
+            from sgdscape.views.curvature_figure import plot_curvature, plot_stability
+
+            names.append(save_figure(plot_curvature(result), stage / "curvature.png").name)
+            if result.others:
+                names.append(save_figure(plot_stability(result), stage / "stability.png").name)
         width = len(str(result.n_steps - 1))
         if steps:
             paths = [stage / f"step_{step:0{width}d}.png" for step in steps]
