@@ -178,8 +178,12 @@ def test_auto_builds_the_library_when_the_work_pays_a_share_of_it(
     assert (choice == "native") == builds and not native.loaded()
 
 
-def test_without_a_compiler_the_torch_path_runs_with_one_line(own_cache, monkeypatch, caplog):
-    monkeypatch.setenv("CC", str(own_cache / "no-such-compiler"))
+@pytest.mark.parametrize("compiler, reason", [("no-such-compiler", "no C compiler"), ("false", "")])
+def test_without_a_compiler_the_torch_path_runs_with_one_line(
+    own_cache, monkeypatch, caplog, compiler, reason
+):
+    # a missing compiler, or one that fails (``false`` exits 1 for any input)
+    monkeypatch.setenv("CC", compiler if compiler == "false" else str(own_cache / compiler))
     native.reset()
     data = sgdscape.ground_truth(40, seed=0)
     grid = sgdscape.Grid.square(12)
@@ -189,7 +193,7 @@ def test_without_a_compiler_the_torch_path_runs_with_one_line(own_cache, monkeyp
     plain = sgdscape.landscape("relu-unit", data, grid, engine="plain")
     np.testing.assert_array_equal(fast.sample_loss, plain.sample_loss)
     notices = [r.getMessage() for r in caplog.records if "native" in r.getMessage()]
-    assert len(notices) == 1 and "no C compiler" in notices[0]
+    assert len(notices) == 1 and reason in notices[0] and "\n" not in notices[0]
     assert native.startup_seconds() == float("inf")
 
 

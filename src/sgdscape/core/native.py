@@ -287,12 +287,16 @@ def _build(compiler: str, path: str) -> None:
         with open(source, "w") as handle:
             handle.write(SOURCE)
         target = os.path.join(work, "kernels.so")
-        completed = subprocess.run(
-            [compiler, *_FLAGS, source, "-o", target],
-            capture_output=True,
-            text=True,
-            check=False,
-        )
+        for flags in (_FLAGS, tuple(f for f in _FLAGS if f != "-march=native")):
+            # a compiler that does not know -march=native still builds portable code
+            completed = subprocess.run(
+                [compiler, *flags, source, "-o", target],
+                capture_output=True,
+                text=True,
+                check=False,
+            )
+            if completed.returncode == 0:
+                break
         if completed.returncode != 0:
             raise OSError(completed.stderr.strip().splitlines()[-1] if completed.stderr else "")
         os.replace(target, path)  # atomic: a concurrent process sees all of it or nothing
