@@ -84,10 +84,10 @@ def network_surface(
     view: StochasticView | Landscape, *, log: bool = True, **options: Any
 ) -> go.Figure:
     """A Plotly 3-D surface of a network's (log) loss on its slice
-    (:func:`sgdscape.views.plotly_figures.path_surface`): a :class:`StochasticView`'s
+    (:func:`sgdscape.views.surface.path_surface`): a :class:`StochasticView`'s
     full-data landscape with its projected path, or any
     :class:`~sgdscape.core.landscape.Landscape` (e.g. from
     :func:`sgdscape.slice_landscape`; no path)."""
-    from sgdscape.views.plotly_figures import path_surface
+    from sgdscape.views.surface import path_surface
 
     return path_surface(view, log=log, **options)
