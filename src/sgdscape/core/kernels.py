@@ -37,7 +37,8 @@ log = logging.getLogger("sgdscape")
 
 ENGINES = {
     "auto": "the path expected to finish first for this size, start-up cost included",
-    "native": "landscapes: the precompiled C kernels (sgdscape.core.native) where they apply",
+    "native": "landscapes: the precompiled C kernels (sgdscape.core.native) where they apply, "
+    "else plain; trajectories and chains: as auto",
     "fused": "always torch.compile'd kernels (falls back to plain if compiling fails)",
     "plain": "plain broadcast torch: the reference implementation",
 }
