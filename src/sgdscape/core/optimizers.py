@@ -148,6 +148,21 @@ class SgdUpdate:
             nesterov=bool(options.get("nesterov", False)),
         )
 
+    def check(self, name: str) -> SgdUpdate:
+        """Raise as building ``torch.optim.SGD`` with these options would (the same words, as
+        :meth:`OptimizerSpec.build` words them), without building it: the first
+        ``torch.optim`` optimizer of a process imports ``torch._dynamo``, about a second."""
+        problem = ""
+        if self.momentum < 0.0:
+            problem = f"Invalid momentum value: {self.momentum}"
+        elif self.weight_decay < 0.0:
+            problem = f"Invalid weight_decay value: {self.weight_decay}"
+        elif self.nesterov and (self.momentum <= 0 or self.dampening != 0):
+            problem = "Nesterov momentum requires a momentum and zero dampening"
+        if problem:
+            raise SgdscapeError(f"bad options for optimizer {name!r}: {problem}.")
+        return self
+
     def step(self, param: torch.Tensor, grad: torch.Tensor, lr: float) -> None:
         """Update ``param`` in place with gradient ``grad`` and learning rate ``lr``."""
         if self.weight_decay != 0:

@@ -58,8 +58,11 @@ from sgdscape.core.path import (
     PATH_FUSE_MIN_EVALUATIONS,
     path_quantities,
     path_records,
+    risk_at,
+    uses_moments,
 )
 from sgdscape.core.problems import Dataset, make_generator
+from sgdscape.core.row_steps import row_steps_available, run_row_steps
 from sgdscape.errors import (
     FLOAT32_MAX,
     SgdscapeError,
@@ -376,8 +379,11 @@ def train(
     model, target = given.model, given.device
     w = given.start.reshape(-1, model.n_params).to(target).clone().requires_grad_(True)
     n_inits, n_steps = w.shape[0], given.batches.shape[0]
-    optim = given.spec.build([w], given.lr, given.options)  # validates even when SGD is inlined
     sgd = SgdUpdate.matching(given.spec, given.options)
+    # plain SGD is inlined: its options are checked without building torch's optimizer
+    optim = given.spec.build([w], given.lr, given.options) if sgd is None else None
+    if sgd is not None:
+        sgd.check(given.spec.name)
     lrs = learning_rates(given.lr, given.schedule, n_steps, given.schedule_options)
     x = data.x.to(target).reshape(-1)
     y = data.y.to(target).reshape(-1)
@@ -385,14 +391,27 @@ def train(
     records = Records.empty(n_steps, model.n_params, n_inits, target)
     batches = Minibatches.gather(given.batches, x, y, lrs)
     fuse = fuses_steps(given.engine, given.closed_form, n_inits, n_steps)
-    if fuse and sgd is None:
+    if fuse and optim is not None:
         optim = fused_optimizer(given.spec, w, given.lr, given.options) or optim
     stepper = Stepper(model, given.loss, w, optim, sgd, given.closed_form, fused=fuse)
     # a step's kernels and the records are small: one thread avoids OpenMP start-up and
     # stalls per call (measured 2x to 3x faster for 10,000 inits x 100 steps)
     work = n_inits * model.n_params * batch_size * SGD_BLOCK_STEPS
     with one_thread_when_small(work, target, SINGLE_THREAD_BELOW):
-        steps_run = run_steps(stepper, batches, records, blocks=fuse, block_kernel=fused_sgd_steps)
+        if (
+            sgd is not None
+            and not fuse
+            and given.closed_form
+            and row_steps_available(model, given.loss, sgd, batch_size)
+        ):  # the seed's setting: one sample per step, on rows, bit-equal to the per-step engine
+            steps_run = run_row_steps(
+                model, sgd, w, batches.x[:, 0].tolist(), batches.y[:, 0].tolist(), lrs,
+                records.iterates, records.grads, records.batch_loss, DIVERGENCE_CHECK_STEPS,
+            )  # fmt: skip
+        else:
+            steps_run = run_steps(
+                stepper, batches, records, blocks=fuse, block_kernel=fused_sgd_steps
+            )
         known = any(given.spec.cls is spec.cls for spec in OPTIMIZERS.values())
         suspects = divergence_suspects(w.detach(), records.batch_loss[:steps_run], known)
         diverged_step, keep = first_divergence(
@@ -434,7 +453,7 @@ def _assemble(
         batch_size: samples per step; ``lrs`` the learning rate of each step.
     """
     model, loss_fn, batches = given.model, given.loss, given.batches
-    n = x.shape[0]
+    n, n_inits = x.shape[0], w.shape[0]
     iterates, grads, batch_loss = records.iterates, records.grads, records.batch_loss
     with torch.no_grad():
         risk, full_grads = path_records(
@@ -448,7 +467,8 @@ def _assemble(
             if full_grads is not None:
                 full_grads[in_order] = grads[:keep][in_order].transpose(1, 2)
         final = w.detach().clone()
-        final_risk = loss_fn(model(final, x), y).mean(dim=-1) if record_risk else None
+        moments = uses_moments(model, loss_fn, given.engine, float(keep) * n_inits * n)
+        final_risk = risk_at(model, loss_fn, final, x, y, moments) if record_risk else None
         if suspects.numel() > 0:  # NaN after each run's divergence, in the suspects only
             blank_after_divergence(
                 diverged_step, suspects, keep,
