@@ -143,14 +143,16 @@ class Trajectory:
     def batch(self, step: int) -> np.ndarray:
         """Sample indices of the minibatch used at ``step`` (padding removed)."""
         row = self.batch_indices[step]
-        return row[row >= 0]
+        kept: np.ndarray = row[row >= 0]
+        return kept
 
     @property
     def noise(self) -> np.ndarray:
         """Gradient noise ``grads - full_grads``, ``(..., T, p)``."""
         if self.full_grads is None:
             raise SgdscapeError("the full gradient was not recorded (record_full_gradient=False).")
-        return self.grads - self.full_grads
+        noise: np.ndarray = self.grads - self.full_grads
+        return noise
 
     @property
     def noise_norm(self) -> np.ndarray:
@@ -159,7 +161,8 @@ class Trajectory:
             raise SgdscapeError("the full gradient was not recorded (record_full_gradient=False).")
         with np.errstate(over="ignore", invalid="ignore"):
             noise = self.grads.astype(np.float64) - self.full_grads.astype(np.float64)
-            return np.linalg.norm(noise, axis=-1)
+            norms: np.ndarray = np.linalg.norm(noise, axis=-1)
+            return norms
 
     @property
     def cosine(self) -> np.ndarray:
@@ -369,6 +372,28 @@ def train(
     Returns:
         A :class:`Trajectory`; with defaults and ``init=(1.2, -2.3), lr=0.05`` it equals
         the seed notebook's ``train``.
+
+    Examples:
+        The seed's run: one init, one sample per step, 100 samples so 100 steps of 2
+        parameters; step 0 records the init itself.
+
+        >>> import sgdscape
+        >>> data = sgdscape.ground_truth(100, seed=0)
+        >>> run = sgdscape.train("relu-unit", data, init=(1.2, -2.3), lr=0.05)
+        >>> run.iterates.shape, run.grads.shape, run.risk.shape
+        ((100, 2), (100, 2), (100,))
+        >>> run.iterates[0]
+        array([ 1.2, -2.3], dtype=float32)
+        >>> bool(run.final_risk < run.risk[0])
+        True
+
+        Many inits at once: a leading axis of ``K`` runs, trained independently.
+
+        >>> many = sgdscape.train("relu-unit", data, init=[[1.2, -2.3], [0.5, 1.0]], epochs=2)
+        >>> many.iterates.shape, many.final.shape, many.diverged.tolist()
+        ((2, 200, 2), (2, 2), [False, False])
+        >>> bool((many.iterates[0, :100] == run.iterates).all())
+        True
     """
     given = check_train_inputs(
         model, data, init=init, lr=lr, optimizer=optimizer,
