@@ -159,7 +159,8 @@ class Chains:
             raise SgdscapeError(
                 f"step {step} was not recorded; recorded steps are {self.record_steps.tolist()}."
             )
-        return self.iterates[int(hits[0])]
+        iterates: np.ndarray = self.iterates[int(hits[0])]
+        return iterates
 
 
 def default_record_steps(steps: int, count: int = 50) -> np.ndarray:
@@ -251,7 +252,8 @@ def _gradient(plan: _Plan, w: torch.Tensor, xb: torch.Tensor, yb: torch.Tensor) 
         return loss(model.function(wk, xk), yk).mean()
 
     with torch.enable_grad():
-        return torch.func.vmap(torch.func.grad(one))(w.detach(), xb, yb)
+        grads: torch.Tensor = torch.func.vmap(torch.func.grad(one))(w.detach(), xb, yb)
+        return grads
 
 
 def _run_shard(

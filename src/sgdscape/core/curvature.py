@@ -333,7 +333,8 @@ class CurvatureMap:
             raise SgdscapeError(
                 f"unknown curvature kind {kind!r}; choose one of: {', '.join(KINDS)}."
             )
-        return self.kind == KINDS.index(kind)
+        inside: np.ndarray = self.kind == KINDS.index(kind)
+        return inside
 
 
 def classify(eigenvalues: np.ndarray, tol: float) -> np.ndarray:
@@ -443,11 +444,12 @@ class QuadraticModel:
     def evaluate(self, points: np.ndarray) -> np.ndarray:
         """``q`` at ``points: (..., 2)``, shape ``(...)``."""
         d = np.asarray(points, dtype=np.float64) - self.center
-        return (
+        q: np.ndarray = (
             self.value
             + d @ self.gradient
             + 0.5 * np.einsum("...i,ij,...j->...", d, self.hessian, d)
         )
+        return q
 
 
 def quadratic_model(

@@ -24,9 +24,9 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
+from sgdscape.core.devices import new_record
 from sgdscape.core.kernels import SGD_BLOCK_STEPS, closed_form_gradient, fused_gradient
 from sgdscape.core.losses import Loss
 from sgdscape.core.models import Model
@@ -70,16 +70,6 @@ def fused_optimizer(
     except (RuntimeError, TypeError, ValueError):
         return None
     return optimizer
-
-
-def new_record(shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
-    """An uninitialised float32 record. On the CPU it is numpy's memory, which numpy
-    backs with transparent huge pages where Linux allows (far fewer page faults while the
-    records of a large batched run are first written) and which the caller gets back as
-    arrays without a copy."""
-    if device.type == "cpu":
-        return torch.from_numpy(np.empty(shape, dtype=np.float32))
-    return torch.empty(shape, device=device)
 
 
 @dataclass(frozen=True)
@@ -170,7 +160,7 @@ class Stepper:
     Attributes:
         model, loss: what is trained.
         w: ``(K, p)`` the iterate, a leaf tensor that requires grad.
-        optimizer: the ``torch.optim`` optimizer of ``w`` (used when ``sgd`` is ``None``).
+        optimizer: the ``torch.optim`` optimizer of ``w`` when ``sgd`` is ``None``.
         sgd: the inlined SGD update, or ``None`` for any other optimizer.
         closed_form: closed-form minibatch gradients (else autograd).
         fused: the closed-form gradient is the compiled one.

@@ -74,7 +74,8 @@ class Landscape:
             )
         index = np.asarray(indices, dtype=np.int64)
         index = index[index >= 0]
-        return self.sample_loss[index].mean(axis=0)
+        mean: np.ndarray = self.sample_loss[index].mean(axis=0)
+        return mean
 
 
 def per_sample_bytes(n_samples: int, grid: Grid) -> int:

@@ -389,13 +389,17 @@ def _gaussian_noise(n: int, generator: torch.Generator, std: float) -> torch.Ten
     return torch.empty(n, 1).normal_(0.0, std, generator=generator)
 
 
-def _linear(n: int, generator: torch.Generator, options: ProblemOptions):
+def _linear(
+    n: int, generator: torch.Generator, options: ProblemOptions
+) -> tuple[torch.Tensor, torch.Tensor]:
     x = _uniform_x(n, generator, options)
     epsilon = _gaussian_noise(n, generator, options.noise_std)
     return x, options.slope * x + epsilon
 
 
-def _student_t(n: int, generator: torch.Generator, options: ProblemOptions):
+def _student_t(
+    n: int, generator: torch.Generator, options: ProblemOptions
+) -> tuple[torch.Tensor, torch.Tensor]:
     x = _uniform_x(n, generator, options)
     # t = z / sqrt(chi2_df / df), with chi2 drawn as a Gamma(df/2, 2) from the same generator
     z = torch.empty(n, 1).normal_(0.0, 1.0, generator=generator)
@@ -404,29 +408,39 @@ def _student_t(n: int, generator: torch.Generator, options: ProblemOptions):
     return x, options.slope * x + options.noise_std * t
 
 
-def _outliers(n: int, generator: torch.Generator, options: ProblemOptions):
+def _outliers(
+    n: int, generator: torch.Generator, options: ProblemOptions
+) -> tuple[torch.Tensor, torch.Tensor]:
     x, y = _linear(n, generator, options)
     is_outlier = torch.rand(n, 1, generator=generator) < options.outlier_fraction
     sign = torch.where(torch.rand(n, 1, generator=generator) < 0.5, -1.0, 1.0)
     return x, torch.where(is_outlier, y + sign * options.outlier_scale, y)
 
 
-def _absolute(n: int, generator: torch.Generator, options: ProblemOptions):
+def _absolute(
+    n: int, generator: torch.Generator, options: ProblemOptions
+) -> tuple[torch.Tensor, torch.Tensor]:
     x = _uniform_x(n, generator, options)
     return x, options.slope * x.abs() + _gaussian_noise(n, generator, options.noise_std)
 
 
-def _sine(n: int, generator: torch.Generator, options: ProblemOptions):
+def _sine(
+    n: int, generator: torch.Generator, options: ProblemOptions
+) -> tuple[torch.Tensor, torch.Tensor]:
     x = _uniform_x(n, generator, options)
     y = options.slope * torch.sin(math.pi * x) + _gaussian_noise(n, generator, options.noise_std)
     return x, y
 
 
-def _positive_x(n: int, generator: torch.Generator, options: ProblemOptions):
+def _positive_x(
+    n: int, generator: torch.Generator, options: ProblemOptions
+) -> tuple[torch.Tensor, torch.Tensor]:
     return _linear(n, generator, ProblemOptions(**{**options.__dict__, "x_range": (0.0, 1.0)}))
 
 
-def _blobs(n: int, generator: torch.Generator, options: ProblemOptions):
+def _blobs(
+    n: int, generator: torch.Generator, options: ProblemOptions
+) -> tuple[torch.Tensor, torch.Tensor]:
     labels = (torch.rand(n, 1, generator=generator) < 0.5).float()
     centre = options.slope / 2.0 * (2.0 * labels - 1.0)
     x = centre + torch.empty(n, 1).normal_(0.0, max(options.noise_std, 1e-6), generator=generator)

@@ -58,8 +58,11 @@ from sgdscape.core.path import (
     PATH_FUSE_MIN_EVALUATIONS,
     path_quantities,
     path_records,
+    risk_at,
+    uses_moments,
 )
 from sgdscape.core.problems import Dataset, make_generator
+from sgdscape.core.row_steps import row_steps_available, run_row_steps
 from sgdscape.errors import (
     FLOAT32_MAX,
     SgdscapeError,
@@ -140,14 +143,16 @@ class Trajectory:
     def batch(self, step: int) -> np.ndarray:
         """Sample indices of the minibatch used at ``step`` (padding removed)."""
         row = self.batch_indices[step]
-        return row[row >= 0]
+        kept: np.ndarray = row[row >= 0]
+        return kept
 
     @property
     def noise(self) -> np.ndarray:
         """Gradient noise ``grads - full_grads``, ``(..., T, p)``."""
         if self.full_grads is None:
             raise SgdscapeError("the full gradient was not recorded (record_full_gradient=False).")
-        return self.grads - self.full_grads
+        noise: np.ndarray = self.grads - self.full_grads
+        return noise
 
     @property
     def noise_norm(self) -> np.ndarray:
@@ -156,7 +161,8 @@ class Trajectory:
             raise SgdscapeError("the full gradient was not recorded (record_full_gradient=False).")
         with np.errstate(over="ignore", invalid="ignore"):
             noise = self.grads.astype(np.float64) - self.full_grads.astype(np.float64)
-            return np.linalg.norm(noise, axis=-1)
+            norms: np.ndarray = np.linalg.norm(noise, axis=-1)
+            return norms
 
     @property
     def cosine(self) -> np.ndarray:
@@ -366,6 +372,28 @@ def train(
     Returns:
         A :class:`Trajectory`; with defaults and ``init=(1.2, -2.3), lr=0.05`` it equals
         the seed notebook's ``train``.
+
+    Examples:
+        The seed's run: one init, one sample per step, 100 samples so 100 steps of 2
+        parameters; step 0 records the init itself.
+
+        >>> import sgdscape
+        >>> data = sgdscape.ground_truth(100, seed=0)
+        >>> run = sgdscape.train("relu-unit", data, init=(1.2, -2.3), lr=0.05)
+        >>> run.iterates.shape, run.grads.shape, run.risk.shape
+        ((100, 2), (100, 2), (100,))
+        >>> run.iterates[0]
+        array([ 1.2, -2.3], dtype=float32)
+        >>> bool(run.final_risk < run.risk[0])
+        True
+
+        Many inits at once: a leading axis of ``K`` runs, trained independently.
+
+        >>> many = sgdscape.train("relu-unit", data, init=[[1.2, -2.3], [0.5, 1.0]], epochs=2)
+        >>> many.iterates.shape, many.final.shape, many.diverged.tolist()
+        ((2, 200, 2), (2, 2), [False, False])
+        >>> bool((many.iterates[0, :100] == run.iterates).all())
+        True
     """
     given = check_train_inputs(
         model, data, init=init, lr=lr, optimizer=optimizer,
@@ -386,14 +414,27 @@ def train(
     records = Records.empty(n_steps, model.n_params, n_inits, target)
     batches = Minibatches.gather(given.batches, x, y, lrs)
     fuse = fuses_steps(given.engine, given.closed_form, n_inits, n_steps)
-    if fuse and sgd is None:
+    if fuse and optim is not None:
         optim = fused_optimizer(given.spec, w, given.lr, given.options) or optim
     stepper = Stepper(model, given.loss, w, optim, sgd, given.closed_form, fused=fuse)
     # a step's kernels and the records are small: one thread avoids OpenMP start-up and
     # stalls per call (measured 2x to 3x faster for 10,000 inits x 100 steps)
     work = n_inits * model.n_params * batch_size * SGD_BLOCK_STEPS
     with one_thread_when_small(work, target, SINGLE_THREAD_BELOW):
-        steps_run = run_steps(stepper, batches, records, blocks=fuse, block_kernel=fused_sgd_steps)
+        if (
+            sgd is not None
+            and not fuse
+            and given.closed_form
+            and row_steps_available(model, given.loss, sgd, batch_size)
+        ):  # the seed's setting: one sample per step, on rows, bit-equal to the per-step engine
+            steps_run = run_row_steps(
+                model, sgd, w, batches.x[:, 0].tolist(), batches.y[:, 0].tolist(), lrs,
+                records.iterates, records.grads, records.batch_loss, DIVERGENCE_CHECK_STEPS,
+            )  # fmt: skip
+        else:
+            steps_run = run_steps(
+                stepper, batches, records, blocks=fuse, block_kernel=fused_sgd_steps
+            )
         known = any(given.spec.cls is spec.cls for spec in OPTIMIZERS.values())
         suspects = divergence_suspects(w.detach(), records.batch_loss[:steps_run], known)
         diverged_step, keep = first_divergence(
@@ -435,7 +476,7 @@ def _assemble(
         batch_size: samples per step; ``lrs`` the learning rate of each step.
     """
     model, loss_fn, batches = given.model, given.loss, given.batches
-    n = x.shape[0]
+    n, n_inits = x.shape[0], w.shape[0]
     iterates, grads, batch_loss = records.iterates, records.grads, records.batch_loss
     with torch.no_grad():
         risk, full_grads = path_records(
@@ -449,7 +490,8 @@ def _assemble(
             if full_grads is not None:
                 full_grads[in_order] = grads[:keep][in_order].transpose(1, 2)
         final = w.detach().clone()
-        final_risk = loss_fn(model(final, x), y).mean(dim=-1) if record_risk else None
+        moments = uses_moments(model, loss_fn, given.engine, float(keep) * n_inits * n)
+        final_risk = risk_at(model, loss_fn, final, x, y, moments) if record_risk else None
         if suspects.numel() > 0:  # NaN after each run's divergence, in the suspects only
             blank_after_divergence(
                 diverged_step, suspects, keep,
