@@ -579,7 +579,7 @@ def lanczos(
         space closed). A run whose space closes early keeps zero vectors and coefficients beyond.
     """
     q = start.to(torch.float64)
-    q = q / q.norm(dim=1, keepdim=True)
+    q = q / torch.linalg.vector_norm(q, dim=1, keepdim=True)
     r, p = q.shape
     steps = min(steps, p)
     basis = torch.zeros(r, steps, p, dtype=torch.float64, device=q.device)
@@ -597,9 +597,9 @@ def lanczos(
         for _ in range(2):  # full reorthogonalisation against every earlier vector, twice
             column = torch.baddbmm(column, span.mT, torch.bmm(span, column), alpha=-1.0)
         w = column[:, :, 0]
-        norm = w.norm(dim=1)
+        norm = torch.linalg.vector_norm(w, dim=1)
         closed = norm <= 1e-10 * alpha.abs().clamp_min(1e-30)
-        beta = torch.where(closed, torch.zeros_like(norm), norm)
+        beta = norm.masked_fill(closed, 0.0)
         alphas.append(alpha)
         betas.append(beta)
         stop = on_step is not None and on_step(torch.stack(alphas, 1), torch.stack(betas, 1), j + 1)
@@ -607,7 +607,7 @@ def lanczos(
             basis = basis[:, : j + 1]
             break
         previous = q
-        q = torch.where(closed[:, None], torch.zeros_like(w), w / norm.clamp_min(1e-300)[:, None])
+        q = (w / norm.clamp_min(1e-300)[:, None]).masked_fill_(closed[:, None], 0.0)
     return torch.stack(alphas, 1), torch.stack(betas, 1), basis
 
 
