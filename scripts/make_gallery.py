@@ -36,16 +36,23 @@ def render(name: str) -> str:
     matplotlib.use("Agg")
     import sgdscape
     from sgdscape.records.basins import basins
-    from sgdscape.records.presets import PRESETS
+    from sgdscape.records.presets import NETWORK_PRESETS, PRESETS
     from sgdscape.views.overlays import plot_basins, plot_compare
     from sgdscape.views.step_figure import plot_step, save_figure
 
+    if name in NETWORK_PRESETS:
+        return render_network(name)
     preset = PRESETS[name]
     result = sgdscape.run(preset.config)
     IMAGES.mkdir(parents=True, exist_ok=True)
     image = IMAGES / f"{name}.png"
     if preset.basins:
         figure = plot_basins(basins(preset.config, points=40), result.landscape)
+    elif preset.curvature:
+        from sgdscape.records.run import with_curvature
+        from sgdscape.views.curvature_figure import plot_stability
+
+        figure = plot_stability(with_curvature(result))
     elif result.others:
         figure = plot_compare(result)
     else:
@@ -57,6 +64,34 @@ def render(name: str) -> str:
             "",
             "```bash",
             f"sgdscape run --preset {name}",
+            "```",
+            "",
+            f"![{name}](images/gallery/{name}.png)",
+            "",
+            preset.explanation,
+            "",
+        ]
+    )
+
+
+def render_network(name: str) -> str:
+    """Run network preset ``name``, save its figure, and return its markdown section."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sgdscape.records.presets import NETWORK_PRESETS, run_network_preset
+    from sgdscape.views.curvature_figure import plot_network_preset
+    from sgdscape.views.step_figure import save_figure
+
+    preset = NETWORK_PRESETS[name]
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    save_figure(plot_network_preset(run_network_preset(preset)), IMAGES / f"{name}.png", dpi=80)
+    return "\n".join(
+        [
+            f"## `{name}`: {preset.story}",
+            "",
+            "```bash",
+            preset.command,
             "```",
             "",
             f"![{name}](images/gallery/{name}.png)",
@@ -112,9 +147,10 @@ CHAINS_HEADER = [
 
 def main(names: list[str]) -> None:
     from sgdscape.records.chain_presets import CHAIN_PRESETS
-    from sgdscape.records.presets import PRESETS
+    from sgdscape.records.presets import NETWORK_PRESETS, PRESETS
 
-    sections = [render(name) for name in (names or list(PRESETS)) if name in PRESETS]
+    runs = [*PRESETS, *NETWORK_PRESETS]
+    sections = [render(name) for name in (names or runs) if name in runs]
     chain_sections = [
         render_chains(n) for n in (names or list(CHAIN_PRESETS)) if n in CHAIN_PRESETS
     ]

@@ -367,7 +367,7 @@ NETWORK_PRESETS: dict[str, NetworkPreset] = {
             "The same digits MLP from the same init, trained 600 steps three ways: gradient "
             "descent with lr 0.1 ends with sharpness λmax near 3.7, with lr 0.5 near 2.6 (held "
             "below 2/lr = 4 by the edge of stability), and SGD with lr 0.5 on batches of 32 near "
-            "1.3: the gradient noise of small batches keeps the iterate out of sharp valleys.",
+            "1.2: the gradient noise of small batches keeps the iterate out of sharp valleys.",
             (NetworkRun(0.1, None, 600), NetworkRun(0.5, None, 600), NetworkRun(0.5, 32, 600)),
             points=30,
             layout="overlay",
