@@ -10,13 +10,28 @@ Run from the repository root::
 3. A ResNet-20-sized CNN (3 stages x 3 basic blocks, 16/32/64 channels, batch norm,
    ~0.27M parameters) on synthetic 32x32 images: a reduced slice is timed and the full
    51x51 slice on 10,000 images extrapolated linearly (points x images), said as such.
+
+``--suite`` runs instead the rows issue 16 asks for: on the 1,797 digits, MLPs of 2, 3 and 4
+``Linear`` layers (about 1.2e4, 5.1e4 and 7.4e4 parameters) and the digits CNN, at 1 and 2 torch
+threads, each library's *first call in a fresh process with default options* (sgdscape:
+``random_directions`` + ``slice_landscape``; loss-landscapes: ``random_plane``, filter-normalised,
+the same ``grid x grid`` points) and its warm time (best of ``--repeats``) in that same process.
+Every (model, threads) pair runs in two fresh processes, one per order (ours first, theirs first),
+so each library's first call is timed in a process where it comes first; the warm times are the
+best over both. Results print as a table and, with ``--json PATH``, are written there::
+
+    PYTHONPATH=src python benchmarks/bench_networks.py --suite [--grid 21] [--json out.json]
 """
 
 from __future__ import annotations
 
 import argparse
 import copy
+import itertools
+import json
 import os
+import subprocess
+import sys
 import time
 
 import numpy as np
@@ -110,8 +125,150 @@ class ResNet20(nn.Module):
         return self.head(out.mean(dim=(2, 3)))
 
 
+# ----------------------------------------------------------------------------- the suite (issue 16)
+
+SUITE_MODELS = ("mlp-2", "mlp-3", "mlp-4", "digits-cnn")
+
+
+def suite_model(name: str) -> tuple[nn.Module, nn.Module, torch.Tensor, torch.Tensor]:
+    """``(model, loss_fn, x, y)`` of a suite row: an MLP on the flat digits, or the digits CNN."""
+    example = get_example("digits-cnn" if name == "digits-cnn" else "digits-mlp")
+    if name == "digits-cnn":
+        return example.model, example.loss_fn, example.x, example.y
+    widths = {"mlp-2": [64, 160, 10], "mlp-3": [64, 256, 128, 10], "mlp-4": [64, 200, 200, 100, 10]}
+    layers: list[nn.Module] = []
+    sizes = widths[name]
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(0)
+        for index, (inputs, outputs) in enumerate(itertools.pairwise(sizes)):
+            layers.append(nn.Linear(inputs, outputs))
+            if index < len(sizes) - 2:
+                layers.append(nn.ReLU())
+    return nn.Sequential(*layers), example.loss_fn, example.x, example.y
+
+
+def suite_child(name: str, threads: int, grid: int, order: str, repeats: int) -> dict:
+    """One fresh process: both libraries' first calls (in ``order``) and their warm times."""
+    torch.set_num_threads(threads)
+    import loss_landscapes
+    import loss_landscapes.metrics
+
+    model, loss_fn, x, y = suite_model(name)
+
+    def ours() -> np.ndarray:
+        directions = random_directions(model)
+        return slice_landscape(
+            model, loss_fn, (x, y), directions=directions, grid=Grid.square(grid, -1.0, 1.0)
+        ).risk
+
+    def theirs() -> np.ndarray:
+        metric = loss_landscapes.metrics.Loss(loss_fn, x, y)
+        return np.asarray(
+            loss_landscapes.random_plane(
+                copy.deepcopy(model), metric, distance=1.0, steps=grid, normalization="filter"
+            )
+        )
+
+    work = {"ours": ours, "theirs": theirs}
+    first, first_cpu = {}, {}
+    for label in order.split(","):
+        start, start_cpu = time.perf_counter(), time.process_time()
+        values = work[label]()
+        first[label] = time.perf_counter() - start
+        first_cpu[label] = time.process_time() - start_cpu
+        assert np.isfinite(values).all() and values.shape == (grid, grid)
+    warm = {label: float("inf") for label in work}
+    warm_cpu = dict(warm)
+    for _ in range(repeats):
+        for label, function in work.items():
+            start, start_cpu = time.perf_counter(), time.process_time()
+            function()
+            warm[label] = min(warm[label], time.perf_counter() - start)
+            warm_cpu[label] = min(warm_cpu[label], time.process_time() - start_cpu)
+    return {
+        "model": name,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "threads": torch.get_num_threads(),
+        "order": order,
+        "first": first,
+        "warm": warm,
+        # process CPU seconds (all threads): on a shared machine wall time also counts the
+        # other processes' turns
+        "first_cpu": first_cpu,
+        "warm_cpu": warm_cpu,
+    }
+
+
+def suite(grid: int, repeats: int, threads: list[int], out: str | None) -> list[dict]:
+    """Every (model, threads) row in fresh processes; prints the table of ratios."""
+    rows = []
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    print(f"torch {torch.__version__}, {grid}x{grid} grid, load average before: {load}")
+    header = (
+        f"{'model':<11}{'params':>8}{'thr':>4} | {'first: ours':>11}{'theirs':>8}{'ratio':>7} | "
+        f"{'warm: ours':>10}{'theirs':>8}{'ratio':>7}"
+    )
+    print(header)
+    for name in SUITE_MODELS:
+        for count in threads:
+            children = []
+            for order in ("ours,theirs", "theirs,ours"):
+                command = [
+                    sys.executable,
+                    __file__,
+                    "--child",
+                    f"{name}:{count}:{grid}:{order}:{repeats}",
+                ]
+                done = subprocess.run(command, capture_output=True, text=True, check=True)
+                children.append(json.loads(done.stdout.strip().splitlines()[-1]))
+            first = {
+                "ours": children[0]["first"]["ours"],
+                "theirs": children[1]["first"]["theirs"],
+            }
+            warm = {k: min(c["warm"][k] for c in children) for k in ("ours", "theirs")}
+            first_cpu = {
+                "ours": children[0]["first_cpu"]["ours"],
+                "theirs": children[1]["first_cpu"]["theirs"],
+            }
+            warm_cpu = {k: min(c["warm_cpu"][k] for c in children) for k in ("ours", "theirs")}
+            row = {
+                "model": name,
+                "parameters": children[0]["parameters"],
+                "threads": count,
+                "grid": grid,
+                "first_seconds": first,
+                "warm_seconds": warm,
+                "first_ratio": first["theirs"] / first["ours"],
+                "warm_ratio": warm["theirs"] / warm["ours"],
+                "first_cpu_ratio": first_cpu["theirs"] / first_cpu["ours"],
+                "warm_cpu_ratio": warm_cpu["theirs"] / warm_cpu["ours"],
+                "children": children,
+            }
+            rows.append(row)
+            print(
+                f"{name:<11}{row['parameters']:>8}{count:>4} | {first['ours']:>11.3f}"
+                f"{first['theirs']:>8.3f}{row['first_ratio']:>6.1f}x | {warm['ours']:>10.3f}"
+                f"{warm['theirs']:>8.3f}{row['warm_ratio']:>6.1f}x | CPU-time ratios: first "
+                f"{row['first_cpu_ratio']:.1f}x, warm {row['warm_cpu_ratio']:.1f}x",
+                flush=True,
+            )
+    load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
+    print(f"load average after: {load}; target: ratio >= 5x in every row")
+    if out:
+        with open(out, "w") as handle:
+            json.dump({"grid": grid, "torch": torch.__version__, "rows": rows}, handle, indent=2)
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--suite", action="store_true", help="the issue-16 rows (see the docstring)"
+    )
+    parser.add_argument("--suite-threads", default="1,2", help="torch thread counts of the suite")
+    parser.add_argument("--repeats", type=int, default=3, help="warm repeats of the suite")
+    parser.add_argument("--json", default=None, help="write the suite's rows there")
+    parser.add_argument("--child", default=None, help=argparse.SUPPRESS)
     parser.add_argument("--grid", type=int, default=31, help="points per axis (digits MLP)")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--resnet-images", type=int, default=64)
@@ -120,6 +277,14 @@ def main() -> None:
         "--threads", type=int, default=None, help="torch CPU threads for both libraries"
     )
     args = parser.parse_args()
+    if args.child:
+        name, count, grid, order, repeats = args.child.split(":")
+        print(json.dumps(suite_child(name, int(count), int(grid), order, int(repeats))))
+        return
+    if args.suite:
+        threads = [int(t) for t in args.suite_threads.split(",")]
+        suite(args.grid if args.grid != 31 else 21, args.repeats, threads, args.json)
+        return
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(

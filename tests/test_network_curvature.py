@@ -184,3 +184,84 @@ def test_asking_for_cuda_without_it_is_a_clear_error(small):
     model, loss_fn, x, y, *_ = small
     with pytest.raises(sgdscape.SgdscapeError, match="CUDA"):
         top_eigenvalues(model, loss_fn, (x, y), device="cuda")
+
+
+def _mlp(kind, seed=0):
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        if kind == "relu":
+            return nn.Sequential(nn.Linear(5, 9), nn.ReLU(), nn.Linear(9, 3))
+        if kind == "deep":  # no bias, composed activations, an eval-mode dropout, a final tanh
+            return nn.Sequential(
+                nn.Linear(5, 7),
+                nn.GELU(),
+                nn.Linear(7, 6, bias=False),
+                nn.Sigmoid(),
+                nn.Dropout(0.3),
+                nn.Linear(6, 3),
+                nn.Tanh(),
+            ).eval()
+        return nn.Sequential(nn.Linear(5, 3))  # "linear": a single layer
+
+
+@pytest.mark.parametrize("kind", ["relu", "deep", "linear"])
+@pytest.mark.parametrize("loss_name", ["cross-entropy", "mse"])
+def test_r_operator_products_and_quadratic_forms_equal_the_dense_hessian(kind, loss_name):
+    from sgdscape.networks.curvature import SequentialHessian
+
+    generator = torch.Generator().manual_seed(3)
+    x = torch.randn(50, 5, generator=generator)
+    if loss_name == "mse":
+        loss_fn: nn.Module = nn.MSELoss()
+        y = torch.randn(50, 3, generator=generator)
+    else:
+        loss_fn, y = nn.CrossEntropyLoss(), torch.randint(0, 3, (50,), generator=generator)
+    model = _mlp(kind)
+    target = y.double() if loss_name == "mse" else y
+    hessian, *_ = _dense(model, loss_fn, x, target)
+    names, shapes = parameter_layout(model)
+    theta = flat_parameters(model).double()
+    built = SequentialHessian.build(model, loss_fn, names, shapes, theta, x.double(), target)
+    assert built is not None  # the R-operator path is the one under test
+    v = torch.randn(6, len(theta), generator=generator, dtype=torch.float64)
+    for chunk in (None, 20):  # one pass, and three chunks of a mean loss
+        op = HessianOperator(model, loss_fn, (x, y), dtype=torch.float64, chunk_size=chunk)
+        np.testing.assert_allclose(op.dense().numpy(), hessian, atol=1e-10)
+        np.testing.assert_allclose(op.matvec(v[:1]).numpy(), v[:1].numpy() @ hessian, atol=1e-10)
+        quadratic = np.einsum("mp,pq,mq->m", v.numpy(), hessian, v.numpy())
+        np.testing.assert_allclose(op.quadratic_form(v).numpy(), quadratic, rtol=1e-10, atol=1e-12)
+    generic = HessianOperator(model, loss_fn, (x, y), dtype=torch.float64, use_algebra=False)
+    np.testing.assert_allclose(generic.dense().numpy(), hessian, atol=1e-10)
+
+
+def test_r_operator_declines_what_it_does_not_cover_and_the_generic_path_answers():
+    from sgdscape.networks.curvature import SequentialHessian
+
+    generator = torch.Generator().manual_seed(4)
+    x = torch.randn(30, 5, generator=generator)
+    y = torch.randint(0, 3, (30,), generator=generator)
+    training_dropout = nn.Sequential(nn.Linear(5, 4), nn.Dropout(0.5), nn.Linear(4, 3))
+    ignored = y.clone()
+    ignored[0] = -100
+    cases = [
+        (training_dropout, nn.CrossEntropyLoss(), y),  # random masks
+        (
+            nn.Sequential(nn.Linear(5, 4), nn.LayerNorm(4), nn.Linear(4, 3)),
+            nn.CrossEntropyLoss(),
+            y,
+        ),
+        (_mlp("relu"), nn.CrossEntropyLoss(label_smoothing=0.1), y),
+        (_mlp("relu"), nn.CrossEntropyLoss(), ignored),
+        (_mlp("relu"), nn.NLLLoss(), y),
+    ]
+    for model, loss_fn, target in cases:
+        names, shapes = parameter_layout(model)
+        theta = flat_parameters(model)
+        assert SequentialHessian.build(model, loss_fn, names, shapes, theta, x, target) is None
+    model, loss_fn = cases[1][0], cases[1][1]
+    hessian, *_ = _dense(model, loss_fn, x, y)
+    op = HessianOperator(model, loss_fn, (x, y), dtype=torch.float64)
+    np.testing.assert_allclose(op.dense().numpy(), hessian, atol=1e-10)
+    v = torch.randn(2, op.size, generator=generator, dtype=torch.float64)
+    quadratic = np.einsum("mp,pq,mq->m", v.numpy(), hessian, v.numpy())
+    np.testing.assert_allclose(op.quadratic_form(v).numpy(), quadratic, rtol=1e-9, atol=1e-12)

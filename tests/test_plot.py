@@ -64,8 +64,9 @@ def test_the_left_panel_is_the_minibatch_landscape_of_that_step(small_run):
         ),
         small_run.trajectory,
     )
+    # float32 sums in another order (the native risk kernel blocks its sums): rounding only
     np.testing.assert_allclose(
-        lean.batch_landscape(step), small_run.batch_landscape(step), rtol=1e-6
+        lean.batch_landscape(step), small_run.batch_landscape(step), rtol=1e-5
     )
 
 

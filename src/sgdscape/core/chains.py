@@ -254,8 +254,16 @@ def _gradient(plan: _Plan, w: torch.Tensor, xb: torch.Tensor, yb: torch.Tensor) 
         return torch.func.vmap(torch.func.grad(one))(w.detach(), xb, yb)
 
 
-def _run_shard(plan: _Plan, first: int, count: int, init: np.ndarray | None) -> dict[str, Any]:
+def _run_shard(
+    plan: _Plan,
+    first: int,
+    count: int,
+    init: np.ndarray | None,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
     """Run chains ``first ... first + count - 1`` of ``plan`` as one batch.
+
+    ``progress(steps_done)`` is called as the shard's steps finish (not with Ray).
 
     ``init``: ``(count, p)`` float32, or ``None`` to draw each chain's init from the model's
     rule with its own generator (as ``train(init=None, seed=seed + k)``).
@@ -303,7 +311,10 @@ def _run_shard(plan: _Plan, first: int, count: int, init: np.ndarray | None) -> 
             # step-major (block, B, K): each step's indices are one contiguous slab
             slabs = buffer[:, : (hi - lo) * batch].T.reshape(hi - lo, batch, count)
             slabs = slabs.contiguous().to(device)
-            _steps(plan, w, slabs, lo, hi, lengths, per_epoch, sgd, optimizer, records, wanted)
+            _steps(
+                plan, w, slabs, lo, hi, lengths, per_epoch, sgd, optimizer, records, wanted,
+                progress,
+            )  # fmt: skip
     return {
         "iterates": records,
         "final": w.detach().cpu().numpy().astype(np.float32),
@@ -334,6 +345,7 @@ def _fused_steps(
     sgd: SgdUpdate,
     records: np.ndarray,
     wanted: dict[int, int],
+    progress: Callable[[int], None] | None = None,
 ) -> int:
     """Whole compiled blocks of :data:`SGD_BLOCK_STEPS` steps from ``lo``; returns the
     first step left to the eager loop (``hi`` unless a kernel is missing or the range
@@ -359,6 +371,8 @@ def _fused_steps(
         t += SGD_BLOCK_STEPS
         if t in wanted:
             records[wanted[t]] = wt.T.cpu().numpy()
+        if progress is not None:
+            progress(t)
     with torch.no_grad():
         w.copy_(wt.T)
     return t
@@ -376,14 +390,16 @@ def _steps(
     optimizer: torch.optim.Optimizer | None,
     records: np.ndarray,
     wanted: dict[int, int],
+    progress: Callable[[int], None] | None = None,
 ) -> None:
     """Steps ``lo ... hi - 1`` of every chain in place on ``w: (K, p)``; ``slabs:
-    (hi - lo, B, K)`` the chains' minibatch indices of those steps."""
+    (hi - lo, B, K)`` the chains' minibatch indices of those steps; ``progress(t)`` after
+    step ``t`` (every compiled block, every eager step)."""
     x, y = plan.x.to(w.device), plan.y.to(w.device)
     first = lo
     if _fuses(plan, w.shape[0], sgd):
         assert sgd is not None
-        first = _fused_steps(plan, w, slabs, lo, hi, sgd, records, wanted)
+        first = _fused_steps(plan, w, slabs, lo, hi, sgd, records, wanted, progress)
     for t in range(first, hi):
         size = plan.batch_size if plan.sampling == "with-replacement" else lengths[t % per_epoch]
         index = slabs[t - lo, :size].T.long()
@@ -398,6 +414,8 @@ def _steps(
                 optimizer.step()
         if t + 1 in wanted:
             records[wanted[t + 1]] = w.detach().cpu().numpy()
+        if progress is not None:
+            progress(t + 1)
 
 
 def _resolve_init(init: object, model: Model, n_chains: int, seed: int) -> np.ndarray | None:
@@ -467,6 +485,7 @@ def chains(
     shards: int | None = None,
     ray_address: str | None = None,
     engine: str = "auto",
+    progress: Callable[[int, int], None] | None = None,
 ) -> Chains:
     """Run ``n_chains`` independent copies of the same stochastic optimizer as one batch.
 
@@ -501,9 +520,21 @@ def chains(
         engine: ``"plain"`` eager steps (bit for bit equal to ``train``); ``"auto"``
             compiles blocks of plain-SGD steps when ``K * steps`` is large (equal within
             float rounding); ``"fused"`` always compiles where it can.
+        progress: called as ``progress(chain_steps_done, chain_steps_total)`` (``K * steps``
+            in all) after each block of steps of each shard (local backend only).
 
     Returns:
         A :class:`Chains` with ``iterates (S, K, p)``, ``final (K, p)`` and ``diverged (K,)``.
+
+    Examples:
+        >>> import sgdscape
+        >>> data = sgdscape.make_problem("linear", 20, seed=0)
+        >>> run = sgdscape.chains("linear-regression", data, init=(0.0, 0.0), n_chains=500,
+        ...                       lr=0.1, steps=50, record_steps=[0, 10, 50])
+        >>> run.iterates.shape  # (recorded steps, chains, parameters)
+        (3, 500, 2)
+        >>> bool((run.at(0) == 0).all()), bool(run.at(50).std(axis=0).min() > 0)
+        (True, True)
     """
     model = get_model(model)
     loss_fn = get_loss(loss)
@@ -557,8 +588,21 @@ def chains(
     if backend == "ray":
         parts = _run_ray(plan, ranges, start, ray_address)
     else:
+        total = n_chains * steps
+
+        def report(first: int, count: int) -> Callable[[int], None] | None:
+            if progress is None:
+                return None
+            return lambda done: progress(first * steps + count * done, total)
+
         parts = [
-            _run_shard(plan, first, count, None if start is None else start[first : first + count])
+            _run_shard(
+                plan,
+                first,
+                count,
+                None if start is None else start[first : first + count],
+                report(first, count),
+            )
             for first, count in ranges
         ]
     iterates = (

@@ -179,7 +179,7 @@ class Stepper:
     model: Model
     loss: Loss
     w: torch.Tensor
-    optimizer: torch.optim.Optimizer
+    optimizer: torch.optim.Optimizer | None
     sgd: SgdUpdate | None
     closed_form: bool
     fused: bool
@@ -202,6 +202,7 @@ class Stepper:
             if self.sgd is not None:
                 self.sgd.step(w, gradient, batches.lrs[t])
             else:
+                assert self.optimizer is not None  # built whenever SGD is not inlined
                 w.grad = gradient
                 self.optimizer.param_groups[0]["lr"] = batches.lrs[t]
                 self.optimizer.step()

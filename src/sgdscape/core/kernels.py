@@ -36,7 +36,9 @@ from sgdscape.errors import SgdscapeError, check_choice
 log = logging.getLogger("sgdscape")
 
 ENGINES = {
-    "auto": "fused kernels when the work is large enough to pay for compiling, else plain",
+    "auto": "the path expected to finish first for this size, start-up cost included",
+    "native": "landscapes: the precompiled C kernels (sgdscape.core.native) where they apply, "
+    "else plain; trajectories and chains: as auto",
     "fused": "always torch.compile'd kernels (falls back to plain if compiling fails)",
     "plain": "plain broadcast torch: the reference implementation",
 }
@@ -53,6 +55,7 @@ used: Counter[str] = Counter()
 
 _compiled: dict[tuple[str, str, str], Callable[..., object]] = {}
 _failed: set[tuple[str, str, str]] = set()
+_warm: set[tuple[str, str, str]] = set()  # landscape kernels that have run (compiled)
 
 
 def check_engine(engine: str) -> str:
@@ -75,11 +78,17 @@ def is_builtin(model: Model, loss: Loss) -> bool:
 def wants_fused(engine: str, model: Model, loss: Loss, evaluations: float) -> bool:
     """Whether to try the fused path for this much work."""
     engine = check_engine(engine)
-    if engine == "plain":
+    if engine in ("plain", "native"):
         return False
     if engine == "fused":
         return True
     return is_builtin(model, loss) and evaluations >= FUSE_MIN_EVALUATIONS
+
+
+def is_warm(kind: str, model: Model, loss: Loss, device: torch.device) -> bool:
+    """Whether the ``kind`` kernel for ``model`` and ``loss`` is compiled in this process
+    (calling it costs no start-up)."""
+    return _key_of(kind, model, loss, device) in _warm
 
 
 def _set_cache_dir() -> None:
@@ -185,6 +194,7 @@ _noticed: set[tuple[str, str]] = set()
 
 def _give_up(key: tuple[str, str, str], error: BaseException) -> None:
     _failed.add(key)
+    _warm.discard(key)
     _compiled.pop(key, None)
     if key[1:] in _noticed:  # one line per model, loss and device is enough
         return
@@ -218,6 +228,7 @@ def fused_risk(
     try:
         result = _call(kernel, wt, x, y, work=wt.shape[1] * x.shape[0])
         used["risk"] += 1
+        _warm.add(_key_of("risk", model, loss, wt.device))
         return result  # type: ignore[return-value]
     except Exception as error:  # compilation happens at the first call
         _give_up(_key_of("risk", model, loss, wt.device), error)
@@ -239,6 +250,7 @@ def fused_fill(
     try:
         _call(kernel, out, wt, x, y, work=out.numel())
         used["fill"] += 1
+        _warm.add(_key_of("fill", model, loss, wt.device))
     except Exception as error:
         _give_up(_key_of("fill", model, loss, wt.device), error)
         return False
@@ -261,6 +273,7 @@ def scaled_risk(
     try:
         result = _call(kernel, scale, hidden, y, work=scale.shape[0] * hidden.numel())
         used["risk"] += 1
+        _warm.add(_key_of("scaled-risk", model, loss, scale.device))
         return result  # type: ignore[return-value]
     except Exception as error:
         _give_up(_key_of("scaled-risk", model, loss, scale.device), error)
@@ -283,6 +296,7 @@ def scaled_fill(
     try:
         _call(kernel, out, scale, hidden.T.contiguous(), y, work=out.numel())
         used["fill"] += 1
+        _warm.add(_key_of("scaled-fill", model, loss, scale.device))
     except Exception as error:
         _give_up(_key_of("scaled-fill", model, loss, scale.device), error)
         return False
@@ -297,6 +311,7 @@ def reset() -> None:
     """Forget compiled kernels and failures (tests, or after changing torch settings)."""
     _compiled.clear()
     _failed.clear()
+    _warm.clear()
     _noticed.clear()
     used.clear()
 

@@ -6,13 +6,15 @@ chunks sized from a memory budget, never one giant broadcast.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from sgdscape.core.devices import resolve_device
+from sgdscape.core import native
+from sgdscape.core.devices import one_thread_when_small, resolve_device
 from sgdscape.core.grid import Grid, Plane
 from sgdscape.core.kernels import (
     RISK_SAMPLE_BLOCK,
@@ -21,6 +23,7 @@ from sgdscape.core.kernels import (
     fused_fill,
     fused_risk,
     is_builtin,
+    is_warm,
     scaled_fill,
     scaled_risk,
     wants_fused,
@@ -107,11 +110,28 @@ def landscape(
         memory_budget: bytes of memory this call may use, output included.
         device: where to compute (``"cpu"``, ``"cuda"``, ``"auto"``).
         progress: called as ``progress(done_chunks, total_chunks)``.
-        engine: ``"auto"`` (fused kernels for large built-in work, see
-            :mod:`sgdscape.core.kernels`), ``"fused"`` or ``"plain"`` (the broadcast reference).
+        engine: ``"auto"`` (the path expected to finish first, start-up included: see
+            :func:`choose_path`), ``"native"`` (precompiled C kernels,
+            :mod:`sgdscape.core.native`), ``"fused"`` (``torch.compile``,
+            :mod:`sgdscape.core.kernels`) or ``"plain"`` (the broadcast reference).
 
     Returns:
         A :class:`Landscape` with float32 numpy arrays on the CPU.
+
+    Examples:
+        The seed's experiment: 100 samples of the ground truth on the seed's 100x100 grid.
+
+        >>> from sgdscape import Grid, ground_truth, landscape
+        >>> result = landscape("relu-unit", ground_truth(100, seed=0), Grid.square(100))
+        >>> result.sample_loss.shape, result.risk.shape
+        ((100, 100, 100), (100, 100))
+        >>> bool(abs(result.risk - result.sample_loss.mean(axis=0)).max() < 1e-5)
+        True
+
+        The risk alone, without keeping every sample's grid:
+
+        >>> landscape("relu-unit", ground_truth(100, seed=0), per_sample=False).sample_loss is None
+        True
     """
     model = get_model(model)
     loss_fn = get_loss(loss)
@@ -143,7 +163,6 @@ def landscape(
     w1_axis, w2_axis = grid.axes()
     a = torch.from_numpy(w1_axis).to(target)
     b = torch.from_numpy(w2_axis).to(target)
-    points = plane.points(a, b).reshape(n_points, model.n_params)
     x = data.x.to(target).reshape(-1)
     y = data.y.to(target).reshape(-1)
 
@@ -151,41 +170,231 @@ def landscape(
         free, _ = torch.cuda.mem_get_info(target)
         working = max(1, min(working, int(0.8 * free) - output_bytes))
 
-    fused = None
-    if wants_fused(engine, model, loss_fn, float(n) * n_points):
-        split = scale_split(model, points.reshape(rows, columns, -1))
+    split = plane_split(model, plane, a, b) if engine != "plain" else None
+    path = choose_path(engine, model, loss_fn, n, n_points, per_sample, split, target, working)
+    began = time.perf_counter()
+    fused: tuple[torch.Tensor | np.ndarray, torch.Tensor | np.ndarray | None] | None = None
+    risk: torch.Tensor | np.ndarray
+    sample_loss: torch.Tensor | np.ndarray | None
+    if path == "native" and split is not None:
+        fused = _native(model, loss_fn.name, *split, x, y, per_sample, progress)
+    if fused is None:  # every other path evaluates the model at every grid point
+        points = plane.points(a, b).reshape(n_points, model.n_params)
+    if path == "fused":
         if split is not None:
             fused = _fused_scaled(model, loss_fn, *split, x, y, per_sample, progress)
         if fused is None:
             fused = _fused(model, loss_fn, points, x, y, per_sample, progress)
     if fused is not None:
         risk, sample_loss = fused
-    elif (
-        engine == "auto"
-        and per_sample
-        and is_builtin(model, loss_fn)
-        and n * n_points * BYTES_PER_EVALUATION <= working
-    ):
+    elif path == "direct":
         risk, sample_loss = _direct(model, loss_fn, points, x, y)
         if progress is not None:
             progress(1, 1)
     else:
+        path = "plain"
         risk, sample_loss = _plain(
             model, loss_fn, points, x, y, per_sample, working, target, progress
         )
+    if target.type == "cpu":
+        learn_rate(path, per_sample, float(n) * n_points, time.perf_counter() - began)
 
     return Landscape(
         w1=w1_axis,
         w2=w2_axis,
-        risk=risk.reshape(rows, columns).cpu().numpy(),
-        sample_loss=None
-        if sample_loss is None
-        else sample_loss.reshape(n, rows, columns).cpu().numpy(),
+        risk=_numpy(risk).reshape(rows, columns),
+        sample_loss=None if sample_loss is None else _numpy(sample_loss).reshape(n, rows, columns),
         labels=plane.labels,
         loss=loss_fn.name,
         model=model.name,
         plane=plane,
     )
+
+
+def _numpy(values: torch.Tensor | np.ndarray) -> np.ndarray:
+    return values if isinstance(values, np.ndarray) else values.cpu().numpy()
+
+
+def _fresh(shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """An uninitialised float32 output; on the CPU numpy's memory, which numpy backs with
+    transparent huge pages (``madvise``) so that first touch faults 2 MiB at a time."""
+    if device.type != "cpu":
+        return torch.empty(shape, device=device)
+    return torch.from_numpy(np.empty(shape, dtype=np.float32))
+
+
+#: loss evaluations per second of each CPU path, ``(path, per_sample)``: the values a
+#: process starts from (conservative, measured on a loaded 2-core machine); :data:`RATES`
+#: holds them updated with what this process measured.
+START_RATES: dict[tuple[str, bool], float] = {
+    ("native", True): 1.5e9,  # per-sample grids into fresh memory, risk included
+    ("native", False): 5e9,
+    ("fused", True): 4e8,
+    ("fused", False): 5e9,
+    ("direct", True): 2e8,
+    ("plain", True): 1e8,
+    ("plain", False): 1e8,
+}
+
+RATES = dict(START_RATES)
+
+#: ``auto`` charges a call a share of the one-time native build: 1/this (the library then
+#: serves every later call and process on the machine). Work that would take a quarter of
+#: the build on the other paths triggers it; the seed's small run (milliseconds) does not.
+BUILD_AMORTISED_OVER = 4
+
+#: seconds the first ``torch.compile``'d landscape call of a process costs before computing
+#: (inductor's start with its disk cache warm: 3.5 s measured, up to 20 s under load).
+FUSED_STARTUP_SECONDS = 5.0
+
+
+def learn_rate(path: str, per_sample: bool, evaluations: float, seconds: float) -> None:
+    """Remember the best rate a path ran at in this process (calls of at least 1e7
+    evaluations). The best, not the last: on a shared machine a descheduled call would
+    otherwise make a fast path look slow and flip the next choice."""
+    key = (path, per_sample)
+    if evaluations >= 1e7 and seconds > 0 and key in RATES:
+        RATES[key] = max(RATES[key], evaluations / seconds)
+
+
+def estimated_seconds(
+    path: str, per_sample: bool, evaluations: float, startup: float = 0.0
+) -> float:
+    """Start-up plus ``evaluations`` at the path's known rate."""
+    rate = RATES.get((path, per_sample), RATES[("plain", per_sample)])
+    return startup + evaluations / rate
+
+
+def choose_path(
+    engine: str,
+    model: Model,
+    loss: Loss,
+    n: int,
+    n_points: int,
+    per_sample: bool,
+    split: tuple[torch.Tensor, torch.Tensor] | None,
+    device: torch.device,
+    working: int,
+) -> str:
+    """Which path computes this landscape: ``"native"``, ``"fused"``, ``"direct"`` or
+    ``"plain"``.
+
+    ``engine="auto"`` takes the path with the smallest expected time, start-up included:
+    the native kernels cost nothing once loaded, about a millisecond when their library is
+    on disk, and a quarter of their measured build time (about a second,
+    :func:`sgdscape.core.native.startup_seconds`) when it is not, since one build serves
+    every later call (:data:`BUILD_AMORTISED_OVER`); a compiled kernel costs
+    :data:`FUSED_STARTUP_SECONDS` until it has run in this process. Rates are
+    :data:`RATES`, updated from every call. So the seed's small run never builds or
+    compiles anything, and large work pays each start-up once per machine or process.
+    On CUDA, ``auto`` fuses large work (:func:`sgdscape.core.kernels.wants_fused`).
+    """
+    evaluations = float(n) * n_points
+    native_ok = (
+        split is not None
+        and device.type == "cpu"
+        and loss.name in native.LOSSES
+        and is_builtin(model, loss)
+    )
+    if engine == "plain":
+        return "plain"
+    if engine == "native":
+        return "native" if native_ok and native.library() is not None else "plain"
+    if engine == "fused" or (
+        device.type != "cpu" and wants_fused(engine, model, loss, evaluations)
+    ):
+        return "fused"
+    direct_ok = (
+        per_sample and is_builtin(model, loss) and n * n_points * BYTES_PER_EVALUATION <= working
+    )
+    if device.type != "cpu" or not is_builtin(model, loss):
+        return "direct" if direct_ok else "plain"
+    costs = {"plain": estimated_seconds("plain", per_sample, evaluations)}
+    if direct_ok:
+        costs["direct"] = estimated_seconds("direct", True, evaluations)
+    if native_ok:
+        startup = native.startup_seconds()
+        if not native.loaded() and not native.built():
+            startup /= BUILD_AMORTISED_OVER  # one build serves every later call and process
+        costs["native"] = estimated_seconds("native", per_sample, evaluations, startup)
+    kinds = ("scaled-risk", "scaled-fill") if split is not None else ("risk", "fill")
+    warm = all(is_warm(kind, model, loss, device) for kind in kinds[: 2 if per_sample else 1])
+    costs["fused"] = estimated_seconds(
+        "fused", per_sample, evaluations, 0.0 if warm else FUSED_STARTUP_SECONDS
+    )
+    return min(costs, key=costs.__getitem__)
+
+
+def _native(
+    model: Model,
+    loss: str,
+    scale: torch.Tensor,
+    rows: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    per_sample: bool,
+    progress: Progress | None,
+) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """:func:`_fused_scaled` on the native kernels: risk ``(P,)`` and per-sample losses
+    ``(n, P)`` as numpy arrays, the per-sample ones written once into fresh numpy memory
+    (huge pages, first-touched by the thread that computes them); ``None`` if the kernels
+    are unavailable or the data is not float32."""
+    if native.library() is None or not (
+        scale.dtype == rows.dtype == x.dtype == y.dtype == torch.float32
+    ):
+        return None
+    n, n_rows, columns = x.shape[0], rows.shape[0], scale.shape[0]
+    threads = torch.get_num_threads()
+    scale_values = np.ascontiguousarray(scale.cpu().numpy())
+    targets = np.ascontiguousarray(y.cpu().numpy())
+    total = np.zeros((n_rows, columns))
+    sample_loss = np.empty((n, n_rows, columns), dtype=np.float32) if per_sample else None
+    blocks = range(0, n, RISK_SAMPLE_BLOCK)
+    with torch.no_grad():
+        for done, s0 in enumerate(blocks, start=1):
+            s1 = min(s0 + RISK_SAMPLE_BLOCK, n)
+            with one_thread_when_small(n_rows * (s1 - s0), x.device, 2**22):
+                hidden = model.function(rows, x[s0:s1]).cpu().numpy()  # (G2, b)
+            hidden = np.ascontiguousarray(hidden)
+            native.scaled_risk(total, scale_values, hidden, targets[s0:s1], loss, threads)
+            if sample_loss is not None:
+                native.scaled_fill(
+                    sample_loss[s0:s1],
+                    scale_values,
+                    np.ascontiguousarray(hidden.T),
+                    targets[s0:s1],
+                    loss,
+                    threads,
+                )
+            if progress is not None:
+                progress(done, len(blocks))
+    risk = (total / n).astype(np.float32).reshape(-1)
+    return risk, None if sample_loss is None else sample_loss.reshape(n, -1)
+
+
+def plane_split(
+    model: Model, plane: Plane, a: torch.Tensor, b: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor] | None:
+    """:func:`scale_split` of ``plane.points(a, b)`` without building the ``(G2, G1, p)``
+    points: the split exists exactly when the first direction moves only the scale
+    parameter and the second leaves it alone (then ``origin + a*d1 + b*d2`` puts the same
+    value at every row of the scale coordinate and the same at every column of the others,
+    as :func:`scale_split` checks point by point). ``scale`` and ``rows`` are then read from
+    the first grid row and column, so they equal the full grid's values bit for bit."""
+    index = SCALE_PARAMETER.get(model.name)
+    builtin = MODELS.get(model.name)
+    if index is None or builtin is None or builtin.function is not model.function:
+        return None
+    d1, d2 = plane.d1, plane.d2
+    others = torch.cat([d1[:index], d1[index + 1 :]])
+    if bool(d2[index] != 0) or bool((others != 0).any()):
+        return None
+    if not (bool(torch.isfinite(a).all()) and bool(torch.isfinite(b).all())):
+        return None
+    scale = plane.points(a, b[:1])[0, :, index].contiguous()
+    rows = plane.points(a[:1], b)[:, 0].clone()
+    rows[:, index] = 1.0
+    return scale, rows
 
 
 def scale_split(
@@ -231,7 +440,7 @@ def _fused_scaled(
     blocks = range(0, n, RISK_SAMPLE_BLOCK)
     total = len(blocks) * (2 if per_sample else 1)
     total_loss = torch.zeros(n_rows, columns, dtype=torch.float64, device=x.device)
-    sample_loss = torch.empty(n, n_rows, columns, device=x.device) if per_sample else None
+    sample_loss = _fresh((n, n_rows, columns), x.device) if per_sample else None
     with torch.no_grad():
         for done, s0 in enumerate(blocks, start=1):
             s1 = min(s0 + RISK_SAMPLE_BLOCK, n)
@@ -289,7 +498,7 @@ def _fused(
         risk[start:stop] = total_loss / n
     if not per_sample:
         return risk, None
-    sample_loss = torch.empty(n, n_points, device=points.device)
+    sample_loss = _fresh((n, n_points), points.device)
     step = max(1, -(-n // point_blocks))
     for start in range(0, n, step):
         stop = min(start + step, n)
@@ -337,7 +546,7 @@ def _plain(
     point_chunk = int(max(1, min(n_points, evaluations // sample_chunk)))
 
     risk = torch.empty(n_points, device=target)
-    sample_loss = torch.empty(n, n_points, device=target) if per_sample else None
+    sample_loss = _fresh((n, n_points), target) if per_sample else None
     starts = range(0, n_points, point_chunk)
     with torch.no_grad():
         for done, start in enumerate(starts, start=1):

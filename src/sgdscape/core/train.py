@@ -300,7 +300,7 @@ def check_train_inputs(
         resolved_model.init(generator=generator) if init is None else as_init(init, resolved_model)
     )
     batches = minibatch_schedule(n, batch_size, epochs, sampling, generator)
-    options = spec.check_options(optimizer_options or {})  # numbers as floats
+    options = spec.check(lr, optimizer_options or {})  # numbers as floats; torch's rules
     return TrainInputs(
         model=resolved_model,
         loss=loss_fn,
@@ -376,8 +376,9 @@ def train(
     model, target = given.model, given.device
     w = given.start.reshape(-1, model.n_params).to(target).clone().requires_grad_(True)
     n_inits, n_steps = w.shape[0], given.batches.shape[0]
-    optim = given.spec.build([w], given.lr, given.options)  # validates even when SGD is inlined
     sgd = SgdUpdate.matching(given.spec, given.options)
+    # an inlined SGD needs no torch.optim object (building one imports torch._dynamo)
+    optim = given.spec.build([w], given.lr, given.options) if sgd is None else None
     lrs = learning_rates(given.lr, given.schedule, n_steps, given.schedule_options)
     x = data.x.to(target).reshape(-1)
     y = data.y.to(target).reshape(-1)

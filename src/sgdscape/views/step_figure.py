@@ -419,6 +419,7 @@ class StepFigure:
             left.title,
             self._left_colorbar.ax,  # its ticks follow the step's range
             self._path_line,
+            *(line for _, line in self._other_paths),  # a compare run's other paths (zorder 2.5)
             self._right_point,
             right.get_legend(),  # over the path, as in a full draw
             right.title,

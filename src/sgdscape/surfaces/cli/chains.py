@@ -35,100 +35,127 @@ def parse_record_steps(text: str | None, steps: int) -> Any:
     return np.unique(np.asarray(values, dtype=np.int64))
 
 
+#: file suffixes each output option accepts
+CHAINS_OUTPUTS = {"--gif": (".gif", ".mp4"), "--html": (".html", ".htm")}
+
+
+def _check_output(option: str, path: Path | None) -> None:
+    if path is None:
+        return
+    if path.suffix.lower() not in CHAINS_OUTPUTS[option]:
+        raise SgdscapeError(
+            f"{option} {str(path)!r} must end in {' or '.join(CHAINS_OUTPUTS[option])}."
+        )
+    if path.is_dir():
+        raise SgdscapeError(f"{option} {str(path)!r} is a directory; give a file name.")
+
+
 @app.command(name="chains", cls=ModelHelp)
 def chains_command(
-    model: Annotated[str, typer.Option(help="Model: {models}.")] = "relu-unit",
-    problem: Annotated[str, typer.Option(help="Data problem.")] = "linear",
-    samples: Annotated[int, typer.Option(help="Number of samples.")] = 100,
-    seed: Annotated[int, typer.Option(help="Seed of the data; chain k samples with seed + k.")] = 0,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            help="Start from a chains preset: noise-ball-theory, valley-hopping, fan-of-steps; "
+            "other options override it."
+        ),
+    ] = None,
+    model: Annotated[str | None, typer.Option(help="Model: {models} [relu-unit].")] = None,
+    problem: Annotated[str | None, typer.Option(help="Data problem [linear].")] = None,
+    samples: Annotated[int | None, typer.Option(help="Number of samples [100].")] = None,
+    noise_std: Annotated[
+        float | None, typer.Option(help="Noise standard deviation of the data [0.1].")
+    ] = None,
+    seed: Annotated[
+        int | None, typer.Option(help="Seed of the data; chain k samples with seed + k [0].")
+    ] = None,
     init: Annotated[
-        str,
+        str | None,
         typer.Option(
             help="Start of every chain: numbers, one per parameter; 'default' the model's "
-            "default; 'random' a draw per chain from the model's init rule."
+            "default; 'random' a draw per chain from the model's init rule [default]."
         ),
-    ] = "default",
-    n_chains: Annotated[int, typer.Option(help="Number of chains K.")] = 10_000,
-    lr: Annotated[float, typer.Option(help="Learning rate.")] = 0.05,
-    batch_size: Annotated[int, typer.Option(help="Samples per step.")] = 1,
+    ] = None,
+    n_chains: Annotated[int | None, typer.Option(help="Number of chains K [10000].")] = None,
+    lr: Annotated[float | None, typer.Option(help="Learning rate [0.05].")] = None,
+    batch_size: Annotated[int | None, typer.Option(help="Samples per step [1].")] = None,
     sampling: Annotated[
-        str, typer.Option(help="with-replacement or shuffle (a permutation per epoch).")
-    ] = "with-replacement",
-    steps: Annotated[int, typer.Option(help="Optimizer steps per chain.")] = 500,
-    optimizer: Annotated[str, typer.Option(help="torch.optim optimizer.")] = "sgd",
+        str | None,
+        typer.Option(
+            help="with-replacement or shuffle (a permutation per epoch) [with-replacement]."
+        ),
+    ] = None,
+    steps: Annotated[int | None, typer.Option(help="Optimizer steps per chain [500].")] = None,
+    optimizer: Annotated[str | None, typer.Option(help="torch.optim optimizer [sgd].")] = None,
     record_steps: Annotated[
         str | None,
         typer.Option(help="Steps to keep, e.g. 0,10,100 [about 50 geometrically spaced]."),
     ] = None,
-    grid: Annotated[int, typer.Option(help="Landscape grid points per axis.")] = 100,
+    grid: Annotated[int | None, typer.Option(help="Landscape grid points per axis [100].")] = None,
     w1_range: Annotated[str | None, typer.Option(help="w1 window LO,HI [-3,3].")] = None,
     w2_range: Annotated[str | None, typer.Option(help="w2 window LO,HI [-3,3].")] = None,
+    gif: Annotated[
+        Path | None,
+        typer.Option(help="Also write an animation over the recorded steps (.gif or .mp4)."),
+    ] = None,
+    html: Annotated[
+        Path | None,
+        typer.Option(help="Also write a standalone page with a slider over the recorded steps."),
+    ] = None,
     out: Annotated[Path, typer.Option(help="Output directory.")] = Path("sgdscape-out"),
-    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No status line.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
-    """SGD as a random process: run K chains at once; write chains.npz and chains.png."""
+    """SGD as a random process: run K chains at once; write chains.npz and chains.png.
+
+    A preset also writes its own figure (hopping.png, fan.png); --gif and --html write the
+    density of the chains over the risk on the recorded steps.
+
+    """
     import matplotlib
     import numpy as np
 
     matplotlib.use("Agg")
-    from sgdscape.core.chains import chains as run_chains
-    from sgdscape.records.run import (
-        RunConfig,
-        make_data,
-        output_set,
-        prepare_out_dir,
-        risk_landscape,
-    )
+    from sgdscape.records.chain_presets import ChainsSetup, get_chain_preset, run_chains
+    from sgdscape.records.run import RunConfig, output_set, prepare_out_dir
+
+    check_out_dir(out)
+    _check_output("--gif", gif)
+    _check_output("--html", html)
+    chosen = None if preset is None else get_chain_preset(preset)
+    base = ChainsSetup(RunConfig()) if chosen is None else chosen.setup
+    changes: dict[str, Any] = {
+        "model": model,
+        "problem": problem,
+        "samples": samples,
+        "noise_std": noise_std,
+        "seed": seed,
+        "init": None
+        if init is None
+        else (init.strip().lower() if is_init_word(init) else parse_numbers("--init", init)),
+        "lr": lr,
+        "optimizer": optimizer,
+        "batch_size": batch_size,
+        "grid": grid,
+        "w1_range": parse_numbers("--w1-range", w1_range, 2),
+        "w2_range": parse_numbers("--w2-range", w2_range, 2),
+        "n_chains": None if n_chains is None else check_int("--n-chains", n_chains, low=1),
+        "steps": None if steps is None else check_int("--steps", steps, low=0),
+        "sampling": sampling,
+    }
+    setup = base.replace(**{k: v for k, v in changes.items() if v is not None})
+    if record_steps is not None:
+        setup = setup.replace(
+            record_steps=tuple(int(s) for s in parse_record_steps(record_steps, setup.steps))
+        )
+    run = _run_with_bar(run_chains, setup, quiet)
+    result = run.chains
+    out = prepare_out_dir(out)
     from sgdscape.views.chains_figure import plot_chains
     from sgdscape.views.step_figure import save_figure
 
-    check_out_dir(out)
-    window: dict[str, Any] = {
-        "w1_range": parse_numbers("--w1-range", w1_range, 2),
-        "w2_range": parse_numbers("--w2-range", w2_range, 2),
-    }
-    config = RunConfig(
-        problem=problem,
-        samples=samples,
-        seed=seed,
-        model=model,
-        init=init.strip().lower() if is_init_word(init) else parse_numbers("--init", init),
-        lr=lr,
-        optimizer=optimizer,
-        batch_size=batch_size,
-        grid=grid,
-        **{k: v for k, v in window.items() if v is not None},
-    )
-    n_chains = check_int("--n-chains", n_chains, low=1)
-    steps = check_int("--steps", steps, low=0)
-    record = parse_record_steps(record_steps, steps)
-    data = make_data(config)
-
-    def compute() -> Any:
-        return run_chains(
-            config.model,
-            data,
-            init=config.init,
-            n_chains=n_chains,
-            lr=config.lr,
-            batch_size=config.batch_size,
-            sampling=sampling,
-            steps=steps,
-            optimizer=config.optimizer,
-            loss=config.loss_name,
-            seed=config.seed,
-            record_steps=record,
-        )
-
-    if quiet:
-        result = compute()
-    else:
-        status = f"{n_chains} chains x {steps} steps of {config.optimizer} on {config.model}"
-        with progress_console().status(status):
-            result = compute()
-    surface = risk_landscape(config)
-    out = prepare_out_dir(out)
+    names = ["chains.npz", "chains.png"]
+    note = None
     with output_set(out, "chains") as stage:
+        surface = run.landscape
         np.savez_compressed(
             stage / "chains.npz",
             record_steps=result.record_steps,
@@ -139,11 +166,68 @@ def chains_command(
             w2=surface.w2,
             risk=surface.risk,
         )
-        save_figure(plot_chains(result, surface, data), stage / "chains.png")
+        save_figure(plot_chains(result, surface, run.data), stage / "chains.png")
+        if chosen is not None and chosen.figure != "theory":
+            from sgdscape.views.chain_presets_figure import preset_figure
+
+            drawn = _run_with_bar(
+                lambda progress: preset_figure(chosen, run, progress=progress), None, quiet
+            )
+            save_figure(drawn.figure, stage / drawn.name)
+            names.append(drawn.name)
+            note = drawn.note
+        elif chosen is not None:
+            from sgdscape.views.chain_presets_figure import theory_note
+
+            note = theory_note(run)
+    written = [out / name for name in names]
+    if gif is not None:
+        _animate_with_bar(run, gif, quiet)
+        written.append(gif)
+    if html is not None:
+        from sgdscape.surfaces.chains_export import export_chains_html
+
+        written.append(export_chains_html(result, run.landscape, run.data, html))
     diverged = int(result.diverged.sum())
     typer.echo(
-        f"sgdscape chains: {result.n_chains} chains, {steps} steps, "
+        f"sgdscape chains: {result.n_chains} chains, {setup.steps} steps, "
         f"{result.record_steps.size} recorded, {diverged} diverged"
     )
-    for name in ("chains.npz", "chains.png"):
-        typer.echo(f"wrote {out / name}")
+    if note:
+        typer.echo(note)
+    for path in written:
+        typer.echo(f"wrote {path}")
+
+
+def _run_with_bar(work: Any, argument: Any, quiet: bool) -> Any:
+    """``work(argument, progress=...)`` (or ``work(progress)`` when ``argument`` is None)
+    with a transient rich progress bar on stderr, off with ``quiet`` or off a terminal."""
+    from rich.progress import Progress
+
+    console = progress_console()
+    with Progress(transient=True, console=console, disable=quiet or not console.is_terminal) as bar:
+        task = bar.add_task("chains" if argument is not None else "sweep", total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        if argument is None:
+            return work(update)
+        return work(argument, progress=update)
+
+
+def _animate_with_bar(run: Any, path: Path, quiet: bool) -> None:
+    from rich.progress import Progress
+
+    from sgdscape.views.chains_animation import animate_chains
+
+    console = progress_console()
+    with Progress(transient=True, console=console, disable=quiet or not console.is_terminal) as bar:
+        task = bar.add_task(path.suffix.lstrip(".").upper(), total=None)
+        animate_chains(
+            run.chains,
+            run.landscape,
+            run.data,
+            path,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )

@@ -62,6 +62,21 @@ def network_command(
     gif: Annotated[
         bool, typer.Option("--gif", help="Also write network.gif: both panels, one frame a step.")
     ] = False,
+    curvature: Annotated[
+        str | None,
+        typer.Option(
+            help="Also compute Hessian spectra along the training, e.g. top-k=3,trace,density "
+            "(items: top-k=K, trace, density, batch, steps=N): saved in network.npz, drawn in "
+            "network_curvature.png.",
+        ),
+    ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            help="Run a network preset instead (edge-of-stability, flat-minima): writes "
+            "preset.npz and NAME.png.",
+        ),
+    ] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Train a real network, then draw its stochastic view on the PCA plane of its path."""
@@ -83,6 +98,14 @@ def network_command(
     from sgdscape.networks.slicing import PRECISIONS
 
     check_choice("precision", precision, PRECISIONS)
+    request = None
+    if curvature is not None:
+        from sgdscape.networks.curvature import parse_curvature_spec
+
+        request = parse_curvature_spec(curvature)
+    if preset is not None:
+        _network_preset(preset, seed, out, device)
+        return
     backend: Any = "local"
     if ray is not None:
         from sgdscape.core.distributed import RayBackend
@@ -123,9 +146,28 @@ def network_command(
         )
 
     view = with_progress(run_view, quiet)
+    record = None
+    if request is not None:
+        from sgdscape.networks.curvature import training_curvature
+
+        record = training_curvature(
+            recording,
+            request.steps,
+            k=request.k,
+            batch=request.batch,
+            trace=request.trace,
+            density=request.density,
+            device=device,
+        )
     out = prepare_out_dir(out)
     with output_set(out, "network") as stage:
-        names = [save_view(view, stage / "network.npz").name]
+        extra = None if record is None else record.arrays()
+        names = [save_view(view, stage / "network.npz", extra).name]
+        if record is not None:
+            from sgdscape.views.curvature_figure import plot_training_curvature
+
+            figure = plot_training_curvature(record, loss=recording.batch_loss)
+            names.append(save_figure(figure, stage / "network_curvature.png").name)
         width = len(str(view.n_steps - 1))
         shown = sorted({round(i * (view.n_steps - 1) / max(1, steps - 1)) for i in range(steps)})
         for step in shown:
@@ -146,5 +188,36 @@ def network_command(
         f"sgdscape network: PCA plane explains {variance[0]:.1%} + {variance[1]:.1%} of the "
         f"path; full-data loss {view.risk[0]:.4g} -> {view.risk[-1]:.4g}"
     )
+    if record is not None:
+        typer.echo(
+            f"sgdscape network: sharpness {record.sharpness[0]:.4g} -> {record.sharpness[-1]:.4g} "
+            f"(2/lr = {record.stability_threshold:.4g})"
+        )
     for path in written:
         typer.echo(f"wrote {path}")
+
+
+def _network_preset(name: str, seed: int, out: Path, device: str) -> None:
+    """``sgdscape network --preset NAME``: train its runs, write preset.npz and NAME.png."""
+    from sgdscape.records.presets import (
+        get_network_preset,
+        run_network_preset,
+        write_network_preset_arrays,
+    )
+    from sgdscape.records.run import output_set, prepare_out_dir
+    from sgdscape.views.curvature_figure import plot_network_preset
+    from sgdscape.views.step_figure import save_figure
+
+    chosen = get_network_preset(name)
+    result = run_network_preset(chosen, seed=seed, device=device)
+    out = prepare_out_dir(out)
+    with output_set(out, "preset") as stage:
+        names = [write_network_preset_arrays(result, stage)]
+        names.append(save_figure(plot_network_preset(result), stage / f"{name}.png").name)
+    for label, record in zip(result.labels, result.curvatures, strict=True):
+        typer.echo(
+            f"sgdscape network: [{label}] sharpness {record.sharpness[0]:.4g} -> "
+            f"{record.sharpness[-1]:.4g} (2/lr = {record.stability_threshold:.4g})"
+        )
+    for written in names:
+        typer.echo(f"wrote {out / written}")

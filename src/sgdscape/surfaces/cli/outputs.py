@@ -55,16 +55,73 @@ def progress_console() -> Any:
     return Console(stderr=True)
 
 
+#: seconds of work before a progress bar appears: shorter work (the seed's run and its five
+#: figures) never draws one, nor pays for importing rich
+BAR_DELAY_S = 1.0
+
+
+class DeferredBar:
+    """A progress bar on stderr that appears only once the work has run ``delay`` seconds.
+
+    Call :meth:`update` as the work goes (it is cheap until the bar appears) and
+    :meth:`close` at the end (or use it as a context manager). ``quiet``, or a stderr that
+    is not a terminal, never shows one.
+    """
+
+    def __init__(self, description: str, quiet: bool, delay: float = BAR_DELAY_S) -> None:
+        import sys
+        import time
+
+        quiet = quiet or not sys.stderr.isatty()
+        self.description, self.quiet, self.delay = description, quiet, delay
+        self._clock = time.monotonic
+        self._began = self._clock()
+        self._bar: Any = None
+        self._task: Any = None
+
+    def update(
+        self, description: str | None = None, completed: int = 0, total: int | None = None
+    ) -> None:
+        """Report progress: ``completed`` of ``total`` (``None``: unknown) in stage ``description``."""
+        if self.quiet:
+            return
+        if self._bar is None:
+            if self._clock() - self._began < self.delay:
+                return
+            from rich.progress import Progress
+
+            self._bar = Progress(transient=True, console=progress_console())
+            self._bar.start()
+            self._task = self._bar.add_task(self.description, total=total)
+        self._bar.update(
+            self._task,
+            description=description or self.description,
+            completed=completed,
+            total=total,
+        )
+
+    def close(self) -> None:
+        """Take the bar off the screen, if it was shown."""
+        if self._bar is not None:
+            self._bar.stop()
+            self._bar = None
+
+    def __enter__(self) -> DeferredBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
 def with_progress(work: Any, quiet: bool) -> Any:
+    """``work(update)`` with ``update(stage, done, total)`` driving a :class:`DeferredBar`
+    (``work(None)`` when ``quiet``)."""
     if quiet:
         return work(None)
-    from rich.progress import Progress
-
-    with Progress(transient=True, console=progress_console()) as bar:
-        task = bar.add_task("landscape", total=None)
+    with DeferredBar("landscape", quiet) as bar:
 
         def update(stage: str, done: int, total: int) -> None:
-            bar.update(task, description=stage, completed=done, total=total)
+            bar.update(stage, done, total)
 
         return work(update)
 
