@@ -191,3 +191,44 @@ def test_the_player_script_is_a_package_asset_inlined_in_the_page(run_case) -> N
     pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
     package_data = tomllib.loads(pyproject.read_text())["tool"]["setuptools"]["package-data"]
     assert "assets/*.js" in package_data["sgdscape.views"]  # shipped in the wheel
+
+
+class RiskAlongPath:
+    """A test panel: the risk along the path, with a marker at the step shown."""
+
+    def setup(self, axes, source) -> None:
+        axes.plot(np.arange(len(source.risk)), source.risk, color="grey")
+        (self.marker,) = axes.plot([], [], "o", color="red", markersize=12)
+
+    def draw(self, axes, source, step):
+        self.marker.set_data([step], [source.risk[step]])
+        return [self.marker]
+
+
+def test_a_further_panel_is_drawn_and_repainted_with_the_step(case) -> None:
+    obj = case[0]
+    risk = obj.risk if hasattr(obj, "risk") else obj.trajectory.risk
+
+    def frozen() -> StepFigure:
+        drawing = StepFigure(obj, figsize=(8, 3.5), dpi=40, panels=[RiskAlongPath()])
+        drawing.draw(0)
+        drawing.freeze_layout()
+        return drawing
+
+    streamed, full = frozen(), frozen()
+    assert len(full.fig.axes) == 5  # three panels, two colour bars
+    assert full.fig.get_figwidth() == pytest.approx(12)
+    for step in (2, obj.n_steps - 1):
+        streamed.draw(step)
+        marker = streamed.panel_axes[0].get_lines()[1]
+        np.testing.assert_allclose(marker.get_xydata(), [[step, risk[step]]], rtol=1e-6)
+        # only the changing artists, the panel's marker among them, on the kept background
+        frame = streamed.render().astype(int)
+        full.draw(step)
+        full.fig.canvas.draw()
+        reference = np.asarray(full.fig.canvas.buffer_rgba()).astype(int)
+        differs = np.abs(frame - reference).max(axis=2)
+        # (a few faint pixels where tick marks meet the repainted frame lines)
+        assert (differs > 0).sum() <= 24, (step, (differs > 0).sum())
+    plt.close(streamed.fig)
+    plt.close(full.fig)

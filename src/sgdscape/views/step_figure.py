@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 
@@ -69,6 +69,7 @@ __all__ = [  # the public names of this module, some of them re-exported from vi
     "RUN_COLOURS",
     "TRUE_GRADIENT_COLOUR",
     "Arrows",
+    "Panel",
     "StepFigure",
     "arrow_rule",
     "arrow_scale",
@@ -237,6 +238,21 @@ def iterate_marker(axes: Axes) -> Any:
     )
 
 
+class Panel(Protocol):
+    """A further panel of a :class:`StepFigure`, right of the two (the hook for new views,
+    e.g. curvature along the path).
+
+    ``setup`` draws what never changes, once; ``draw`` shows ``step`` and returns every
+    artist it changed (the animation repaints only those on a kept background).
+    """
+
+    def setup(self, axes: Axes, source: StepSource) -> None:
+        """Draw the panel's unchanging part on ``axes``."""
+
+    def draw(self, axes: Axes, source: StepSource, step: int) -> Sequence[Any]:
+        """Show ``step``; return the artists changed."""
+
+
 class StepFigure:
     """The two-panel figure of a run or a network's view, redrawn in place for any step.
 
@@ -246,7 +262,8 @@ class StepFigure:
     once (for a projected path, also the whole path faintly and its end);
     :meth:`draw` replaces the left contour, arrows, markers, path and titles. Used by
     :func:`plot_step` (one step) and by :func:`sgdscape.views.animation.animate` (every
-    frame on one figure).
+    frame on one figure). ``panels`` (:class:`Panel`) add columns on the right; the
+    figure's width grows by half of ``figsize``'s for each.
     """
 
     def __init__(
@@ -255,6 +272,7 @@ class StepFigure:
         *,
         figsize: tuple[float, float] = (13, 5.6),
         dpi: float | None = None,
+        panels: Sequence[Panel] = (),
     ) -> None:
         import matplotlib.pyplot as plt
 
@@ -264,9 +282,17 @@ class StepFigure:
         self.path = source.path
         self.window = source.window
         self.arrows = source.arrows()
-        self.fig, (self.left, self.right) = plt.subplots(
-            ncols=2, figsize=figsize, dpi=dpi, layout="constrained"
+        self.panels = tuple(panels)
+        width = figsize[0] * (1 + len(self.panels) / 2)
+        self.fig, columns = plt.subplots(
+            ncols=2 + len(self.panels),
+            figsize=(width, figsize[1]),
+            dpi=dpi,
+            layout="constrained",
+            squeeze=False,
         )
+        self.left, self.right, *self.panel_axes = columns[0]
+        self._panel_artists: list[Any] = []
         self._transient: list[Any] = []
         self._left_contour: Any = None
         self._left_colorbar: Colorbar | None = None
@@ -315,6 +341,8 @@ class StepFigure:
             )
         self._left_point = iterate_marker(self.left)
         self.right.legend(loc="lower left", fontsize=8, framealpha=0.8)
+        for panel, axes in zip(self.panels, self.panel_axes, strict=True):
+            panel.setup(axes, source)
 
     def _frame(self, axes: Axes) -> None:
         frame_axes(axes, self.source.landscape)
@@ -366,6 +394,11 @@ class StepFigure:
         self.fig.suptitle(wrap_title(suptitle, self.fig))
         # inside the panel: the layout ignores it (long arrow labels must not shrink the axes)
         left.legend(loc="lower left", fontsize=8, framealpha=0.8).set_in_layout(False)
+        self._panel_artists = [
+            artist
+            for panel, axes in zip(self.panels, self.panel_axes, strict=True)
+            for artist in panel.draw(axes, source, step)
+        ]
         return self.fig
 
     def freeze_layout(self) -> None:
@@ -390,6 +423,7 @@ class StepFigure:
             self._right_point,
             right.get_legend(),  # over the path, as in a full draw
             right.title,
+            *self._panel_artists,
             getattr(self.fig, "_suptitle", None),  # matplotlib keeps this artist private
         ]
 

@@ -135,11 +135,6 @@ class Explorer(TwoPanels, widgets.VBox):
         return self._result
 
     @property
-    def frames(self) -> Frames:
-        """The precomputed frames of the run on display."""
-        return self._frames
-
-    @property
     def n_steps(self) -> int:
         """Number of steps of the run on display."""
         return self._result.n_steps
@@ -167,11 +162,6 @@ class Explorer(TwoPanels, widgets.VBox):
         result = self._recompute(changes)
         self._sync_controls()
         return result
-
-    @property
-    def caption(self) -> str:
-        """The text above the figure describing the step shown."""
-        return str(self.caption_widget.value)
 
     def _caption(self, step: int) -> str:
         frames, config = self._frames, self._result.config

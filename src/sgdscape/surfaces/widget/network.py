@@ -67,11 +67,6 @@ class NetworkExplorer(TwoPanels, widgets.VBox):
         return self._view
 
     @property
-    def frames(self) -> Frames:
-        """The precomputed frames of the view."""
-        return self._frames
-
-    @property
     def steps(self) -> list[int]:
         """The steps the slider visits (those with a stored minibatch landscape)."""
         return list(self._stored)
@@ -92,11 +87,6 @@ class NetworkExplorer(TwoPanels, widgets.VBox):
                 f"{', …' if len(self._stored) > 10 else ''}."
             )
         self.slider.value = self._stored.index(int(value))  # the observer draws
-
-    @property
-    def caption(self) -> str:
-        """The text above the figure describing the step shown."""
-        return str(self.caption_widget.value)
 
     def _caption(self, step: int) -> str:
         view, frames = self._view, self._frames

@@ -142,6 +142,16 @@ class TwoPanels:
     arrow_notes: tuple[str, ...] = ()
 
     @property
+    def frames(self) -> Frames:
+        """The precomputed frames of what is on display."""
+        return self._frames
+
+    @property
+    def caption(self) -> str:
+        """The text above the figure describing the step shown."""
+        return str(self.caption_widget.value)
+
+    @property
     def _source(self) -> StepSource:
         return self._frames.source
 
