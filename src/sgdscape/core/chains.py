@@ -31,6 +31,10 @@ Steps run eagerly with the closed-form gradients of :mod:`sgdscape.core.kernels`
 ``train``. Large runs of plain SGD (``K * steps >= FUSE_MIN_INIT_STEPS``, as ``train``)
 run as compiled blocks of steps (:func:`sgdscape.core.kernels.fused_sgd_steps`, each chain
 with its own minibatches), equal within float rounding; ``engine="plain"`` turns that off.
+
+This module holds the :class:`Chains` record and :func:`chains`; the inputs are checked in
+:mod:`sgdscape.core.chain_inputs` and the chains stepped in :mod:`sgdscape.core.chain_engine`,
+whose public names are re-exported here.
 """
 
 from __future__ import annotations
