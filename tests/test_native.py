@@ -7,8 +7,7 @@ import pytest
 import torch
 
 import sgdscape
-from sgdscape.core import landscape as landscape_module
-from sgdscape.core import native
+from sgdscape.core import landscape_paths, native
 from sgdscape.core.models import MODELS
 
 SCALE_MODELS = ["relu-unit", "linear-product", "tanh-unit", "sigmoid-unit", "leaky-relu-unit"]
@@ -68,8 +67,8 @@ def test_plane_split_equals_the_pointwise_split(options):
     model = MODELS["relu-unit-bias"]
     plane = sgdscape.Plane.through(model.param_names, **options)
     a, b = (torch.from_numpy(axis) for axis in sgdscape.Grid((-3.0, 2.0, 9), (-1.0, 4.0, 7)).axes())
-    pointwise = landscape_module.scale_split(model, plane.points(a, b))
-    cheap = landscape_module.plane_split(model, plane, a, b)
+    pointwise = landscape_paths.scale_split(model, plane.points(a, b))
+    cheap = landscape_paths.plane_split(model, plane, a, b)
     assert (pointwise is None) == (cheap is None) == (options.get("axes", ("w1",))[0] != "w1")
     if cheap is not None:
         torch.testing.assert_close(cheap[0], pointwise[0], rtol=0, atol=0)
@@ -79,7 +78,7 @@ def test_plane_split_equals_the_pointwise_split(options):
 def test_a_general_plane_has_no_split():
     plane = sgdscape.Plane(torch.zeros(2), torch.tensor([1.0, 0.5]), torch.tensor([0.0, 1.0]))
     a = b = torch.linspace(-1, 1, 5)
-    assert landscape_module.plane_split(MODELS["relu-unit"], plane, a, b) is None
+    assert landscape_paths.plane_split(MODELS["relu-unit"], plane, a, b) is None
 
 
 def test_the_default_engine_equals_the_plain_path_at_the_issues_size(generator):
@@ -118,7 +117,7 @@ def test_auto_builds_nothing_for_the_seeds_small_run(own_cache, seed_data):
 
 def test_auto_uses_the_kernels_once_they_cost_no_start_up(own_cache, seed_data):
     native.library()  # built: later calls start for free
-    choice = landscape_module.choose_path(
+    choice = landscape_paths.choose_path(
         "auto",
         MODELS["relu-unit"],
         sgdscape.get_loss("mse"),
@@ -139,10 +138,10 @@ def test_auto_uses_the_kernels_once_they_cost_no_start_up(own_cache, seed_data):
 def test_auto_weighs_start_up_against_the_work(monkeypatch, startup, evaluations, expected):
     monkeypatch.setattr(native, "startup_seconds", lambda: startup)
     monkeypatch.setattr(native, "built", lambda: True)  # the start-up is a load, as given
-    monkeypatch.setattr(landscape_module, "RATES", dict(landscape_module.START_RATES))
-    monkeypatch.setattr(landscape_module, "is_warm", lambda *args: False)  # nothing compiled
+    monkeypatch.setattr(landscape_paths, "RATES", dict(landscape_paths.START_RATES))
+    monkeypatch.setattr(landscape_paths, "is_warm", lambda *args: False)  # nothing compiled
     n = 1000
-    choice = landscape_module.choose_path(
+    choice = landscape_paths.choose_path(
         "auto",
         MODELS["relu-unit"],
         sgdscape.get_loss("mse"),
@@ -163,8 +162,8 @@ def test_auto_builds_the_library_when_the_work_pays_a_share_of_it(
     own_cache, monkeypatch, n, points, builds
 ):
     # nothing on disk: a build costs about a second, charged a quarter per call
-    monkeypatch.setattr(landscape_module, "RATES", dict(landscape_module.START_RATES))
-    choice = landscape_module.choose_path(
+    monkeypatch.setattr(landscape_paths, "RATES", dict(landscape_paths.START_RATES))
+    choice = landscape_paths.choose_path(
         "auto",
         MODELS["relu-unit"],
         sgdscape.get_loss("mse"),
