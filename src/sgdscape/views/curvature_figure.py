@@ -464,7 +464,8 @@ def plot_training_curvature(
                 label=f"step {int(record.steps[i])}",
             )
         ax.set_yscale("log")
-        ax.set_ylim(bottom=max(1e-6, float(np.nanmax(record.density)) * 1e-7))
+        peak = float(np.nanmax(record.density))
+        ax.set_ylim(max(1e-6, peak * 1e-7), peak * 3)
         ax.set_xlabel("eigenvalue")
         ax.set_ylabel("spectral density (SLQ)")
         ax.set_title("Hessian spectrum")
