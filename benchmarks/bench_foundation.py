@@ -12,6 +12,11 @@ Runs, in one process, the seed's ``make_grids`` and ``train`` (copied in
   which does not compile work this small) and the fused one (compiled; timed after a
   warm-up, so compilation is not counted).
 
+- what users meet (issue 16): ``landscape`` per-sample 1,000 x 300x300 and risk-only
+  2,000 x 1000x1000 and ``train`` of 10,000 inits with default options, each as the first
+  call in a fresh process, the whole process and warm, against its floor measured in the
+  same run (``np.ones`` of the same size; the seed's loops).
+
 Usage::
 
     PYTHONPATH=src python benchmarks/bench_foundation.py [--json out.json] [--quick]
@@ -27,6 +32,9 @@ from sgdscape.surfaces.bench import (
     bench_risk_memory,
     bench_seed_landscape,
     bench_trajectories,
+    bench_user_per_sample,
+    bench_user_risk,
+    bench_user_train,
     machine,
     print_table,
     write_json,
@@ -54,6 +62,13 @@ def main() -> None:
     for row in rows[2:]:  # the fastest seed time seen: the conservative baseline
         row.baseline_seconds, row.ratio = fastest, row.evaluations / 100 * fastest / row.seconds
         row.baseline = f"seed train {fastest * 1e3:.1f} ms/traj"
+    seed_rate = rows[0].evaluations / rows[0].baseline_seconds
+    user = [
+        bench_user_per_sample(100 if quick else 1000, 100 if quick else 300, args.repeats),
+        bench_user_risk(seed_rate, 200 if quick else 2000, 200 if quick else 1000, args.repeats),
+        bench_user_train(fastest, 200 if quick else 10_000, 100, args.repeats),
+    ]
+    rows.extend(user)
     print(f"machine: {machine()}")
     print_table(rows)
     targets = {
@@ -63,6 +78,15 @@ def main() -> None:
         ),
         "trajectories >= 1000x per-trajectory throughput (auto engine)": rows[2].ratio >= 1000,
         "trajectories >= 1000x per-trajectory throughput (fused engine)": rows[3].ratio >= 1000,
+        "per-sample landscape, first call >= 33% of the fresh-allocation floor": (
+            user[0].first_ratio >= 0.33
+        ),
+        "per-sample landscape, warm >= 50% of the fresh-allocation floor": user[0].warm_ratio
+        >= 0.5,
+        "risk only, first call in a fresh process >= 1e10 evaluations/s": (
+            user[1].evaluations / user[1].first_call >= 1e10
+        ),
+        "risk only, warm >= 3e10 evaluations/s": user[1].rate >= 3e10,
     }
     for target, met in targets.items():
         print(f"{'met    ' if met else 'NOT met'}  {target}{' (quick sizes)' if quick else ''}")

@@ -44,12 +44,15 @@ SITE = ROOT / "site"
 API_MODULES: dict[str, str] = {
     "sgdscape.records.presets": "Presets",
     "sgdscape.views.step_figure": "Matplotlib figures",
+    "sgdscape.views.step_source": "What a step view draws",
+    "sgdscape.views.style": "Palette and arrow rule",
     "sgdscape.views.overlays": "Comparison and basin figures",
     "sgdscape.views.animation": "GIF and MP4",
     "sgdscape.views.plotly_figures": "Plotly figures and the player",
     "sgdscape.surfaces.export": "Standalone HTML",
     "sgdscape.surfaces.widget": "Jupyter explorer",
     "sgdscape.views.network_figure": "Network figures",
+    "sgdscape.views.curvature_figure": "Curvature figures",
     "sgdscape.networks.recording": "Stochastic view of a network",
     "sgdscape.networks.examples": "Network examples",
     "sgdscape.core.distributed": "Ray backend",
@@ -197,8 +200,37 @@ def gallery(stage: Path) -> list[str]:
             )
         )
         index.append(f"| [`{name}`](gallery/{name}.md) | {plain(preset.story)} |")
+    from sgdscape.records.presets import NETWORK_PRESETS
+
+    for name, network in NETWORK_PRESETS.items():
+        make_gallery.render_network(name)  # writes images/gallery/NAME.png in the stage
+        (stage / "gallery" / f"{name}.md").write_text(
+            "\n".join(
+                [
+                    f"# `{name}`",
+                    "",
+                    f"*{plain(network.story)}*",
+                    "",
+                    "```bash",
+                    network.command,
+                    "```",
+                    "",
+                    f"![{name}](../images/gallery/{name}.png)",
+                    "",
+                    plain(network.explanation),
+                    "",
+                    "A network preset trains a real network several ways from one init and "
+                    "measures the top Hessian eigenvalue along each run (Lanczos on "
+                    "Hessian-vector products); it writes `preset.npz` and the figure.",
+                    "",
+                    "[all presets](../gallery.md)",
+                    "",
+                ]
+            )
+        )
+        index.append(f"| [`{name}`](gallery/{name}.md) | {plain(network.story)} |")
     index += [""]
-    for name in PRESETS:
+    for name in [*PRESETS, *NETWORK_PRESETS]:
         index.append(f"[![{name}](images/gallery/{name}.png){{ width=360 }}](gallery/{name}.md)")
     (stage / "gallery.md").write_text("\n".join(index) + "\n")
     return names

@@ -16,6 +16,7 @@ def catalogue() -> str:
     import sgdscape
     from sgdscape.core.optimizers import OPTIMIZERS, SCHEDULES
     from sgdscape.core.train import SAMPLINGS
+    from sgdscape.records.chain_presets import CHAIN_PRESETS
     from sgdscape.records.presets import PRESETS
 
     lines = [
@@ -93,6 +94,17 @@ def catalogue() -> str:
     ]
     for preset in PRESETS.values():
         lines.append(f"| `{preset.name}` | {preset.story} |")
+    lines += [
+        "",
+        "## Chains presets",
+        "",
+        "`sgdscape chains --preset NAME`: many SGD chains at once (see the gallery).",
+        "",
+        "| name | story |",
+        "| --- | --- |",
+    ]
+    for chain_preset in CHAIN_PRESETS.values():
+        lines.append(f"| `{chain_preset.name}` | {chain_preset.story} |")
     return "\n".join(_escape_cells(line) for line in lines) + "\n"
 
 

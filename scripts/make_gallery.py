@@ -1,4 +1,5 @@
-"""Regenerate docs/gallery.md and its figures (docs/images/gallery/) from the presets.
+"""Regenerate docs/gallery.md and its figures (docs/images/gallery/) from the presets (the
+run presets, then the chains presets of sgdscape.records.chain_presets).
 
 Run: python scripts/make_gallery.py [NAME ...]   (all presets by default)
 """
@@ -35,16 +36,23 @@ def render(name: str) -> str:
     matplotlib.use("Agg")
     import sgdscape
     from sgdscape.records.basins import basins
-    from sgdscape.records.presets import PRESETS
+    from sgdscape.records.presets import NETWORK_PRESETS, PRESETS
     from sgdscape.views.overlays import plot_basins, plot_compare
     from sgdscape.views.step_figure import plot_step, save_figure
 
+    if name in NETWORK_PRESETS:
+        return render_network(name)
     preset = PRESETS[name]
     result = sgdscape.run(preset.config)
     IMAGES.mkdir(parents=True, exist_ok=True)
     image = IMAGES / f"{name}.png"
     if preset.basins:
         figure = plot_basins(basins(preset.config, points=40), result.landscape)
+    elif preset.curvature:
+        from sgdscape.records.run import with_curvature
+        from sgdscape.views.curvature_figure import plot_stability
+
+        figure = plot_stability(with_curvature(result))
     elif result.others:
         figure = plot_compare(result)
     else:
@@ -66,10 +74,86 @@ def render(name: str) -> str:
     )
 
 
-def main(names: list[str]) -> None:
-    from sgdscape.records.presets import PRESETS
+def render_network(name: str) -> str:
+    """Run network preset ``name``, save its figure, and return its markdown section."""
+    import matplotlib
 
-    sections = [render(name) for name in (names or list(PRESETS))]
+    matplotlib.use("Agg")
+    from sgdscape.records.presets import NETWORK_PRESETS, run_network_preset
+    from sgdscape.views.curvature_figure import plot_network_preset
+    from sgdscape.views.step_figure import save_figure
+
+    preset = NETWORK_PRESETS[name]
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    save_figure(plot_network_preset(run_network_preset(preset)), IMAGES / f"{name}.png", dpi=80)
+    return "\n".join(
+        [
+            f"## `{name}`: {preset.story}",
+            "",
+            "```bash",
+            preset.command,
+            "```",
+            "",
+            f"![{name}](images/gallery/{name}.png)",
+            "",
+            preset.explanation,
+            "",
+        ]
+    )
+
+
+def render_chains(name: str) -> str:
+    """Run chains preset ``name``, save its figure, and return its markdown section (with the
+    measured note the figure function computes)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sgdscape.records.chain_presets import CHAIN_PRESETS, run_chains
+    from sgdscape.views.chain_presets_figure import preset_figure
+    from sgdscape.views.step_figure import save_figure
+
+    preset = CHAIN_PRESETS[name]
+    drawn = preset_figure(preset, run_chains(preset.setup))
+    IMAGES.mkdir(parents=True, exist_ok=True)
+    save_figure(drawn.figure, IMAGES / f"{name}.png", dpi=80)
+    return "\n".join(
+        [
+            f"## `{name}`: {preset.story}",
+            "",
+            "```bash",
+            f"sgdscape chains --preset {name}",
+            "```",
+            "",
+            f"![{name}](images/gallery/{name}.png)",
+            "",
+            preset.explanation,
+            "",
+            drawn.note,
+            "",
+        ]
+    )
+
+
+CHAINS_HEADER = [
+    "# Many chains: SGD as a random process",
+    "",
+    "One SGD path is one draw of a random process. `sgdscape chains` runs thousands of copies "
+    "of the same SGD at once, each with its own minibatches, and draws their distribution. "
+    "`sgdscape chains --preset NAME` runs one of these; the measured sentence under each "
+    "figure is recomputed with it.",
+    "",
+]
+
+
+def main(names: list[str]) -> None:
+    from sgdscape.records.chain_presets import CHAIN_PRESETS
+    from sgdscape.records.presets import NETWORK_PRESETS, PRESETS
+
+    runs = [*PRESETS, *NETWORK_PRESETS]
+    sections = [render(name) for name in (names or runs) if name in runs]
+    chain_sections = [
+        render_chains(n) for n in (names or list(CHAIN_PRESETS)) if n in CHAIN_PRESETS
+    ]
     if names:
         return
     header = [
@@ -81,7 +165,8 @@ def main(names: list[str]) -> None:
         "quantitative signature on fresh data seeds. `sgdscape presets` lists them.",
         "",
     ]
-    (ROOT / "docs" / "gallery.md").write_text("\n".join(header + sections))
+    text = "\n".join(header + sections + CHAINS_HEADER + chain_sections)
+    (ROOT / "docs" / "gallery.md").write_text(text)
 
 
 if __name__ == "__main__":

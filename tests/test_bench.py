@@ -4,11 +4,13 @@ import json
 import time
 
 import numpy as np
+import pytest
 import torch
 from typer.testing import CliRunner
 
 from sgdscape.surfaces.bench import (
     Row,
+    fresh_process,
     interleaved,
     print_table,
     seed_make_grids,
@@ -53,17 +55,43 @@ def test_bench_command_quick_is_a_smoke_test_of_seconds(tmp_path):
     seconds = time.perf_counter() - began
     assert result.exit_code == 0, result.output
     assert "copy bandwidth" in result.output and "trajectories" in result.output
-    names = [row["name"] for row in json.loads(path.read_text())["rows"]]
+    rows = json.loads(path.read_text())["rows"]
+    names = [row["name"] for row in rows]
     assert names == [
         "landscape per-sample (seed sizes)",
+        "user: landscape per-sample, default options",
+        "user: landscape risk only, default options",
         "copy bandwidth (read+write)",
         "per-sample grids: plain",
         "risk only: plain",
         "trajectories sgd [plain]",
     ]
-    # no compiled kernel (its first compilation alone takes tens of seconds); generous for a
-    # shared machine, where the full suite takes minutes
-    assert seconds < 30, seconds
+    # the user rows: first call in a fresh process, whole process and warm, each against a
+    # floor measured in the same run, the ratios computed from those measured numbers
+    for row in rows[1:3]:
+        assert row["floor"] and row["process"] > row["first_call"] > 0 and row["seconds"] > 0
+        assert row["floor_first"] > 0 and row["floor_warm"] > 0
+        assert row["first_ratio"] == pytest.approx(row["floor_first"] / row["first_call"])
+        assert row["warm_ratio"] == pytest.approx(row["floor_warm"] / row["seconds"])
+    assert "first call (fresh process)" in result.output and "whole process" in result.output
+    # no compiled kernel (its first compilation alone takes tens of seconds); three fresh
+    # processes import torch; generous for a shared machine, where the full suite takes minutes
+    assert seconds < 60, seconds
+
+
+def test_user_row_ratios_are_floor_over_ours():
+    row = Row(
+        "u", "cpu", "s", 100.0, 0.5, first_call=2.0, floor="f", floor_first=1.0, floor_warm=0.25
+    )
+    assert row.first_ratio == 0.5 and row.warm_ratio == 0.5
+    lines = []
+    print_table([row], lines.append)
+    assert "first call (fresh process) 2.00 s, 0.5x the floor; warm 500.0 ms, 0.5x" in lines[3]
+
+
+def test_a_fresh_process_measures_the_first_call_after_import():
+    report = fresh_process("per-sample", 20, 12)
+    assert report["process"] > report["import"] > 0 and report["seconds"] > 0
 
 
 def test_bench_json_into_a_directory_is_a_clear_error(tmp_path):

@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import sgdscape
-from sgdscape.core import kernels
+from sgdscape.core import chain_engine, kernels
 from sgdscape.core.chain_stats import (
     basin_fractions,
     chain_moments,
@@ -105,7 +105,7 @@ def test_batched_chains_equal_separate_train_runs(
 @pytest.mark.parametrize("sampling", ["with-replacement", "shuffle"])
 def test_runs_longer_than_one_index_block_still_equal_train(small_data, monkeypatch, sampling):
     # a few steps per block: the generators carry each chain's stream across blocks
-    monkeypatch.setattr(chains_module, "INDEX_BLOCK_BYTES", 3 * 3 * 2)
+    monkeypatch.setattr(chain_engine, "INDEX_BLOCK_BYTES", 3 * 3 * 2)
     steps = 31
     result = chains(
         "relu-unit", small_data, init=(0.5, 0.7), n_chains=3, lr=0.05, batch_size=2,

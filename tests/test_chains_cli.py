@@ -83,6 +83,11 @@ def test_cli_random_init_and_shuffle_equal_a_direct_call(tmp_path):
         (["--record-steps", "0,99"], "record-steps"),
         (["--sampling", "in-order"], "in-order"),
         (["--batch-size", "31"], "batch"),
+        (["--preset", "no-such-preset"], "noise-ball-theory"),
+        (["--gif", "movie.avi"], "--gif"),
+        (["--html", "page.txt"], "--html"),
+        (["--preset", "noise-ball-theory", "--lr", "-1"], "learning rate"),
+        (["--preset", "valley-hopping", "--record-steps", "0,5000"], "record-steps"),
     ],
 )
 def test_bad_inputs_exit_2_with_one_line(tmp_path, args, needle):
@@ -214,3 +219,49 @@ def test_diverging_chains_still_draw_and_say_so(tmp_path):
     assert "40 chains diverged" in last.get_title()
     assert not last.patches
     matplotlib.pyplot.close(fig)
+
+
+def test_a_preset_with_overrides_equals_a_direct_chains_call(tmp_path):
+    result = invoke(
+        *("--preset", "noise-ball-theory", "--n-chains", "300", "--steps", "30"),
+        *("--grid", "12", "--out", str(tmp_path), "-q"),
+    )
+    assert result.exit_code == 0, result.output
+    data = sgdscape.make_problem(
+        "linear", 100, seed=0, options=sgdscape.ProblemOptions(noise_std=0.5)
+    )
+    direct = sgdscape.chains(
+        "linear-regression", data, init=(-2.0, 2.0), n_chains=300, lr=0.1, steps=30,
+        record_steps=[0, 3, 10, 30],
+    )  # fmt: skip
+    with np.load(tmp_path / "chains.npz") as arrays:
+        assert np.array_equal(arrays["record_steps"], [0, 3, 10, 30])
+        assert np.array_equal(arrays["iterates"], direct.iterates)
+    assert "standard errors" in result.output  # the measured note against the exact theory
+
+
+@pytest.mark.parametrize(
+    ("name", "figure"), [("valley-hopping", "hopping.png"), ("fan-of-steps", "fan.png")]
+)
+def test_presets_write_their_own_figure(tmp_path, name, figure):
+    result = invoke(
+        *("--preset", name, "--n-chains", "60", "--steps", "40", "--grid", "12"),
+        *("--out", str(tmp_path), "-q"),
+    )
+    assert result.exit_code == 0, result.output
+    assert (tmp_path / figure).is_file() and f"wrote {tmp_path / figure}" in result.output
+    assert "Measured" in result.output
+
+
+def test_gif_and_html_outputs(tmp_path):
+    from PIL import Image
+
+    gif, page = tmp_path / "chains.gif", tmp_path / "chains.html"
+    result = invoke(
+        *("--samples", "30", "--n-chains", "80", "--steps", "20", "--record-steps", "0,5,10,20"),
+        *("--grid", "12", "--gif", str(gif), "--html", str(page), "--out", str(tmp_path), "-q"),
+    )
+    assert result.exit_code == 0, result.output
+    with Image.open(gif) as image:
+        assert image.n_frames == 4
+    assert "sliders" in page.read_text() and f"wrote {page}" in result.output

@@ -55,6 +55,19 @@ def test_the_gallery_has_a_section_command_and_figure_for_every_preset():
         assert preset.explanation in text
 
 
+def test_the_gallery_and_the_readme_show_the_network_presets():
+    from sgdscape.records.presets import NETWORK_PRESETS
+
+    text = (ROOT / "docs" / "gallery.md").read_text()
+    for name, preset in NETWORK_PRESETS.items():
+        assert f"{preset.command}\n" in text
+        assert f"](images/gallery/{name}.png)" in text
+        assert (ROOT / "docs" / "images" / "gallery" / f"{name}.png").is_file()
+        assert preset.explanation in text
+    readme = (ROOT / "README.md").read_text()
+    assert "](docs/images/gallery/edge-of-stability.png)" in readme
+
+
 def _readme_commands():
     spec = importlib.util.spec_from_file_location(
         "readme_commands", ROOT / ".ci" / "readme_commands.py"

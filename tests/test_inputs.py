@@ -405,23 +405,23 @@ def test_a_csv_that_is_not_utf8_is_one_line(tmp_path):
 def test_csv_blocks_join_lines_cut_at_a_block_edge(tmp_path, monkeypatch):
     """With tiny blocks every line straddles a block edge: the rows, the header and the
     line numbers of errors are still those of the file."""
-    from sgdscape.core import problems
+    from sgdscape.core import csv_data
 
-    monkeypatch.setattr(problems, "CSV_BLOCK_BYTES", 7)
+    monkeypatch.setattr(csv_data, "CSV_BLOCK_BYTES", 7)
     rng = np.random.default_rng(1)
     rows = np.round(rng.uniform(-9, 9, (200, 2)), 3)
     path = tmp_path / "d.csv"
     path.write_bytes(_csv(rows.tolist(), header=b"x;y", separator=b";", bom=True))
-    values, report = problems.read_csv(path)
+    values, report = csv_data.read_csv(path)
     np.testing.assert_array_equal(values, rows.astype(np.float32))
     assert (report.rows, report.header, report.skipped, report.bom) == (200, "x;y", 0, True)
     bad = tmp_path / "bad.csv"
     bad.write_text("x,y\n" + "1,2\n" * 50 + "1,1e39\n")
     with pytest.raises(SgdscapeError, match="line 52 has 1e39"):
-        problems.read_csv(bad)
+        csv_data.read_csv(bad)
     calls = []
-    monkeypatch.setattr(problems, "LARGE_CSV_BYTES", 0)
-    problems.read_csv(tmp_path / "d.csv", progress=lambda done, total: calls.append((done, total)))
+    monkeypatch.setattr(csv_data, "LARGE_CSV_BYTES", 0)
+    csv_data.read_csv(tmp_path / "d.csv", progress=lambda done, total: calls.append((done, total)))
     size = (tmp_path / "d.csv").stat().st_size
     assert calls[-1] == (size, size) and len(calls) > 10
     assert calls == sorted(calls)

@@ -134,8 +134,8 @@ def test_surface_of_a_plain_slice_and_of_a_run() -> None:
     heights = surface_heights(w.w1, w.w2, risk, np.array([[99.0, 0.0], [np.nan, 0.0]]))
     assert np.isnan(heights).all()
 
-    with pytest.raises(SgdscapeError, match="StochasticView or a Landscape"):
-        network_surface(result)  # type: ignore[arg-type]
+    with pytest.raises(SgdscapeError, match="StochasticView or a Landscape, got str"):
+        network_surface("network.npz")  # type: ignore[arg-type]
 
 
 def test_surface_page_is_written_atomically_and_holds_the_figure(view, tmp_path) -> None:
@@ -220,9 +220,9 @@ def test_only_stored_steps_are_shown(view, saved) -> None:
 
 
 def test_step_figure_redraws_in_place(view) -> None:
-    from sgdscape.views.network_figure import NetworkStepFigure
+    from sgdscape.views.step_figure import StepFigure
 
-    drawing = NetworkStepFigure(view)
+    drawing = StepFigure(view)
     path = view.path()
     for step in (3, 9):
         figure = drawing.draw(step)

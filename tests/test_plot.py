@@ -64,8 +64,9 @@ def test_the_left_panel_is_the_minibatch_landscape_of_that_step(small_run):
         ),
         small_run.trajectory,
     )
+    # float32 sums in another order (the native risk kernel blocks its sums): rounding only
     np.testing.assert_allclose(
-        lean.batch_landscape(step), small_run.batch_landscape(step), rtol=1e-6
+        lean.batch_landscape(step), small_run.batch_landscape(step), rtol=1e-5
     )
 
 
@@ -395,7 +396,7 @@ def test_a_run_without_its_risk_says_so_in_the_titles(small_run):
     # risk_along_path is optional in run.npz: a run loaded without it used to hit None[step]
     import dataclasses
 
-    from sgdscape.views.plotly_figures import _point_text
+    from sgdscape.views.step_source import run_point_text
 
     bare = dataclasses.replace(
         small_run, trajectory=dataclasses.replace(small_run.trajectory, risk=None)
@@ -403,6 +404,5 @@ def test_a_run_without_its_risk_says_so_in_the_titles(small_run):
     _, right, _ = step_titles(bare, 2)
     assert right.endswith("samples): not recorded")
     assert step_titles(small_run, 2)[1].endswith(f"{small_run.trajectory.risk[2]:.3g}")
-    point = small_run.path()[2]
-    assert _point_text(bare, 2, point).endswith("risk not recorded")
-    assert _point_text(small_run, 2, point).endswith(f"risk = {small_run.trajectory.risk[2]:.4g}")
+    assert run_point_text(bare, 2).endswith("risk not recorded")
+    assert run_point_text(small_run, 2).endswith(f"risk = {small_run.trajectory.risk[2]:.4g}")

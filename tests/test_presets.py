@@ -135,3 +135,96 @@ def test_basins_split_by_the_sign_of_w2_into_mirror_valleys():
     assert signs == {(1, 1), (-1, -1)}
     big = [k for k in range(found.n_basins) if (found.label == k).mean() > 0.2]
     assert len(big) == 2
+
+
+def _linear_lambda_max(result):
+    """lambda_max of mean (w x + b - y)^2: twice the top eigenvalue of E[(x, 1)(x, 1)^T]."""
+    x = result.data.x.numpy().ravel().astype(np.float64)
+    moment = np.array([[np.mean(x * x), np.mean(x)], [np.mean(x), 1.0]])
+    return 2 * np.linalg.eigvalsh(moment)[-1]
+
+
+def test_the_stability_threshold_preset_straddles_two_over_lambda_max():
+    from sgdscape.records.run import with_curvature
+
+    preset = PRESETS["stability-threshold"]
+    result = with_curvature(sgdscape.run(preset.config.replace(grid=10)))
+    edge = 2 / _linear_lambda_max(result)
+    below, above = (float(t.lr[0]) for _, t in result.trajectories)
+    assert below < edge < above and above / below < 1.05  # just below and just above
+    for record in result.curvatures:
+        np.testing.assert_allclose(record.stability_threshold, edge, rtol=1e-9)
+    minimum = least_squares(result)
+    start = np.linalg.norm(result.trajectory.iterates[0] - minimum)
+    stable, unstable = result.trajectory, result.others[0]
+    assert np.linalg.norm(stable.final - minimum) < 1e-3 * start
+    assert np.linalg.norm(unstable.final - minimum) > 1e3 * start
+
+
+@pytest.mark.parametrize("seed", FRESH_SEEDS)
+def test_one_percent_either_side_of_two_over_lambda_decides_stability(seed):
+    """On fresh data the threshold moves; 2/lambda computed here by numpy still decides."""
+    probe = run("stability-threshold", seed, epochs=1)
+    edge = 2 / _linear_lambda_max(probe)
+    result = run("stability-threshold", seed, lr=0.99 * edge, compare=({"lr": 1.01 * edge},))
+    minimum = least_squares(result)
+    start = np.linalg.norm(result.trajectory.iterates[0] - minimum)
+    assert np.linalg.norm(result.trajectory.final - minimum) < 1e-2 * start
+    assert np.linalg.norm(result.others[0].final - minimum) > 1e2 * start
+
+
+def _power_sharpness(recording, step, iterations=60):
+    """lambda_max of the full-data loss by power iteration on double-backward Hessian-vector
+    products (torch.autograd, not the torch.func Lanczos under test)."""
+    import torch
+
+    from sgdscape.networks.slicing import parameter_layout, unflatten
+
+    names, shapes = parameter_layout(recording.model)
+    theta = torch.tensor(recording.iterates[step], dtype=torch.float64, requires_grad=True)
+    model = recording.model.double()
+    params = unflatten(theta, names, shapes)
+    output = torch.func.functional_call(model, params, (recording.x.double(),))
+    loss = recording.loss_fn(output, recording.y)
+    (grad,) = torch.autograd.grad(loss, theta, create_graph=True)
+    v = torch.ones_like(theta) / theta.numel() ** 0.5
+    value = 0.0
+    for _ in range(iterations):
+        (hv,) = torch.autograd.grad(grad, theta, v, retain_graph=True)
+        value = float(v @ hv)
+        v = hv / hv.norm()
+    recording.model.float()
+    return value
+
+
+def test_edge_of_stability_sharpness_rises_to_two_over_lr_and_stays_there():
+    from sgdscape.records.presets import run_network_preset
+
+    result = run_network_preset("edge-of-stability")
+    assert len(result.recordings) == 2
+    for recording, record in zip(result.recordings, result.curvatures, strict=True):
+        edge = 2 / recording.lr
+        ratio = record.sharpness / edge
+        assert ratio[0] < 0.9  # it starts stable ...
+        assert ratio.max() > 0.97  # ... sharpens until it reaches 2/lr ...
+        reached = int(np.argmax(ratio >= 0.9))
+        assert ((ratio[reached:] > 0.85) & (ratio[reached:] < 1.2)).all()  # ... and stays near
+        assert (np.abs(ratio[len(ratio) // 2 :] - 1) < 0.05).all()  # second half: within 5 %
+        loss = recording.batch_loss  # full batch: the training loss at every step
+        assert loss[-1] < 0.2 * loss[0]  # it keeps falling ...
+        assert (np.diff(loss) > 0).sum() >= 3  # ... but not monotonically
+        assert record.sharpness[-1] == pytest.approx(
+            _power_sharpness(recording, int(record.steps[-1])), rel=0.01
+        )
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_flat_minima_smaller_batches_and_larger_steps_end_flatter(seed):
+    from sgdscape.records.presets import run_network_preset
+
+    result = run_network_preset("flat-minima", seed=seed)
+    small_lr, large_lr, small_batch = result.final_sharpness()
+    runs = result.preset.runs
+    assert runs[0].lr < runs[1].lr == runs[2].lr and runs[2].batch_size < 1797
+    assert large_lr < 0.85 * small_lr  # the larger learning rate ends flatter
+    assert small_batch < 0.85 * large_lr  # at that lr, the smaller batch ends flatter still

@@ -137,12 +137,13 @@ def test_scrubbing_uses_precomputed_frames_only(
     def forbidden(*args: object, **kwargs: object) -> None:
         raise AssertionError("scrubbing recomputed something")
 
-    import sgdscape.surfaces.widget as widget_module
+    import sgdscape.surfaces.widget.explorer as widget_module
+    import sgdscape.surfaces.widget.panels as panels_module
 
     monkeypatch.setattr(widget_module, "run", forbidden)
     monkeypatch.setattr(type(explorer.result), "batch_landscape", forbidden)
     monkeypatch.setattr(type(explorer.result), "path", forbidden)
-    monkeypatch.setattr(widget_module, "safe_log", forbidden)
+    monkeypatch.setattr(panels_module, "safe_log", forbidden)
     for step in range(explorer.n_steps):
         explorer.step = step
     assert explorer.drawn_path.shape == (explorer.n_steps, 2)

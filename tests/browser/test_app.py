@@ -19,6 +19,7 @@ import pytest
 
 from chromium import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, needs_chromium
 from serving import serving
+from sgdscape.views.style import PATH_COLOUR, TRUE_GRADIENT_COLOUR
 
 ROOT = Path(__file__).resolve().parents[2]
 GRID_CELL = 6.0 / 59  # the app's default 60x60 grid on [-3, 3]
@@ -398,9 +399,12 @@ def test_app_arrows_point_along_minus_the_gradient_and_stay_in_the_panel(server,
             by_colour = {
                 n["colour"]: (np.array(n["tail"]), np.array(n["tip"])) for n in drawn["notes"]
             }
-            check_arrow(by_colour.get("#ff7f0e"), trajectory.grads[k], window, drawn["names"][0])
+            check_arrow(by_colour.get(PATH_COLOUR), trajectory.grads[k], window, drawn["names"][0])
             check_arrow(
-                by_colour.get("#e31a1c"), trajectory.full_grads[k], window, drawn["names"][1]
+                by_colour.get(TRUE_GRADIENT_COLOUR),
+                trajectory.full_grads[k],
+                window,
+                drawn["names"][1],
             )
         if lr == 0.2:
             page.shot("app_lr02_arrows.png")

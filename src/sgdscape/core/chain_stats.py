@@ -253,7 +253,8 @@ def _gradients(
         return loss(model.function(wi, xi), yi).mean()
 
     with torch.enable_grad():
-        return torch.func.vmap(torch.func.grad(one))(wk.contiguous(), x, y)
+        grads: torch.Tensor = torch.func.vmap(torch.func.grad(one))(wk.contiguous(), x, y)
+        return grads
 
 
 def fan_of_steps(

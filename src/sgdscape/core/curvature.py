@@ -9,6 +9,9 @@ parameter unit squared.
 Gradient descent on a quadratic with top Hessian eigenvalue ``lambda_max > 0`` is stable only while
 ``lr < 2 / lambda_max``: :attr:`Curvature.stability_threshold` is that bound, next to ``lr``.
 
+The quadratic model drawn at an iterate lives in :mod:`sgdscape.core.quadratic` (numpy only);
+its names are re-exported here.
+
 Only torch and numpy (the core layer).
 """
 
@@ -25,7 +28,21 @@ from sgdscape.core.grid import Grid, Plane
 from sgdscape.core.losses import Loss, get_loss
 from sgdscape.core.models import Model, get_model
 from sgdscape.core.problems import Dataset
-from sgdscape.errors import SgdscapeError, check_int, check_positive
+from sgdscape.core.quadratic import QuadraticModel, quadratic_model
+from sgdscape.errors import SgdscapeError, check_positive
+
+__all__ = [
+    "DEFAULT_MEMORY_BUDGET",
+    "KINDS",
+    "Curvature",
+    "CurvatureMap",
+    "QuadraticModel",
+    "classify",
+    "curvature",
+    "curvature_map",
+    "hessians",
+    "quadratic_model",
+]
 
 DEFAULT_MEMORY_BUDGET = 256 * 2**20
 """Bytes the intermediate tensors of one chunk may take (a rough bound)."""
@@ -265,6 +282,18 @@ def curvature(
     Returns:
         a :class:`Curvature` with the risk and minibatch Hessians at every recorded iterate
         ``(..., T, p, p)`` and the run's learning rate per step.
+
+    Examples:
+        >>> import numpy as np
+        >>> import sgdscape
+        >>> result = sgdscape.run(sgdscape.RunConfig(samples=20, grid=25))
+        >>> record = sgdscape.curvature(result)
+        >>> record.risk_hessian.shape  # a 2x2 Hessian of the risk at each of the 20 iterates
+        (20, 2, 2)
+        >>> bool(np.allclose(record.risk_hessian, np.swapaxes(record.risk_hessian, -1, -2)))
+        True
+        >>> bool(np.allclose(record.stability_threshold, 2 / record.lambda_max))  # GD-stable below
+        True
     """
     try:
         config, data, chosen = result.config, result.data, trajectory or result.trajectory
@@ -321,7 +350,8 @@ class CurvatureMap:
             raise SgdscapeError(
                 f"unknown curvature kind {kind!r}; choose one of: {', '.join(KINDS)}."
             )
-        return self.kind == KINDS.index(kind)
+        inside: np.ndarray = self.kind == KINDS.index(kind)
+        return inside
 
 
 def classify(eigenvalues: np.ndarray, tol: float) -> np.ndarray:
@@ -395,95 +425,3 @@ def curvature_map(
         tol=tol,
         labels=plane.labels,
     )
-
-
-@dataclass(frozen=True)
-class QuadraticModel:
-    """The local quadratic model ``q(d) = value + g.d + d^T H d / 2`` at ``center``, as data to draw.
-
-    Attributes:
-        center: ``(2,)`` the iterate (plane coordinates).
-        value: the loss at the center.
-        gradient: ``(2,)``.
-        hessian: ``(2, 2)``.
-        eigenvalues: ``(2,)`` ascending; eigenvectors: ``(2, 2)``, column k for eigenvalue k.
-        axes: ``(2, 2, 2)``: ``axes[k]`` is the segment ``[center - h_k v_k, center + h_k v_k]``
-            along eigenvector k with half-length ``h_k = radius / sqrt(|lambda_k|)`` (a flat
-            direction, ``|lambda_k| <= tol``, gets ``h_k = radius / sqrt(tol)``, capped by
-            ``max_half_length``).
-        ellipse: ``(n_points, 2)`` the closed curve ``{center + h_1 cos(t) v_1 + h_2 sin(t) v_2}``;
-            when both eigenvalues are > tol this is the level set ``d^T H d / 2 = radius^2 / 2``
-            of the quadratic part. ``None`` when the Hessian is not positive definite.
-        newton_point: ``(2,)`` the quadratic's stationary point ``center - H^{-1} g`` (``None``
-            when ``H`` is singular within tol).
-    """
-
-    center: np.ndarray
-    value: float
-    gradient: np.ndarray
-    hessian: np.ndarray
-    eigenvalues: np.ndarray
-    eigenvectors: np.ndarray
-    axes: np.ndarray
-    ellipse: np.ndarray | None
-    newton_point: np.ndarray | None
-
-    def evaluate(self, points: np.ndarray) -> np.ndarray:
-        """``q`` at ``points: (..., 2)``, shape ``(...)``."""
-        d = np.asarray(points, dtype=np.float64) - self.center
-        return (
-            self.value
-            + d @ self.gradient
-            + 0.5 * np.einsum("...i,ij,...j->...", d, self.hessian, d)
-        )
-
-
-def quadratic_model(
-    hessian: np.ndarray | torch.Tensor,
-    gradient: np.ndarray | torch.Tensor,
-    value: float,
-    center: np.ndarray | torch.Tensor | tuple[float, float] = (0.0, 0.0),
-    *,
-    radius: float = 1.0,
-    tol: float = 1e-9,
-    max_half_length: float = 10.0,
-    n_points: int = 100,
-) -> QuadraticModel:
-    """The local quadratic model at an iterate: eigen-axes and (if convex) a level-set ellipse.
-
-    Args:
-        hessian: ``(2, 2)`` (e.g. :attr:`CurvatureMap.hessian` at a point or a 2-parameter
-            :attr:`Curvature.risk_hessian` row).
-        gradient: ``(2,)``; value: the loss at ``center``.
-        center: ``(2,)`` where the model is taken.
-        radius: the axes' half-lengths are ``radius / sqrt(|lambda|)`` (a sqrt of loss units).
-        n_points: points on the ellipse.
-    """
-    h = np.asarray(hessian, dtype=np.float64)
-    g = np.asarray(gradient, dtype=np.float64)
-    c = np.asarray(center, dtype=np.float64)
-    if h.shape != (2, 2) or g.shape != (2,) or c.shape != (2,):
-        raise SgdscapeError(
-            f"quadratic_model takes hessian (2, 2), gradient (2,), center (2,); "
-            f"got {h.shape}, {g.shape}, {c.shape}."
-        )
-    if not (np.isfinite(h).all() and np.isfinite(g).all() and np.isfinite(c).all()):
-        raise SgdscapeError("quadratic_model needs finite hessian, gradient and center values.")
-    check_positive("radius", radius)
-    n_points = check_int("n_points", n_points, low=3)
-    h = 0.5 * (h + h.T)
-    values, vectors = np.linalg.eigh(h)
-    half = np.minimum(radius / np.sqrt(np.maximum(np.abs(values), tol)), max_half_length)
-    axes = np.stack(
-        [np.stack([c - half[k] * vectors[:, k], c + half[k] * vectors[:, k]]) for k in range(2)]
-    )
-    ellipse = None
-    if values[0] > tol:
-        t = np.linspace(0.0, 2 * np.pi, n_points)
-        ellipse = (
-            c
-            + np.outer(half[0] * np.cos(t), vectors[:, 0])
-            + np.outer(half[1] * np.sin(t), vectors[:, 1])
-        )
-    newton = None if np.min(np.abs(values)) <= tol else c - np.linalg.solve(h, g)
-    return QuadraticModel(c, float(value), g, h, values, vectors, axes, ellipse, newton)

@@ -1,11 +1,12 @@
 """Choosing the torch device once, from ``"cpu"``, ``"cuda"``, ``"cuda:N"`` or ``"auto"``,
-and how many CPU threads small work should use."""
+how many CPU threads small work should use, and fresh float32 memory for records."""
 
 from __future__ import annotations
 
 import contextlib
 from collections.abc import Iterator
 
+import numpy as np
 import torch
 
 from sgdscape.errors import SgdscapeError
@@ -52,3 +53,13 @@ def one_thread_when_small(work: float, device: torch.device, below: float) -> It
         yield
     finally:
         torch.set_num_threads(threads)
+
+
+def new_record(shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """An uninitialised float32 record. On the CPU it is numpy's memory, which numpy
+    backs with transparent huge pages where Linux allows (far fewer page faults while the
+    records of a large batched run are first written) and which the caller gets back as
+    arrays without a copy."""
+    if device.type == "cpu":
+        return torch.from_numpy(np.empty(shape, dtype=np.float32))
+    return torch.empty(shape, device=device)

@@ -138,7 +138,8 @@ class Plane:
         basis = torch.stack([self.d1, self.d2], dim=1).to(w.device, w.dtype)  # (p, 2)
         offset = w - self.origin.to(w.device, w.dtype)
         solution = torch.linalg.lstsq(basis, offset.reshape(-1, basis.shape[0]).T).solution
-        return solution.T.reshape(*w.shape[:-1], 2)
+        coordinates: torch.Tensor = solution.T.reshape(*w.shape[:-1], 2)
+        return coordinates
 
 
 def _unit_index(direction: torch.Tensor) -> int | None:

@@ -36,7 +36,9 @@ from sgdscape.errors import SgdscapeError, check_choice
 log = logging.getLogger("sgdscape")
 
 ENGINES = {
-    "auto": "fused kernels when the work is large enough to pay for compiling, else plain",
+    "auto": "the path expected to finish first for this size, start-up cost included",
+    "native": "landscapes: the precompiled C kernels (sgdscape.core.native) where they apply, "
+    "else plain; trajectories and chains: as auto",
     "fused": "always torch.compile'd kernels (falls back to plain if compiling fails)",
     "plain": "plain broadcast torch: the reference implementation",
 }
@@ -53,6 +55,7 @@ used: Counter[str] = Counter()
 
 _compiled: dict[tuple[str, str, str], Callable[..., object]] = {}
 _failed: set[tuple[str, str, str]] = set()
+_warm: set[tuple[str, str, str]] = set()  # landscape kernels that have run (compiled)
 
 
 def check_engine(engine: str) -> str:
@@ -75,11 +78,17 @@ def is_builtin(model: Model, loss: Loss) -> bool:
 def wants_fused(engine: str, model: Model, loss: Loss, evaluations: float) -> bool:
     """Whether to try the fused path for this much work."""
     engine = check_engine(engine)
-    if engine == "plain":
+    if engine in ("plain", "native"):
         return False
     if engine == "fused":
         return True
     return is_builtin(model, loss) and evaluations >= FUSE_MIN_EVALUATIONS
+
+
+def is_warm(kind: str, model: Model, loss: Loss, device: torch.device) -> bool:
+    """Whether the ``kind`` kernel for ``model`` and ``loss`` is compiled in this process
+    (calling it costs no start-up)."""
+    return _key_of(kind, model, loss, device) in _warm
 
 
 def _set_cache_dir() -> None:
@@ -128,7 +137,9 @@ def _scaled_risk_expression(model: Model, loss: Loss) -> Callable[..., torch.Ten
 
 
 def _scaled_fill_expression(model: Model, loss: Loss) -> Callable[..., None]:
-    def fill(out: torch.Tensor, scale: torch.Tensor, hidden_t: torch.Tensor, y: torch.Tensor):
+    def fill(
+        out: torch.Tensor, scale: torch.Tensor, hidden_t: torch.Tensor, y: torch.Tensor
+    ) -> None:
         # out: (n, G2, G1) written in place, row by row; hidden_t: (n, G2), sample-major so
         # that each output row reads one hidden value and streams its G1 losses out
         out.copy_(loss.function(scale[None, None, :] * hidden_t[:, :, None], y[:, None, None]))
@@ -144,7 +155,9 @@ _EXPRESSIONS: dict[str, Callable[[Model, Loss], Callable[..., object]]] = {
 }
 
 
-def _kernel(kind: str, model: Model, loss: Loss, device: torch.device) -> Callable | None:
+def _kernel(
+    kind: str, model: Model, loss: Loss, device: torch.device
+) -> Callable[..., object] | None:
     key = _key_of(kind, model, loss, device)
     if key in _failed:
         return None
@@ -185,6 +198,7 @@ _noticed: set[tuple[str, str]] = set()
 
 def _give_up(key: tuple[str, str, str], error: BaseException) -> None:
     _failed.add(key)
+    _warm.discard(key)
     _compiled.pop(key, None)
     if key[1:] in _noticed:  # one line per model, loss and device is enough
         return
@@ -218,6 +232,7 @@ def fused_risk(
     try:
         result = _call(kernel, wt, x, y, work=wt.shape[1] * x.shape[0])
         used["risk"] += 1
+        _warm.add(_key_of("risk", model, loss, wt.device))
         return result  # type: ignore[return-value]
     except Exception as error:  # compilation happens at the first call
         _give_up(_key_of("risk", model, loss, wt.device), error)
@@ -239,6 +254,7 @@ def fused_fill(
     try:
         _call(kernel, out, wt, x, y, work=out.numel())
         used["fill"] += 1
+        _warm.add(_key_of("fill", model, loss, wt.device))
     except Exception as error:
         _give_up(_key_of("fill", model, loss, wt.device), error)
         return False
@@ -261,6 +277,7 @@ def scaled_risk(
     try:
         result = _call(kernel, scale, hidden, y, work=scale.shape[0] * hidden.numel())
         used["risk"] += 1
+        _warm.add(_key_of("scaled-risk", model, loss, scale.device))
         return result  # type: ignore[return-value]
     except Exception as error:
         _give_up(_key_of("scaled-risk", model, loss, scale.device), error)
@@ -283,6 +300,7 @@ def scaled_fill(
     try:
         _call(kernel, out, scale, hidden.T.contiguous(), y, work=out.numel())
         used["fill"] += 1
+        _warm.add(_key_of("scaled-fill", model, loss, scale.device))
     except Exception as error:
         _give_up(_key_of("scaled-fill", model, loss, scale.device), error)
         return False
@@ -297,6 +315,7 @@ def reset() -> None:
     """Forget compiled kernels and failures (tests, or after changing torch settings)."""
     _compiled.clear()
     _failed.clear()
+    _warm.clear()
     _noticed.clear()
     used.clear()
 
@@ -316,7 +335,7 @@ def _col(w: torch.Tensor, i: int) -> torch.Tensor:
     return w[..., i, None]
 
 
-def _vjp_relu_unit(w, x, g):
+def _vjp_relu_unit(w: torch.Tensor, x: torch.Tensor, g: torch.Tensor) -> list[torch.Tensor]:
     w1, w2 = _col(w, 0), _col(w, 1)
     r = torch.relu(w2 * x)
     g_w1 = (g * r).sum(-1)
@@ -324,27 +343,27 @@ def _vjp_relu_unit(w, x, g):
     return [g_w1, (g_z * x).sum(-1)]
 
 
-def _vjp_linear_product(w, x, g):
+def _vjp_linear_product(w: torch.Tensor, x: torch.Tensor, g: torch.Tensor) -> list[torch.Tensor]:
     w1, w2 = _col(w, 0), _col(w, 1)
     u = w2 * x
     return [(g * u).sum(-1), ((g * w1) * x).sum(-1)]
 
 
-def _vjp_tanh_unit(w, x, g):
+def _vjp_tanh_unit(w: torch.Tensor, x: torch.Tensor, g: torch.Tensor) -> list[torch.Tensor]:
     w1, w2 = _col(w, 0), _col(w, 1)
     t = torch.tanh(w2 * x)
     g_z = (g * w1) * (1 - t * t)
     return [(g * t).sum(-1), (g_z * x).sum(-1)]
 
 
-def _vjp_sigmoid_unit(w, x, g):
+def _vjp_sigmoid_unit(w: torch.Tensor, x: torch.Tensor, g: torch.Tensor) -> list[torch.Tensor]:
     w1, w2 = _col(w, 0), _col(w, 1)
     s = torch.sigmoid(w2 * x)
     g_z = (g * w1) * (1 - s) * s
     return [(g * s).sum(-1), (g_z * x).sum(-1)]
 
 
-def _vjp_leaky_relu_unit(w, x, g):
+def _vjp_leaky_relu_unit(w: torch.Tensor, x: torch.Tensor, g: torch.Tensor) -> list[torch.Tensor]:
     w1, w2 = _col(w, 0), _col(w, 1)
     z = w2 * x
     a = torch.nn.functional.leaky_relu(z, 0.1)
@@ -353,14 +372,14 @@ def _vjp_leaky_relu_unit(w, x, g):
     return [(g * a).sum(-1), (g_z * x).sum(-1)]
 
 
-def _vjp_relu_unit_bias(w, x, g):
+def _vjp_relu_unit_bias(w: torch.Tensor, x: torch.Tensor, g: torch.Tensor) -> list[torch.Tensor]:
     w1, w2, b = _col(w, 0), _col(w, 1), _col(w, 2)
     r = torch.relu(w2 * x + b)
     g_z = torch.where(r <= 0, 0.0, g * w1)
     return [(g * r).sum(-1), (g_z * x).sum(-1), g_z.sum(-1)]
 
 
-def _vjp_two_relu_units(w, x, g):
+def _vjp_two_relu_units(w: torch.Tensor, x: torch.Tensor, g: torch.Tensor) -> list[torch.Tensor]:
     a1, w1, a2, w2 = _col(w, 0), _col(w, 1), _col(w, 2), _col(w, 3)
     r1, r2 = torch.relu(w1 * x), torch.relu(w2 * x)
     g_z1 = torch.where(r1 <= 0, 0.0, g * a1)
@@ -368,7 +387,7 @@ def _vjp_two_relu_units(w, x, g):
     return [(g * r1).sum(-1), (g_z1 * x).sum(-1), (g * r2).sum(-1), (g_z2 * x).sum(-1)]
 
 
-def _vjp_linear_regression(w, x, g):
+def _vjp_linear_regression(w: torch.Tensor, x: torch.Tensor, g: torch.Tensor) -> list[torch.Tensor]:
     return [(g * x).sum(-1), g.sum(-1)]
 
 
@@ -387,15 +406,21 @@ MODEL_VJPS: dict[str, ModelVjp] = {
 # d(mean loss)/d(prediction): ``g0`` is the mean's gradient 1/b (a 0-d tensor)
 
 
-def _grad_mse(prediction, target, g0):
+def _grad_mse(
+    prediction: torch.Tensor, target: torch.Tensor, g0: torch.Tensor | float
+) -> torch.Tensor:
     return g0 * (2 * (prediction - target))
 
 
-def _grad_mae(prediction, target, g0):
+def _grad_mae(
+    prediction: torch.Tensor, target: torch.Tensor, g0: torch.Tensor | float
+) -> torch.Tensor:
     return g0 * (prediction - target).sgn()
 
 
-def _grad_huber(prediction, target, g0):
+def _grad_huber(
+    prediction: torch.Tensor, target: torch.Tensor, g0: torch.Tensor | float
+) -> torch.Tensor:
     d = prediction - target
     residual = d.abs()
     near = residual < 1.0
@@ -404,7 +429,9 @@ def _grad_huber(prediction, target, g0):
     return ((g_near * 0.5) * (2 * residual) + g_far) * d.sgn()
 
 
-def _grad_logistic(prediction, target, g0):
+def _grad_logistic(
+    prediction: torch.Tensor, target: torch.Tensor, g0: torch.Tensor | float
+) -> torch.Tensor:
     z = torch.exp(prediction)
     g_soft = torch.where(prediction > 20, g0, g0 * z / (z + 1))
     return g_soft + (-g0) * target
@@ -462,7 +489,9 @@ def masked_gradient(
 
 
 def _full_gradient_expression(model: Model, loss: Loss) -> Callable[..., object]:
-    def full(w: torch.Tensor, x: torch.Tensor, y: torch.Tensor):
+    def full(
+        w: torch.Tensor, x: torch.Tensor, y: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         return closed_form_gradient(model, loss, w, x, y)
 
     return full
@@ -534,14 +563,20 @@ def _sgd_block_expression(
     weight_decay: float,
     nesterov: bool,
 ) -> Callable[..., tuple[torch.Tensor, ...]]:
-    def block(wt, buffer, xb, yb, mask, lrs):
+    def block(
+        wt: torch.Tensor,
+        buffer: torch.Tensor,
+        xb: torch.Tensor,
+        yb: torch.Tensor,
+        mask: torch.Tensor,
+        lrs: torch.Tensor,
+    ) -> tuple[torch.Tensor, ...]:
         # wt, buffer: (p, K); xb, yb, mask: (steps, B); lrs: (steps,)
         columns, buffers = list(wt.unbind(0)), list(buffer.unbind(0))
         iterates, grads, losses = [], [], []
         for s in range(steps):
-            mean, gradient = masked_gradient(
-                model, loss, ParameterColumns(columns), xb[s], yb[s], mask[s]
-            )
+            like_w = ParameterColumns(columns)  # read as w[..., i, None], like a (K, p) tensor
+            mean, gradient = masked_gradient(model, loss, like_w, xb[s], yb[s], mask[s])  # type: ignore[arg-type]
             iterates.extend(columns)
             grads.extend(gradient)
             losses.append(mean)

@@ -1,39 +1,67 @@
 """Loss landscapes: per-sample losses and the empirical risk on a grid of parameters.
 
 The model is evaluated on every grid point at once (broadcast over the grid), in
-chunks sized from a memory budget, never one giant broadcast.
+chunks sized from a memory budget, never one giant broadcast. Which of the four paths
+computes it (native, fused, direct, plain) is chosen in :mod:`sgdscape.core.landscape_paths`,
+whose names this module re-exports.
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import torch
 
-from sgdscape.core.devices import resolve_device
+from sgdscape.core import native
+from sgdscape.core.devices import one_thread_when_small, resolve_device
 from sgdscape.core.grid import Grid, Plane
 from sgdscape.core.kernels import (
     RISK_SAMPLE_BLOCK,
-    SCALE_PARAMETER,
     check_engine,
     fused_fill,
     fused_risk,
-    is_builtin,
     scaled_fill,
     scaled_risk,
-    wants_fused,
+)
+from sgdscape.core.landscape_paths import (
+    BUILD_AMORTISED_OVER,
+    BYTES_PER_EVALUATION,
+    FUSED_STARTUP_SECONDS,
+    RATES,
+    START_RATES,
+    choose_path,
+    estimated_seconds,
+    learn_rate,
+    plane_split,
+    scale_split,
 )
 from sgdscape.core.losses import Loss, get_loss
-from sgdscape.core.models import MODELS, Model, get_model
+from sgdscape.core.models import Model, get_model
 from sgdscape.core.problems import Dataset
 from sgdscape.errors import SgdscapeError
 
+__all__ = [
+    "BUILD_AMORTISED_OVER",
+    "BYTES_PER_EVALUATION",
+    "DEFAULT_MEMORY_BUDGET",
+    "FUSED_STARTUP_SECONDS",
+    "RATES",
+    "START_RATES",
+    "Landscape",
+    "Progress",
+    "choose_path",
+    "estimated_seconds",
+    "landscape",
+    "learn_rate",
+    "per_sample_bytes",
+    "plane_split",
+    "scale_split",
+]
+
 DEFAULT_MEMORY_BUDGET = 2**30  # bytes of working memory: 1 GiB
-# plain path, per (point, sample): two float32 temporaries alive at once, the float64 copy
-# that a float64 sum makes, and a margin for the allocator
-BYTES_PER_EVALUATION = 20
 
 Progress = Callable[[int, int], None]
 
@@ -71,7 +99,8 @@ class Landscape:
             )
         index = np.asarray(indices, dtype=np.int64)
         index = index[index >= 0]
-        return self.sample_loss[index].mean(axis=0)
+        mean: np.ndarray = self.sample_loss[index].mean(axis=0)
+        return mean
 
 
 def per_sample_bytes(n_samples: int, grid: Grid) -> int:
@@ -107,11 +136,28 @@ def landscape(
         memory_budget: bytes of memory this call may use, output included.
         device: where to compute (``"cpu"``, ``"cuda"``, ``"auto"``).
         progress: called as ``progress(done_chunks, total_chunks)``.
-        engine: ``"auto"`` (fused kernels for large built-in work, see
-            :mod:`sgdscape.core.kernels`), ``"fused"`` or ``"plain"`` (the broadcast reference).
+        engine: ``"auto"`` (the path expected to finish first, start-up included: see
+            :func:`choose_path`), ``"native"`` (precompiled C kernels,
+            :mod:`sgdscape.core.native`), ``"fused"`` (``torch.compile``,
+            :mod:`sgdscape.core.kernels`) or ``"plain"`` (the broadcast reference).
 
     Returns:
         A :class:`Landscape` with float32 numpy arrays on the CPU.
+
+    Examples:
+        The seed's experiment: 100 samples of the ground truth on the seed's 100x100 grid.
+
+        >>> from sgdscape import Grid, ground_truth, landscape
+        >>> result = landscape("relu-unit", ground_truth(100, seed=0), Grid.square(100))
+        >>> result.sample_loss.shape, result.risk.shape
+        ((100, 100, 100), (100, 100))
+        >>> bool(abs(result.risk - result.sample_loss.mean(axis=0)).max() < 1e-5)
+        True
+
+        The risk alone, without keeping every sample's grid:
+
+        >>> landscape("relu-unit", ground_truth(100, seed=0), per_sample=False).sample_loss is None
+        True
     """
     model = get_model(model)
     loss_fn = get_loss(loss)
@@ -143,7 +189,6 @@ def landscape(
     w1_axis, w2_axis = grid.axes()
     a = torch.from_numpy(w1_axis).to(target)
     b = torch.from_numpy(w2_axis).to(target)
-    points = plane.points(a, b).reshape(n_points, model.n_params)
     x = data.x.to(target).reshape(-1)
     y = data.y.to(target).reshape(-1)
 
@@ -151,36 +196,40 @@ def landscape(
         free, _ = torch.cuda.mem_get_info(target)
         working = max(1, min(working, int(0.8 * free) - output_bytes))
 
-    fused = None
-    if wants_fused(engine, model, loss_fn, float(n) * n_points):
-        split = scale_split(model, points.reshape(rows, columns, -1))
+    split = plane_split(model, plane, a, b) if engine != "plain" else None
+    path = choose_path(engine, model, loss_fn, n, n_points, per_sample, split, target, working)
+    began = time.perf_counter()
+    fused: tuple[torch.Tensor | np.ndarray, torch.Tensor | np.ndarray | None] | None = None
+    risk: torch.Tensor | np.ndarray
+    sample_loss: torch.Tensor | np.ndarray | None
+    if path == "native" and split is not None:
+        fused = _native(model, loss_fn.name, *split, x, y, per_sample, progress)
+    if fused is None:  # every other path evaluates the model at every grid point
+        points = plane.points(a, b).reshape(n_points, model.n_params)
+    if path == "fused":
         if split is not None:
             fused = _fused_scaled(model, loss_fn, *split, x, y, per_sample, progress)
         if fused is None:
             fused = _fused(model, loss_fn, points, x, y, per_sample, progress)
     if fused is not None:
         risk, sample_loss = fused
-    elif (
-        engine == "auto"
-        and per_sample
-        and is_builtin(model, loss_fn)
-        and n * n_points * BYTES_PER_EVALUATION <= working
-    ):
+    elif path == "direct":
         risk, sample_loss = _direct(model, loss_fn, points, x, y)
         if progress is not None:
             progress(1, 1)
     else:
+        path = "plain"
         risk, sample_loss = _plain(
             model, loss_fn, points, x, y, per_sample, working, target, progress
         )
+    if target.type == "cpu":
+        learn_rate(path, per_sample, float(n) * n_points, time.perf_counter() - began)
 
     return Landscape(
         w1=w1_axis,
         w2=w2_axis,
-        risk=risk.reshape(rows, columns).cpu().numpy(),
-        sample_loss=None
-        if sample_loss is None
-        else sample_loss.reshape(n, rows, columns).cpu().numpy(),
+        risk=_numpy(risk).reshape(rows, columns),
+        sample_loss=None if sample_loss is None else _numpy(sample_loss).reshape(n, rows, columns),
         labels=plane.labels,
         loss=loss_fn.name,
         model=model.name,
@@ -188,31 +237,63 @@ def landscape(
     )
 
 
-def scale_split(
-    model: Model, grid_points: torch.Tensor
-) -> tuple[torch.Tensor, torch.Tensor] | None:
-    """``(scale (G1,), rows (G2, p))`` when the grid's first axis moves only the model's
-    scale parameter (:data:`sgdscape.core.kernels.SCALE_PARAMETER`): then the point ``(g2, g1)``
-    is ``rows[g2]`` with the scale parameter set to ``scale[g1]``, and ``rows`` hold 1 there.
-    ``None`` for any other grid or model. Checked on the points themselves, exactly.
+def _numpy(values: torch.Tensor | np.ndarray) -> np.ndarray:
+    return values if isinstance(values, np.ndarray) else values.cpu().numpy()
 
-    Args:
-        grid_points: ``(G2, G1, p)`` parameters at every grid point.
-    """
-    index = SCALE_PARAMETER.get(model.name)
-    builtin = MODELS.get(model.name)
-    if index is None or builtin is None or builtin.function is not model.function:
-        return None
-    scale = grid_points[0, :, index]
-    others = torch.cat([grid_points[..., :index], grid_points[..., index + 1 :]], dim=-1)
-    if not (
-        torch.equal(grid_points[..., index], scale.expand_as(grid_points[..., index]))
-        and torch.equal(others, others[:, :1].expand_as(others))
+
+def _fresh(shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
+    """An uninitialised float32 output; on the CPU numpy's memory, which numpy backs with
+    transparent huge pages (``madvise``) so that first touch faults 2 MiB at a time."""
+    if device.type != "cpu":
+        return torch.empty(shape, device=device)
+    return torch.from_numpy(np.empty(shape, dtype=np.float32))
+
+
+def _native(
+    model: Model,
+    loss: str,
+    scale: torch.Tensor,
+    rows: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    per_sample: bool,
+    progress: Progress | None,
+) -> tuple[np.ndarray, np.ndarray | None] | None:
+    """:func:`_fused_scaled` on the native kernels: risk ``(P,)`` and per-sample losses
+    ``(n, P)`` as numpy arrays, the per-sample ones written once into fresh numpy memory
+    (huge pages, first-touched by the thread that computes them); ``None`` if the kernels
+    are unavailable or the data is not float32."""
+    if native.library() is None or not (
+        scale.dtype == rows.dtype == x.dtype == y.dtype == torch.float32
     ):
         return None
-    rows = grid_points[:, 0].clone()
-    rows[:, index] = 1.0
-    return scale.contiguous(), rows
+    n, n_rows, columns = x.shape[0], rows.shape[0], scale.shape[0]
+    threads = torch.get_num_threads()
+    scale_values = np.ascontiguousarray(scale.cpu().numpy())
+    targets = np.ascontiguousarray(y.cpu().numpy())
+    total = np.zeros((n_rows, columns))
+    sample_loss = np.empty((n, n_rows, columns), dtype=np.float32) if per_sample else None
+    blocks = range(0, n, RISK_SAMPLE_BLOCK)
+    with torch.no_grad():
+        for done, s0 in enumerate(blocks, start=1):
+            s1 = min(s0 + RISK_SAMPLE_BLOCK, n)
+            with one_thread_when_small(n_rows * (s1 - s0), x.device, 2**22):
+                hidden = model.function(rows, x[s0:s1]).cpu().numpy()  # (G2, b)
+            hidden = np.ascontiguousarray(hidden)
+            native.scaled_risk(total, scale_values, hidden, targets[s0:s1], loss, threads)
+            if sample_loss is not None:
+                native.scaled_fill(
+                    sample_loss[s0:s1],
+                    scale_values,
+                    np.ascontiguousarray(hidden.T),
+                    targets[s0:s1],
+                    loss,
+                    threads,
+                )
+            if progress is not None:
+                progress(done, len(blocks))
+    risk = (total / n).astype(np.float32).reshape(-1)
+    return risk, None if sample_loss is None else sample_loss.reshape(n, -1)
 
 
 def _fused_scaled(
@@ -231,7 +312,7 @@ def _fused_scaled(
     blocks = range(0, n, RISK_SAMPLE_BLOCK)
     total = len(blocks) * (2 if per_sample else 1)
     total_loss = torch.zeros(n_rows, columns, dtype=torch.float64, device=x.device)
-    sample_loss = torch.empty(n, n_rows, columns, device=x.device) if per_sample else None
+    sample_loss = _fresh((n, n_rows, columns), x.device) if per_sample else None
     with torch.no_grad():
         for done, s0 in enumerate(blocks, start=1):
             s1 = min(s0 + RISK_SAMPLE_BLOCK, n)
@@ -289,7 +370,7 @@ def _fused(
         risk[start:stop] = total_loss / n
     if not per_sample:
         return risk, None
-    sample_loss = torch.empty(n, n_points, device=points.device)
+    sample_loss = _fresh((n, n_points), points.device)
     step = max(1, -(-n // point_blocks))
     for start in range(0, n, step):
         stop = min(start + step, n)
@@ -337,7 +418,7 @@ def _plain(
     point_chunk = int(max(1, min(n_points, evaluations // sample_chunk)))
 
     risk = torch.empty(n_points, device=target)
-    sample_loss = torch.empty(n, n_points, device=target) if per_sample else None
+    sample_loss = _fresh((n, n_points), target) if per_sample else None
     starts = range(0, n_points, point_chunk)
     with torch.no_grad():
         for done, start in enumerate(starts, start=1):

@@ -25,20 +25,20 @@ class Loss:
         return self.function(prediction, target)
 
 
-def _mse(prediction, target):
+def _mse(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (prediction - target) ** 2
 
 
-def _mae(prediction, target):
+def _mae(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (prediction - target).abs()
 
 
-def _huber(prediction, target):
+def _huber(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     residual = (prediction - target).abs()
     return torch.where(residual < 1.0, 0.5 * residual**2, residual - 0.5)
 
 
-def _logistic(prediction, target):
+def _logistic(prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     # binary cross-entropy with logits, written to broadcast: softplus(z) - y*z
     return functional.softplus(prediction) - target * prediction
 

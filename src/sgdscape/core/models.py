@@ -129,7 +129,10 @@ class Model:
                     shapes.items(), torch.split(flat, sizes), strict=True
                 )
             }
-            return torch.func.functional_call(module, params, (x[:, None],)).reshape(-1)
+            values: torch.Tensor = torch.func.functional_call(
+                module, params, (x[:, None],)
+            ).reshape(-1)
+            return values
 
         batched = torch.func.vmap(one, in_dims=(0, None))
 
@@ -151,35 +154,35 @@ def _param(w: torch.Tensor, i: int) -> torch.Tensor:
     return w[..., i, None]
 
 
-def _relu_unit(w, x):
+def _relu_unit(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return _param(w, 0) * relu(_param(w, 1) * x)
 
 
-def _linear_product(w, x):
+def _linear_product(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return _param(w, 0) * (_param(w, 1) * x)
 
 
-def _tanh_unit(w, x):
+def _tanh_unit(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return _param(w, 0) * torch.tanh(_param(w, 1) * x)
 
 
-def _sigmoid_unit(w, x):
+def _sigmoid_unit(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return _param(w, 0) * torch.sigmoid(_param(w, 1) * x)
 
 
-def _leaky_relu_unit(w, x):
+def _leaky_relu_unit(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return _param(w, 0) * leaky_relu(_param(w, 1) * x, 0.1)
 
 
-def _relu_unit_bias(w, x):
+def _relu_unit_bias(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return _param(w, 0) * relu(_param(w, 1) * x + _param(w, 2))
 
 
-def _two_relu_units(w, x):
+def _two_relu_units(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return _param(w, 0) * relu(_param(w, 1) * x) + _param(w, 2) * relu(_param(w, 3) * x)
 
 
-def _linear_regression(w, x):
+def _linear_regression(w: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
     return _param(w, 0) * x + _param(w, 1)
 
 

@@ -50,6 +50,23 @@ class OptimizerSpec:
         except (TypeError, ValueError) as error:
             raise SgdscapeError(f"bad options for optimizer {self.name!r}: {error}.") from None
 
+    def check(self, lr: float, options: Mapping[str, object]) -> dict[str, object]:
+        """``options`` checked (see :meth:`check_options`) and validated as :meth:`build` would.
+
+        For ``torch.optim.SGD`` torch's own checks are applied without building the optimizer:
+        building any ``torch.optim`` optimizer imports ``torch._dynamo`` (about a second), and
+        the inlined SGD (:class:`SgdUpdate`) never needs one. Other optimizers are built on a
+        one-element tensor. Raises :class:`SgdscapeError` as :meth:`build` does.
+        """
+        checked = self.check_options(options)
+        if self.cls is not torch.optim.SGD:
+            self.build([torch.zeros(1, requires_grad=True)], lr, checked)
+            return checked
+        problem = sgd_option_problem(lr, checked)
+        if problem is not None:
+            raise SgdscapeError(f"bad options for optimizer {self.name!r}: {problem}.")
+        return checked
+
     def check_options(self, options: Mapping[str, object]) -> dict[str, object]:
         """``options`` checked: every one known and of its default's type, numbers as floats.
 
@@ -117,6 +134,26 @@ def get_optimizer(optimizer: str | type[torch.optim.Optimizer] | OptimizerSpec) 
 
 
 SGD_OPTIONS = frozenset({"momentum", "dampening", "weight_decay", "nesterov"})
+
+
+def sgd_option_problem(lr: float, options: Mapping[str, object]) -> str | None:
+    """What ``torch.optim.SGD(params, lr, **options)`` would reject, in torch's words, or ``None``.
+
+    The same rules as ``torch.optim.SGD.__init__`` (tests compare the two on a grid of values);
+    ``options`` are already checked by :meth:`OptimizerSpec.check_options`.
+    """
+    momentum = float(options.get("momentum", 0.0))  # type: ignore[arg-type]
+    dampening = float(options.get("dampening", 0.0))  # type: ignore[arg-type]
+    weight_decay = float(options.get("weight_decay", 0.0))  # type: ignore[arg-type]
+    if lr < 0.0:
+        return f"Invalid learning rate: {lr}"
+    if momentum < 0.0:
+        return f"Invalid momentum value: {momentum}"
+    if weight_decay < 0.0:
+        return f"Invalid weight_decay value: {weight_decay}"
+    if options.get("nesterov", False) and (momentum <= 0 or dampening != 0):
+        return "Nesterov momentum requires a momentum and zero dampening"
+    return None
 
 
 @dataclass

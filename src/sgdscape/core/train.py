@@ -3,27 +3,45 @@
 All ``K`` initialisations form one ``(K, p)`` parameter tensor and one ``torch.optim``
 optimizer; the loss is summed over initialisations, so each row receives exactly its
 own gradient and the ``K`` runs are independent (every optimizer here is elementwise).
+
+:func:`train` is five steps, each in its own unit: check the inputs
+(:func:`check_train_inputs`), choose the engine (:func:`sgdscape.core.engines.fuses_steps`),
+step the runs (:func:`sgdscape.core.engines.run_steps`), find where runs diverged
+(:mod:`sgdscape.core.divergence`), and assemble the :class:`Trajectory` with the risk and
+full gradient along the path (:mod:`sgdscape.core.path`).
 """
 
 from __future__ import annotations
 
-import inspect
 import math
-import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
 import numpy as np
 import torch
 
 from sgdscape.core.devices import one_thread_when_small, resolve_device
+from sgdscape.core.divergence import (
+    blank_after_divergence,
+    divergence_suspects,
+    first_divergence,
+    nonfinite_steps,
+)
+from sgdscape.core.engines import (
+    DIVERGENCE_CHECK_STEPS,
+    FUSE_MIN_INIT_STEPS,
+    Minibatches,
+    Records,
+    Stepper,
+    fused_optimizer,
+    fuses_steps,
+    run_steps,
+)
 from sgdscape.core.kernels import (
     SGD_BLOCK_STEPS,
     SINGLE_THREAD_BELOW,
     check_engine,
     closed_form_available,
-    closed_form_gradient,
-    fused_gradient,
     fused_sgd_steps,
 )
 from sgdscape.core.losses import Loss, get_loss
@@ -35,7 +53,16 @@ from sgdscape.core.optimizers import (
     get_optimizer,
     learning_rates,
 )
+from sgdscape.core.path import (
+    PATH_CHUNK_EVALUATIONS,
+    PATH_FUSE_MIN_EVALUATIONS,
+    path_quantities,
+    path_records,
+    risk_at,
+    uses_moments,
+)
 from sgdscape.core.problems import Dataset, make_generator
+from sgdscape.core.row_steps import row_steps_available, run_row_steps
 from sgdscape.errors import (
     FLOAT32_MAX,
     SgdscapeError,
@@ -44,6 +71,23 @@ from sgdscape.errors import (
     check_positive,
     shown,
 )
+
+__all__ = [  # the names other modules and tests import from here
+    "DIVERGENCE_CHECK_STEPS",
+    "FUSE_MIN_INIT_STEPS",
+    "PATH_CHUNK_EVALUATIONS",
+    "PATH_FUSE_MIN_EVALUATIONS",
+    "SAMPLINGS",
+    "TrainInputs",
+    "Trajectory",
+    "as_init",
+    "check_train_inputs",
+    "fused_sgd_steps",
+    "minibatch_schedule",
+    "nonfinite_steps",
+    "path_quantities",
+    "train",
+]
 
 SAMPLINGS = {
     "in-order": "samples in their stored order, every epoch (the seed)",
@@ -99,14 +143,16 @@ class Trajectory:
     def batch(self, step: int) -> np.ndarray:
         """Sample indices of the minibatch used at ``step`` (padding removed)."""
         row = self.batch_indices[step]
-        return row[row >= 0]
+        kept: np.ndarray = row[row >= 0]
+        return kept
 
     @property
     def noise(self) -> np.ndarray:
         """Gradient noise ``grads - full_grads``, ``(..., T, p)``."""
         if self.full_grads is None:
             raise SgdscapeError("the full gradient was not recorded (record_full_gradient=False).")
-        return self.grads - self.full_grads
+        noise: np.ndarray = self.grads - self.full_grads
+        return noise
 
     @property
     def noise_norm(self) -> np.ndarray:
@@ -115,7 +161,8 @@ class Trajectory:
             raise SgdscapeError("the full gradient was not recorded (record_full_gradient=False).")
         with np.errstate(over="ignore", invalid="ignore"):
             noise = self.grads.astype(np.float64) - self.full_grads.astype(np.float64)
-            return np.linalg.norm(noise, axis=-1)
+            norms: np.ndarray = np.linalg.norm(noise, axis=-1)
+            return norms
 
     @property
     def cosine(self) -> np.ndarray:
@@ -183,141 +230,97 @@ def as_init(init: object, model: Model) -> torch.Tensor:
     return tensor
 
 
-#: steps between divergence checks (a run whose every init diverged stops at the next one)
-DIVERGENCE_CHECK_STEPS = 64
+@dataclass(frozen=True)
+class TrainInputs:
+    """:func:`train`'s arguments, checked and resolved.
 
-#: ``engine="auto"`` compiles blocks of SGD steps from this many init-steps (``K * T``):
-#: below it the compiler's start-up costs more than it saves.
-FUSE_MIN_INIT_STEPS = int(float(os.environ.get("SGDSCAPE_FUSE_MIN_INIT_STEPS", "2e7")))
-
-#: ``engine="auto"`` compiles the path's risk and gradient from this many evaluations: the
-#: eager closed form runs at about 1e8/s here, a warm compiled kernel starts in a second
-PATH_FUSE_MIN_EVALUATIONS = int(float(os.environ.get("SGDSCAPE_PATH_FUSE_MIN", "2e8")))
-
-#: loss evaluations per chunk of :func:`path_quantities` (about 1 MiB per temporary: cache-sized)
-PATH_CHUNK_EVALUATIONS = 2**18
-
-
-def _fuses_steps(engine: str, closed_form: bool, n_inits: int, n_steps: int) -> bool:
-    """Whether the training loop uses compiled kernels: blocks of SGD steps
-    (:func:`fused_sgd_steps`) or the compiled minibatch gradient and torch's fused
-    optimizer kernels for the other optimizers."""
-    if not closed_form:
-        return False
-    return engine == "fused" or float(n_inits) * n_steps >= FUSE_MIN_INIT_STEPS
-
-
-def _fused_optimizer(
-    spec: OptimizerSpec, w: torch.Tensor, lr: float, options: dict[str, object]
-) -> torch.optim.Optimizer | None:
-    """``spec`` built with ``fused=True`` (one kernel per step) where torch has that for
-    the device; ``None`` otherwise. Equal to the default build within float rounding."""
-    if "fused" not in inspect.signature(spec.cls.__init__).parameters:
-        return None
-    build: Callable[..., torch.optim.Optimizer] = spec.cls  # each class its own options
-    try:
-        optimizer = build([w], lr=lr, fused=True, **options)
-        with torch.no_grad():  # a zero step with lr 0 checks the device is supported
-            probe = torch.zeros_like(w).requires_grad_(True)
-            trial = build([probe], lr=0.0, fused=True, **options)
-            probe.grad = torch.zeros_like(probe)
-            trial.step()
-    except (RuntimeError, TypeError, ValueError):
-        return None
-    return optimizer
-
-
-def _record(shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
-    """An uninitialised float32 record. On the CPU it is numpy's memory, which numpy
-    backs with transparent huge pages where Linux allows (far fewer page faults while the
-    records of a large batched run are first written) and which the caller gets back as
-    arrays without a copy."""
-    if device.type == "cpu":
-        return torch.from_numpy(np.empty(shape, dtype=np.float32))
-    return torch.empty(shape, device=device)
-
-
-def _padded_block(
-    xb_all: torch.Tensor,
-    yb_all: torch.Tensor,
-    mask: torch.Tensor,
-    lrs: torch.Tensor,
-    start: int,
-    steps: int,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Minibatches ``(steps, B)``, mask and learning rates ``(steps,)`` of steps
-    ``start:start + steps``; past the run's end, copies of its last step with lr 0 (so
-    one compiled block size serves every run length)."""
-    stop = start + steps
-    if stop <= xb_all.shape[0]:
-        return xb_all[start:stop], yb_all[start:stop], mask[start:stop], lrs[start:stop]
-    pad = stop - xb_all.shape[0]
-
-    def padded(values: torch.Tensor, fill: torch.Tensor) -> torch.Tensor:
-        return torch.cat([values[start:], fill.expand(pad, *values.shape[1:])])
-
-    return (
-        padded(xb_all, xb_all[-1:]),
-        padded(yb_all, yb_all[-1:]),
-        padded(mask, mask[-1:]),
-        padded(lrs, torch.zeros_like(lrs[-1:])),
-    )
-
-
-def nonfinite_steps(
-    iterates: torch.Tensor, grads: torch.Tensor, batch_loss: torch.Tensor
-) -> torch.Tensor:
-    """``(T, K)`` whether the iterate ``(T, p, K)``, minibatch gradient ``(T, p, K)`` or
-    loss ``(T, K)`` of each step is inf or NaN."""
-    # v * 0 is 0 for a finite v and NaN otherwise: one pass, no overflow in the sum
-    return torch.isnan((iterates * 0).sum(1) + (grads * 0).sum(1) + batch_loss * 0)
-
-
-def path_quantities(
-    model: Model,
-    loss: Loss,
-    points: torch.Tensor,
-    x: torch.Tensor,
-    y: torch.Tensor,
-    *,
-    engine: str = "auto",
-    gradient: bool = True,
-) -> tuple[torch.Tensor, torch.Tensor | None]:
-    """Empirical risk ``(N,)`` and its gradient ``(N, p)`` at ``N`` parameter points ``(N, p)``.
-
-    All recorded iterates of a run at once, in chunks of about
-    :data:`PATH_CHUNK_EVALUATIONS` loss evaluations: one vectorised pass instead of a
-    full-data evaluation inside every step. Closed-form gradients for the built-in models
-    (compiled when the work is large or ``engine="fused"``), autograd otherwise; the
-    gradient is ``None`` when ``gradient=False``.
+    Attributes:
+        model, loss, spec: what is trained, and by which optimizer.
+        options: the optimizer's checked hyperparameters (numbers as floats).
+        lr: base learning rate; ``schedule`` and ``schedule_options`` its schedule
+            (checked by :func:`~sgdscape.core.optimizers.learning_rates`).
+        engine: ``auto``, ``fused`` or ``plain``; ``closed_form`` whether closed-form
+            gradients apply (a built-in model and loss and not ``plain``).
+        device: where to compute.
+        start: ``(p,)`` or ``(K, p)`` float32 init(s) on the CPU.
+        batches: ``(T, B)`` int64 sample indices of every step, padded with -1.
     """
-    n_points, n = points.shape[0], x.shape[-1]
-    risk = torch.empty(n_points, dtype=points.dtype, device=points.device)
-    full = torch.empty_like(points) if gradient else None
-    closed_form = engine != "plain" and closed_form_available(model, loss)
-    fused = closed_form and (engine == "fused" or float(n_points) * n >= PATH_FUSE_MIN_EVALUATIONS)
-    # eager chunks stay cache-sized; a fused kernel never materialises (rows, n)
-    rows = max(1, PATH_CHUNK_EVALUATIONS * (16 if fused else 1) // max(n, 1))
-    for lo in range(0, n_points, rows):
-        chunk = points[lo : lo + rows].detach()
-        if not gradient:
-            with torch.no_grad():
-                risk[lo : lo + rows] = loss(model(chunk, x), y).mean(dim=-1)
-            continue
-        if closed_form:
-            with torch.no_grad():
-                value, grad = (fused_gradient if fused else closed_form_gradient)(
-                    model, loss, chunk, x, y
-                )
-        else:
-            with torch.enable_grad():
-                chunk = chunk.clone().requires_grad_(True)
-                value = loss(model(chunk, x), y).mean(dim=-1)
-                (grad,) = torch.autograd.grad(value.sum(), chunk)
-        risk[lo : lo + rows] = value.detach()
-        assert full is not None
-        full[lo : lo + rows] = grad
-    return risk, full
+
+    model: Model
+    loss: Loss
+    spec: OptimizerSpec
+    options: dict[str, object]
+    lr: float
+    schedule: str
+    schedule_options: Mapping[str, float] | None
+    engine: str
+    closed_form: bool
+    device: torch.device
+    start: torch.Tensor
+    batches: torch.Tensor
+
+
+def check_train_inputs(
+    model: str | Model,
+    data: Dataset,
+    *,
+    init: object,
+    lr: float,
+    optimizer: str | type[torch.optim.Optimizer] | OptimizerSpec,
+    optimizer_options: Mapping[str, object] | None,
+    loss: str | Loss,
+    batch_size: int,
+    epochs: int,
+    shuffle: bool,
+    sampling: str | None,
+    schedule: str,
+    schedule_options: Mapping[str, float] | None,
+    seed: int | None,
+    device: str | torch.device,
+    engine: str,
+) -> TrainInputs:
+    """Check :func:`train`'s arguments (see there) and resolve names, init and minibatches.
+
+    Raises :class:`SgdscapeError` naming the first bad value and what is allowed.
+    """
+    resolved_model = get_model(model)
+    loss_fn = get_loss(loss)
+    spec = get_optimizer(optimizer)
+    lr = check_positive("learning rate", lr)
+    n = len(data)
+    batch_size = check_int("batch size", batch_size, low=1)
+    if batch_size > n:
+        raise SgdscapeError(
+            f"batch size {batch_size} is larger than the data ({n} samples); use at most {n}."
+        )
+    epochs = check_int("epochs", epochs, low=1)
+    if sampling is None:
+        sampling = "shuffle" if shuffle else "in-order"
+    elif shuffle and sampling != "shuffle":
+        raise SgdscapeError(f"shuffle=True contradicts sampling={sampling!r}; give only one.")
+    engine = check_engine(engine)
+    closed_form = engine != "plain" and closed_form_available(resolved_model, loss_fn)
+    target = resolve_device(device)
+    generator = make_generator(seed)
+    start = (
+        resolved_model.init(generator=generator) if init is None else as_init(init, resolved_model)
+    )
+    batches = minibatch_schedule(n, batch_size, epochs, sampling, generator)
+    options = spec.check(lr, optimizer_options or {})  # numbers as floats; torch's rules
+    return TrainInputs(
+        model=resolved_model,
+        loss=loss_fn,
+        spec=spec,
+        options=options,
+        lr=lr,
+        schedule=schedule,
+        schedule_options=schedule_options,
+        engine=engine,
+        closed_form=closed_form,
+        device=target,
+        start=start,
+        batches=batches,
+    )
 
 
 def train(
@@ -369,196 +372,146 @@ def train(
     Returns:
         A :class:`Trajectory`; with defaults and ``init=(1.2, -2.3), lr=0.05`` it equals
         the seed notebook's ``train``.
-    """
-    model = get_model(model)
-    loss_fn = get_loss(loss)
-    spec = get_optimizer(optimizer)
-    lr = check_positive("learning rate", lr)
-    n = len(data)
-    batch_size = check_int("batch size", batch_size, low=1)
-    if batch_size > n:
-        raise SgdscapeError(
-            f"batch size {batch_size} is larger than the data ({n} samples); use at most {n}."
-        )
-    epochs = check_int("epochs", epochs, low=1)
-    if sampling is None:
-        sampling = "shuffle" if shuffle else "in-order"
-    elif shuffle and sampling != "shuffle":
-        raise SgdscapeError(f"shuffle=True contradicts sampling={sampling!r}; give only one.")
-    engine = check_engine(engine)
-    closed_form = engine != "plain" and closed_form_available(model, loss_fn)
-    target = resolve_device(device)
-    generator = make_generator(seed)
-    start = model.init(generator=generator) if init is None else as_init(init, model)
-    batches = minibatch_schedule(n, batch_size, epochs, sampling, generator)
 
-    single = start.ndim == 1
-    w = start.reshape(-1, model.n_params).to(target).clone().requires_grad_(True)
-    n_inits, n_steps = w.shape[0], batches.shape[0]
-    options = spec.check_options(optimizer_options or {})  # numbers as floats
-    optim = spec.build([w], lr, options)  # validates the options even when SGD is inlined
-    sgd = SgdUpdate.matching(spec, options)
-    lrs = learning_rates(lr, schedule, n_steps, schedule_options)
+    Examples:
+        The seed's run: one init, one sample per step, 100 samples so 100 steps of 2
+        parameters; step 0 records the init itself.
+
+        >>> import sgdscape
+        >>> data = sgdscape.ground_truth(100, seed=0)
+        >>> run = sgdscape.train("relu-unit", data, init=(1.2, -2.3), lr=0.05)
+        >>> run.iterates.shape, run.grads.shape, run.risk.shape
+        ((100, 2), (100, 2), (100,))
+        >>> run.iterates[0]
+        array([ 1.2, -2.3], dtype=float32)
+        >>> bool(run.final_risk < run.risk[0])
+        True
+
+        Many inits at once: a leading axis of ``K`` runs, trained independently.
+
+        >>> many = sgdscape.train("relu-unit", data, init=[[1.2, -2.3], [0.5, 1.0]], epochs=2)
+        >>> many.iterates.shape, many.final.shape, many.diverged.tolist()
+        ((2, 200, 2), (2, 2), [False, False])
+        >>> bool((many.iterates[0, :100] == run.iterates).all())
+        True
+    """
+    given = check_train_inputs(
+        model, data, init=init, lr=lr, optimizer=optimizer,
+        optimizer_options=optimizer_options, loss=loss, batch_size=batch_size, epochs=epochs,
+        shuffle=shuffle, sampling=sampling, schedule=schedule,
+        schedule_options=schedule_options, seed=seed, device=device, engine=engine,
+    )  # fmt: skip
+    model, target = given.model, given.device
+    w = given.start.reshape(-1, model.n_params).to(target).clone().requires_grad_(True)
+    n_inits, n_steps = w.shape[0], given.batches.shape[0]
+    sgd = SgdUpdate.matching(given.spec, given.options)
+    # an inlined SGD needs no torch.optim object (building one imports torch._dynamo)
+    optim = given.spec.build([w], given.lr, given.options) if sgd is None else None
+    lrs = learning_rates(given.lr, given.schedule, n_steps, given.schedule_options)
     x = data.x.to(target).reshape(-1)
     y = data.y.to(target).reshape(-1)
 
-    # time-major records, parameters before inits: iterates and gradients (T, p, K), losses
-    # (T, K). Each step writes one block; every step up to the last one run is written,
-    # so no fill is needed; the arrays handed out are strided views, not copies.
-    iterates = _record((n_steps, model.n_params, n_inits), target)
-    grads = _record((n_steps, model.n_params, n_inits), target)
-    batch_loss = _record((n_steps, n_inits), target)
-    # every minibatch gathered once, (T, B); step t uses the first lengths[t] columns
-    lengths = (batches >= 0).sum(dim=1).tolist()
-    gathered = batches.clamp(min=0).to(target)
-    xb_all, yb_all = x[gathered], y[gathered]
-    fuse = _fuses_steps(engine, closed_form, n_inits, n_steps)
-    block = fuse and sgd is not None
-    if fuse and sgd is None:
-        optim = _fused_optimizer(spec, w, lr, options) or optim
-    minibatch_gradient = fused_gradient if fuse else closed_form_gradient
-    lr_tensor = torch.tensor(lrs, dtype=w.dtype, device=target) if block else None
-    mask = (batches >= 0).to(device=target, dtype=w.dtype) if block else None
-
-    checked, t = 0, 0
-    # between compiled blocks the iterate (and momentum buffer) live as (p, K) tensors
-    soa: tuple[torch.Tensor, torch.Tensor | None] | None = None
+    records = Records.empty(n_steps, model.n_params, n_inits, target)
+    batches = Minibatches.gather(given.batches, x, y, lrs)
+    fuse = fuses_steps(given.engine, given.closed_form, n_inits, n_steps)
+    if fuse and optim is not None:
+        optim = fused_optimizer(given.spec, w, given.lr, given.options) or optim
+    stepper = Stepper(model, given.loss, w, optim, sgd, given.closed_form, fused=fuse)
     # a step's kernels and the records are small: one thread avoids OpenMP start-up and
     # stalls per call (measured 2x to 3x faster for 10,000 inits x 100 steps)
     work = n_inits * model.n_params * batch_size * SGD_BLOCK_STEPS
     with one_thread_when_small(work, target, SINGLE_THREAD_BELOW):
-        while t < n_steps:
-            end = t + SGD_BLOCK_STEPS
-            # step 0 of SGD with momentum runs eagerly: it initialises the momentum buffer
-            if block and sgd is not None and (t > 0 or sgd.momentum == 0):
-                assert lr_tensor is not None and mask is not None
-                real = min(end, n_steps) - t  # a last block is padded with steps of lr 0
-                if soa is None:  # (p, K): one row per parameter, kept so between blocks
-                    soa = (w.detach().T.contiguous(), None)
-                    if sgd.buffer is not None:
-                        soa = (soa[0], sgd.buffer.T.contiguous())
-                wt, buffer = soa
-                fused = fused_sgd_steps(
-                    model, loss_fn, sgd, wt, wt if buffer is None else buffer,
-                    *_padded_block(xb_all, yb_all, mask, lr_tensor, t, SGD_BLOCK_STEPS),
-                )  # fmt: skip
-                if fused is None:  # no kernel: go on eagerly from the (p, K) state
-                    block = False
-                    continue
-                with torch.no_grad():
-                    iterates[t : t + real] = fused[0][:real]
-                    grads[t : t + real] = fused[1][:real]
-                    batch_loss[t : t + real] = fused[2][:real]
-                if real < SGD_BLOCK_STEPS:  # the run ends inside this block
-                    soa = (fused[0][real], None)
-                else:
-                    soa = (fused[3], None if buffer is None else fused[4])
-                t += real
-            else:
-                if soa is not None:  # back from blocks: the iterate as (K, p) again
-                    with torch.no_grad():
-                        w.copy_(soa[0].T)
-                        if soa[1] is not None and sgd is not None and sgd.buffer is not None:
-                            sgd.buffer.copy_(soa[1].T)
-                    soa = None
-                length = lengths[t]
-                xb, yb = xb_all[t, :length], yb_all[t, :length]
-                if closed_form:
-                    with torch.no_grad():
-                        minibatch_loss, gradient = minibatch_gradient(model, loss_fn, w, xb, yb)
-                else:
-                    minibatch_loss = loss_fn(model(w, xb), yb).mean(dim=-1)  # (K,)
-                    (gradient,) = torch.autograd.grad(minibatch_loss.sum(), w)
-                with torch.no_grad():
-                    iterates[t] = w.T
-                    grads[t] = gradient.T
-                    batch_loss[t] = minibatch_loss
-                    if sgd is not None:
-                        sgd.step(w, gradient, lrs[t])
-                    else:
-                        w.grad = gradient
-                        optim.param_groups[0]["lr"] = lrs[t]
-                        optim.step()
-                t += 1
-            if t - checked >= DIVERGENCE_CHECK_STEPS:
-                checked = t
-                current = w if soa is None else soa[0]
-                if not bool(torch.isfinite(current).any()):  # every run has diverged: stop early
-                    break
-
-        if soa is not None:
-            with torch.no_grad():
-                w.copy_(soa[0].T)
-
-        # the first non-finite step of every run, from the records; a run whose every init
-        # diverged ends at its last divergence, wherever the loop noticed it
-        diverged_step = torch.full((n_inits,), -1, dtype=torch.int64, device=target)
-        current = w.detach()
-        # with the registry's optimizers a non-finite iterate stays non-finite and a non-finite
-        # gradient makes the next iterate so (tests check each): a run whose final iterate and
-        # losses are finite never diverged, and only the others need a step-by-step scan
-        if any(spec.cls is known.cls for known in OPTIMIZERS.values()):
-            # a finite sum means finite terms; an overflow only costs that run a scan
-            if bool(torch.isfinite(current).all()) and bool(torch.isfinite(batch_loss[:t].sum())):
-                suspects = torch.zeros(0, dtype=torch.int64, device=target)  # the usual case
-            else:
-                suspects = ~torch.isfinite(current).all(-1) | ~torch.isfinite(batch_loss[:t].sum(0))
-                suspects = suspects.nonzero().reshape(-1)
+        if (
+            sgd is not None
+            and not fuse
+            and given.closed_form
+            and row_steps_available(model, given.loss, sgd, batch_size)
+        ):  # the seed's setting: one sample per step, on rows, bit-equal to the per-step engine
+            steps_run = run_row_steps(
+                model, sgd, w, batches.x[:, 0].tolist(), batches.y[:, 0].tolist(), lrs,
+                records.iterates, records.grads, records.batch_loss, DIVERGENCE_CHECK_STEPS,
+            )  # fmt: skip
         else:
-            suspects = torch.arange(n_inits, device=target)
-        surely_finite = suspects.numel() == 0
-        if not surely_finite:
-            bad = nonfinite_steps(
-                iterates[:t, :, suspects], grads[:t, :, suspects], batch_loss[:t, suspects]
-            )  # (t, S)
-            first = bad.to(torch.uint8).argmax(dim=0)  # the first True along time
-            diverged_step[suspects] = torch.where(bad.any(dim=0), first, -1)
-        keep = int(diverged_step.max()) + 1 if bool((diverged_step >= 0).all()) else t
-
-    with torch.no_grad():
-        risk, full_grads = None, None
-        if record_risk or record_full_gradient:
-            path = iterates[:keep].transpose(1, 2).reshape(-1, model.n_params)
-            full_risk, full_gradient = path_quantities(
-                model, loss_fn, path, x, y, engine=engine, gradient=record_full_gradient
+            steps_run = run_steps(
+                stepper, batches, records, blocks=fuse, block_kernel=fused_sgd_steps
             )
-            risk = full_risk.reshape(keep, n_inits) if record_risk else None
-            if full_gradient is not None:
-                full_grads = full_gradient.reshape(keep, n_inits, model.n_params)
+        known = any(given.spec.cls is spec.cls for spec in OPTIMIZERS.values())
+        suspects = divergence_suspects(w.detach(), records.batch_loss[:steps_run], known)
+        diverged_step, keep = first_divergence(
+            records.iterates[:steps_run],
+            records.grads[:steps_run],
+            records.batch_loss[:steps_run],
+            suspects,
+            n_inits,
+        )
+    return _assemble(
+        given, records, w, x, y, diverged_step, suspects, keep, batch_size, lrs,
+        record_risk=record_risk, record_full_gradient=record_full_gradient,
+    )  # fmt: skip
+
+
+def _assemble(
+    given: TrainInputs,
+    records: Records,
+    w: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    diverged_step: torch.Tensor,
+    suspects: torch.Tensor,
+    keep: int,
+    batch_size: int,
+    lrs: list[float],
+    *,
+    record_risk: bool,
+    record_full_gradient: bool,
+) -> Trajectory:
+    """The :class:`Trajectory` of the first ``keep`` steps: the path's risk and full
+    gradient added, NaN after each run's divergence, records as ``(K, T, ...)`` arrays.
+
+    Args:
+        given: the checked inputs.
+        records: the steps' records; ``w``: ``(K, p)`` the iterate after the last step.
+        x, y: ``(n,)`` the data, on the device.
+        diverged_step, suspects, keep: from :mod:`sgdscape.core.divergence`.
+        batch_size: samples per step; ``lrs`` the learning rate of each step.
+    """
+    model, loss_fn, batches = given.model, given.loss, given.batches
+    n, n_inits = x.shape[0], w.shape[0]
+    iterates, grads, batch_loss = records.iterates, records.grads, records.batch_loss
+    with torch.no_grad():
+        risk, full_grads = path_records(
+            model, loss_fn, iterates[:keep], x, y,
+            engine=given.engine, risk=record_risk, full_gradient=record_full_gradient,
+        )  # fmt: skip
         if batch_size == n:  # a minibatch that is the data in order: its gradient is exact
-            in_order = (batches[:keep, :n] == torch.arange(n)).all(dim=1).to(target)
+            in_order = (batches[:keep, :n] == torch.arange(n)).all(dim=1).to(x.device)
             if risk is not None:
                 risk[in_order] = batch_loss[:keep][in_order]
             if full_grads is not None:
                 full_grads[in_order] = grads[:keep][in_order].transpose(1, 2)
         final = w.detach().clone()
-        final_risk = loss_fn(model(final, x), y).mean(dim=-1) if record_risk else None
-        if not surely_finite:  # NaN after each run's divergence, in the suspects only
-            steps = torch.arange(keep, device=target)
-            after = steps[:, None] > torch.where(
-                diverged_step[suspects] >= 0, diverged_step[suspects], keep
-            )  # (keep, S)
-            for tensor in (full_grads, risk):
-                if tensor is not None:
-                    tensor[:, suspects] = tensor[:, suspects].masked_fill(
-                        after if tensor.ndim == 2 else after[..., None], math.nan
-                    )
-            batch_loss[:keep, suspects] = batch_loss[:keep, suspects].masked_fill(after, math.nan)
-            for tensor in (iterates, grads):
-                tensor[:keep, :, suspects] = tensor[:keep, :, suspects].masked_fill(
-                    after[:, None, :], math.nan
-                )
+        moments = uses_moments(model, loss_fn, given.engine, float(keep) * n_inits * n)
+        final_risk = risk_at(model, loss_fn, final, x, y, moments) if record_risk else None
+        if suspects.numel() > 0:  # NaN after each run's divergence, in the suspects only
+            blank_after_divergence(
+                diverged_step, suspects, keep,
+                per_param=() if full_grads is None else (full_grads,),
+                per_run=(risk, batch_loss),
+                time_major_params=(iterates, grads),
+            )  # fmt: skip
             dead = diverged_step >= 0
             final[dead] = math.nan
             if final_risk is not None:
                 final_risk[dead] = math.nan
+
+    single = given.start.ndim == 1
 
     def out(tensor: torch.Tensor, time_axis: bool = True) -> np.ndarray:
         if tensor is iterates or tensor is grads:  # (T, p, K) -> (K, T, p)
             kept = tensor[:keep].permute(2, 0, 1)
         else:  # (T, K, ...) -> (K, T, ...)
             kept = tensor[:keep].transpose(0, 1) if time_axis else tensor
-        array = kept.detach().cpu().numpy()
+        array: np.ndarray = kept.detach().cpu().numpy()
         return array[0] if single else array
 
     return Trajectory(

@@ -23,8 +23,9 @@ Randomness is passed in (``seed``); the global RNG is never used.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -32,7 +33,7 @@ import torch
 from torch import nn
 
 from sgdscape.core.devices import resolve_device
-from sgdscape.errors import check_int, check_positive
+from sgdscape.errors import SgdscapeError, check_int, check_positive
 from sgdscape.networks.directions import Directions
 from sgdscape.networks.evaluation import ELEMENTWISE
 from sgdscape.networks.parameters import as_flat, as_tensors, parameter_layout, unflatten
@@ -881,19 +882,27 @@ def hessian_directions(
 
 @dataclass(frozen=True)
 class TrainingCurvature:
-    """Top-k Hessian eigenvalues along a recorded training run.
+    """Hessian spectra along a recorded training run, at the chosen steps ``S``.
 
     Attributes:
         steps: ``(S,)`` the recorded steps examined.
         eigenvalues: ``(S, k)`` of the full-data loss at each step's iterate, descending.
         batch_eigenvalues: ``(S, k)`` of that step's minibatch loss (``None`` if not asked).
         lr: the learning rate of the run.
+        trace: ``(S,)`` Hutchinson's ``tr H`` of the full-data loss (``None`` if not asked).
+        trace_error: ``(S,)`` its standard error.
+        density_grid: ``(S, D)`` eigenvalue axis of each step's smoothed spectral density.
+        density: ``(S, D)`` the density (unit integral on its grid; ``None`` if not asked).
     """
 
     steps: np.ndarray
     eigenvalues: np.ndarray
     batch_eigenvalues: np.ndarray | None
     lr: float
+    trace: np.ndarray | None = None
+    trace_error: np.ndarray | None = None
+    density_grid: np.ndarray | None = None
+    density: np.ndarray | None = None
 
     @property
     def sharpness(self) -> np.ndarray:
@@ -905,6 +914,42 @@ class TrainingCurvature:
         """``2 / lr``: the sharpness above which GD on the local quadratic diverges."""
         return 2.0 / self.lr
 
+    def arrays(self, prefix: str = "curvature_") -> dict[str, np.ndarray]:
+        """The record as named arrays (``prefix`` + field name), the ones present only."""
+        values = {
+            "steps": self.steps,
+            "eigenvalues": self.eigenvalues,
+            "batch_eigenvalues": self.batch_eigenvalues,
+            "lr": np.asarray(self.lr, dtype=np.float64),
+            "trace": self.trace,
+            "trace_error": self.trace_error,
+            "density_grid": self.density_grid,
+            "density": self.density,
+        }
+        return {prefix + k: np.asarray(v) for k, v in values.items() if v is not None}
+
+    @classmethod
+    def from_arrays(
+        cls, arrays: Mapping[str, np.ndarray], prefix: str = "curvature_"
+    ) -> TrainingCurvature | None:
+        """The record stored by :meth:`arrays` (``None`` when ``arrays`` hold none)."""
+        if prefix + "steps" not in arrays:
+            return None
+
+        def get(name: str) -> np.ndarray | None:
+            return arrays.get(prefix + name)
+
+        return cls(
+            steps=arrays[prefix + "steps"],
+            eigenvalues=arrays[prefix + "eigenvalues"],
+            batch_eigenvalues=get("batch_eigenvalues"),
+            lr=float(arrays[prefix + "lr"]),
+            trace=get("trace"),
+            trace_error=get("trace_error"),
+            density_grid=get("density_grid"),
+            density=get("density"),
+        )
+
 
 def training_curvature(
     recording: Recording,
@@ -912,7 +957,12 @@ def training_curvature(
     *,
     k: int = 1,
     batch: bool = True,
+    trace: bool = False,
+    density: bool = False,
     max_steps: int = 100,
+    n_probes: int = 100,
+    density_steps: int = 60,
+    density_bins: int = 400,
     seed: int = 0,
     device: str | torch.device = "cpu",
     chunk_size: int | None = None,
@@ -923,33 +973,142 @@ def training_curvature(
         recording: from :func:`sgdscape.record_training`.
         steps: step numbers, a count (evenly spaced, first and last included) or ``None`` (all).
         batch: also the minibatch loss of each step (its samples from ``batch_indices``).
+        trace: also Hutchinson's trace of the full loss (``n_probes`` probes) at each step.
+        density: also the spectral density of the full loss (one SLQ run of
+            ``density_steps`` Lanczos steps, smoothed on ``density_bins`` points) at each step.
     """
     chosen = select_steps(steps, recording.n_steps)
-    full, minibatch = [], []
+    full, minibatch, traces, errors, grids, densities = [], [], [], [], [], []
+    data = (recording.x, recording.y)
     for step in chosen:
         theta = torch.from_numpy(np.asarray(recording.iterates[step], dtype=np.float32))
-        common: dict[str, Any] = {"k": k, "max_steps": max_steps, "seed": seed, "device": device}
+        common: dict[str, Any] = {"seed": seed, "device": device}
         full.append(
             top_eigenvalues(
                 recording.model,
                 recording.loss_fn,
-                (recording.x, recording.y),
+                data,
                 theta,
+                k=k,
+                max_steps=max_steps,
                 chunk_size=chunk_size,
                 **common,
             ).eigenvalues
         )
         if batch:
             index = torch.from_numpy(recording.batch(int(step)).astype(np.int64))
-            data = (recording.x[index], recording.y[index])
+            subset = (recording.x[index], recording.y[index])
             minibatch.append(
                 top_eigenvalues(
-                    recording.model, recording.loss_fn, data, theta, **common
+                    recording.model,
+                    recording.loss_fn,
+                    subset,
+                    theta,
+                    k=k,
+                    max_steps=max_steps,
+                    **common,
                 ).eigenvalues
             )
+        if trace:
+            estimate = hutchinson_trace(
+                recording.model,
+                recording.loss_fn,
+                data,
+                theta,
+                n_probes=n_probes,
+                chunk_size=chunk_size,
+                **common,
+            )
+            traces.append(estimate.trace)
+            errors.append(estimate.standard_error)
+        if density:
+            spectrum = spectral_density(
+                recording.model,
+                recording.loss_fn,
+                data,
+                theta,
+                steps=density_steps,
+                n_bins=density_bins,
+                chunk_size=chunk_size,
+                **common,
+            )
+            grids.append(spectrum.grid)
+            densities.append(spectrum.density)
     return TrainingCurvature(
         steps=chosen,
         eigenvalues=np.stack(full),
         batch_eigenvalues=np.stack(minibatch) if batch else None,
         lr=float(recording.lr),
+        trace=np.asarray(traces) if trace else None,
+        trace_error=np.asarray(errors) if trace else None,
+        density_grid=np.stack(grids) if density else None,
+        density=np.stack(densities) if density else None,
     )
+
+
+@dataclass(frozen=True)
+class CurvatureRequest:
+    """What ``sgdscape network --curvature SPEC`` computes along the recorded training.
+
+    Attributes:
+        k: top eigenvalues per step (``top-k=K``).
+        trace: Hutchinson's trace too (``trace``).
+        density: the SLQ spectral density too (``density``).
+        batch: each step's minibatch eigenvalues too (``batch``).
+        steps: how many steps, evenly spaced, first and last included (``steps=N``).
+    """
+
+    k: int = 1
+    trace: bool = False
+    density: bool = False
+    batch: bool = False
+    steps: int = 10
+
+
+#: the words of a ``--curvature`` spec
+CURVATURE_SPEC_WORDS = ("top-k=K", "trace", "density", "batch", "steps=N")
+
+
+def parse_curvature_spec(text: str) -> CurvatureRequest:
+    """Parse ``"top-k=3,trace,density"`` (any order, comma-separated; see
+    :data:`CURVATURE_SPEC_WORDS`) into a :class:`CurvatureRequest`.
+
+    Raises :class:`SgdscapeError` naming the bad item and the allowed ones.
+    """
+    values: dict[str, Any] = {}
+    allowed = ", ".join(CURVATURE_SPEC_WORDS)
+    items = [item.strip() for item in str(text).split(",")]
+    if not any(items):
+        raise SgdscapeError(f"--curvature needs at least one of: {allowed}; got {text!r}.")
+    for item in items:
+        key, _, number = item.partition("=")
+        key = key.strip().lower()
+        if key in ("trace", "density", "batch") and not number:
+            values[key] = True
+        elif key in ("top-k", "steps") and number:
+            high = 50 if key == "top-k" else 10_000
+            try:
+                count = int(number)
+            except ValueError:
+                count = 0
+            if not 1 <= count <= high:
+                raise SgdscapeError(
+                    f"--curvature {key} must be an integer from 1 to {high}, got {number!r}."
+                )
+            values["k" if key == "top-k" else "steps"] = count
+        else:
+            raise SgdscapeError(
+                f"--curvature has an unknown item {item!r}; use a comma-separated list of: {allowed}."
+            )
+    return CurvatureRequest(**values)
+
+
+def load_training_curvature(path: str | Path) -> TrainingCurvature | None:
+    """The curvature record a ``network.npz`` holds (``None`` if it was written without
+    ``--curvature``); the archive is checked and read without pickle."""
+    from sgdscape.io import published, read_archive
+    from sgdscape.networks.recording import VIEW_SCHEMA
+
+    path = Path(path)
+    arrays = read_archive(published(path.parent, path.name), VIEW_SCHEMA)
+    return TrainingCurvature.from_arrays(arrays)

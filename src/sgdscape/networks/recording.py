@@ -443,13 +443,20 @@ def stochastic_view(
     )
 
 
-def save_view(view: StochasticView, path: str | Path) -> Path:
-    """Write ``view`` to one ``.npz`` file, atomically (per-sample grids are not saved)."""
+def save_view(
+    view: StochasticView, path: str | Path, extra: Mapping[str, np.ndarray] | None = None
+) -> Path:
+    """Write ``view`` to one ``.npz`` file, atomically (per-sample grids are not saved).
+
+    ``extra`` arrays (a curvature record's ``curvature_*``, see :data:`VIEW_SCHEMA`) are
+    written beside the view's own.
+    """
     import json
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
+    more: dict[str, Any] = {name: np.asarray(value) for name, value in (extra or {}).items()}
     np.savez_compressed(
         buffer,
         w1=view.landscape.w1,
@@ -468,6 +475,7 @@ def save_view(view: StochasticView, path: str | Path) -> Path:
         info=np.asarray(json.dumps(view.info)),
         loss=np.asarray(view.landscape.loss),
         model=np.asarray(view.landscape.model),
+        **more,
     )
     write_atomic(path, buffer.getvalue())
     return path
@@ -508,6 +516,18 @@ VIEW_SCHEMA = Schema(
         "grads_plane": Spec(("T", 2)),
         "explained_variance": Spec((2,), dtype="float64"),
         "off_plane": Spec(("T+1",)),
+        # the curvature along the training (sgdscape network --curvature): C measured steps,
+        # k eigenvalues each, D points of each spectral density
+        "curvature_steps": Spec(
+            ("C",), "int", "int64", required=False, low=0, high="T", increasing=True
+        ),
+        "curvature_eigenvalues": Spec(("C", "k"), dtype="float64", required=False),
+        "curvature_batch_eigenvalues": Spec(("C", "k"), dtype="float64", required=False),
+        "curvature_lr": Spec((), dtype="float64", required=False, finite=True),
+        "curvature_trace": Spec(("C",), dtype="float64", required=False),
+        "curvature_trace_error": Spec(("C",), dtype="float64", required=False),
+        "curvature_density_grid": Spec(("C", "D"), dtype="float64", required=False),
+        "curvature_density": Spec(("C", "D"), dtype="float64", required=False),
     },
     {"G1": 2, "G2": 2},
     "`sgdscape network`",

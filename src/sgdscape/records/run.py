@@ -19,11 +19,12 @@ import numpy as np
 import tomli_w
 import torch
 
+from sgdscape.core.curvature import Curvature, CurvatureMap, curvature, curvature_map
 from sgdscape.core.grid import Grid, Plane
 from sgdscape.core.landscape import DEFAULT_MEMORY_BUDGET, Landscape, landscape, per_sample_bytes
 from sgdscape.core.losses import LOSSES
 from sgdscape.core.models import MODELS, Model, get_model
-from sgdscape.core.optimizers import OPTIMIZERS, SCHEDULES, make_scheduler
+from sgdscape.core.optimizers import OPTIMIZERS, SCHEDULES, check_schedule, make_scheduler
 from sgdscape.core.problems import PROBLEMS, Dataset, ProblemOptions, make_problem
 from sgdscape.core.train import SAMPLINGS, Trajectory, as_init, train
 from sgdscape.errors import (
@@ -44,6 +45,14 @@ from sgdscape.io import (  # noqa: F401 - atomic_path is re-exported for the vie
     published,
     read_archive,
     recover,
+)
+from sgdscape.records.curvature import (
+    MAP_SPECS,
+    curvature_arrays,
+    curvature_from_arrays,
+    curvature_specs,
+    map_arrays,
+    map_from_arrays,
 )
 
 if sys.version_info >= (3, 11):
@@ -438,9 +447,18 @@ def check_optimization(
     schedule: str,
     schedule_options: Mapping[str, float],
 ) -> None:
-    """Build the optimizer and schedule on a dummy tensor so bad options fail before any work."""
+    """Check the optimizer's and the schedule's options so bad ones fail before any work.
+
+    Plain SGD and the constant schedule are checked without building torch objects (building
+    a ``torch.optim`` optimizer imports ``torch._dynamo``, about a second of a CLI run).
+    """
+    spec = OPTIMIZERS[optimizer]
+    if schedule == "constant":
+        spec.check(lr, optimizer_options)
+        check_schedule(schedule, schedule_options)
+        return
     dummy = torch.zeros(1, requires_grad=True)
-    built = OPTIMIZERS[optimizer].build([dummy], lr, optimizer_options)
+    built = spec.build([dummy], lr, optimizer_options)
     make_scheduler(built, schedule, 1, schedule_options)
 
 
@@ -514,6 +532,10 @@ class RunResult:
     landscape: Landscape
     trajectory: Trajectory
     others: tuple[Trajectory, ...] = ()
+    #: one :class:`Curvature` per trajectory (this run's, then each variant's), or empty
+    curvatures: tuple[Curvature, ...] = ()
+    #: the risk's curvature over the landscape window (``None`` unless computed)
+    curvature_map: CurvatureMap | None = None
 
     @property
     def trajectories(self) -> list[tuple[str, Trajectory]]:
@@ -552,6 +574,28 @@ class RunResult:
         ).risk
 
 
+def with_curvature(result: RunResult) -> RunResult:
+    """``result`` with the exact Hessians along every trajectory and over the window.
+
+    :attr:`RunResult.curvatures` gets one :class:`Curvature` per trajectory (risk and
+    minibatch Hessians at every recorded iterate) and :attr:`RunResult.curvature_map` the
+    risk's in-plane curvature on the landscape grid; ``save`` then writes both into run.npz.
+    """
+    config = result.config
+    records = tuple(
+        curvature(result, trajectory=trajectory) for _, trajectory in result.trajectories
+    )
+    found = curvature_map(
+        config.model_spec,
+        result.data,
+        config.grid_spec,
+        config.loss_name,
+        config.plane(),
+        memory_budget=config.memory_budget,
+    )
+    return dataclasses.replace(result, curvatures=records, curvature_map=found)
+
+
 def project(config: RunConfig, points: np.ndarray) -> np.ndarray:
     """Plot coordinates ``(..., 2)`` of parameter vectors ``(..., p)`` on the config's slice."""
     import torch
@@ -575,6 +619,18 @@ def run(config: RunConfig | None = None, *, progress: Progress | None = None) ->
     """Compute the data, landscape and trajectory a config describes.
 
     ``progress(stage, done, total)`` is called as the landscape chunks finish.
+
+    Examples:
+        The seed's experiment, smaller: 20 samples, a 25x25 window, one SGD pass.
+
+        >>> import sgdscape
+        >>> result = sgdscape.run(sgdscape.RunConfig(samples=20, grid=25))
+        >>> result.trajectory.iterates.shape  # one (w1, w2) per step
+        (20, 2)
+        >>> [round(float(w), 6) for w in result.trajectory.iterates[0]]  # the seed's init
+        [1.2, -2.3]
+        >>> result.landscape.risk.shape, result.landscape.sample_loss.shape
+        ((25, 25), (20, 25, 25))
     """
     config = config or RunConfig()
     data = make_data(config, progress=progress)
@@ -709,6 +765,10 @@ def result_arrays(result: RunResult) -> dict[str, np.ndarray]:
         arrays["sample_loss"] = surface.sample_loss
     for i, other in enumerate(result.others, start=1):
         arrays.update(trajectory_arrays(other, prefix=f"compare{i}_"))
+    for i, record in enumerate(result.curvatures):
+        arrays.update(curvature_arrays(record, prefix=f"compare{i}_" if i else ""))
+    if result.curvature_map is not None:
+        arrays.update(map_arrays(result.curvature_map))
     return {key: np.asarray(value) for key, value in arrays.items()}
 
 
@@ -786,6 +846,8 @@ def run_schema(n_params: int, n_compare: int = 0) -> Schema:
             "diverged_step": Spec((k,), "int", "int64", low=-1, high=t),
         }
         arrays.update({prefix + name: spec for name, spec in specs.items()})
+        arrays.update(curvature_specs(prefix, k, t))
+    arrays.update(MAP_SPECS)
     return Schema(
         "saved run",
         arrays,
@@ -830,5 +892,25 @@ def load(path: str | Path) -> RunResult:
         }
         return Trajectory(**values, param_names=model.param_names)
 
+    main = trajectory("")
     others = tuple(trajectory(f"compare{i}_") for i in range(1, len(config.compare) + 1))
-    return RunResult(config, data, surface, trajectory(""), others)
+    records = []
+    for i, one in enumerate((main, *others)):
+        record = curvature_from_arrays(
+            arrays,
+            f"compare{i}_" if i else "",
+            iterates=one.iterates,
+            lr=one.lr,
+            param_names=model.param_names,
+        )
+        if record is not None:
+            records.append(record)
+    return RunResult(
+        config,
+        data,
+        surface,
+        main,
+        others,
+        curvatures=tuple(records) if len(records) == 1 + len(others) else (),
+        curvature_map=map_from_arrays(arrays, config.plane(model).labels),
+    )

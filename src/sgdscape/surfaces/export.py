@@ -2,8 +2,8 @@
 
 The page needs no Python, no server and no network: plotly.js (from the installed
 ``plotly`` package) is inlined gzipped and base64-encoded, and the run's data is packed
-by :func:`sgdscape.views.plotly_figures.player` (a network's stochastic view by
-:func:`sgdscape.views.network_figure.network_player`). The browser unpacks both with the standard
+by :func:`sgdscape.views.plotly_figures.player` (a run and a network's stochastic view
+alike). The browser unpacks both with the standard
 ``DecompressionStream`` (Chrome/Edge 80+, Firefox 113+, Safari 16.4+) and works from
 ``file://``. Animations (GIF/MP4) live in :mod:`sgdscape.views.animation`.
 
@@ -187,10 +187,8 @@ def html_page(
     from sgdscape.views.plotly_figures import PLAYER_JS, player
 
     fps = check_fps("fps", fps)
+    packed = player(result, steps=steps, width=width, height=height)
     if isinstance(result, StochasticView):
-        from sgdscape.views.network_figure import network_player
-
-        packed = network_player(result, steps=steps, width=width, height=height)
         info = result.info
         title = title or (
             f"sgdscape: {info.get('optimizer', '?')} on {info.get('name', 'a network')}, "
@@ -198,7 +196,6 @@ def html_page(
         )
         about = _describe_view(result)
     else:
-        packed = player(result, steps=steps, width=width, height=height)
         config = result.config
         title = title or f"sgdscape: {config.optimizer} on {config.model}, {result.n_steps} steps"
         about = _describe(result)

@@ -10,6 +10,7 @@ atomically: an existing file is only replaced once the whole animation is encode
 
 from __future__ import annotations
 
+import functools
 import shutil
 import subprocess
 import tempfile
@@ -22,8 +23,9 @@ from typing import Any, Protocol
 import numpy as np
 
 from sgdscape.errors import SgdscapeError, check_dpi, check_fps, check_int
+from sgdscape.networks.recording import StochasticView
 from sgdscape.records.run import RunResult, atomic_path
-from sgdscape.views.step_figure import resolve_steps
+from sgdscape.views.step_source import step_source
 
 FORMATS = ("gif", "mp4")
 DEFAULT_FPS = 10.0
@@ -157,7 +159,7 @@ class Drawing(Protocol):
 
 
 def animate(
-    result: RunResult,
+    result: RunResult | StochasticView,
     path: str | Path,
     *,
     fps: float = DEFAULT_FPS,
@@ -170,7 +172,8 @@ def animate(
     """Write the run's two-panel figure, one frame per step, as a GIF or an MP4.
 
     Args:
-        result: a finished single-init run.
+        result: a finished single-init run, or a network's stochastic view (whose steps
+            default to those with a stored minibatch landscape).
         path: output file; its extension (``.gif``/``.mp4``) picks the format unless
             ``format`` is given.
         fps: frames (steps) per second, > 0.
@@ -184,10 +187,11 @@ def animate(
     """
     from sgdscape.views.step_figure import StepFigure
 
+    source = functools.cache(lambda: step_source(result))  # built once, after the checks
     return animate_drawing(
-        lambda figsize, dpi: StepFigure(result, figsize=figsize, dpi=dpi),
+        lambda figsize, dpi: StepFigure(source(), figsize=figsize, dpi=dpi),
         path,
-        lambda: resolve_steps(steps, result.n_steps),
+        lambda: source().resolve_steps(steps),
         fps=fps,
         size=size,
         dpi=dpi,

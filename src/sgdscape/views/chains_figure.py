@@ -24,6 +24,7 @@ from sgdscape.core.problems import Dataset
 from sgdscape.errors import SgdscapeError
 
 if TYPE_CHECKING:
+    from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
 #: label of the empirical ellipse patch and of the theory ellipse patch
@@ -87,13 +88,6 @@ def _plot_points(chains: Chains, landscape: Landscape, index: int) -> np.ndarray
     return landscape.plane.project(torch.as_tensor(points)).double().numpy()
 
 
-def theory_box(theory: object, panel: int) -> np.ndarray:
-    """``(2, 2)`` rows low/high of the theory's 3-sigma box at ``panel``."""
-    mean = theory.mean[panel]  # type: ignore[attr-defined]
-    spread = 3.0 * np.sqrt(np.clip(np.diag(theory.covariance[panel]), 0.0, None))  # type: ignore[attr-defined]
-    return np.stack([mean - spread, mean + spread])
-
-
 def view_window(
     points: np.ndarray, w1: np.ndarray, w2: np.ndarray, extra: Sequence[np.ndarray] = ()
 ) -> tuple[tuple[float, float], tuple[float, float]]:
@@ -110,6 +104,9 @@ def view_window(
     centre = 0.5 * (low + high)
     low = np.maximum(centre - span / 2, window[0])
     high = np.minimum(centre + span / 2, window[1])
+    outside = high <= low  # the cloud has left the landscape window on that axis: follow it
+    low = np.where(outside, centre - span / 2, low)
+    high = np.where(outside, centre + span / 2, high)
     return (float(low[0]), float(high[0])), (float(low[1]), float(high[1]))
 
 
@@ -123,6 +120,95 @@ def _fits(
         and max(width, height) <= reach
         and (np.abs(np.asarray(centre) - middle) <= reach).all()
     )
+
+
+def draw_density_panel(
+    ax: Axes,
+    chains: Chains,
+    landscape: Landscape,
+    index: int,
+    theory: tuple[np.ndarray, np.ndarray] | None = None,
+    *,
+    bins: int = 80,
+    log_risk: np.ndarray | None = None,
+) -> list[str]:
+    """Draw record ``index`` of ``chains`` on ``ax``: log-risk contours, the chains' density
+    (chains per unit area, log colour scale), the empirical mean and 2-sigma ellipse and,
+    given ``theory = (mean (2,), covariance (2, 2))``, the exact ones (dashed). The axes
+    frame the cloud (:func:`view_window`). Returns the notes added to the title.
+    """
+    from matplotlib.colors import LogNorm
+    from matplotlib.patches import Ellipse
+
+    w1, w2 = np.asarray(landscape.w1), np.asarray(landscape.w2)
+    if log_risk is None:
+        log_risk = np.log10(np.maximum(np.asarray(landscape.risk, dtype=np.float64), 1e-12))
+    points = _plot_points(chains, landscape, index)
+    extra = []
+    if theory is not None:
+        m, c = theory
+        spread = 3.0 * np.sqrt(np.clip(np.diag(c), 0.0, None))
+        extra = [box for box in [np.stack([m - spread, m + spread])] if np.isfinite(box).all()]
+    (x0, x1), (y0, y1) = view_window(points, w1, w2, extra)
+    cols = (w1 >= x0 - np.ptp(w1) / 20) & (w1 <= x1 + np.ptp(w1) / 20)
+    rows = (w2 >= y0 - np.ptp(w2) / 20) & (w2 <= y1 + np.ptp(w2) / 20)
+    if cols.sum() >= 2 and rows.sum() >= 2:
+        local = log_risk[np.ix_(rows, cols)]
+        levels = np.unique(np.linspace(local.min(), local.max(), 14)[1:-1])
+        if levels.size:
+            ax.contour(
+                w1[cols], w2[rows], local, levels=levels, colors="0.55",
+                linewidths=0.6, linestyles="solid",
+            )  # fmt: skip
+    edges = (np.linspace(x0, x1, bins + 1), np.linspace(y0, y1, bins + 1))
+    counts, _, _ = np.histogram2d(points[:, 0], points[:, 1], bins=edges)
+    area = np.diff(edges[0])[:, None] * np.diff(edges[1])[None, :]
+    density = counts / (max(points.shape[0], 1) * area)  # chains per unit area
+    masked = np.ma.masked_less_equal(density.T, 0.0)
+    if masked.count():
+        ax.pcolormesh(edges[0], edges[1], masked, cmap="viridis", norm=LogNorm(), alpha=0.85)
+    outside = points.shape[0] - int(((points >= [x0, y0]) & (points <= [x1, y1])).all(axis=1).sum())
+    notes = []
+    centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
+    reach = 1e3 * max(x1 - x0, y1 - y0)  # larger ellipses are off the chart (and hang Agg)
+    if points.shape[0] >= 2:
+        mean = points.mean(axis=0)
+        width, height, angle = ellipse_parameters(np.cov(points.T))
+        if _fits(mean, width, height, centre, reach):
+            ax.add_patch(
+                Ellipse(
+                    mean, width, height, angle=angle, fill=False, color="crimson",
+                    lw=0.8 if height < 0.02 * width else 1.8,  # a thin cloud: keep it visible
+                    alpha=0.6 if height < 0.02 * width else 1.0, label=EMPIRICAL_LABEL,
+                )
+            )  # fmt: skip
+            ax.plot(*mean, "+", color="crimson", ms=10, mew=2)
+        else:
+            notes.append("2σ ellipse off the chart")
+    if theory is not None:
+        m, c = theory
+        width, height, angle = ellipse_parameters(c) if np.isfinite(c).all() else (np.inf,) * 3
+        if _fits(m, width, height, centre, reach):
+            ax.add_patch(
+                Ellipse(
+                    (float(m[0]), float(m[1])), width, height, angle=angle, fill=False,
+                    color="black", lw=1.6,
+                    linestyle="--", label=THEORY_LABEL,
+                )
+            )  # fmt: skip
+            ax.plot(*m, "x", color="black", ms=8, mew=1.5)
+        else:
+            notes.append("theory off the chart")
+    lost = chains.n_chains - points.shape[0]
+    notes += [f"{outside} chains outside the panel"] if outside else []
+    notes += [f"{lost} chains diverged"] if lost else []
+    title = f"step {chains.record_steps[index]}"
+    ax.set_title("\n".join([title, *notes]), fontsize=10 if not notes else 9)
+    ax.set_xlim(x0, x1)
+    ax.set_ylim(y0, y1)
+    ax.set_xlabel(landscape.labels[0])
+    ax.set_ylabel(landscape.labels[1])
+    return notes
 
 
 def plot_chains(
@@ -142,8 +228,6 @@ def plot_chains(
         bins: histogram bins per axis over the landscape window.
     """
     import matplotlib.pyplot as plt
-    from matplotlib.colors import LogNorm
-    from matplotlib.patches import Ellipse
 
     steps = figure_steps(chains) if steps is None else [int(s) for s in steps]
     wanted = []
@@ -177,72 +261,12 @@ def plot_chains(
         ncols=panels, figsize=(3.6 * panels + 0.6, 4.0), layout="constrained", squeeze=False
     )
     axes = list(grid_of_axes[0])
-    w1, w2 = np.asarray(landscape.w1), np.asarray(landscape.w2)
     log_risk = np.log10(np.maximum(np.asarray(landscape.risk, dtype=np.float64), 1e-12))
     for panel, (ax, index) in enumerate(zip(axes, wanted, strict=False)):
-        points = _plot_points(chains, landscape, index)
-        extra = [] if theory is None else [theory_box(theory, panel)]
-        extra = [box for box in extra if np.isfinite(box).all()]
-        (x0, x1), (y0, y1) = view_window(points, w1, w2, extra)
-        cols = (w1 >= x0 - np.ptp(w1) / 20) & (w1 <= x1 + np.ptp(w1) / 20)
-        rows = (w2 >= y0 - np.ptp(w2) / 20) & (w2 <= y1 + np.ptp(w2) / 20)
-        if cols.sum() >= 2 and rows.sum() >= 2:
-            local = log_risk[np.ix_(rows, cols)]
-            levels = np.unique(np.linspace(local.min(), local.max(), 14)[1:-1])
-            if levels.size:
-                ax.contour(
-                    w1[cols], w2[rows], local, levels=levels, colors="0.55",
-                    linewidths=0.6, linestyles="solid",
-                )  # fmt: skip
-        edges = (np.linspace(x0, x1, bins + 1), np.linspace(y0, y1, bins + 1))
-        counts, _, _ = np.histogram2d(points[:, 0], points[:, 1], bins=edges)
-        area = np.diff(edges[0])[:, None] * np.diff(edges[1])[None, :]
-        density = counts / (max(points.shape[0], 1) * area)  # chains per unit area
-        masked = np.ma.masked_less_equal(density.T, 0.0)
-        if masked.count():
-            ax.pcolormesh(edges[0], edges[1], masked, cmap="viridis", norm=LogNorm(), alpha=0.85)
-        outside = points.shape[0] - int(
-            ((points >= [x0, y0]) & (points <= [x1, y1])).all(axis=1).sum()
-        )
-        notes = []
-        centre = np.array([(x0 + x1) / 2, (y0 + y1) / 2])
-        reach = 1e3 * max(x1 - x0, y1 - y0)  # larger ellipses are off the chart (and hang Agg)
-        if points.shape[0] >= 2:
-            mean = points.mean(axis=0)
-            width, height, angle = ellipse_parameters(np.cov(points.T))
-            if _fits(mean, width, height, centre, reach):
-                ax.add_patch(
-                    Ellipse(
-                        mean, width, height, angle=angle, fill=False, color="crimson", lw=1.8,
-                        label=EMPIRICAL_LABEL,
-                    )
-                )  # fmt: skip
-                ax.plot(*mean, "+", color="crimson", ms=10, mew=2)
-            else:
-                notes.append("2σ ellipse off the chart")
-        if theory is not None:
-            m, c = theory.mean[panel], theory.covariance[panel]
-            width, height, angle = ellipse_parameters(c) if np.isfinite(c).all() else (np.inf,) * 3
-            if _fits(m, width, height, centre, reach):
-                ax.add_patch(
-                    Ellipse(
-                        m, width, height, angle=angle, fill=False, color="black", lw=1.6,
-                        linestyle="--", label=THEORY_LABEL,
-                    )
-                )  # fmt: skip
-                ax.plot(*m, "x", color="black", ms=8, mew=1.5)
-            else:
-                notes.append("theory off the chart")
-        lost = chains.n_chains - points.shape[0]
-        notes += [f"{outside} chains outside the panel"] if outside else []
-        notes += [f"{lost} chains diverged"] if lost else []
-        title = f"step {chains.record_steps[index]}"
-        ax.set_title("\n".join([title, *notes]), fontsize=10 if not notes else 9)
-        ax.set_xlim(x0, x1)
-        ax.set_ylim(y0, y1)
-        ax.set_xlabel(landscape.labels[0])
-        if panel == 0:
-            ax.set_ylabel(landscape.labels[1])
+        exact = None if theory is None else (theory.mean[panel], theory.covariance[panel])
+        draw_density_panel(ax, chains, landscape, index, exact, bins=bins, log_risk=log_risk)
+        if panel > 0:
+            ax.set_ylabel("")
         if ax.get_legend_handles_labels()[0] and (panel == 0 or not axes[0].get_legend()):
             ax.legend(loc="upper left", fontsize=8, framealpha=0.8)
     if with_basins:
@@ -254,6 +278,7 @@ def plot_chains(
                 continue
             ax.plot(fractions.steps, fractions.fractions[:, column], marker=".", label=name)
         ax.set_xscale("symlog", linthresh=1.0)
+        ax.set_xlim(0, max(float(fractions.steps[-1]), 1.0) * 1.05)
         ax.set_ylim(-0.02, 1.02)
         ax.set_xlabel("step")
         ax.set_ylabel("fraction of chains")

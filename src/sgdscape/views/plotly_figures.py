@@ -5,8 +5,8 @@ arrow and the -full-gradient arrow. Right: log empirical risk with the path up t
 
 - :func:`step_figure` is a complete ``plotly.graph_objects.Figure`` of one step (for the
   web app, notebooks, or ``fig.show()``).
-- :func:`surface_figure` is a 3-D surface of any :class:`~sgdscape.core.landscape.Landscape`
-  (log loss by default) with a path drawn on it; :func:`run_surface` draws a run's.
+- :func:`surface_figure`, :func:`path_surface` and :func:`run_surface` (3-D surfaces with
+  a path on them) live in :mod:`sgdscape.views.surface` and are importable from here too.
 - :func:`player` packs a whole run for a browser: a figure skeleton, the per-step
   quantities and the *distinct* minibatch landscapes, each stored once as log values
   quantised to 16 bits, delta-coded along rows, split into byte planes, gzipped and
@@ -14,8 +14,9 @@ arrow and the -full-gradient arrow. Right: log empirical risk with the path up t
   :data:`PLAYER_JS` decodes it in the page and drives a step slider and a play/pause
   button without any server.
 
-Titles and arrows come from :mod:`sgdscape.views.step_figure`, so the Plotly and matplotlib figures say
-the same thing. Views never recompute the science: every number comes from the RunResult.
+Both draw a 2-parameter run or a network's view alike, from its
+:class:`~sgdscape.views.step_source.StepSource`: titles, arrows and colours are those of the
+matplotlib figure. Views never recompute the science: every number comes from the source.
 """
 
 from __future__ import annotations
@@ -25,43 +26,68 @@ import gzip
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from importlib import resources
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sgdscape.core.landscape import Landscape
 from sgdscape.errors import SgdscapeError
+from sgdscape.networks.recording import StochasticView
 from sgdscape.records.run import RunResult
-from sgdscape.views.step_figure import (
+from sgdscape.views.step_figure import wrap_title_text
+from sgdscape.views.step_source import StepSource, step_source
+from sgdscape.views.style import (
+    ARROW_EDGE_COLOUR,
+    CONTOUR_LEVELS,
+    MARKER_EDGE_COLOUR,
+    PATH_COLOUR,
+    PLOTLY_COLOUR_SCALE,
+    TRUE_GRADIENT_COLOUR,
     Arrows,
-    arrow_scale,
-    resolve_steps,
-    run_arrows,
     safe_log,
-    step_titles,
-    wrap_title_text,
+)
+from sgdscape.views.surface import (  # the 3-D surfaces, importable from here as before
+    PATH_LIFT,
+    SURFACE_HEIGHT,
+    SURFACE_WIDTH,
+    path_surface,
+    run_surface,
+    surface_figure,
+    surface_heights,
 )
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
 
-PATH_COLOUR = "#ff7f0e"  # matplotlib's tab:orange, as in sgdscape.views.step_figure
-FULL_GRADIENT_COLOUR = "white"
-CONTOUR_LEVELS = 30
+Stepped = RunResult | StochasticView | StepSource  # what the step views draw (step_source)
+__all__ = [
+    "HEIGHT",
+    "PATH_LIFT",
+    "PLAYER_JS",
+    "SURFACE_HEIGHT",
+    "SURFACE_WIDTH",
+    "TRACES",
+    "WIDTH",
+    "Player",
+    "contour_range",
+    "contour_trace",
+    "decode_log_grids",
+    "distinct_batches",
+    "encode_log_grids",
+    "path_surface",
+    "player",
+    "run_surface",
+    "step_figure",
+    "surface_figure",
+    "surface_heights",
+    "web_titles",
+]
 CODE_LEVELS = 65534  # quantisation levels of a log landscape; code 65535 marks a non-finite value
 NOT_FINITE = 65535
 WIDTH, HEIGHT = 1200, 600  # pixels of the Plotly figure
 
 # Trace order of both figures; PLAYER_JS relies on it.
 TRACES = ("minibatch", "minibatch_arrow", "full_arrow", "iterate", "risk", "path", "iterate_right")
-
-
-def _require_single(result: RunResult) -> None:
-    if result.trajectory.iterates.ndim != 2:
-        raise SgdscapeError(
-            "the Plotly figures draw a single-init run; this run has a batch of inits "
-            f"(iterates of shape {result.trajectory.iterates.shape})."
-        )
 
 
 def _plain(values: np.ndarray, digits: int = 7) -> list[Any]:
@@ -73,29 +99,40 @@ def _plain(values: np.ndarray, digits: int = 7) -> list[Any]:
     return np.array(flat, dtype=object).reshape(array.shape).tolist()
 
 
-def _contour(
-    x: np.ndarray, y: np.ndarray, z: Any, label: str, colorbar_x: float, labels: tuple[str, str]
+def contour_trace(
+    x: Any, y: Any, z: Any, title: str, *, colorbar: dict[str, Any], hovertemplate: str
 ) -> dict[str, Any]:
+    """A filled-contour trace dict of a log landscape ``z (G2, G1)`` on axes ``x (G1,)``,
+    ``y (G2,)``: the palette's colour scale, ``CONTOUR_LEVELS`` levels, no lines, and a
+    colour bar titled ``title`` (``colorbar`` adds its position and size)."""
     return {
         "type": "contour",
-        "x": _plain(x),
-        "y": _plain(y),
+        "x": x,
+        "y": y,
         "z": z,
-        "colorscale": "Viridis",
+        "colorscale": PLOTLY_COLOUR_SCALE,
         "ncontours": CONTOUR_LEVELS,
         "contours": {"coloring": "fill", "showlines": False},
         "line": {"width": 0},
-        "colorbar": {
-            "title": {"text": label, "side": "right"},
-            "x": colorbar_x,
-            "len": 0.9,
-            "thickness": 14,
-        },
-        "hovertemplate": (
+        "colorbar": {"title": {"text": title, "side": "right"}, **colorbar},
+        "hovertemplate": hovertemplate,
+    }
+
+
+def _contour(
+    x: np.ndarray, y: np.ndarray, z: Any, label: str, colorbar_x: float, labels: tuple[str, str]
+) -> dict[str, Any]:
+    return contour_trace(
+        _plain(x),
+        _plain(y),
+        z,
+        label,
+        colorbar={"x": colorbar_x, "len": 0.9, "thickness": 14},
+        hovertemplate=(
             f"{labels[0]} = %{{x:.4g}}<br>{labels[1]} = %{{y:.4g}}<br>"
             f"{label} = %{{z:.4g}}<br>loss = %{{customdata:.4g}}<extra></extra>"
         ),
-    }
+    )
 
 
 def contour_range(z: np.ndarray) -> dict[str, Any]:
@@ -170,19 +207,29 @@ def _panels(width: int, height: int) -> tuple[tuple[float, float], tuple[float, 
     return (0.0, side), (side + gap, 2 * side + gap)
 
 
-def _skeleton(
-    surface: Landscape,
-    scale: float,
-    width: int,
-    height: int,
-    *,
-    right_label: str = "log empirical risk",
-) -> dict[str, Any]:
-    """Figure dict with every trace and axis (on ``surface``'s grid), no per-step values."""
+def _skeleton(source: StepSource, width: int, height: int) -> dict[str, Any]:
+    """Figure dict with every trace and axis (on ``source``'s grid), no per-step values."""
+    surface = source.landscape
+    scale = source.arrow_scale
     left_domain, right_domain = _panels(width, height)
     labels = surface.labels
-    point_marker = {"color": PATH_COLOUR, "size": 12, "line": {"color": "black", "width": 1.5}}
+    edge = {"color": MARKER_EDGE_COLOUR, "width": 1.5}
+    point_marker = {"color": PATH_COLOUR, "size": 12, "line": edge}
     arrow_marker = {"symbol": "arrow", "size": [0, 15], "angleref": "previous"}
+    names = source.arrow_names
+
+    def iterate(xaxis: str, yaxis: str) -> dict[str, Any]:  # the iterate, with its hover text
+        return _line(
+            "iterate",
+            PATH_COLOUR,
+            xaxis=xaxis,
+            yaxis=yaxis,
+            mode="markers",
+            marker=point_marker,
+            showlegend=False,
+            hovertemplate="%{text}<extra></extra>",
+        )
+
     data = [
         {
             **_contour(
@@ -192,7 +239,7 @@ def _skeleton(
             "yaxis": "y",
         },
         _line(
-            f"-minibatch gradient × {scale:.2g}",
+            f"{names[0]} × {scale:.2g}",  # per step: the arrow rule's label
             PATH_COLOUR,
             xaxis="x",
             yaxis="y",
@@ -201,35 +248,29 @@ def _skeleton(
             hoverinfo="skip",
         ),
         _line(
-            f"-full gradient × {scale:.2g}",
-            FULL_GRADIENT_COLOUR,
+            f"{names[1]} × {scale:.2g}",
+            TRUE_GRADIENT_COLOUR,
             xaxis="x",
             yaxis="y",
             mode="lines+markers",
             marker={
                 **arrow_marker,
-                "color": FULL_GRADIENT_COLOUR,
-                "line": {"color": "black", "width": 1},
+                "color": TRUE_GRADIENT_COLOUR,
+                "line": {"color": ARROW_EDGE_COLOUR, "width": 1},
             },
             hoverinfo="skip",
+            **({} if source.true_gradients is not None else {"showlegend": False}),
         ),
-        _line(
-            "iterate",
-            PATH_COLOUR,
-            xaxis="x",
-            yaxis="y",
-            mode="markers",
-            marker=point_marker,
-            showlegend=False,
-            hovertemplate="%{text}<extra></extra>",
-        ),
+        iterate("x", "y"),
         {
-            **_contour(surface.w1, surface.w2, None, right_label, right_domain[1] + 0.01, labels),
+            **_contour(
+                surface.w1, surface.w2, None, source.risk_label, right_domain[1] + 0.01, labels
+            ),
             "xaxis": "x2",
             "yaxis": "y2",
         },
         _line(
-            "path so far",
+            source.path_label,
             PATH_COLOUR,
             xaxis="x2",
             yaxis="y2",
@@ -237,17 +278,13 @@ def _skeleton(
             marker={"color": PATH_COLOUR, "size": 6},
             hovertemplate=f"{labels[0]} = %{{x:.4g}}<br>{labels[1]} = %{{y:.4g}}<extra>path</extra>",
         ),
-        _line(
-            "iterate",
-            PATH_COLOUR,
-            xaxis="x2",
-            yaxis="y2",
-            mode="markers",
-            marker=point_marker,
-            showlegend=False,
-            hovertemplate="%{text}<extra></extra>",
-        ),
+        iterate("x2", "y2"),
     ]
+    # equal units on both axes, except for a projected path (its PC2 usually spans far
+    # less than PC1: the panels are filled instead)
+    equal_units = not source.projected
+    y_units = {"scaleanchor": "x", "constrain": "domain"} if equal_units else {}
+    y2_units = {"scaleanchor": "x2", "constrain": "domain"} if equal_units else {}
 
     def axis(label: str, values: np.ndarray, domain: tuple[float, float], **extra: Any) -> dict:
         return {
@@ -275,16 +312,14 @@ def _skeleton(
             "font": {"size": TITLE_FONT_PX},
         },
         "xaxis": axis(labels[0], surface.w1, left_domain),
-        "yaxis": axis(labels[1], surface.w2, (0.0, 1.0), scaleanchor="x", constrain="domain"),
+        "yaxis": axis(labels[1], surface.w2, (0.0, 1.0), **y_units),
         "xaxis2": axis(labels[0], surface.w1, right_domain),
-        "yaxis2": axis(
-            labels[1], surface.w2, (0.0, 1.0), anchor="x2", scaleanchor="x2", constrain="domain"
-        ),
+        "yaxis2": axis(labels[1], surface.w2, (0.0, 1.0), anchor="x2", **y2_units),
         "legend": {
             "orientation": "h",
             "x": 0.5,
             "xanchor": "center",
-            "y": -0.12,
+            "y": -0.16 if source.projected else -0.12,  # below the taller panels' axis titles
             "yanchor": "top",
             "bgcolor": "#e8e8e8",
         },
@@ -307,20 +342,6 @@ def _skeleton(
     return {"data": data, "layout": layout}
 
 
-def _point_text(result: RunResult, step: int, point: np.ndarray) -> str:
-    trajectory = result.trajectory
-    labels = result.landscape.labels
-    return (
-        f"step {step}<br>{labels[0]} = {point[0]:.4g}<br>{labels[1]} = {point[1]:.4g}<br>"
-        f"minibatch loss = {float(trajectory.batch_loss[step]):.4g}<br>"
-        + (
-            "risk not recorded"
-            if trajectory.risk is None
-            else f"risk = {trajectory.risk[step]:.4g}"
-        )
-    )
-
-
 def _arrow_xy(arrows: Arrows | None, step: int) -> tuple[list[Any], list[Any]]:
     """The ``x`` and ``y`` of an arrow trace: ``[tail, tip]``, or empty when none is drawn."""
     if arrows is None or not arrows.drawn[step]:
@@ -334,45 +355,38 @@ def _tips(arrows: Arrows | None, steps: Sequence[int]) -> list[Any] | None:
     return None if arrows is None else _plain(arrows.tip[list(steps)])
 
 
-def _log_rows(values: np.ndarray) -> list[Any]:
-    return _plain(safe_log(values), 6)
-
-
 def step_figure(
-    result: RunResult, step: int, *, width: int = WIDTH, height: int = HEIGHT
+    result: Stepped, step: int, *, width: int = WIDTH, height: int = HEIGHT
 ) -> go.Figure:
     """The two-panel Plotly figure of ``step`` (complete: contours, arrows, path, hover).
 
-    ``width`` and ``height`` are in pixels; the panels are square.
+    ``result`` is a single-init run, a network's view or their
+    :class:`~sgdscape.views.step_source.StepSource`; ``width`` and ``height`` are in
+    pixels; a run's panels are square.
     """
     import plotly.graph_objects as go
 
-    _require_single(result)
-    if not 0 <= step < result.n_steps:
-        raise SgdscapeError(f"step must be between 0 and {result.n_steps - 1}, got {step}.")
-    scale = arrow_scale(result)
-    figure = _skeleton(result.landscape, scale, width, height)
+    source = step_source(result)
+    left_log = safe_log(source.minibatch_landscape(source.check_step(step)))
+    figure = _skeleton(source, width, height)
     data, layout = figure["data"], figure["layout"]
-    path = result.path()
+    path = source.path
     point = path[step]
-    minibatch, full = run_arrows(result)
-    left_log = safe_log(result.batch_landscape(step))
-    risk_log = safe_log(result.landscape.risk)
+    minibatch, full = source.arrows()
+    risk_log = safe_log(source.landscape.risk)
     data[0].update(contour_range(left_log))
     data[0]["z"], data[0]["customdata"] = _plain(left_log, 6), _plain(np.exp(left_log), 6)
     data[4]["z"], data[4]["customdata"] = _plain(risk_log, 6), _plain(np.exp(risk_log), 6)
     for index in (3, 6):
         data[index]["x"], data[index]["y"] = _plain(point[:1]), _plain(point[1:])
-        data[index]["text"] = [_point_text(result, step, point)]
+        data[index]["text"] = [source.point_text(step)]
     data[1]["x"], data[1]["y"] = _arrow_xy(minibatch, step)
     data[1]["name"] = minibatch.labels[step]
     data[2]["x"], data[2]["y"] = _arrow_xy(full, step)
     if full is not None:
         data[2]["name"] = full.labels[step]
-    else:
-        data[2]["showlegend"] = False
     data[5]["x"], data[5]["y"] = _plain(path[: step + 1, 0]), _plain(path[: step + 1, 1])
-    left_title, right_title, suptitle = step_titles(result, step)
+    left_title, right_title, suptitle = source.titles(step)
     layout["annotations"][0]["text"], layout["annotations"][1]["text"] = left_title, right_title
     (layout["title"]["text"],), layout["margin"]["t"] = web_titles([suptitle], width)
     return go.Figure(data=data, layout=layout)
@@ -458,28 +472,28 @@ def distinct_batches(
 
 
 def player(
-    result: RunResult,
+    result: Stepped,
     *,
     steps: Sequence[int] | range | None = None,
     width: int = WIDTH,
     height: int = HEIGHT,
 ) -> Player:
-    """Pack ``result`` for :data:`PLAYER_JS`: every shown step, each distinct minibatch once.
+    """Pack a run or a network's view for :data:`PLAYER_JS`: every shown step, each
+    distinct minibatch (as a set of samples) once, the risk last.
 
-    ``steps`` (default all) are the steps the slider visits, in order.
+    ``result`` is a single-init run, a network's view or their
+    :class:`~sgdscape.views.step_source.StepSource`. ``steps`` (default: every step that
+    has a minibatch landscape, i.e. all of a run's, a view's stored ones) are the steps
+    the slider visits, in order.
     """
-    _require_single(result)
-    chosen = resolve_steps(steps, result.n_steps)
-    scale = arrow_scale(result)
-    trajectory = result.trajectory
-    path = result.path()
-    minibatch, full = run_arrows(result)
-
-    # One landscape per distinct minibatch (as a set of samples), the risk last.
-    first_step, which = distinct_batches(chosen, trajectory.batch)
-    grids = [safe_log(result.batch_landscape(step)) for step in first_step]
-    grids.append(safe_log(result.landscape.risk))
-    titles = [step_titles(result, step) for step in chosen]
+    source = step_source(result)
+    chosen = source.resolve_steps(steps)
+    path = source.path
+    minibatch, full = source.arrows()
+    first_step, which = distinct_batches(chosen, lambda step: source.batches[step])
+    grids = [safe_log(source.minibatch_landscape(step)) for step in first_step]
+    grids.append(safe_log(source.landscape.risk))
+    titles = [source.titles(step) for step in chosen]
     frames = {
         "steps": chosen,
         "landscape": which,
@@ -491,284 +505,16 @@ def player(
         "full_tip": _tips(full, chosen),
         "full_label": None if full is None else [full.labels[step] for step in chosen],
         "contour_levels": CONTOUR_LEVELS,
-        "point_text": [_point_text(result, step, path[step]) for step in chosen],
+        "point_text": [source.point_text(step) for step in chosen],
         "left_title": [t[0] for t in titles],
         "right_title": [t[1] for t in titles],
     }
     frames["title"], top = web_titles([t[2] for t in titles], width)
-    skeleton = _skeleton(result.landscape, scale, width, height)
+    skeleton = _skeleton(source, width, height)
     skeleton["layout"]["margin"] = {**skeleton["layout"]["margin"], "t": top}
     return Player(skeleton, frames)
 
 
-# The browser side of `player`: decode the grids, draw, and drive the slider and play button.
-# Expects window.Plotly, and elements #sgdscape-plot, #sgdscape-step, #sgdscape-play,
-# #sgdscape-step-label; call sgdscapePlayer(figure, frames, gunzip) with gunzip(base64) ->
-# Promise<Uint8Array>. After each shown step, #sgdscape-plot gets data-step="<step>".
-PLAYER_JS = r"""
-async function sgdscapePlayer(figure, frames, gunzip, fps) {
-  const plot = document.getElementById("sgdscape-plot");
-  const slider = document.getElementById("sgdscape-step");
-  const play = document.getElementById("sgdscape-play");
-  const label = document.getElementById("sgdscape-step-label");
-  const g = frames.grids;
-  const [count, rows, cols] = g.shape;
-  const planes = await gunzip(g.gzip_base64);
-  const cell = rows * cols, n = count * cell;
-  const cache = new Map();
-  function grid(u) {  // log values and raw values of landscape u, as rows (null = not finite)
-    if (cache.has(u)) return cache.get(u);
-    const z = [], raw = [];
-    const lo = g.lo[u], step = (g.hi[u] - g.lo[u]) / 65534;
-    for (let r = 0; r < rows; r++) {
-      const zr = new Array(cols), rr = new Array(cols);
-      let code = 0;
-      for (let c = 0; c < cols; c++) {
-        const i = u * cell + r * cols + c;
-        code = (code + ((planes[i] << 8) | planes[n + i])) & 0xffff;
-        const v = code === 65535 ? null : lo + code * step;
-        zr[c] = v; rr[c] = v === null ? null : Math.exp(v);
-      }
-      z.push(zr); raw.push(rr);
-    }
-    const out = {z: z, raw: raw};
-    cache.set(u, out);
-    return out;
-  }
-  const data = figure.data.map((t) => Object.assign({}, t));
-  const layout = JSON.parse(JSON.stringify(figure.layout));
-  const risk = grid(frames.risk_landscape);
-  data[4].z = risk.z; data[4].customdata = risk.raw;
-  // arrows come drawn by the arrow rule (sgdscape.views.step_figure.arrow_rule): iterate -> tip, or none
-  const arrow = (p, tip) => (tip === null || tip[0] === null || tip[1] === null || p[0] === null || p[1] === null)
-    ? [[], []] : [[p[0], tip[0]], [p[1], tip[1]]];
-  function levels(u) {  // the step's own colour range (as figures_plotly.contour_range)
-    const lo = g.lo[u], hi = g.hi[u] > g.lo[u] ? g.hi[u] : g.lo[u] + 1;
-    return {zauto: false, zmin: lo, zmax: hi, autocontour: false,
-      contours: Object.assign({}, data[0].contours, {start: lo, end: hi, size: (hi - lo) / frames.contour_levels})};
-  }
-  let current = -1, pending = null, busy = false;
-  async function render(i) {
-    const k = frames.steps[i], p = frames.path[k], left = grid(frames.landscape[i]);
-    data[0] = Object.assign({}, data[0], {z: left.z, customdata: left.raw}, levels(frames.landscape[i]));
-    for (const t of [3, 6]) data[t] = Object.assign({}, data[t], {x: [p[0]], y: [p[1]], text: [frames.point_text[i]]});
-    const mb = arrow(p, frames.minibatch_tip[i]);
-    data[1] = Object.assign({}, data[1], {x: mb[0], y: mb[1], name: frames.minibatch_label[i]});
-    const fg = frames.full_tip === null ? [[], []] : arrow(p, frames.full_tip[i]);
-    data[2] = Object.assign({}, data[2], {x: fg[0], y: fg[1]},
-      frames.full_label === null ? {} : {name: frames.full_label[i]});
-    const soFar = frames.path.slice(0, k + 1);
-    data[5] = Object.assign({}, data[5], {x: soFar.map((q) => q[0]), y: soFar.map((q) => q[1])});
-    layout.annotations[0].text = frames.left_title[i];
-    layout.annotations[1].text = frames.right_title[i];
-    layout.title.text = frames.title[i];
-    layout.datarevision = i;
-    await Plotly.react(plot, data, layout);
-    current = i;
-    label.textContent = "step " + k;
-    slider.value = String(i);
-    plot.dataset.step = String(k);
-  }
-  async function show(i) {  // coalesce: while drawing, remember only the latest request
-    pending = i;
-    if (busy) return;
-    busy = true;
-    try {
-      while (pending !== null) { const j = pending; pending = null; if (j !== current) await render(j); }
-    } finally { busy = false; }
-  }
-  slider.min = "0"; slider.max = String(frames.steps.length - 1); slider.step = "1";
-  slider.addEventListener("input", () => { stop(); show(Number(slider.value)); });
-  let timer = null;
-  function stop() { if (timer !== null) { clearInterval(timer); timer = null; } play.textContent = "▶ play"; }
-  function start() {
-    if (current >= frames.steps.length - 1) show(0);
-    play.textContent = "❚❚ pause";
-    timer = setInterval(() => {
-      if (busy) return;
-      if (current >= frames.steps.length - 1) { stop(); return; }
-      show(current + 1);
-    }, 1000 / fps);
-  }
-  play.addEventListener("click", () => { if (timer === null) start(); else stop(); });
-  await Plotly.newPlot(plot, data, layout, {displaylogo: false});
-  await show(0);
-  window.sgdscape = {show: show, frames: frames};
-}
-"""
-
-
-# --------------------------------------------------------------------------- 3-D surface
-
-SURFACE_WIDTH, SURFACE_HEIGHT = 900, 720  # pixels of the 3-D surface figure
-PATH_LIFT = 0.01  # the path is drawn this fraction of the z range above the surface
-
-
-def surface_heights(x: np.ndarray, y: np.ndarray, z: np.ndarray, points: np.ndarray) -> np.ndarray:
-    """Bilinear interpolation of a grid ``z (G2, G1)`` on axes ``x (G1,)``, ``y (G2,)``.
-
-    ``points (K, 2)`` are ``(x, y)`` pairs; points outside the grid or not finite give NaN.
-    Both axes must be increasing.
-    """
-    x, y = np.asarray(x, np.float64), np.asarray(y, np.float64)
-    z = np.asarray(z, np.float64)
-    points = np.asarray(points, np.float64).reshape(-1, 2)
-    px, py = points[:, 0], points[:, 1]
-    inside = (
-        np.isfinite(points).all(axis=1)
-        & (px >= x[0])
-        & (px <= x[-1])
-        & (py >= y[0])
-        & (py <= y[-1])
-    )
-    px, py = np.where(inside, px, x[0]), np.where(inside, py, y[0])
-    i = np.clip(np.searchsorted(x, px, side="right") - 1, 0, len(x) - 2)
-    j = np.clip(np.searchsorted(y, py, side="right") - 1, 0, len(y) - 2)
-    tx = (px - x[i]) / (x[i + 1] - x[i])
-    ty = (py - y[j]) / (y[j + 1] - y[j])
-    heights = (
-        (1 - tx) * (1 - ty) * z[j, i]
-        + tx * (1 - ty) * z[j, i + 1]
-        + (1 - tx) * ty * z[j + 1, i]
-        + tx * ty * z[j + 1, i + 1]
-    )
-    return np.where(inside, heights, np.nan)
-
-
-def surface_figure(
-    surface: Landscape,
-    *,
-    path: np.ndarray | None = None,
-    log: bool = True,
-    title: str = "",
-    z_label: str | None = None,
-    path_name: str = "path",
-    lift: float = PATH_LIFT,
-    width: int = SURFACE_WIDTH,
-    height: int = SURFACE_HEIGHT,
-) -> go.Figure:
-    """A 3-D Plotly surface of ``surface.risk`` with an optional path drawn on it.
-
-    Args:
-        surface: the landscape; ``x = w1 (G1,)``, ``y = w2 (G2,)``, ``z = risk (G2, G1)``
-            (through :func:`sgdscape.views.step_figure.safe_log` when ``log``).
-        path: ``(K, 2)`` points in the landscape's coordinates, drawn as a 3-D line on the
-            surface: each point's height is the bilinear interpolation of the drawn grid,
-            raised by ``lift`` times the z range so the surface does not hide it (points
-            outside the grid are not drawn). The first point is a circle, the last a diamond.
-        log: draw the log loss (default) or the loss.
-        title: figure title.
-        z_label: z-axis title (default ``"log loss"`` / ``"loss"``).
-        width: figure width in pixels.
-        height: figure height in pixels.
-
-    Returns:
-        A ``plotly.graph_objects.Figure``: trace 0 the ``Surface``, then (with ``path``)
-        the ``Scatter3d`` line and the start and end markers.
-    """
-    import plotly.graph_objects as go
-
-    risk = np.asarray(surface.risk, dtype=np.float64)
-    z = safe_log(risk) if log else risk
-    z_label = z_label or ("log loss" if log else "loss")
-    labels = surface.labels
-    finite = z[np.isfinite(z)]
-    span = float(np.ptp(finite)) if finite.size else 0.0
-    figure = go.Figure(
-        go.Surface(
-            x=np.asarray(surface.w1, np.float64),
-            y=np.asarray(surface.w2, np.float64),
-            z=z,
-            colorscale="Viridis",
-            colorbar={"title": {"text": z_label, "side": "right"}, "thickness": 16, "len": 0.75},
-            contours={"z": {"show": True, "usecolormap": True, "project": {"z": True}}},
-            hovertemplate=(
-                f"{labels[0]} = %{{x:.4g}}<br>{labels[1]} = %{{y:.4g}}<br>"
-                f"{z_label} = %{{z:.4g}}<extra></extra>"
-            ),
-            name="landscape",
-        )
-    )
-    if path is not None:
-        points = np.asarray(path, dtype=np.float64).reshape(-1, 2)
-        heights = surface_heights(surface.w1, surface.w2, z, points) + lift * span
-        shown = np.isfinite(heights)
-        xs, ys, zs = (np.where(shown, v, np.nan) for v in (points[:, 0], points[:, 1], heights))
-        hover = (
-            f"step %{{customdata}}<br>{labels[0]} = %{{x:.4g}}<br>{labels[1]} = %{{y:.4g}}"
-            "<extra>path</extra>"
-        )
-        figure.add_trace(
-            go.Scatter3d(
-                x=xs,
-                y=ys,
-                z=zs,
-                customdata=np.arange(len(points)),
-                mode="lines+markers",
-                line={"color": PATH_COLOUR, "width": 6},
-                marker={"color": PATH_COLOUR, "size": 2},
-                name=path_name,
-                hovertemplate=hover,
-            )
-        )
-        for index, symbol, name in ((0, "circle", "start"), (-1, "diamond", "end")):
-            figure.add_trace(
-                go.Scatter3d(
-                    x=xs[[index]],
-                    y=ys[[index]],
-                    z=zs[[index]],
-                    mode="markers",
-                    marker={
-                        "color": PATH_COLOUR if index == 0 else "white",
-                        "size": 7,
-                        "symbol": symbol,
-                        "line": {"color": "black", "width": 2},
-                    },
-                    name=name,
-                    hoverinfo="skip",
-                )
-            )
-    figure.update_layout(
-        width=width,
-        height=height,
-        title={"text": title, "x": 0.5, "xanchor": "center"},
-        margin={"l": 10, "r": 10, "t": 60, "b": 10},
-        scene={
-            "xaxis": {"title": {"text": labels[0]}},
-            "yaxis": {"title": {"text": labels[1]}},
-            "zaxis": {"title": {"text": z_label}},
-            "aspectmode": "manual",
-            "aspectratio": {"x": 1, "y": 1, "z": 0.6},
-            "camera": {"eye": _camera_eye(surface, path)},
-        },
-        legend={"x": 0.01, "y": 0.98, "bgcolor": "rgba(255,255,255,0.7)"},
-    )
-    return figure
-
-
-def _camera_eye(surface: Landscape, path: np.ndarray | None) -> dict[str, float]:
-    """A diagonal view from the corner opposite the path's start (so the path, which
-    usually starts high, runs down towards the viewer instead of hiding behind a ridge)."""
-    sx, sy = 1.0, 1.0
-    start = None if path is None else np.asarray(path, dtype=np.float64).reshape(-1, 2)[0]
-    if start is not None and np.isfinite(start).all():
-        centre = (
-            (float(surface.w1[0]) + float(surface.w1[-1])) / 2,
-            (float(surface.w2[0]) + float(surface.w2[-1])) / 2,
-        )
-        sx = -1.0 if start[0] > centre[0] else 1.0
-        sy = -1.0 if start[1] > centre[1] else 1.0
-    return {"x": 1.5 * sx, "y": 1.5 * sy, "z": 1.1}
-
-
-def run_surface(result: RunResult, *, log: bool = True, **options: Any) -> go.Figure:
-    """:func:`surface_figure` of a run's empirical risk with its path (``result.path()``)."""
-    _require_single(result)
-    config = result.config
-    options.setdefault(
-        "title",
-        f"{config.model} · {config.optimizer} lr={config.lr:g} · batch {config.batch_size}<br>"
-        f"{result.n_steps} steps on {len(result.data)} samples",
-    )
-    options.setdefault("z_label", "log empirical risk" if log else "empirical risk")
-    return surface_figure(result.landscape, path=result.path(), log=log, **options)
+# The browser side of `player` (decode the grids, draw, drive the slider and play button)
+# is the package asset ``views/assets/player.js``; the standalone page inlines it.
+PLAYER_JS = resources.files("sgdscape.views").joinpath("assets/player.js").read_text("utf-8")

@@ -1,26 +1,58 @@
-"""The notebook's figure, done properly (matplotlib).
+"""The notebook's figure, done properly (matplotlib), for a run or a network's view.
 
 For step ``k``: on the left the log loss landscape of the minibatch used at step ``k``
 with the iterate, the -gradient arrow (and the -full-gradient arrow); on the right the
-log empirical-risk landscape with the path up to ``k``.
+log empirical-risk (full-data loss) landscape with the path up to ``k``.
 
-:class:`StepFigure` draws that figure once and redraws it for any step, so the static
-figure (:func:`plot_step`) and the animation (:mod:`sgdscape.views.animation`) share one drawing
-code. The helpers :func:`step_titles` and :func:`run_arrows` (the one arrow rule of every
-surface, :func:`arrow_rule`) also feed the Plotly views.
+:class:`StepFigure` draws that figure once from a
+:class:`~sgdscape.views.step_source.StepSource` (a :class:`~sgdscape.records.run.RunResult`
+or a network's :class:`~sgdscape.networks.recording.StochasticView`) and redraws it for any
+step, so the static figure (:func:`plot_step`) and the animation
+(:mod:`sgdscape.views.animation`) share one drawing code. Colours and the arrow rule come
+from :mod:`sgdscape.views.style`; titles from :mod:`sgdscape.views.step_source`.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 import numpy as np
 
 from sgdscape.errors import SgdscapeError
+from sgdscape.networks.recording import StochasticView
 from sgdscape.records.run import RunResult, atomic_path
+from sgdscape.views.step_source import (
+    StepSource,
+    batch_text,
+    from_run,
+    run_arrow_scale,
+    slice_text,
+    step_source,
+    step_titles,
+    view_arrow_scale,
+)
+from sgdscape.views.style import (
+    ARROW_EDGE_COLOUR,
+    COLOUR_MAP,
+    CONTOUR_LEVELS,
+    END_COLOUR,
+    HEAD_WIDTH_FRACTION,
+    MARKER_EDGE_COLOUR,
+    MIN_ARROW_FRACTION,
+    MIN_VISIBLE_FRACTION,
+    PATH_COLOUR,
+    RUN_COLOURS,
+    TRUE_GRADIENT_COLOUR,
+    WHOLE_PATH_COLOUR,
+    Arrows,
+    Window,
+    arrow_rule,
+    safe_log,
+    step_factors,
+    window_of,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -28,197 +60,41 @@ if TYPE_CHECKING:
     from matplotlib.colorbar import Colorbar
     from matplotlib.figure import Figure
 
-MIN_ARROW_FRACTION = 0.08  # the longer arrow of a step spans at least this much of the window
-MIN_VISIBLE_FRACTION = 0.06  # no drawn arrow is shorter than this fraction of the window
-HEAD_WIDTH_FRACTION = 0.02  # matplotlib arrow heads: width 2% and length 3% of the window
-PATH_COLOUR = "tab:orange"
-#: one colour per run of a compare run (the first is the path's), on the risk landscape
-RUN_COLOURS = (PATH_COLOUR, "tab:red", "tab:cyan", "tab:pink", "white", "tab:olive", "tab:brown")
-TRUE_GRADIENT_COLOUR = "white"
-ARROW_EDGE_COLOUR = "black"  # a dark edge keeps the white arrow (and its legend key) visible
-CONTOUR_LEVELS = 30
+__all__ = [  # the public names of this module, some of them re-exported from views.style
+    "ARROW_EDGE_COLOUR",
+    "CONTOUR_LEVELS",
+    "MIN_ARROW_FRACTION",
+    "MIN_VISIBLE_FRACTION",
+    "PATH_COLOUR",
+    "RUN_COLOURS",
+    "TRUE_GRADIENT_COLOUR",
+    "Arrows",
+    "Panel",
+    "StepFigure",
+    "arrow_rule",
+    "arrow_scale",
+    "batch_text",
+    "draw_arrow",
+    "plot_step",
+    "resolve_steps",
+    "run_arrows",
+    "safe_log",
+    "save_figure",
+    "slice_text",
+    "step_factors",
+    "step_titles",
+    "window_of",
+    "wrap_title",
+    "wrap_title_text",
+]
 
 
-def safe_log(values: np.ndarray) -> np.ndarray:
-    """``log(values)`` where zeros (and tiny values) are clipped to the smallest positive value.
-
-    A landscape with exact zeros (a perfect fit) then has no -inf holes.
-    """
-    values = np.asarray(values, dtype=np.float64)
-    positive = values[np.isfinite(values) & (values > 0)]
-    floor = max(float(positive.min()) if positive.size else 1.0, 1e-30)
-    return np.log(np.clip(values, floor, None))
-
-
-def arrow_scale(result: RunResult) -> float:
-    """One arrow scale for the whole run: the 95th-percentile gradient spans 1/5 of the window."""
-    grads = np.asarray(result.trajectory.grads, dtype=np.float64)  # float64: no overflow in norms
-    norms = np.linalg.norm(grads[np.isfinite(grads).all(-1)], axis=-1)
-    norms = norms[np.isfinite(norms)]
-    width = float(result.landscape.w1[-1] - result.landscape.w1[0])
-    reference = float(np.percentile(norms, 95)) if norms.size else 0.0
-    return 0.2 * width / reference if reference > 0 else 1.0
-
-
-def _gradient_in_plane(result: RunResult, gradient: np.ndarray) -> np.ndarray:
-    """Plot coordinates of parameter-space vectors ``(..., p) -> (..., 2)``."""
-    plane = result.landscape.plane
-    gradient = np.asarray(gradient, dtype=np.float64)
-    if plane is None:
-        return gradient[..., :2]
-    basis = np.stack([plane.d1.numpy(), plane.d2.numpy()], axis=1).astype(np.float64)
-    flat = gradient.reshape(-1, gradient.shape[-1])
-    solved = np.linalg.lstsq(basis, flat.T, rcond=None)[0].T
-    return solved.reshape(*gradient.shape[:-1], 2)
-
-
-# --------------------------------------------------------------------------- the arrow rule
-#
-# Every surface (matplotlib, the Plotly player and figures, the Jupyter explorer, the web
-# app, the network views) draws the -gradient arrows of a step from :func:`arrow_rule`:
-#
-# 1. a zero or non-finite vector draws no arrow, and its label says so ("= 0 (no arrow)");
-# 2. the arrows of a step share one factor (:func:`step_factors`): the run's scale, raised
-#    so that the longer arrow spans at least MIN_ARROW_FRACTION of the window; the label
-#    gives the factor;
-# 3. an arrow still shorter than MIN_VISIBLE_FRACTION of the window (too short for its
-#    head) is drawn at that length along the same direction, and its label says so;
-# 4. an arrow is cut where it leaves the window (its head then sits on the panel edge),
-#    and its label says so; an iterate outside the window draws no arrow.
-#
-# Surfaces only draw the segments ``tail -> tip`` and show the labels.
-
-Window = tuple[float, float, float, float]  # (w1 low, w1 high, w2 low, w2 high)
-
-
-def window_of(surface: Any) -> Window:
-    """The plot window ``(x0, x1, y0, y1)`` of a landscape (its grid's first and last points)."""
-    return (
-        float(surface.w1[0]),
-        float(surface.w1[-1]),
-        float(surface.w2[0]),
-        float(surface.w2[-1]),
-    )
-
-
-def _norms(vectors: np.ndarray) -> np.ndarray:
-    """``(T,)`` norms of ``(T, 2)`` vectors, 0 where not finite."""
-    vectors = np.asarray(vectors, dtype=np.float64)
-    with np.errstate(over="ignore", invalid="ignore"):
-        norms = np.hypot(vectors[:, 0], vectors[:, 1])
-    return np.where(np.isfinite(norms), norms, 0.0)
-
-
-def step_factors(scale: float, vectors: Sequence[np.ndarray | None], window: Window) -> np.ndarray:
-    """``(T,)`` the factor of each step's arrows (rule 2 above).
-
-    ``vectors`` are the step's unscaled vectors ``(T, 2)`` in plot coordinates (``None``
-    for an arrow that is not recorded); the factor is ``scale``, raised at steps whose
-    longer vector would span less than ``MIN_ARROW_FRACTION`` of the window width.
-    """
-    given = [np.asarray(v, dtype=np.float64) for v in vectors if v is not None]
-    longest = np.max(np.stack([_norms(v) for v in given]), axis=0) * abs(scale)
-    width = window[1] - window[0]
-    with np.errstate(divide="ignore", invalid="ignore"):
-        boost = np.where(longest > 0, MIN_ARROW_FRACTION * width / longest, 1.0)
-    return abs(scale) * np.maximum(boost, 1.0)
-
-
-@dataclass(frozen=True)
-class Arrows:
-    """The arrows of several steps as drawn (see the arrow rule above).
-
-    Attributes:
-        tail: ``(T, 2)`` where each arrow starts (the iterate), NaN where none is drawn.
-        tip: ``(T, 2)`` where its head points to, NaN where none is drawn.
-        labels: ``T`` legend texts, e.g. ``"-minibatch gradient × 0.53"`` or
-            ``"-minibatch gradient = 0 (no arrow)"``.
-    """
-
-    tail: np.ndarray
-    tip: np.ndarray
-    labels: tuple[str, ...]
-
-    @property
-    def drawn(self) -> np.ndarray:
-        """``(T,)`` whether step ``t`` draws an arrow."""
-        return np.isfinite(self.tip).all(axis=1)
-
-
-def arrow_rule(
-    points: np.ndarray,
-    vectors: np.ndarray,
-    factors: np.ndarray | float,
-    window: Window,
-    name: str,
-) -> Arrows:
-    """Apply the arrow rule to the arrows ``points + factors * vectors`` of ``T`` steps.
-
-    Args:
-        points: ``(T, 2)`` the iterates (arrow tails), plot coordinates.
-        vectors: ``(T, 2)`` the unscaled vectors (e.g. -gradient) in plot coordinates.
-        factors: ``(T,)`` or a scalar: plot units per vector unit (:func:`step_factors`).
-        window: the panel ``(x0, x1, y0, y1)``.
-        name: what the arrow is, for the labels (e.g. ``"-minibatch gradient"``).
-    """
-    points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
-    vectors = np.asarray(vectors, dtype=np.float64).reshape(-1, 2)
-    factors = np.broadcast_to(np.asarray(factors, dtype=np.float64), (len(points),))
-    x0, x1, y0, y1 = window
-    width = x1 - x0
-    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        finite_vector = np.asarray(np.isfinite(vectors).all(axis=1))
-        norms = _norms(vectors)
-        zero = finite_vector & (norms == 0)
-        point_ok = np.asarray(np.isfinite(points).all(axis=1))
-        inside = (
-            point_ok
-            & (points[:, 0] >= x0)
-            & (points[:, 0] <= x1)
-            & (points[:, 1] >= y0)
-            & (points[:, 1] <= y1)
-        )
-        delta = np.where(finite_vector[:, None], vectors, 0.0) * factors[:, None]
-        length = np.hypot(delta[:, 0], delta[:, 1])
-        minimum = MIN_VISIBLE_FRACTION * width
-        lengthened = finite_vector & ~zero & (length < minimum)
-        unit = delta / np.where(length > 0, length, 1.0)[:, None]
-        delta = np.where(lengthened[:, None], unit * minimum, delta)
-        # the largest fraction of delta that stays in the window, per axis
-        reach = []
-        for axis, low, high in ((0, x0, x1), (1, y0, y1)):
-            d, p = delta[:, axis], points[:, axis]
-            room = np.where(d > 0, (high - p) / d, np.where(d < 0, (low - p) / d, np.inf))
-            reach.append(room)
-        fraction = np.clip(np.minimum(*reach), 0.0, 1.0)
-        clipped = fraction < 1.0
-        drawn = finite_vector & ~zero & inside & (fraction * np.hypot(*delta.T) > 0)
-        tip = points + fraction[:, None] * delta
-    nan = np.full_like(points, np.nan)
-    labels = []
-    for t in range(len(points)):
-        if not point_ok[t]:
-            labels.append(f"{name}: iterate not finite (no arrow)")
-        elif not finite_vector[t]:
-            labels.append(f"{name} not finite (no arrow)")
-        elif zero[t]:
-            labels.append(f"{name} = 0 (no arrow)")
-        elif not inside[t]:
-            labels.append(f"{name}: iterate outside the panel (no arrow)")
-        elif not drawn[t]:
-            labels.append(f"{name} points out of the panel (no arrow)")
-        else:
-            notes = (["drawn at the minimum length"] if lengthened[t] else []) + (
-                ["cut at the panel edge"] if clipped[t] else []
-            )
-            labels.append(
-                f"{name} × {factors[t]:.2g}" + (f" ({', '.join(notes)})" if notes else "")
-            )
-    return Arrows(
-        tail=np.where(drawn[:, None], points, nan),
-        tip=np.where(drawn[:, None], tip, nan),
-        labels=tuple(labels),
-    )
+def arrow_scale(result: RunResult | StochasticView) -> float:
+    """One arrow scale for a whole run or view: its 95th-percentile gradient spans 1/5 of
+    the window (:func:`sgdscape.views.style.gradient_scale`)."""
+    if isinstance(result, StochasticView):
+        return view_arrow_scale(result)
+    return run_arrow_scale(result)
 
 
 def run_arrows(
@@ -227,20 +103,9 @@ def run_arrows(
     """The drawn ``(minibatch, full)`` arrows of every step of a single-init run.
 
     ``full`` is ``None`` when the full gradient was not recorded. The vectors are the
-    recorded -gradients projected on the slice; see the arrow rule above.
+    recorded -gradients projected on the slice; see :mod:`sgdscape.views.style`.
     """
-    trajectory = result.trajectory
-    minibatch = -_gradient_in_plane(result, trajectory.grads)
-    full = (
-        None
-        if trajectory.full_grads is None
-        else -_gradient_in_plane(result, trajectory.full_grads)
-    )
-    window = window_of(result.landscape)
-    factors = step_factors(arrow_scale(result), [minibatch, full], window)
-    path = result.path()[: result.n_steps]
-    arrows = arrow_rule(path, minibatch, factors, window, names[0])
-    return arrows, None if full is None else arrow_rule(path, full, factors, window, names[1])
+    return from_run(result).arrows(names)
 
 
 def draw_arrow(
@@ -291,90 +156,6 @@ def resolve_steps(steps: Sequence[int] | range | None, n_steps: int) -> list[int
     if bad:
         raise SgdscapeError(f"step {bad[0]} is outside the run's steps 0..{n_steps - 1}.")
     return chosen
-
-
-def batch_text(batch: np.ndarray) -> str:
-    """Short text for a minibatch's sample indices: ``[7]``, ``[40–49]`` or ``[3, 17, 42, …]``.
-
-    Consecutive indices collapse to a range, others show the first three, so that the
-    title of a batch of any size fits above its panel.
-    """
-    indices = [int(i) for i in batch]
-    if len(indices) <= 3:
-        return "[" + ", ".join(str(i) for i in indices) + "]"
-    if indices == list(range(indices[0], indices[0] + len(indices))):
-        return f"[{indices[0]}–{indices[-1]}]"
-    return "[" + ", ".join(str(i) for i in indices[:3]) + ", …]"
-
-
-def _plural(count: int, noun: str) -> str:
-    return f"{count} {noun}" + ("" if count == 1 else "s")
-
-
-def slice_text(result: RunResult, step: int | None = None) -> str:
-    """Where the plotted 2-D slice sits in a model with more than two parameters.
-
-    An axis-aligned slice names the held parameters and their values, and (given
-    ``step``) the iterate's own values of them, which training moves off the slice:
-    ``"slice at b = 0.5 (iterate: b = 0.117)"``. A slice along two directions gives its
-    origin and the iterate's distance from the plane. Empty for a two-parameter model
-    plotted on its own axes.
-    """
-    plane = result.landscape.plane
-    names = tuple(result.trajectory.param_names)
-    if plane is None or len(names) <= 2:
-        return ""
-    d1, d2, origin = (t.numpy().astype(np.float64) for t in (plane.d1, plane.d2, plane.origin))
-    iterate = None
-    if step is not None:
-        iterate = np.asarray(result.trajectory.iterates[step], dtype=np.float64)
-    if plane.is_axis_aligned:
-        held = [i for i in range(len(names)) if d1[i] == 0 and d2[i] == 0]
-        text = "slice at " + ", ".join(f"{names[i]} = {origin[i]:.3g}" for i in held)
-        if iterate is not None and np.isfinite(iterate).all():
-            text += " (iterate: " + ", ".join(f"{names[i]} = {iterate[i]:.3g}" for i in held)
-            text += ")"
-        return text
-    text = "plane through (" + ", ".join(f"{v:.3g}" for v in origin) + ") along two directions"
-    if iterate is not None and np.isfinite(iterate).all():
-        basis = np.stack([d1, d2], axis=1)
-        offset = iterate - origin
-        residual = offset - basis @ np.linalg.lstsq(basis, offset, rcond=None)[0]
-        text += f" (iterate {np.linalg.norm(residual):.3g} off it)"
-    return text
-
-
-def step_titles(result: RunResult, step: int) -> tuple[str, str, str]:
-    """``(left, right, figure)`` titles of ``step``.
-
-    The figure title names the model, optimizer and step; a second line (after ``"\\n"``;
-    the Plotly views write it as ``<br>``) gives the slice of a model with more than two
-    parameters (:func:`slice_text`) and, for a compare run, which run the minibatch panel
-    shows.
-    """
-    trajectory = result.trajectory
-    batch = trajectory.batch(step)
-    left = f"step {step}: loss of minibatch {batch_text(batch)} ({_plural(len(batch), 'sample')})"
-    config = result.config
-    right = f"empirical risk ({config.loss_name}, {len(result.data)} samples): " + (
-        "not recorded" if trajectory.risk is None else f"{trajectory.risk[step]:.3g}"
-    )
-    parts = [
-        config.model,
-        f"{config.optimizer} lr={config.lr:g}",
-        f"batch {config.batch_size}",
-        f"step {step}/{result.n_steps - 1}",
-    ]
-    if trajectory.diverged:
-        parts.append(f"diverged at step {trajectory.diverged_step}")
-    notes = [slice_text(result, step)]
-    if result.others:
-        notes.append(
-            f"minibatch and arrows of run 1 of {len(result.trajectories)} "
-            f"({result.config.labels[0]})"
-        )
-    lines = [" · ".join(parts), " · ".join(note for note in notes if note)]
-    return left, right, "\n".join(line for line in lines if line)
 
 
 def wrap_title_text(title: str, chars: int) -> str:
@@ -439,7 +220,7 @@ def replace_contour(
     if contour is not None:
         contour.remove()
     contour = axes.contourf(
-        surface.w1, surface.w2, safe_log(values), levels=CONTOUR_LEVELS, cmap="viridis"
+        surface.w1, surface.w2, safe_log(values), levels=CONTOUR_LEVELS, cmap=COLOUR_MAP
     )
     if colorbar is None:
         return contour, fig.colorbar(contour, ax=axes, label=label)
@@ -452,89 +233,134 @@ def replace_contour(
 
 def iterate_marker(axes: Axes) -> Any:
     """An empty scatter marker for the current iterate (moved with ``set_offsets``)."""
-    return axes.scatter([np.nan], [np.nan], color=PATH_COLOUR, edgecolor="black", zorder=3, s=60)
+    return axes.scatter(
+        [np.nan], [np.nan], color=PATH_COLOUR, edgecolor=MARKER_EDGE_COLOUR, zorder=3, s=60
+    )
+
+
+class Panel(Protocol):
+    """A further panel of a :class:`StepFigure`, right of the two (the hook for new views,
+    e.g. curvature along the path).
+
+    ``setup`` draws what never changes, once; ``draw`` shows ``step`` and returns every
+    artist it changed (the animation repaints only those on a kept background).
+    """
+
+    def setup(self, axes: Axes, source: StepSource) -> None:
+        """Draw the panel's unchanging part on ``axes``."""
+
+    def draw(self, axes: Axes, source: StepSource, step: int) -> Sequence[Any]:
+        """Show ``step``; return the artists changed."""
 
 
 class StepFigure:
-    """The two-panel figure of a single-init run, redrawn in place for any step.
+    """The two-panel figure of a run or a network's view, redrawn in place for any step.
 
-    The right panel's risk contour is drawn once; :meth:`draw` replaces the left
-    contour, arrows, markers, path and titles. Used by :func:`plot_step` (one step)
-    and by :func:`sgdscape.views.animation.animate` (every frame on one figure).
+    ``source`` is a single-init :class:`~sgdscape.records.run.RunResult`, a network's
+    :class:`~sgdscape.networks.recording.StochasticView` or their
+    :class:`~sgdscape.views.step_source.StepSource`. The right panel's risk contour is drawn
+    once (for a projected path, also the whole path faintly and its end);
+    :meth:`draw` replaces the left contour, arrows, markers, path and titles. Used by
+    :func:`plot_step` (one step) and by :func:`sgdscape.views.animation.animate` (every
+    frame on one figure). ``panels`` (:class:`Panel`) add columns on the right; the
+    figure's width grows by half of ``figsize``'s for each.
     """
 
     def __init__(
         self,
-        result: RunResult,
+        source: RunResult | StochasticView | StepSource,
         *,
         figsize: tuple[float, float] = (13, 5.6),
         dpi: float | None = None,
+        panels: Sequence[Panel] = (),
     ) -> None:
         import matplotlib.pyplot as plt
 
-        if result.trajectory.iterates.ndim != 2:
-            raise ValueError("plot_step draws a single-init run; pick one row of a batched run.")
-        self.result = result
-        self.path = result.path()
-        self.window = window_of(result.landscape)
-        self.arrows = run_arrows(result)
-        self.fig, (self.left, self.right) = plt.subplots(
-            ncols=2, figsize=figsize, dpi=dpi, layout="constrained"
+        self.source = step_source(source)
+        self.result = source if isinstance(source, RunResult) else None
+        source = self.source
+        self.path = source.path
+        self.window = source.window
+        self.arrows = source.arrows()
+        self.panels = tuple(panels)
+        width = figsize[0] * (1 + len(self.panels) / 2)
+        self.fig, columns = plt.subplots(
+            ncols=2 + len(self.panels),
+            figsize=(width, figsize[1]),
+            dpi=dpi,
+            layout="constrained",
+            squeeze=False,
         )
+        self.left, self.right, *self.panel_axes = columns[0]
+        self._panel_artists: list[Any] = []
         self._transient: list[Any] = []
         self._left_contour: Any = None
         self._left_colorbar: Colorbar | None = None
         self._background: Any = None  # the unchanging pixels, once :meth:`render` ran
         for axes in (self.left, self.right):
             self._frame(axes)
+        surface = source.landscape
         filled = self.right.contourf(
-            result.landscape.w1,
-            result.landscape.w2,
-            safe_log(result.landscape.risk),
+            surface.w1,
+            surface.w2,
+            safe_log(surface.risk),
             levels=CONTOUR_LEVELS,
-            cmap="viridis",
+            cmap=COLOUR_MAP,
         )
-        self.fig.colorbar(filled, ax=self.right, label="log empirical risk")
-        labels = result.config.labels
+        self.fig.colorbar(filled, ax=self.right, label=source.risk_label)
+        path = self.path
+        if source.projected:  # where the projected path goes, faintly, under the path so far
+            self.right.plot(
+                path[:, 0], path[:, 1], "-", color=WHOLE_PATH_COLOUR, alpha=0.35, linewidth=1
+            )
+        others = source.others
         (self._path_line,) = self.right.plot(
             [],
             [],
             "-o",
             color=PATH_COLOUR,
-            markersize=4,
-            linewidth=2,
-            label=f"{labels[0]} (left panel)" if result.others else "path so far",
+            markersize=2.5 if source.projected else 4,
+            linewidth=1.5 if source.projected else 2,
+            label=f"{source.label} (left panel)" if others else source.path_label,
         )
         # the other runs of a compare run: their paths up to the same step
         self._other_paths = []
-        for (label, trajectory), colour in zip(
-            result.trajectories[1:], RUN_COLOURS[1:], strict=False
-        ):
-            if trajectory.iterates.ndim == 2:
-                (line,) = self.right.plot([], [], "-", color=colour, linewidth=1.5, label=label)
-                line.set_zorder(2.5)  # over the first run's path
-                self._other_paths.append((result.path(trajectory), line))
+        for (label, other), colour in zip(others, RUN_COLOURS[1:], strict=False):
+            (line,) = self.right.plot([], [], "-", color=colour, linewidth=1.5, label=label)
+            line.set_zorder(2.5)  # over the first run's path
+            self._other_paths.append((other, line))
         self._right_point = iterate_marker(self.right)
+        if source.projected:
+            self.right.scatter(
+                *path[-1],
+                marker="*",
+                color=END_COLOUR,
+                edgecolor=MARKER_EDGE_COLOUR,
+                zorder=3,
+                s=120,
+            )
         self._left_point = iterate_marker(self.left)
         self.right.legend(loc="lower left", fontsize=8, framealpha=0.8)
+        for panel, axes in zip(self.panels, self.panel_axes, strict=True):
+            panel.setup(axes, source)
 
     def _frame(self, axes: Axes) -> None:
-        frame_axes(axes, self.result.landscape)
-        axes.set_aspect("equal")
+        frame_axes(axes, self.source.landscape)
+        if not self.source.projected:  # a projected path's PC2 spans far less than PC1
+            axes.set_aspect("equal")
 
     def draw(self, step: int) -> Figure:
         """Show ``step``; returns the figure."""
-        result, left = self.result, self.left
-        if not 0 <= step < result.n_steps:
-            raise ValueError(f"step must be between 0 and {result.n_steps - 1}, got {step}.")
+        source, left = self.source, self.left
+        values = source.minibatch_landscape(source.check_step(step))
         for artist in self._transient:
             artist.remove()
         self._transient = []
         self._left_contour, self._left_colorbar = replace_contour(
             self.fig,
             left,
-            result.landscape,
-            result.batch_landscape(step),
+            source.landscape,
+            values,
             self._left_contour,
             self._left_colorbar,
             "log minibatch loss",
@@ -556,16 +382,23 @@ class StepFigure:
                     )
                 )
         self._left_point.set_offsets([point])
+        if (label := source.point_label(step)) is not None:
+            self._left_point.set_label(label)
         self._right_point.set_offsets([point])
         self._path_line.set_data(self.path[: step + 1, 0], self.path[: step + 1, 1])
         for other, line in self._other_paths:
             line.set_data(other[: step + 1, 0], other[: step + 1, 1])
-        left_title, right_title, suptitle = step_titles(result, step)
+        left_title, right_title, suptitle = source.titles(step)
         left.set_title(left_title)
         self.right.set_title(right_title)
         self.fig.suptitle(wrap_title(suptitle, self.fig))
         # inside the panel: the layout ignores it (long arrow labels must not shrink the axes)
         left.legend(loc="lower left", fontsize=8, framealpha=0.8).set_in_layout(False)
+        self._panel_artists = [
+            artist
+            for panel, axes in zip(self.panels, self.panel_axes, strict=True)
+            for artist in panel.draw(axes, source, step)
+        ]
         return self.fig
 
     def freeze_layout(self) -> None:
@@ -586,9 +419,11 @@ class StepFigure:
             left.title,
             self._left_colorbar.ax,  # its ticks follow the step's range
             self._path_line,
+            *(line for _, line in self._other_paths),  # a compare run's other paths (zorder 2.5)
             self._right_point,
             right.get_legend(),  # over the path, as in a full draw
             right.title,
+            *self._panel_artists,
             getattr(self.fig, "_suptitle", None),  # matplotlib keeps this artist private
         ]
 
@@ -614,9 +449,16 @@ class StepFigure:
         return np.asarray(canvas.buffer_rgba())
 
 
-def plot_step(result: RunResult, step: int, *, figsize: tuple[float, float] = (13, 5.6)) -> Figure:
-    """The two-panel figure for ``step`` of a single-init run."""
-    return StepFigure(result, figsize=figsize).draw(step)
+def plot_step(
+    result: RunResult | StochasticView | StepSource,
+    step: int,
+    *,
+    figsize: tuple[float, float] = (13, 5.6),
+) -> Figure:
+    """The two-panel figure for ``step`` of a single-init run or a network's view."""
+    source = step_source(result)
+    source.minibatch_landscape(source.check_step(step))  # fail before opening a figure
+    return StepFigure(source, figsize=figsize).draw(step)
 
 
 def save_figure(fig: Figure, path: str | Path, dpi: int = 100) -> Path:

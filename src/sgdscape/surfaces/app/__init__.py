@@ -1,7 +1,9 @@
 """The Dash web app (``sgdscape serve``): a local laboratory in the browser.
 
-Dash and Plotly are imported only inside :mod:`sgdscape.surfaces.app.server`; this package's
-other modules (URL state, caps, the compact run payload) need neither.
+Dash and Plotly are imported only inside :mod:`~sgdscape.surfaces.app.server` and the page
+(:mod:`~sgdscape.surfaces.app.layout`) and downloads (:mod:`~sgdscape.surfaces.app.downloads`)
+it builds on; this package's other modules (URL state, caps, the compact run payload) need
+neither.
 """
 
 from __future__ import annotations

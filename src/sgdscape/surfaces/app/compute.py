@@ -18,7 +18,7 @@ from sgdscape.core.landscape import Landscape, landscape
 from sgdscape.core.problems import Dataset
 from sgdscape.errors import SgdscapeError
 from sgdscape.records.run import RunConfig, RunResult, make_data, run_trajectory
-from sgdscape.views.step_figure import arrow_scale, run_arrows
+from sgdscape.views.step_source import from_run
 
 from . import figures
 from .state import AppState, check_frame_cells, parse_query, run_key
@@ -169,9 +169,10 @@ def _run_payload(result: RunResult, state: AppState, *, use_cache: bool) -> dict
         codes, lo, hi = encode_frames(frames)
     trajectory = result.trajectory
     path = result.path()
-    scale = arrow_scale(result)
-    # the arrows as every surface draws them (sgdscape.views.step_figure.arrow_rule): tips and labels
-    minibatch, full = run_arrows(result, names=("−minibatch gradient", "−full gradient"))
+    source = from_run(result)
+    scale = source.arrow_scale
+    # the arrows as every surface draws them (sgdscape.views.style.arrow_rule): tips and labels
+    minibatch, full = source.arrows(names=("−minibatch gradient", "−full gradient"))
     assert full is not None  # the app's runs record the full gradient
     assert trajectory.final_risk is not None  # and the risk
     diverged = int(trajectory.diverged_step)

@@ -19,11 +19,20 @@ from __future__ import annotations
 from typing import Any
 
 from sgdscape.records.run import RunResult
-from sgdscape.views.step_figure import safe_log, slice_text
+from sgdscape.views.plotly_figures import contour_trace
+from sgdscape.views.step_source import slice_text
+from sgdscape.views.style import (
+    ARROW_EDGE_COLOUR,
+    COSINE_COLOUR,
+    MARKER_EDGE_COLOUR,
+    RUN_COLOURS,
+    TRUE_GRADIENT_COLOUR,
+    safe_log,
+)
 
-RUN_COLOURS = ("#ff7f0e", "#ff3df5", "#00e5ff", "#ff2a2a")  # current run, then pinned runs
-TRUE_GRADIENT_COLOUR = "#e31a1c"
-COSINE_COLOUR = "#1f77b4"
+# The colours are the palette of sgdscape.views.style: RUN_COLOURS[0] is the current run
+# (its path, iterate and minibatch arrow), then the pinned runs; the browser draws each
+# arrow in the colour of its legend key (trace 2 or 3 of the batch figure).
 FONT = {"family": "system-ui, -apple-system, Segoe UI, Roboto, sans-serif", "size": 12}
 
 
@@ -73,26 +82,15 @@ def _landscape_axes(result: RunResult, layout: dict[str, Any]) -> None:
 
 def _contour(result: RunResult, z: Any, label: str, colorbar: str) -> dict[str, Any]:
     a, b = result.landscape.labels
-    return {
-        "type": "contour",
-        "x": result.landscape.w1.tolist(),
-        "y": result.landscape.w2.tolist(),
-        "z": z,
-        "colorscale": "Viridis",
-        "ncontours": 30,
-        "contours": {"coloring": "fill", "showlines": False},
-        "line": {"width": 0},
-        "colorbar": {
-            "title": {"text": colorbar, "side": "right"},
-            "thickness": 12,
-            "len": 0.9,
-            "x": 1.0,
-            "xpad": 4,
-        },
-        "hovertemplate": f"{a}=%{{x:.3f}}<br>{b}=%{{y:.3f}}<br>{label}=%{{z:.3f}}<extra></extra>",
-        "name": label,
-        "showlegend": False,
-    }
+    trace = contour_trace(
+        result.landscape.w1.tolist(),
+        result.landscape.w2.tolist(),
+        z,
+        colorbar,
+        colorbar={"thickness": 12, "len": 0.9, "x": 1.0, "xpad": 4},
+        hovertemplate=f"{a}=%{{x:.3f}}<br>{b}=%{{y:.3f}}<br>{label}=%{{z:.3f}}<extra></extra>",
+    )
+    return trace | {"name": label, "showlegend": False}
 
 
 def _marker(colour: str, size: int = 12, name: str = "") -> dict[str, Any]:
@@ -101,7 +99,11 @@ def _marker(colour: str, size: int = 12, name: str = "") -> dict[str, Any]:
         "mode": "markers",
         "x": [None],
         "y": [None],
-        "marker": {"color": colour, "size": size, "line": {"color": "black", "width": 1.5}},
+        "marker": {
+            "color": colour,
+            "size": size,
+            "line": {"color": MARKER_EDGE_COLOUR, "width": 1.5},
+        },
         "showlegend": False,
         "name": name,
         "hoverinfo": "skip",
@@ -109,12 +111,20 @@ def _marker(colour: str, size: int = 12, name: str = "") -> dict[str, Any]:
 
 
 def _legend_key(name: str, colour: str) -> dict[str, Any]:
+    """A legend entry for an arrow: a line with an arrow head that has a dark edge (so the
+    white true-gradient key shows on the light legend); ``line.color`` is the arrow's."""
     return {
         "type": "scatter",
-        "mode": "lines",
+        "mode": "lines+markers",
         "x": [None],
         "y": [None],
         "line": {"color": colour, "width": 3},
+        "marker": {
+            "color": colour,
+            "symbol": "triangle-right",
+            "size": 10,
+            "line": {"color": ARROW_EDGE_COLOUR, "width": 1},
+        },
         "name": name,
         "hoverinfo": "skip",
     }

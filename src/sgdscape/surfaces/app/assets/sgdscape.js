@@ -99,9 +99,11 @@
     set(batch, 0, Object.assign({ z: left.z }, levels(F.batch.data[0], left.lo, left.hi)));
     set(batch, 1, { x: [p[0]], y: [p[1]] });
     var notes = [];
-    // the full gradient first, so the minibatch arrow is drawn on top of it
-    if (ok(p) && ok(run.full_arrow[k])) notes.push(arrow(p, run.full_arrow[k], "#e31a1c"));
-    if (ok(p) && ok(run.arrow[k])) notes.push(arrow(p, run.arrow[k], "#ff7f0e"));
+    // the full gradient first, so the minibatch arrow is drawn on top of it; each arrow in
+    // the colour of its legend key (the palette of sgdscape.views.style, set by figures.py)
+    var keys = F.batch.data;
+    if (ok(p) && ok(run.full_arrow[k])) notes.push(arrow(p, run.full_arrow[k], keys[3].line.color));
+    if (ok(p) && ok(run.arrow[k])) notes.push(arrow(p, run.arrow[k], keys[2].line.color));
     batch.layout.annotations = notes;
     set(batch, 2, { name: run.arrow_label[k] });
     set(batch, 3, { name: run.full_arrow_label[k] });

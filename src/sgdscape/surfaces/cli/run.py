@@ -1,0 +1,217 @@
+"""``sgdscape run``: one experiment (by default the seed notebook's) and its files."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
+
+import typer
+
+from sgdscape.surfaces.cli.options import ModelHelp, check_out_dir, select_steps, with_run_options
+from sgdscape.surfaces.cli.outputs import DeferredBar, with_progress
+from sgdscape.surfaces.cli.root import app
+
+if TYPE_CHECKING:
+    from sgdscape.records.run import RunConfig
+
+
+@app.command(cls=ModelHelp)
+@with_run_options
+def run(
+    config: RunConfig,
+    preset_name: str | None,
+    out: Annotated[Path, typer.Option(help="Output directory.")] = Path("sgdscape-out"),
+    figures: Annotated[
+        str, typer.Option(help="Steps to draw: auto, all, none, or e.g. 0,10,99.")
+    ] = "auto",
+    curvature: Annotated[
+        bool,
+        typer.Option(
+            "--curvature",
+            help="Also compute the exact Hessians of the risk and of each minibatch at every "
+            "iterate and over the window: saved in run.npz, drawn in curvature.png.",
+        ),
+    ] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
+) -> None:
+    """Run an experiment (by default the seed notebook's) and write run.npz, config.toml, PNGs."""
+    from sgdscape.records.presets import get_preset
+    from sgdscape.records.run import prepare_out_dir
+    from sgdscape.records.run import run as run_experiment
+
+    check_out_dir(out)
+    if figures.strip().lower() not in {"all", "none", "auto"}:
+        select_steps(figures, 10**12)  # syntax check before computing
+    with_basins = preset_name is not None and get_preset(preset_name).basins
+    curvature = curvature or (preset_name is not None and get_preset(preset_name).curvature)
+
+    result = with_progress(lambda progress: run_experiment(config, progress=progress), quiet)
+    if curvature:
+        from sgdscape.records.run import with_curvature
+
+        result = with_curvature(result)
+    basins = None
+    if with_basins:
+        from sgdscape.records.basins import basins as compute_basins
+
+        basins = compute_basins(config)
+    single = result.trajectory.iterates.ndim == 2
+    steps = select_steps(figures, result.n_steps) if single else []
+    written = _write_outputs(result, prepare_out_dir(out), steps, quiet, basins)
+    if result.data.source:  # what was read from a CSV file: rows, columns, skipped lines
+        typer.echo(f"sgdscape run: {result.data.source}")
+    for label, trajectory in result.trajectories:
+        prefix = f"[{label}] " if result.others else ""
+        typer.echo(f"sgdscape run: {prefix}{_summary(trajectory)}")
+    for path in written:
+        typer.echo(f"wrote {path}")
+
+
+def _summary(trajectory: Any) -> str:
+    import numpy as np
+
+    diverged = np.atleast_1d(trajectory.diverged_step) >= 0
+    risks = np.atleast_1d(trajectory.final_risk)
+    if diverged.size == 1:
+        if diverged[0]:
+            step = int(np.atleast_1d(trajectory.diverged_step)[0])
+            return f"diverged at step {step} (inf or NaN); recorded up to there"
+        return f"{trajectory.n_steps} steps, final risk {float(risks[0]):.4g}"
+    finite = risks[~diverged]
+    best = (
+        f", final risk min {finite.min():.4g} median {np.median(finite):.4g}" if finite.size else ""
+    )
+    return (
+        f"{diverged.size} runs of {trajectory.n_steps} steps, {int(diverged.sum())} diverged{best}"
+    )
+
+
+def _write_outputs(
+    result: Any, out: Path, steps: list[int], quiet: bool, basins: Any = None
+) -> list[Path]:
+    """Write run.npz, config.toml and the PNGs into ``out`` as one set, committed together."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from sgdscape.records.run import output_set, write_run_files
+    from sgdscape.views.overlays import plot_basins, plot_compare, plot_paths
+    from sgdscape.views.step_figure import save_figure
+
+    with output_set(out, "run") as stage:
+        names = write_run_files(result, stage)
+        if result.others:
+            names.append(save_figure(plot_compare(result), stage / "compare.png").name)
+        if result.trajectory.iterates.ndim == 3:
+            names.append(save_figure(plot_paths(result), stage / "paths.png").name)
+        if basins is not None:
+            figure = plot_basins(basins, result.landscape)
+            names.append(save_figure(figure, stage / "basins.png").name)
+        if result.curvatures:
+            from sgdscape.views.curvature_figure import plot_curvature, plot_stability
+
+            names.append(save_figure(plot_curvature(result), stage / "curvature.png").name)
+            if result.others:
+                names.append(save_figure(plot_stability(result), stage / "stability.png").name)
+        width = len(str(result.n_steps - 1))
+        if steps:
+            paths = [stage / f"step_{step:0{width}d}.png" for step in steps]
+            with DeferredBar("figures", quiet) as bar:
+                for done, _ in enumerate(
+                    write_step_figures(result, zip(steps, paths, strict=True)), start=1
+                ):
+                    bar.update(completed=done, total=len(steps))
+            names += [path.name for path in paths]
+    return [out / name for name in names]
+
+
+def write_step_figures(result: Any, steps_and_paths: Iterable[tuple[int, Path]]) -> Iterator[Path]:
+    """Write the two-panel figure of each ``(step, path)`` as a PNG, through one figure;
+    yields each path once written.
+
+    One :class:`~sgdscape.views.step_figure.StepFigure` is laid out once, as ``savefig``
+    lays out ``plot_step``'s figure, and then repaints only what changes from step to step
+    (its ``render``): a third of the cost of ``save_figure(plot_step(result, step), path)``.
+    A step whose titles take other lines, or whose tick labels or titles need more room than
+    the layout gave (a wider colour-bar label, say), gets a figure laid out for it.
+    """
+    from PIL import Image
+
+    from sgdscape.io import atomic_path
+
+    laid_out: _LaidOut | None = None
+    try:
+        for step, path in steps_and_paths:
+            if laid_out is not None and not laid_out.show(step):
+                laid_out.close()
+                laid_out = None
+            if laid_out is None:
+                laid_out = _LaidOut(result, step)
+            with atomic_path(path) as temporary:
+                Image.fromarray(laid_out.figure.render()).save(temporary, format="png")
+            yield path
+    finally:
+        if laid_out is not None:
+            laid_out.close()
+
+
+class _LaidOut:
+    """A StepFigure laid out for one step, and the room that layout gives."""
+
+    def __init__(self, result: Any, step: int) -> None:
+        from sgdscape.views.step_figure import StepFigure
+
+        self.figure = StepFigure(result, dpi=FIGURE_DPI)
+        self.figure.draw(step)
+        fig = self.figure.fig
+        # lay out once, as savefig would, without painting; then keep that layout
+        fig.draw_without_rendering()
+        fig.set_layout_engine(None)
+        self.room = _room(fig)
+        self.suptitle_y = _suptitle(fig).get_position()[1]
+
+    def show(self, step: int) -> bool:
+        """Draw ``step``; whether it fits this layout (if not, drop this figure)."""
+        self.figure.draw(step)
+        fig = self.figure.fig
+        # the layout moved the suptitle to make room; draw() puts it back at its default
+        fig.suptitle(fig.get_suptitle(), y=self.suptitle_y)
+        return _fits(_room(fig), self.room)
+
+    def close(self) -> None:
+        import matplotlib.pyplot as plt
+
+        plt.close(self.figure.fig)
+
+
+#: dots per inch of the run's PNGs (``save_figure``'s default)
+FIGURE_DPI = 100
+
+
+def _suptitle(fig: Any) -> Any:
+    """The figure's suptitle artist (matplotlib has no public getter for the artist)."""
+    text = fig.get_suptitle()
+    return next(artist for artist in fig.texts if artist.get_text() == text)
+
+
+def _room(fig: Any) -> tuple[tuple[int, ...], list[Any]]:
+    """What a layout makes room for: the lines of the suptitle and of each axes title, and
+    each axes' extent with its tick labels, labels and titles (display pixels)."""
+    lines = tuple(t.count("\n") for t in [fig.get_suptitle(), *(a.get_title() for a in fig.axes)])
+    renderer = fig.canvas.get_renderer()
+    return lines, [axes.get_tightbbox(renderer, for_layout_only=True) for axes in fig.axes]
+
+
+def _fits(
+    needed: tuple[tuple[int, ...], list[Any]], given: tuple[tuple[int, ...], list[Any]]
+) -> bool:
+    """Whether a step needing ``needed`` fits the layout that made ``given`` room (to 0.5 px)."""
+    if needed[0] != given[0]:
+        return False
+    return all(
+        box.x0 >= room.x0 - 0.5
+        and box.y0 >= room.y0 - 0.5
+        and box.x1 <= room.x1 + 0.5
+        and box.y1 <= room.y1 + 0.5
+        for box, room in zip(needed[1], given[1], strict=True)
+    )

@@ -1,0 +1,108 @@
+"""The command line starts light: ``--help`` and argument errors never import torch.
+
+Each check runs a fresh ``python -X importtime`` process, whose stderr names every module the
+process imported; that list, not a timing, is what is asserted (``benchmarks/bench_cli.py``
+measures the seconds). A positive control shows the probe does see torch when it is imported.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+import sgdscape
+from sgdscape.surfaces.cli import app
+
+HEAVY = ("torch", "numpy", "matplotlib", "plotly", "dash", "ray", "scipy", "rich")
+PLOTTING_AND_SERVING = ("matplotlib", "plotly", "dash", "ray")
+ENV = {**os.environ, "PYTHONPATH": str(Path(sgdscape.__file__).parents[1]), "COLUMNS": "100"}
+
+
+def _imported(*args: str) -> tuple[subprocess.CompletedProcess[str], set[str]]:
+    """Run ``python -X importtime ARGS``; return the process and the top-level packages it imported."""
+    done = subprocess.run(
+        [sys.executable, "-X", "importtime", *args],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=120,
+    )
+    names = re.findall(r"^import time:\s+\d+ \|\s+\d+ \|\s*([\w.]+)\s*$", done.stderr, re.M)
+    assert names, done.stderr  # the probe itself works
+    return done, {name.split(".")[0] for name in names}
+
+
+def _messages(stderr: str) -> list[str]:
+    return [line for line in stderr.splitlines() if not line.startswith("import time:")]
+
+
+def test_the_probe_sees_torch_when_it_is_imported():
+    _, packages = _imported("-c", "import sgdscape; sgdscape.Grid")
+    assert "torch" in packages
+
+
+def test_help_imports_no_heavy_package():
+    done, packages = _imported("-m", "sgdscape", "--help")
+    assert done.returncode == 0, done.stderr
+    for command in ("run", "presets", "basins", "chains", "export", "serve", "bench", "network"):
+        assert re.search(rf"^\s+{command}\s+\S", done.stdout, re.M), command
+    assert packages.isdisjoint(HEAVY), sorted(packages & set(HEAVY))
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["run", "--grid", "abc"], "Invalid value for '--grid'"),
+        (["run", "--no-such-option"], "No such option: --no-such-option"),
+        (["chains", "--n-chains", "many"], "Invalid value for '--n-chains'"),
+        (["export", "--fps"], "Option '--fps' requires an argument"),
+        (["nope"], "No such command 'nope'"),
+    ],
+)
+def test_argument_errors_answer_in_one_line_without_torch(args, message):
+    done, packages = _imported("-m", "sgdscape", *args)
+    assert done.returncode == 2
+    lines = _messages(done.stderr)
+    assert len(lines) == 1 and lines[0].startswith("sgdscape: error: "), lines
+    assert message in lines[0]
+    assert "torch" not in packages and packages.isdisjoint(HEAVY), sorted(packages & set(HEAVY))
+
+
+def test_import_sgdscape_is_light_and_its_names_need_no_plotting():
+    _, bare = _imported("-c", "import sgdscape")
+    assert bare.isdisjoint(HEAVY), sorted(bare & set(HEAVY))
+    every = "import sgdscape\nfor name in sgdscape.__all__: getattr(sgdscape, name)"
+    _, loaded = _imported("-c", every)
+    assert "torch" in loaded
+    assert loaded.isdisjoint(PLOTTING_AND_SERVING), sorted(loaded & set(PLOTTING_AND_SERVING))
+
+
+def test_the_lazy_front_door_gives_every_name():
+    assert set(sgdscape.__all__) <= set(dir(sgdscape))
+    for name in sgdscape.__all__:
+        value = getattr(sgdscape, name)
+        assert value is not None
+        if callable(value) and hasattr(value, "__module__"):
+            module = sys.modules[value.__module__]
+            assert getattr(module, getattr(value, "__name__", name), None) is value, name
+    with pytest.raises(AttributeError, match="no attribute 'no_such_name'"):
+        _ = sgdscape.no_such_name
+    with pytest.raises(ImportError):
+        from sgdscape import no_such_name  # noqa: F401
+
+
+def test_model_names_are_filled_into_every_help():
+    from typer.testing import CliRunner
+
+    runner = CliRunner()
+    for command in ("run", "basins", "chains", "export"):
+        shown = runner.invoke(app, [command, "--help"], terminal_width=2000)
+        assert shown.exit_code == 0, shown.output
+        assert "{models}" not in shown.output and "{default_inits}" not in shown.output
+        for name in sgdscape.MODELS:
+            assert name in shown.output, (command, name)

@@ -1,0 +1,96 @@
+"""``sgdscape run`` writes its step PNGs through one reused figure, pixel for pixel as before.
+
+The oracle is the plain path: a fresh ``plot_step`` figure saved with ``save_figure`` (its own
+constrained layout and a full draw), read back as pixels and compared with the CLI's PNGs.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import numpy as np
+from PIL import Image
+from typer.testing import CliRunner
+
+import sgdscape
+from sgdscape.surfaces.cli import app
+from sgdscape.surfaces.cli import run as run_command
+from sgdscape.views.step_figure import plot_step, save_figure
+
+SMALL = ["--samples", "24", "--grid", "40", "--epochs", "1"]
+
+
+def _pixels(path) -> np.ndarray:
+    return np.asarray(Image.open(path).convert("RGBA"))
+
+
+def _run(tmp_path, *args: str):
+    out = tmp_path / "out"
+    shown = CliRunner().invoke(app, ["run", *SMALL, *args, "-q", "--out", str(out)])
+    assert shown.exit_code == 0, shown.output
+    return out, sgdscape.run(sgdscape.load_config(out / "config.toml"))
+
+
+def _assert_as_drawn_alone(out, result, steps, tmp_path) -> None:
+    width = len(str(result.n_steps - 1))
+    for step in steps:
+        written = out / f"step_{step:0{width}d}.png"
+        alone = save_figure(plot_step(result, step), tmp_path / f"alone_{step}.png")
+        assert np.array_equal(_pixels(written), _pixels(alone)), step
+
+
+def test_the_seed_runs_five_pngs_equal_figures_drawn_alone(tmp_path):
+    out = tmp_path / "out"
+    shown = CliRunner().invoke(app, ["run", "-q", "--out", str(out)])
+    assert shown.exit_code == 0, shown.output
+    result = sgdscape.run(sgdscape.RunConfig())
+    _assert_as_drawn_alone(out, result, [0, 25, 50, 74, 99], tmp_path)
+
+
+def _drawn_alone_with_layout_of(result, step, layout_step, path):
+    """``plot_step(result, step)`` drawn in full with the layout ``plot_step(result,
+    layout_step)`` gets: its axes placed where that layout put them, then saved."""
+    base = plot_step(result, layout_step)
+    base.draw_without_rendering()
+    places = [axes.get_position(original=True) for axes in base.axes]
+    title = next(text for text in base.texts if text.get_text() == base.get_suptitle())
+    height = title.get_position()[1]
+    plt.close(base)
+    figure = plot_step(result, step)
+    figure.set_layout_engine(None)
+    for axes, place in zip(figure.axes, places, strict=True):
+        axes.set_position(place)
+    figure.suptitle(figure.get_suptitle(), y=height)
+    return save_figure(figure, path)
+
+
+def test_every_step_is_the_full_drawing_in_the_layout_it_was_given(tmp_path, monkeypatch):
+    laid_out = []
+    real_init = run_command._LaidOut.__init__
+
+    def init(self, result, step):
+        laid_out.append(step)
+        real_init(self, result, step)
+
+    monkeypatch.setattr(run_command._LaidOut, "__init__", init)
+    out, result = _run(tmp_path, "--figures", "0,3,7,8,23", "--compare", "lr=0.05,0.2")
+    assert laid_out[0] == 0 and len(laid_out) < 5  # some steps reuse a layout
+    layout = 0
+    for step in (0, 3, 7, 8, 23):
+        layout = step if step in laid_out else layout
+        written = _pixels(out / f"step_{step:02d}.png")
+        drawn = _drawn_alone_with_layout_of(result, step, layout, tmp_path / f"{step}.png")
+        assert np.array_equal(written, _pixels(drawn)), (step, layout)
+        if step == layout:  # laid out for itself: exactly plot_step's own picture
+            alone = save_figure(plot_step(result, step), tmp_path / f"alone_{step}.png")
+            assert np.array_equal(written, _pixels(alone)), step
+
+
+def test_wider_titles_or_tick_labels_do_not_fit():
+    from matplotlib.transforms import Bbox
+
+    box = Bbox.from_extents(10, 10, 100, 50)
+    room = ((0, 0), [box])
+    assert run_command._fits(((0, 0), [Bbox.from_extents(10.2, 12, 100.3, 50)]), room)
+    assert not run_command._fits(((0, 0), [Bbox.from_extents(8, 10, 100, 50)]), room)
+    assert not run_command._fits(((0, 0), [Bbox.from_extents(10, 10, 100, 52)]), room)
+    assert not run_command._fits(((1, 0), [box]), room)  # a title on two lines
