@@ -18,7 +18,7 @@ import numpy as np
 
 from sgdscape.errors import SgdscapeError
 from sgdscape.io import published, read_archive
-from sgdscape.networks.recording import VIEW_SCHEMA
+from sgdscape.networks.saved_view import VIEW_SCHEMA
 
 
 @dataclass(frozen=True)
