@@ -9,6 +9,11 @@ own gradient and the ``K`` runs are independent (every optimizer here is element
 step the runs (:func:`sgdscape.core.engines.run_steps`), find where runs diverged
 (:mod:`sgdscape.core.divergence`), and assemble the :class:`Trajectory` with the risk and
 full gradient along the path (:mod:`sgdscape.core.path`).
+
+The module stays whole at about 530 lines because those units already live elsewhere:
+what remains is the public record (:class:`Trajectory`, its shapes documented field by
+field), the input checks and ``train`` itself, which share one set of names and would only
+bounce between files if split.
 """
 
 from __future__ import annotations
