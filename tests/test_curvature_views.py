@@ -228,3 +228,23 @@ def test_a_run_without_curvature_says_how_to_get_it():
     result = sgdscape.run(sgdscape.RunConfig(grid=6, epochs=1, samples=20))
     with pytest.raises(sgdscape.SgdscapeError, match="--curvature"):
         plot_curvature(result)
+
+
+def test_the_sharpness_panel_switches_on_beside_the_step_view():
+    from sgdscape.records.run import with_curvature
+    from sgdscape.views.curvature_figure import SharpnessPanel
+    from sgdscape.views.step_figure import StepFigure
+
+    config = sgdscape.RunConfig(model="linear-regression", lr=0.2, grid=8, epochs=1, samples=40)
+    result = with_curvature(sgdscape.run(config))
+    plain = StepFigure(result)
+    assert len(plain.fig.axes) == 3  # two panels and a colour bar
+    figure = StepFigure(result, panels=[SharpnessPanel.of(result)])
+    figure.draw(7)
+    panel = figure.panel_axes[0]
+    marker = next(line for line in panel.get_lines() if line.get_gid() == "sharpness-step")
+    assert marker.get_xdata()[0] == 7
+    assert marker.get_ydata()[0] == pytest.approx(_moment_lambda_max(result.data), rel=1e-6)
+    np.testing.assert_allclose(_line(panel, THRESHOLD_LABEL).get_ydata(), 2 / 0.2)
+    with pytest.raises(sgdscape.SgdscapeError, match="--curvature"):
+        SharpnessPanel.of(sgdscape.run(config))

@@ -158,10 +158,9 @@ def test_sgd_options_are_refused_in_torchs_words_without_building_it(options):
     checked = spec.check_options(options)
     with pytest.raises(SgdscapeError) as built:  # the oracle: torch's own optimizer
         spec.build([torch.zeros(2, requires_grad=True)], 0.1, checked)
-    update = SgdUpdate.matching(spec, checked)
-    assert update is not None
+    assert SgdUpdate.matching(spec, checked) is not None  # plain SGD: inlined, never built
     with pytest.raises(SgdscapeError) as inlined:
-        update.check(spec.name)
+        spec.check(0.1, options)
     assert str(inlined.value) == str(built.value)
     with pytest.raises(SgdscapeError, match="bad options for optimizer 'sgd'"):
         sgdscape.train(

@@ -464,7 +464,8 @@ def plot_training_curvature(
                 label=f"step {int(record.steps[i])}",
             )
         ax.set_yscale("log")
-        ax.set_ylim(bottom=max(1e-6, float(np.nanmax(record.density)) * 1e-7))
+        peak = float(np.nanmax(record.density))
+        ax.set_ylim(max(1e-6, peak * 1e-7), peak * 3)
         ax.set_xlabel("eigenvalue")
         ax.set_ylabel("spectral density (SLQ)")
         ax.set_title("Hessian spectrum")
@@ -556,3 +557,43 @@ def plot_network_preset(result: NetworkPresetResult) -> Figure:
         twin.set_yscale("log")
         twin.set_ylabel("training loss (every step)", color="tab:gray")
     return fig
+
+
+class SharpnessPanel:
+    """A :class:`sgdscape.views.step_figure.Panel`: sharpness against step beside the two
+    step panels, with the 2/lr line and a marker on the step drawn.
+
+    Switch it on with ``StepFigure(result, panels=[SharpnessPanel(curvature)])`` (or
+    :meth:`of` a result that holds its curvature); ``sgdscape run --curvature`` adds it to
+    every step figure. The marker is the ``Line2D`` with ``gid`` ``"sharpness-step"``.
+    """
+
+    def __init__(self, curvature: Curvature) -> None:
+        if curvature.lambda_max.ndim != 1:
+            raise SgdscapeError("the sharpness panel is drawn for a single-init run only.")
+        self.curvature = curvature
+        self.marker: Any = None
+
+    @classmethod
+    def of(cls, result: RunResult) -> SharpnessPanel:
+        """The panel of a result's first trajectory (:func:`~sgdscape.records.run.with_curvature`)."""
+        if not result.curvatures:
+            raise SgdscapeError(
+                "this run holds no curvature; compute it with "
+                "sgdscape.records.run.with_curvature (sgdscape run --curvature)."
+            )
+        return cls(result.curvatures[0])
+
+    def setup(self, axes: Axes, source: Any) -> None:
+        """Draw the whole run's sharpness and the 2/lr line once."""
+        sharpness_panel(axes, self.curvature, title="sharpness along the path")
+        (self.marker,) = axes.plot(
+            [np.nan], [np.nan], "o", color=PATH_COLOUR, markeredgecolor="black", zorder=5
+        )
+        self.marker.set_gid("sharpness-step")
+
+    def draw(self, axes: Axes, source: Any, step: int) -> list[Any]:
+        """Put the marker on ``step``'s λmax; return it."""
+        value = float(self.curvature.lambda_max[step])
+        self.marker.set_data([step], [value])
+        return [self.marker]

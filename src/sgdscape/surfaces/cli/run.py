@@ -161,7 +161,12 @@ class _LaidOut:
     def __init__(self, result: Any, step: int) -> None:
         from sgdscape.views.step_figure import StepFigure
 
-        self.figure = StepFigure(result, dpi=FIGURE_DPI)
+        panels: list[Any] = []
+        if getattr(result, "curvatures", ()) and result.curvatures[0].lambda_max.ndim == 1:
+            from sgdscape.views.curvature_figure import SharpnessPanel
+
+            panels.append(SharpnessPanel.of(result))  # run --curvature: sharpness beside
+        self.figure = StepFigure(result, dpi=FIGURE_DPI, panels=panels)
         self.figure.draw(step)
         fig = self.figure.fig
         # lay out once, as savefig would, without painting; then keep that layout
