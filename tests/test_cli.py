@@ -6,7 +6,8 @@ from typer.testing import CliRunner
 
 import sgdscape
 from sgdscape.records.presets import PRESETS
-from sgdscape.records.run import atomic_path, load, load_config
+from sgdscape.records.run import atomic_path, load_config
+from sgdscape.records.run_files import load
 from sgdscape.surfaces.cli import app, parse_bytes, select_steps
 
 runner = CliRunner()

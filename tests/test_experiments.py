@@ -9,7 +9,8 @@ import sgdscape
 from sgdscape import RunConfig, SgdscapeError
 from sgdscape.records.basins import basins, cluster_end_points
 from sgdscape.records.presets import PRESETS
-from sgdscape.records.run import initial_points, load, load_config, save
+from sgdscape.records.run import initial_points, load_config
+from sgdscape.records.run_files import load, save
 from sgdscape.surfaces.cli import app
 
 runner = CliRunner()

@@ -13,7 +13,8 @@ from typer.testing import CliRunner
 
 import sgdscape
 from sgdscape.errors import FLOAT32_MAX, SgdscapeError, check_int, check_number, check_range
-from sgdscape.records.run import RunConfig, load, load_config
+from sgdscape.records.run import RunConfig, load_config
+from sgdscape.records.run_files import load
 from sgdscape.surfaces.cli import app
 
 runner = CliRunner()

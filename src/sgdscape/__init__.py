@@ -52,7 +52,8 @@ if TYPE_CHECKING:
         random_directions,
         slice_landscape,
     )
-    from sgdscape.records.run import RunConfig, RunResult, load, load_config, run, save
+    from sgdscape.records.run import RunConfig, RunResult, load_config, run
+    from sgdscape.records.run_files import load, save
     from sgdscape.surfaces.widget import Explorer, NetworkExplorer
 
 #: where each lazily imported public name is defined
@@ -97,7 +98,7 @@ _LAZY: dict[str, str] = {
     "landscape": "sgdscape.core.landscape",
     "line_landscape": "sgdscape.networks.slicing",
     "linear_regression_moments": "sgdscape.core.chain_theory",
-    "load": "sgdscape.records.run",
+    "load": "sgdscape.records.run_files",
     "load_config": "sgdscape.records.run",
     "make_problem": "sgdscape.core.problems",
     "module_parameters": "sgdscape.core.models",
@@ -106,7 +107,7 @@ _LAZY: dict[str, str] = {
     "record_training": "sgdscape.networks.recording",
     "resolve_device": "sgdscape.core.devices",
     "run": "sgdscape.records.run",
-    "save": "sgdscape.records.run",
+    "save": "sgdscape.records.run_files",
     "slice_landscape": "sgdscape.networks.slicing",
     "spectral_density": "sgdscape.networks.curvature",
     "stationary_covariance": "sgdscape.core.chain_theory",

@@ -11,6 +11,11 @@ tests read the numbers back from the artists:
   ``"eigen-axis-1"`` (ascending eigenvalue), its level-set ellipse has ``gid`` ``"ellipse"``;
 - the regions of a curvature map are hatched ``contourf`` sets with ``gid``
   ``"region:<kind>"`` for each kind of :data:`sgdscape.core.curvature.KINDS` except flat.
+
+Sharpness against step and :class:`SharpnessPanel` live in
+:mod:`sgdscape.views.sharpness_figure`, a network's curvature figures
+(:func:`plot_training_curvature`, :func:`plot_network_preset`) in
+:mod:`sgdscape.views.network_curvature_figure`; all are importable from here as before.
 """
 
 from __future__ import annotations
@@ -22,133 +27,54 @@ import numpy as np
 from sgdscape.core.curvature import KINDS, Curvature, CurvatureMap, QuadraticModel, quadratic_model
 from sgdscape.errors import SgdscapeError
 from sgdscape.records.run import RunResult
+from sgdscape.views.network_curvature_figure import (  # importable from here as before
+    LINE_COLOURS,
+    network_sharpness_panel,
+    plot_network_preset,
+    plot_training_curvature,
+)
+from sgdscape.views.sharpness_figure import (  # importable from here as before
+    BATCH_LABEL,
+    RISK_LABEL,
+    THRESHOLD_LABEL,
+    SharpnessPanel,
+    sharpness_panel,
+    threshold_line,
+    use_log_scale,
+)
 from sgdscape.views.step_figure import PATH_COLOUR, RUN_COLOURS, frame_axes, safe_log
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-    from sgdscape.networks.curvature import TrainingCurvature
-    from sgdscape.records.presets import NetworkPresetResult
+__all__ = [
+    "BATCH_LABEL",
+    "EIGEN_COLOURS",
+    "HATCHES",
+    "LINE_COLOURS",
+    "REGION_COLOURS",
+    "RISK_LABEL",
+    "THRESHOLD_LABEL",
+    "SharpnessPanel",
+    "curvature_map_panel",
+    "network_sharpness_panel",
+    "plot_curvature",
+    "plot_network_preset",
+    "plot_stability",
+    "plot_training_curvature",
+    "quadratic_axes",
+    "region_masks",
+    "run_quadratic_model",
+    "sharpness_panel",
+    "threshold_line",
+    "use_log_scale",
+]
 
-#: label of the stability line ``y = 2 / lr`` in a sharpness panel
-THRESHOLD_LABEL = "2 / lr (GD stability edge)"
-RISK_LABEL = "λmax of the risk"
-BATCH_LABEL = "λmax of the step's minibatch"
 #: hatch pattern of each region kind on a curvature map (flat regions are left plain)
 HATCHES = {"convex": "", "concave": "..", "saddle": "//"}
 REGION_COLOURS = {"convex": "none", "concave": "none", "saddle": "none"}
 EIGEN_COLOURS = ("white", "tab:red")  # lowest, highest eigenvalue
-#: line colours of several runs on a white panel
-LINE_COLOURS = ("tab:blue", "tab:orange", "tab:red", "tab:green", "tab:purple")
-
-
-def use_log_scale(*series: np.ndarray | None) -> bool:
-    """Whether a y axis of these values is better logarithmic: all finite values positive and
-    spanning more than a factor 10."""
-    values = np.concatenate(
-        [np.asarray(s, dtype=np.float64).ravel() for s in series if s is not None]
-    )
-    values = values[np.isfinite(values)]
-    if values.size == 0 or values.min() <= 0:
-        return False
-    return bool(values.max() / values.min() > 10)
-
-
-def _rows(values: np.ndarray) -> np.ndarray:
-    """``(R, T)``: one row per run of a ``(..., T)`` array."""
-    values = np.asarray(values, dtype=np.float64)
-    return values.reshape(-1, values.shape[-1])
-
-
-def _named(label: str, name: str | None) -> str:
-    return label if name is None else f"{label} [{name}]"
-
-
-def threshold_line(
-    ax: Axes, steps: np.ndarray, lr: np.ndarray | float, *, colour: str = "black"
-) -> Any:
-    """Draw ``2 / lr`` against ``steps`` (a horizontal line for a constant lr) and return it."""
-    lr = np.broadcast_to(np.asarray(lr, dtype=np.float64), np.shape(steps))
-    with np.errstate(divide="ignore"):
-        edge = np.where(lr > 0, 2.0 / lr, np.inf)
-    (line,) = ax.plot(
-        steps,
-        edge,
-        "--",
-        color=colour,
-        linewidth=1.2,
-        label=THRESHOLD_LABEL,
-        drawstyle="steps-post",
-    )
-    return line
-
-
-def sharpness_panel(
-    ax: Axes,
-    curvature: Curvature,
-    *,
-    batch: bool = True,
-    colour: str = PATH_COLOUR,
-    name: str | None = None,
-    title: str | None = "sharpness along the path",
-) -> dict[str, Any]:
-    """λmax of the risk (and of each step's minibatch) against step, with the 2/lr line.
-
-    Args:
-        curvature: ``lambda_max (..., T)``; several runs (``...``) draw one line each.
-        batch: also draw each step's minibatch λmax (thin dots) when recorded.
-        name: the run's label, appended to the legend entries ``[name]`` (for compare runs).
-
-    Returns the drawn artists by name: ``"risk"`` (list of lines), ``"batch"`` (list),
-    ``"threshold"`` (the 2/lr line or ``None`` without a learning rate).
-    """
-    steps = np.arange(curvature.n_steps)
-    risk = _rows(curvature.lambda_max)
-    top = curvature.batch_lambda_max if batch else None
-    drawn: dict[str, Any] = {"risk": [], "batch": [], "threshold": None}
-    if top is not None:
-        for i, row in enumerate(_rows(top)):
-            drawn["batch"] += ax.plot(
-                steps,
-                row,
-                ".",
-                markersize=2.5,
-                color="tab:blue",
-                alpha=0.5,
-                label=_named(BATCH_LABEL, name) if i == 0 else None,
-            )
-    for i, row in enumerate(risk):
-        drawn["risk"] += ax.plot(
-            steps,
-            row,
-            "-",
-            color=colour,
-            linewidth=1.8,
-            label=_named(RISK_LABEL, name) if i == 0 else None,
-        )
-    edge = None
-    if curvature.lr is not None:
-        drawn["threshold"] = threshold_line(
-            ax, steps, curvature.lr, colour="black" if name is None else colour
-        )
-        drawn["threshold"].set_label(_named(THRESHOLD_LABEL, name))
-        with np.errstate(divide="ignore"):
-            edge = 2.0 / np.asarray(curvature.lr, dtype=np.float64)
-    if use_log_scale(risk, edge):
-        ax.set_yscale("log")
-        for line in drawn["batch"]:  # a minibatch's lambda_max <= 0 has no place on a log axis
-            y = np.asarray(line.get_ydata(), dtype=np.float64)
-            line.set_ydata(np.where(y > 0, y, np.nan))
-        if drawn["batch"] and top is not None and np.nanmin(top) <= 0:
-            drawn["batch"][0].set_label(BATCH_LABEL + " (≤ 0 not shown)")
-    ax.set_xlabel("step")
-    ax.set_ylabel("top Hessian eigenvalue (loss / parameter²)")
-    if title:
-        ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="best")
-    return drawn
 
 
 def region_masks(curvature_map: CurvatureMap) -> dict[str, np.ndarray]:
@@ -378,102 +304,6 @@ def plot_curvature(
     return fig
 
 
-def network_sharpness_panel(ax: Axes, record: TrainingCurvature) -> dict[str, Any]:
-    """Top-k eigenvalues of the full-data loss (and each step's minibatch) against step, with
-    the 2/lr line. Returns ``{"risk": lines, "batch": lines, "threshold": line}``."""
-    drawn: dict[str, Any] = {"risk": [], "batch": [], "threshold": None}
-    steps = np.asarray(record.steps)
-    k = record.eigenvalues.shape[1]
-    for j in range(k):
-        drawn["risk"] += ax.plot(
-            steps,
-            record.eigenvalues[:, j],
-            "o-" if j == 0 else "-",
-            color=PATH_COLOUR,
-            markersize=3,
-            linewidth=1.8 if j == 0 else 0.9,
-            alpha=1.0 if j == 0 else 0.6,
-            label=RISK_LABEL if j == 0 else (f"λ2..λ{k}" if j == 1 else None),
-        )
-    if record.batch_eigenvalues is not None:
-        drawn["batch"] += ax.plot(
-            steps,
-            record.batch_eigenvalues[:, 0],
-            ".",
-            color="tab:blue",
-            alpha=0.6,
-            label=BATCH_LABEL,
-        )
-    drawn["threshold"] = ax.axhline(
-        record.stability_threshold,
-        color="black",
-        linestyle="--",
-        linewidth=1.2,
-        label=THRESHOLD_LABEL,
-    )
-    if use_log_scale(record.eigenvalues[:, 0], np.array([record.stability_threshold])):
-        ax.set_yscale("log")
-    ax.set_xlabel("step")
-    ax.set_ylabel("top Hessian eigenvalues")
-    ax.set_title(f"sharpness along training (lr = {record.lr:g})")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8)
-    return drawn
-
-
-def plot_training_curvature(
-    record: TrainingCurvature,
-    *,
-    loss: np.ndarray | None = None,
-    figsize: tuple[float, float] | None = None,
-) -> Figure:
-    """Sharpness against step with 2/lr (and ``loss (T,)`` on a twin axis when given), then
-    the Hessian trace against step and the spectral density, when the record holds them."""
-    import matplotlib.pyplot as plt
-
-    panels = 1 + (record.trace is not None) + (record.density is not None)
-    fig, axes = plt.subplots(
-        ncols=panels, figsize=figsize or (6.2 * panels, 4.8), layout="constrained", squeeze=False
-    )
-    first = axes[0, 0]
-    network_sharpness_panel(first, record)
-    if loss is not None:
-        twin = first.twinx()
-        twin.plot(np.arange(len(loss)), loss, color="tab:gray", linewidth=0.8, alpha=0.7)
-        twin.set_ylabel("minibatch loss", color="tab:gray")
-        twin.set_yscale("log")
-    index = 1
-    if record.trace is not None:
-        ax = axes[0, index]
-        error = record.trace_error if record.trace_error is not None else None
-        ax.errorbar(record.steps, record.trace, yerr=error, fmt="o-", color="tab:purple", ms=3)
-        ax.set_xlabel("step")
-        ax.set_ylabel("tr H (Hutchinson, ± 1 s.e.)")
-        ax.set_title("Hessian trace along training")
-        ax.grid(alpha=0.3)
-        index += 1
-    if record.density is not None and record.density_grid is not None:
-        ax = axes[0, index]
-        shown = np.unique(np.linspace(0, len(record.steps) - 1, 3).round().astype(int))
-        colours = plt.get_cmap("viridis")(np.linspace(0.1, 0.85, len(shown)))
-        for colour, i in zip(colours, shown, strict=True):
-            ax.plot(
-                record.density_grid[i],
-                record.density[i],
-                color=colour,
-                label=f"step {int(record.steps[i])}",
-            )
-        ax.set_yscale("log")
-        peak = float(np.nanmax(record.density))
-        ax.set_ylim(max(1e-6, peak * 1e-7), peak * 3)
-        ax.set_xlabel("eigenvalue")
-        ax.set_ylabel("spectral density (SLQ)")
-        ax.set_title("Hessian spectrum")
-        ax.grid(alpha=0.3)
-        ax.legend(fontsize=8)
-    return fig
-
-
 def plot_stability(result: RunResult, *, figsize: tuple[float, float] = (13, 5.0)) -> Figure:
     """Each run's sharpness against its 2/lr line (left) and its risk along the path (right,
     log): a run whose 2/lr line lies below its λmax is unstable and its risk grows."""
@@ -509,91 +339,3 @@ def plot_stability(result: RunResult, *, figsize: tuple[float, float] = (13, 5.0
     right.grid(alpha=0.3)
     right.legend(fontsize=8)
     return fig
-
-
-def plot_network_preset(result: NetworkPresetResult) -> Figure:
-    """A network preset's figure: each run's sharpness against its 2/lr line, with its loss.
-
-    ``layout="per-run"`` gives one panel per run (sharpness and 2/lr on the left axis, the
-    loss of every step in grey on a log axis at the right); ``"overlay"`` draws every run's
-    sharpness on one panel and their final sharpness (mean of the last measured steps) as
-    bars beside it.
-    """
-    import matplotlib.pyplot as plt
-
-    preset = result.preset
-    runs = list(zip(result.labels, result.recordings, result.curvatures, strict=True))
-    if preset.layout == "overlay":
-        fig, (left, right) = plt.subplots(ncols=2, figsize=(13, 5.0), layout="constrained")
-        for (label, _, record), colour in zip(runs, LINE_COLOURS, strict=False):
-            left.plot(record.steps, record.sharpness, "-", color=colour, label=label)
-            left.axhline(record.stability_threshold, color=colour, linestyle="--", linewidth=1)
-        left.set_yscale("log")
-        left.set_xlabel("step")
-        left.set_ylabel("sharpness λmax (full-data loss)")
-        left.set_title("sharpness along training (dashed: each run's 2 / lr)")
-        left.grid(alpha=0.3)
-        left.legend(fontsize=8)
-        final = result.final_sharpness()
-        colours = [LINE_COLOURS[i % len(LINE_COLOURS)] for i in range(len(final))]
-        bars = right.bar(range(len(final)), final, color=colours)
-        for bar in bars:
-            bar.set_gid("final-sharpness")
-        right.set_xticks(range(len(final)), list(result.labels), fontsize=9)
-        right.bar_label(bars, fmt="%.2f")
-        right.set_ylabel(f"final sharpness (mean of the last {preset.last} steps)")
-        right.set_title("where each run ends: smaller batch or larger lr, flatter")
-        right.grid(alpha=0.3, axis="y")
-        return fig
-    fig, axes = plt.subplots(
-        ncols=len(runs), figsize=(6.5 * len(runs), 5.0), layout="constrained", squeeze=False
-    )
-    for ax, (label, recording, record) in zip(axes[0], runs, strict=True):
-        network_sharpness_panel(ax, record)
-        ax.set_title(f"{label}: sharpness meets 2 / lr = {record.stability_threshold:.3g}")
-        twin = ax.twinx()
-        loss = np.asarray(recording.batch_loss, dtype=np.float64)
-        twin.plot(np.arange(loss.size), loss, color="tab:gray", linewidth=0.9, alpha=0.8)
-        twin.set_yscale("log")
-        twin.set_ylabel("training loss (every step)", color="tab:gray")
-    return fig
-
-
-class SharpnessPanel:
-    """A :class:`sgdscape.views.step_figure.Panel`: sharpness against step beside the two
-    step panels, with the 2/lr line and a marker on the step drawn.
-
-    Switch it on with ``StepFigure(result, panels=[SharpnessPanel(curvature)])`` (or
-    :meth:`of` a result that holds its curvature); ``sgdscape run --curvature`` adds it to
-    every step figure. The marker is the ``Line2D`` with ``gid`` ``"sharpness-step"``.
-    """
-
-    def __init__(self, curvature: Curvature) -> None:
-        if curvature.lambda_max.ndim != 1:
-            raise SgdscapeError("the sharpness panel is drawn for a single-init run only.")
-        self.curvature = curvature
-        self.marker: Any = None
-
-    @classmethod
-    def of(cls, result: RunResult) -> SharpnessPanel:
-        """The panel of a result's first trajectory (:func:`~sgdscape.records.run.with_curvature`)."""
-        if not result.curvatures:
-            raise SgdscapeError(
-                "this run holds no curvature; compute it with "
-                "sgdscape.records.run.with_curvature (sgdscape run --curvature)."
-            )
-        return cls(result.curvatures[0])
-
-    def setup(self, axes: Axes, source: Any) -> None:
-        """Draw the whole run's sharpness and the 2/lr line once."""
-        sharpness_panel(axes, self.curvature, title="sharpness along the path")
-        (self.marker,) = axes.plot(
-            [np.nan], [np.nan], "o", color=PATH_COLOUR, markeredgecolor="black", zorder=5
-        )
-        self.marker.set_gid("sharpness-step")
-
-    def draw(self, axes: Axes, source: Any, step: int) -> list[Any]:
-        """Put the marker on ``step``'s λmax; return it."""
-        value = float(self.curvature.lambda_max[step])
-        self.marker.set_data([step], [value])
-        return [self.marker]

@@ -10,9 +10,10 @@ arrow and the -full-gradient arrow. Right: log empirical risk with the path up t
 - :func:`player` packs a whole run for a browser: a figure skeleton, the per-step
   quantities and the *distinct* minibatch landscapes, each stored once as log values
   quantised to 16 bits, delta-coded along rows, split into byte planes, gzipped and
-  base64-encoded (the seed run's 100 landscapes of 100x100 take about 0.5 MB).
-  :data:`PLAYER_JS` decodes it in the page and drives a step slider and a play/pause
-  button without any server.
+  base64-encoded (the seed run's 100 landscapes of 100x100 take about 0.5 MB; the format,
+  :class:`Player` and :data:`PLAYER_JS` live in :mod:`sgdscape.views.player_pack` and are
+  importable from here too). :data:`PLAYER_JS` decodes it in the page and drives a step
+  slider and a play/pause button without any server.
 
 Both draw a 2-parameter run or a network's view alike, from its
 :class:`~sgdscape.views.step_source.StepSource`: titles, arrows and colours are those of the
@@ -21,19 +22,21 @@ matplotlib figure. Views never recompute the science: every number comes from th
 
 from __future__ import annotations
 
-import base64
-import gzip
 import math
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
-from importlib import resources
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sgdscape.errors import SgdscapeError
 from sgdscape.networks.recording import StochasticView
 from sgdscape.records.run import RunResult
+from sgdscape.views.player_pack import (  # the player's data format, importable from here as before
+    PLAYER_JS,
+    Player,
+    decode_log_grids,
+    distinct_batches,
+    encode_log_grids,
+)
 from sgdscape.views.step_figure import wrap_title_text
 from sgdscape.views.step_source import StepSource, step_source
 from sgdscape.views.style import (
@@ -82,8 +85,6 @@ __all__ = [
     "surface_heights",
     "web_titles",
 ]
-CODE_LEVELS = 65534  # quantisation levels of a log landscape; code 65535 marks a non-finite value
-NOT_FINITE = 65535
 WIDTH, HEIGHT = 1200, 600  # pixels of the Plotly figure
 
 # Trace order of both figures; PLAYER_JS relies on it.
@@ -392,85 +393,6 @@ def step_figure(
     return go.Figure(data=data, layout=layout)
 
 
-# --------------------------------------------------------------------------- compact grids
-
-
-def encode_log_grids(values: np.ndarray) -> dict[str, Any]:
-    """Pack log landscapes ``(U, G2, G1)`` compactly for the browser.
-
-    Each landscape is quantised to 16 bits between its own finite min and max (absolute
-    error at most ``(max - min) / 131068``), non-finite values get the code 65535; codes
-    are delta-coded along rows (mod 2**16), split into a high-byte and a low-byte plane,
-    gzipped and base64-encoded. :func:`decode_log_grids` and ``PLAYER_JS`` invert it.
-
-    Returns:
-        ``{"shape": [U, G2, G1], "lo": [U], "hi": [U], "gzip_base64": str}``.
-    """
-    values = np.asarray(values, dtype=np.float64)
-    if values.ndim != 3:
-        raise SgdscapeError(f"log grids must have shape (U, G2, G1), got {values.shape}.")
-    finite = np.isfinite(values)
-    masked = np.where(finite, values, np.nan)
-    with np.errstate(invalid="ignore"):
-        any_finite = finite.any(axis=(1, 2))
-        lo = np.where(any_finite, np.nanmin(np.where(finite, masked, np.inf), axis=(1, 2)), 0.0)
-        hi = np.where(any_finite, np.nanmax(np.where(finite, masked, -np.inf), axis=(1, 2)), 0.0)
-    span = np.where(hi > lo, hi - lo, 1.0)[:, None, None]
-    scaled = np.round((np.where(finite, values, 0.0) - lo[:, None, None]) / span * CODE_LEVELS)
-    codes = np.where(finite, np.clip(scaled, 0, CODE_LEVELS), NOT_FINITE).astype(np.int64)
-    delta = (np.diff(codes, axis=-1, prepend=0) % 65536).astype(np.uint16)
-    planes = np.concatenate(
-        [(delta >> 8).astype(np.uint8).ravel(), (delta & 255).astype(np.uint8).ravel()]
-    )
-    packed = gzip.compress(planes.tobytes(), compresslevel=9, mtime=0)
-    return {
-        "shape": list(values.shape),
-        "lo": [float(v) for v in lo],
-        "hi": [float(v) for v in hi],
-        "gzip_base64": base64.b64encode(packed).decode("ascii"),
-    }
-
-
-def decode_log_grids(packed: dict[str, Any]) -> np.ndarray:
-    """Inverse of :func:`encode_log_grids`: ``(U, G2, G1)`` float64, NaN where not finite."""
-    shape = tuple(packed["shape"])
-    planes = np.frombuffer(gzip.decompress(base64.b64decode(packed["gzip_base64"])), np.uint8)
-    n = int(np.prod(shape))
-    delta = (planes[:n].astype(np.int64) << 8 | planes[n:]).reshape(shape)
-    codes = np.cumsum(delta, axis=-1) % 65536
-    lo = np.asarray(packed["lo"])[:, None, None]
-    hi = np.asarray(packed["hi"])[:, None, None]
-    values = lo + codes / CODE_LEVELS * (hi - lo)
-    return np.where(codes == NOT_FINITE, np.nan, values)
-
-
-@dataclass(frozen=True)
-class Player:
-    """A run packed for the browser: ``figure`` (a Plotly figure dict without per-step
-    values) and ``frames`` (the per-step values and packed landscapes read by ``PLAYER_JS``).
-    """
-
-    figure: dict[str, Any]
-    frames: dict[str, Any]
-
-
-def distinct_batches(
-    steps: Sequence[int], batch_of: Callable[[int], np.ndarray]
-) -> tuple[list[int], list[int]]:
-    """``(first_step, which)``: the first of ``steps`` using each distinct minibatch (as a
-    set of samples), and for every step the index of its minibatch in that list."""
-    distinct: dict[tuple[int, ...], int] = {}
-    first_step: list[int] = []
-    which = []
-    for step in steps:
-        key = tuple(sorted(int(i) for i in batch_of(step)))
-        if key not in distinct:
-            distinct[key] = len(first_step)
-            first_step.append(step)
-        which.append(distinct[key])
-    return first_step, which
-
-
 def player(
     result: Stepped,
     *,
@@ -513,8 +435,3 @@ def player(
     skeleton = _skeleton(source, width, height)
     skeleton["layout"]["margin"] = {**skeleton["layout"]["margin"], "t": top}
     return Player(skeleton, frames)
-
-
-# The browser side of `player` (decode the grids, draw, drive the slider and play button)
-# is the package asset ``views/assets/player.js``; the standalone page inlines it.
-PLAYER_JS = resources.files("sgdscape.views").joinpath("assets/player.js").read_text("utf-8")

@@ -54,7 +54,7 @@ def download_file(state: AppState, what: str | None, step: Any) -> dict[str, Any
 
     import numpy as np
 
-    from sgdscape.records.run import result_arrays, save_config
+    from sgdscape.records.run_files import result_arrays, save_config
 
     result = compute_result(state)
     if what == "dl-toml":

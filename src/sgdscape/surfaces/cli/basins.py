@@ -28,7 +28,8 @@ def basins_command(
 
     matplotlib.use("Agg")
     from sgdscape.records.basins import basins as compute_basins
-    from sgdscape.records.run import output_set, prepare_out_dir, risk_landscape
+    from sgdscape.records.run import risk_landscape
+    from sgdscape.records.run_files import output_set, prepare_out_dir
     from sgdscape.views.overlays import plot_basins
     from sgdscape.views.step_figure import save_figure
 

@@ -115,7 +115,8 @@ def chains_command(
 
     matplotlib.use("Agg")
     from sgdscape.records.chain_presets import ChainsSetup, get_chain_preset, run_chains
-    from sgdscape.records.run import RunConfig, output_set, prepare_out_dir
+    from sgdscape.records.run import RunConfig
+    from sgdscape.records.run_files import output_set, prepare_out_dir
 
     check_out_dir(out)
     _check_output("--gif", gif)

@@ -171,7 +171,7 @@ def export(
         _export_view(view_file, html, gif, mp4, surface, fps, steps, frame_size, dpi, quiet)
         return
     if source is not None:
-        from sgdscape.records.run import load
+        from sgdscape.records.run_files import load
 
         if config != RunConfig():
             raise SgdscapeError(

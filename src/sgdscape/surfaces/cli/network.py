@@ -85,7 +85,7 @@ def network_command(
     matplotlib.use("Agg")
     from sgdscape.networks.examples import get_example
     from sgdscape.networks.recording import record_training, save_view, stochastic_view
-    from sgdscape.records.run import output_set, prepare_out_dir
+    from sgdscape.records.run_files import output_set, prepare_out_dir
     from sgdscape.views.network_figure import plot_network_step
     from sgdscape.views.step_figure import save_figure
 
@@ -204,7 +204,7 @@ def _network_preset(name: str, seed: int, out: Path, device: str) -> None:
         run_network_preset,
         write_network_preset_arrays,
     )
-    from sgdscape.records.run import output_set, prepare_out_dir
+    from sgdscape.records.run_files import output_set, prepare_out_dir
     from sgdscape.views.curvature_figure import plot_network_preset
     from sgdscape.views.step_figure import save_figure
 

@@ -37,8 +37,8 @@ def run(
 ) -> None:
     """Run an experiment (by default the seed notebook's) and write run.npz, config.toml, PNGs."""
     from sgdscape.records.presets import get_preset
-    from sgdscape.records.run import prepare_out_dir
     from sgdscape.records.run import run as run_experiment
+    from sgdscape.records.run_files import prepare_out_dir
 
     check_out_dir(out)
     if figures.strip().lower() not in {"all", "none", "auto"}:
@@ -94,7 +94,7 @@ def _write_outputs(
     import matplotlib
 
     matplotlib.use("Agg")
-    from sgdscape.records.run import output_set, write_run_files
+    from sgdscape.records.run_files import output_set, write_run_files
     from sgdscape.views.overlays import plot_basins, plot_compare, plot_paths
     from sgdscape.views.step_figure import save_figure
 

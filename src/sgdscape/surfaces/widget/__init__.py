@@ -35,7 +35,8 @@ from typing import Any
 
 from sgdscape.errors import SgdscapeError
 from sgdscape.networks.recording import StochasticView, load_view
-from sgdscape.records.run import RunConfig, RunResult, load, run
+from sgdscape.records.run import RunConfig, RunResult, run
+from sgdscape.records.run_files import load
 from sgdscape.surfaces.widget.explorer import CONTROLS, Explorer
 from sgdscape.surfaces.widget.network import NetworkExplorer
 from sgdscape.surfaces.widget.panels import PATH_COLOUR, TRUE_GRADIENT_COLOUR, Frames
