@@ -31,7 +31,8 @@ def network_command(
     ray: Annotated[
         str | None,
         typer.Option(
-            help="Evaluate the grid on a Ray cluster: auto (local or RAY_ADDRESS) or ADDRESS."
+            help="Evaluate the grid (and --curvature's steps) on a Ray cluster: auto (local or "
+            "RAY_ADDRESS) or ADDRESS."
         ),
     ] = None,
     checkpoint: Annotated[
@@ -158,6 +159,7 @@ def network_command(
             trace=request.trace,
             density=request.density,
             device=device,
+            backend=backend,  # --ray: the steps' spectra as Ray tasks, like the grid's chunks
         )
     out = prepare_out_dir(out)
     with output_set(out, "network") as stage:
