@@ -17,7 +17,7 @@ import numpy as np
 from sgdscape.core.landscape import Landscape, landscape
 from sgdscape.core.problems import Dataset
 from sgdscape.errors import SgdscapeError
-from sgdscape.records.run import RunConfig, RunResult, make_data, run_trajectory
+from sgdscape.records.run import RunConfig, RunResult, config_trajectory, make_data
 from sgdscape.views.step_source import from_run
 
 from . import figures
@@ -87,7 +87,7 @@ def compute_result(state: AppState, *, use_cache: bool = True) -> RunResult:
     key = landscape_key(config)
     builder = _data_and_landscape if use_cache else _data_and_landscape.__wrapped__
     data, surface = builder(*key)
-    trajectory = run_trajectory(config, data)
+    trajectory = config_trajectory(config, data)
     return RunResult(config, data, surface, trajectory)
 
 
