@@ -80,3 +80,23 @@ def test_a_run_without_curvature_has_no_sharpness_row(plain) -> None:
     assert len(packed.figure["data"]) == len(TRACES)
     assert packed.frames["sharpness"] is None
     assert "xaxis3" not in packed.figure["layout"]
+
+
+def test_cli_export_of_a_saved_run_with_curvature_has_the_row(tmp_path, plain, curved) -> None:
+    import json
+    import re
+
+    from typer.testing import CliRunner
+
+    from sgdscape.surfaces.cli import app
+
+    sgdscape.save(curved, tmp_path / "saved")
+    page = tmp_path / "saved.html"
+    outcome = CliRunner().invoke(
+        app, ["export", "--from", str(tmp_path / "saved"), "--html", str(page), "-q"]
+    )
+    assert outcome.exit_code == 0, outcome.output
+    found = re.search(r'id="sgdscape-frames"[^>]*>(.*?)</script>', page.read_text(), re.S)
+    sharp = json.loads(found.group(1))["sharpness"]
+    oracle = sgdscape.curvature(plain).lambda_max
+    np.testing.assert_allclose(np.array(sharp["lambda_max"], dtype=float), oracle, rtol=1e-6)
