@@ -90,6 +90,7 @@ __all__ = [
     "player",
     "run_surface",
     "sharpness_of",
+    "sharpness_traces",
     "step_figure",
     "surface_figure",
     "surface_heights",
@@ -229,7 +230,7 @@ def sharpness_of(source: StepSource) -> Curvature | None:
     return found if isinstance(found, Curvature) else None
 
 
-def _sharpness_traces(curvature: Curvature) -> tuple[list[dict[str, Any]], bool]:
+def sharpness_traces(curvature: Curvature) -> tuple[list[dict[str, Any]], bool]:
     """The traces of :data:`SHARPNESS_TRACES` on axes ``x3``/``y3`` (the marker empty) and
     whether the y axis is logarithmic (:func:`~sgdscape.views.sharpness_figure.use_log_scale`)."""
     steps = np.arange(curvature.n_steps)
@@ -323,7 +324,7 @@ def _add_sharpness_row(
     for contour in figure["data"][0], figure["data"][TRACES.index("risk")]:  # bars beside them
         bar = contour["colorbar"]
         bar.update(y=(1.0 + top) / 2, yanchor="middle", len=bar.get("len", 0.9) * (1.0 - top))
-    traces, log = _sharpness_traces(curvature)
+    traces, log = sharpness_traces(curvature)
     figure["data"].extend(traces)
     layout["xaxis3"] = {
         "title": {"text": "step"},
