@@ -14,6 +14,7 @@ from typing import Any
 
 import numpy as np
 
+from sgdscape.core.curvature import curvature
 from sgdscape.core.landscape import Landscape, landscape
 from sgdscape.core.problems import Dataset
 from sgdscape.errors import SgdscapeError
@@ -247,5 +248,9 @@ def page_payload(state: AppState, *, use_cache: bool = True) -> dict[str, Any]:
     payload["pins"] = pins
     payload["label"] = state.label()
     payload["figures"] = figures.base_figures(result, payload, pins)
+    if state.sharpness:  # the sharpness panel: exact Hessians of the risk and each minibatch
+        record = curvature(result)
+        payload["sharpness"] = as_list(record.lambda_max)
+        payload["figures"]["sharpness"] = figures.sharpness_figure(record)
     payload["step"] = min(max(state.step, 0), result.n_steps - 1)
     return payload

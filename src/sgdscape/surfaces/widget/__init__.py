@@ -56,6 +56,7 @@ def explore(
     result_or_config: RunResult | RunConfig | StochasticView | str | Path | None = None,
     *,
     play_interval: int = 60,
+    curvature: bool | None = None,
     **config_changes: Any,
 ) -> Explorer | NetworkExplorer:
     """An interactive explorer of a run, or of a real network's stochastic view.
@@ -67,6 +68,9 @@ def explore(
             its saved ``.npz``, from ``sgdscape network``), shown by a
             :class:`NetworkExplorer` (no controls, nothing recomputed).
         play_interval: milliseconds between frames when playing.
+        curvature: draw the sharpness row (λmax of the risk and of each minibatch against
+            step, with the 2/lr line), computing the run's curvature if it holds none;
+            default: on when the run holds its curvature (``sgdscape run --curvature``).
         **config_changes: :class:`RunConfig` fields to change (then the run is recomputed),
             for example ``lr=0.1, batch_size=10, optimizer="adam"``.
 
@@ -101,7 +105,9 @@ def explore(
             f"{type(result_or_config).__name__}."
         )
     _check_interval(play_interval)
-    return Explorer(result, play_interval=play_interval)
+    if curvature is not None and not isinstance(curvature, bool):
+        raise SgdscapeError(f"curvature must be True, False or None, got {curvature!r}.")
+    return Explorer(result, play_interval=play_interval, curvature=curvature)
 
 
 def _check_interval(play_interval: object) -> None:

@@ -17,15 +17,17 @@ import numpy as np
 
 from sgdscape.core.optimizers import OPTIMIZERS, get_optimizer
 from sgdscape.errors import SgdscapeError
-from sgdscape.records.run import RunResult, run
+from sgdscape.records.run import RunResult, run, with_curvature
 from sgdscape.surfaces.widget.panels import (
     _LEFT_SURFACE,
     _PATH_HOVER,
     _RIGHT_SURFACE,
+    _SHARPNESS_TRACES,
     Frames,
     TwoPanels,
     _path_hover,
 )
+from sgdscape.views.plotly_figures import sharpness_of, sharpness_traces
 from sgdscape.views.step_source import slice_text
 
 #: Controls the explorer offers, beside any other :class:`RunConfig` field.
@@ -46,7 +48,13 @@ class Explorer(TwoPanels, widgets.VBox):
         explorer.result                    # the RunResult on display
     """
 
-    def __init__(self, result: RunResult, *, play_interval: int = 60) -> None:
+    def __init__(
+        self, result: RunResult, *, play_interval: int = 60, curvature: bool | None = None
+    ) -> None:
+        # the sharpness row: on for a result that holds its curvature, or asked for
+        self._curvature = bool(result.curvatures) if curvature is None else bool(curvature)
+        if self._curvature and not result.curvatures:
+            result = with_curvature(result)
         self._result = result
         self._frames = Frames.of(result)
         self._syncing = False
@@ -234,6 +242,8 @@ class Explorer(TwoPanels, widgets.VBox):
         config = self._result.config.replace(**self._config_changes(changes))
         began = time.perf_counter()
         result = run(config)
+        if self._curvature:
+            result = with_curvature(result)
         frames = Frames.of(result)
         self._elapsed = time.perf_counter() - began
         self._result, self._frames = result, frames
@@ -260,6 +270,14 @@ class Explorer(TwoPanels, widgets.VBox):
             hover = self.figure.data[_PATH_HOVER]
             hover.x, hover.y = frames.path[:, 0], frames.path[:, 1]
             hover.customdata = _path_hover(frames)
+            curvature = sharpness_of(frames.source)
+            if curvature is not None and len(self.figure.data) > _SHARPNESS_TRACES:
+                traces, log = sharpness_traces(curvature)
+                for index, trace in enumerate(traces[:3], start=_SHARPNESS_TRACES):
+                    drawn = self.figure.data[index]
+                    drawn.x, drawn.y, drawn.name = trace["x"], trace["y"], trace["name"]
+                self.figure.layout.yaxis3.type = "log" if log else "linear"
+                self.figure.layout.xaxis3.range = [-0.5, curvature.n_steps - 0.5]
 
     def _sync_controls(self) -> None:
         config = self._result.config
