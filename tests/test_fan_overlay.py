@@ -1,0 +1,121 @@
+"""The fan of next steps over the step figure's left panel: its points read back from the
+drawn artists (the magnification undone) against an independent oracle, the full-data
+gradient step ``w - lr grad R(w)`` by torch autograd on the whole data set; and the blitted
+frame against a full draw."""
+
+from __future__ import annotations
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
+import torch
+
+import sgdscape
+from sgdscape.errors import SgdscapeError
+from sgdscape.views.fan import FanOverlay
+from sgdscape.views.step_figure import StepFigure
+
+
+@pytest.fixture(scope="module")
+def result():
+    return sgdscape.run(sgdscape.RunConfig(grid=15, samples=12, epochs=2, lr=0.05))
+
+
+def full_step(result, w: np.ndarray) -> np.ndarray:
+    """``w - lr grad R(w)``: the seed's relu unit ``w1 relu(w2 x)``, mean squared error."""
+    x = result.data.x.double().reshape(-1)
+    y = result.data.y.double().reshape(-1)
+    point = torch.tensor(w, dtype=torch.float64, requires_grad=True)
+    risk = ((point[0] * torch.relu(point[1] * x) - y) ** 2).mean()
+    (grad,) = torch.autograd.grad(risk, point)
+    return w - result.config.lr * grad.numpy()
+
+
+def drawn_points(figure: StepFigure) -> np.ndarray:
+    points = [c for c in figure.left.collections if c.get_gid() == "fan-points"]
+    assert len(points) == 1  # the previous step's fan was removed
+    return np.asarray(points[0].get_offsets(), dtype=np.float64)
+
+
+def test_the_drawn_fan_is_every_sample_step_and_its_mean_the_full_gradient_step(result) -> None:
+    assert result.config.model == "relu-unit" and result.config.loss_name == "mse"
+    overlay = FanOverlay(result)
+    figure = StepFigure(result, figsize=(8, 3.5), dpi=40, overlays=[overlay])
+    for step in (0, 5, result.n_steps - 1):
+        figure.draw(step)
+        w = np.asarray(result.trajectory.iterates[step], dtype=np.float64)
+        drawn = drawn_points(figure)
+        assert drawn.shape == (len(result.data), 2)  # batch 1: one point per sample
+        scale = overlay.scale
+        assert scale > 1  # magnified, as the panel's arrows are
+        unmagnified = w + (drawn - w) / scale
+        np.testing.assert_allclose(unmagnified.mean(axis=0), full_step(result, w), atol=1e-5)
+        mean = next(line for line in figure.left.lines if line.get_gid() == "fan-mean")
+        np.testing.assert_allclose(
+            w + (np.asarray(mean.get_xydata())[0] - w) / scale, full_step(result, w), atol=1e-5
+        )
+        # the magnification is the -full-gradient arrow's: the full step lands on its tip
+        tip = figure.arrows[1].tip[step]
+        if np.isfinite(tip).all():
+            np.testing.assert_allclose(w + scale * (full_step(result, w) - w), tip, atol=1e-4)
+    plt.close(figure.fig)
+
+
+def left_pixels(figure: StepFigure, rgba: np.ndarray) -> np.ndarray:
+    """The pixels of the left panel (its axes box, rows counted from the top)."""
+    box = figure.left.get_window_extent()
+    height = rgba.shape[0]
+    rows = slice(int(height - box.y1), int(np.ceil(height - box.y0)))
+    return rgba[rows, int(box.x0) : int(np.ceil(box.x1))]
+
+
+def test_a_rendered_frame_with_the_fan_equals_a_full_draw(result) -> None:
+    def frozen(overlays) -> StepFigure:
+        drawing = StepFigure(result, figsize=(8, 3.5), dpi=40, overlays=overlays)
+        drawing.draw(0)
+        drawing.freeze_layout()
+        return drawing
+
+    streamed, full = frozen([FanOverlay(result)]), frozen([FanOverlay(result)])
+    bare = frozen([])
+    for step in (2, result.n_steps - 1):
+        streamed.draw(step)
+        frame = streamed.render().astype(int)
+        full.draw(step)
+        full.fig.canvas.draw()
+        reference = np.asarray(full.fig.canvas.buffer_rgba()).astype(int)
+        bare.draw(step)
+        bare.fig.canvas.draw()
+        without = np.asarray(bare.fig.canvas.buffer_rgba()).astype(int)
+        # the fan is in the picture (a frame without it differs on the left panel) ...
+        assert (np.abs(left_pixels(full, reference - without)).max(axis=2) > 0).sum() > 50
+        # ... and the blitted frame paints the left panel exactly as a full draw does
+        differs = np.abs(left_pixels(full, frame - reference)).max(axis=2)
+        assert (differs > 0).sum() <= 4, (step, (differs > 0).sum())
+        # (elsewhere: only the few pixels the frame without the fan differs by too)
+        assert (np.abs(frame - reference).max(axis=2) > 0).sum() <= 40
+        assert len(drawn_points(streamed)) == len(result.data)
+    for figure in (streamed, full, bare):
+        plt.close(figure.fig)
+
+
+def test_a_bigger_batch_draws_a_sample_of_minibatches() -> None:
+    result = sgdscape.run(sgdscape.RunConfig(grid=11, samples=12, epochs=1, batch_size=4))
+    figure = StepFigure(
+        result, figsize=(8, 3.5), dpi=40, overlays=[FanOverlay(result, n_batches=300)]
+    )
+    figure.draw(1)
+    assert drawn_points(figure).shape == (300, 2)
+    plt.close(figure.fig)
+
+
+def test_the_fan_is_refused_for_many_inits() -> None:
+    many = sgdscape.run(
+        sgdscape.RunConfig(grid=11, samples=8, epochs=1, init=((1.2, -2.3), (0.5, -1.0)))
+    )
+    with pytest.raises(SgdscapeError, match="single-init"):
+        FanOverlay(many)
