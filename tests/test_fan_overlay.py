@@ -119,3 +119,39 @@ def test_the_fan_is_refused_for_many_inits() -> None:
     )
     with pytest.raises(SgdscapeError, match="single-init"):
         FanOverlay(many)
+
+
+def test_run_with_fan_draws_it_on_the_step_pngs_left_panel(tmp_path) -> None:
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from sgdscape.surfaces.cli import app
+
+    runner = CliRunner()
+    common = ["--grid", "21", "--samples", "20", "--epochs", "1", "--figures", "0,4", "-q"]
+    plain = runner.invoke(app, ["run", *common, "--out", str(tmp_path / "plain")])
+    fan = runner.invoke(app, ["run", *common, "--fan", "--out", str(tmp_path / "fan")])
+    assert plain.exit_code == 0 and fan.exit_code == 0, (plain.output, fan.output)
+    for name in ("step_00.png", "step_04.png"):
+        with_fan = np.asarray(Image.open(tmp_path / "fan" / name)).astype(int)
+        without = np.asarray(Image.open(tmp_path / "plain" / name)).astype(int)
+        assert with_fan.shape == without.shape
+        changed = np.abs(with_fan - without).max(axis=2) > 0
+        columns = np.flatnonzero(changed.any(axis=0))
+        # the fan (points, spokes, legend entries) is on the left panel; the right is untouched
+        assert changed.sum() > 100 and columns.max() < with_fan.shape[1] // 2, name
+
+
+def test_run_with_fan_refuses_many_inits_in_one_line(tmp_path) -> None:
+    from typer.testing import CliRunner
+
+    from sgdscape.surfaces.cli import app
+
+    result = CliRunner().invoke(
+        app, ["run", "--grid", "11", "--inits", "random:3", "--epochs", "1", "--fan", "-q",
+              "--out", str(tmp_path / "out")],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    lines = [line for line in result.output.splitlines() if line.strip()]
+    assert len(lines) == 1 and "single-init" in lines[0], result.output
+    assert not (tmp_path / "out").exists()

@@ -418,7 +418,9 @@ class StepFigure:
         self.right.set_title(right_title)
         self.fig.suptitle(wrap_title(suptitle, self.fig))
         # inside the panel: the layout ignores it (long arrow labels must not shrink the axes)
-        left.legend(loc="lower left", fontsize=8, framealpha=0.8).set_in_layout(False)
+        # (where an overlay draws over the panel, wherever it hides the least)
+        where = "best" if self.overlays else "lower left"
+        left.legend(loc=where, fontsize=8, framealpha=0.8).set_in_layout(False)
         self._panel_artists = [
             artist
             for panel, axes in zip(self.panels, self.panel_axes, strict=True)
