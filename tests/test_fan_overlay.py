@@ -155,3 +155,32 @@ def test_run_with_fan_refuses_many_inits_in_one_line(tmp_path) -> None:
     lines = [line for line in result.output.splitlines() if line.strip()]
     assert len(lines) == 1 and "single-init" in lines[0], result.output
     assert not (tmp_path / "out").exists()
+
+
+def test_export_gif_with_fan_draws_it_on_the_left_panel_of_each_frame(tmp_path) -> None:
+    from PIL import Image, ImageSequence
+    from typer.testing import CliRunner
+
+    from sgdscape.surfaces.cli import app
+
+    runner = CliRunner()
+    common = ["--grid", "15", "--samples", "12", "--epochs", "1", "--steps", "0:3", "-q"]
+    common += ["--size", "480x210", "--dpi", "40"]
+    for name, extra in (("plain.gif", []), ("fan.gif", ["--fan"])):
+        out = runner.invoke(app, ["export", *common, *extra, "--gif", str(tmp_path / name)])
+        assert out.exit_code == 0, out.output
+
+    def frames(name):
+        with Image.open(tmp_path / name) as gif:
+            return [np.asarray(f.convert("RGB")).astype(int) for f in ImageSequence.Iterator(gif)]
+
+    plain, fan = frames("plain.gif"), frames("fan.gif")
+    assert len(plain) == len(fan) == 3
+    for without, with_fan in zip(plain, fan, strict=True):
+        # (a GIF's palette shifts every colour a little: count clear changes only)
+        changed = np.abs(with_fan - without).max(axis=2) > 80
+        half = with_fan.shape[1] // 2
+        assert changed[:, :half].sum() > 30, changed[:, :half].sum()
+        assert changed[:, half:].sum() <= 3, changed[:, half:].sum()
+    refused = runner.invoke(app, ["export", *common, "--fan", "--html", str(tmp_path / "a.html")])
+    assert refused.exit_code == 2 and "--fan" in refused.output, refused.output
