@@ -184,3 +184,31 @@ def test_export_gif_with_fan_draws_it_on_the_left_panel_of_each_frame(tmp_path) 
         assert changed[:, half:].sum() <= 3, changed[:, half:].sum()
     refused = runner.invoke(app, ["export", *common, "--fan", "--html", str(tmp_path / "a.html")])
     assert refused.exit_code == 2 and "--fan" in refused.output, refused.output
+
+
+def test_the_explorer_with_fan_draws_every_sample_step_updated_with_the_step(result) -> None:
+    pytest.importorskip("ipywidgets")
+    from sgdscape.surfaces.widget import explore
+    from sgdscape.views.fan import FAN_LABEL, MEAN_LABEL
+
+    explorer = explore(result, fan=True)
+    for step in (0, 7, result.n_steps - 1):
+        explorer.step = step
+        w = np.asarray(result.trajectory.iterates[step], dtype=np.float64)
+        traces = {trace.name.split(" (")[0]: trace for trace in explorer.figure.data if trace.name}
+        points = np.column_stack([traces[FAN_LABEL].x, traces[FAN_LABEL].y]).astype(float)
+        assert points.shape == (len(result.data), 2)  # batch 1: one point per sample
+        assert traces[FAN_LABEL].xaxis == "x"  # on the left panel
+        scale = explorer.fan_scale
+        assert scale > 1
+        oracle = full_step(result, w)
+        np.testing.assert_allclose((w + (points - w) / scale).mean(axis=0), oracle, atol=1e-5)
+        mean = np.array([traces[MEAN_LABEL].x[0], traces[MEAN_LABEL].y[0]], dtype=float)
+        np.testing.assert_allclose(w + (mean - w) / scale, oracle, atol=1e-5)
+        # magnified as the panel's arrows: the full step lands on the -full-gradient arrow's tip
+        full = explorer.drawn_arrows["full"]
+        if full is not None:
+            np.testing.assert_allclose(full[0], w, atol=1e-5)
+            np.testing.assert_allclose(full[1], w + scale * (oracle - w), atol=1e-4)
+    plain = explore(result)
+    assert not any((trace.name or "").startswith(FAN_LABEL) for trace in plain.figure.data)

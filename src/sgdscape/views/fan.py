@@ -356,3 +356,22 @@ class FanOverlay:
         # everything draw_fan added (the iterate's ring too), so the next step removes it all
         self.artists = [a for a in axes.get_children() if id(a) not in before]
         return list(self.artists)
+
+
+def magnified(fan: Fan, scale: float) -> Fan:
+    """``fan`` with every displacement from its iterate ``scale`` times longer (``next``,
+    ``mean`` and ``full_step``), as :func:`draw_fan` draws it with ``scale``; for
+    :func:`fan_traces`, which draws a fan as it is."""
+    import dataclasses
+
+    def stretch(points: np.ndarray) -> np.ndarray:
+        return fan.w + scale * (np.asarray(points, dtype=np.float64) - fan.w)
+
+    return dataclasses.replace(
+        fan, next=stretch(fan.next), mean=stretch(fan.mean), full_step=stretch(fan.full_step)
+    )
+
+
+def fan_label(fan: Fan, scale: float = 1.0) -> str:
+    """The legend label of a fan's points, naming its batches and the magnification."""
+    return _label(fan, None) + (f" × {scale:.3g}" if scale != 1.0 else "")

@@ -56,6 +56,7 @@ def explore(
     result_or_config: RunResult | RunConfig | StochasticView | str | Path | None = None,
     *,
     play_interval: int = 60,
+    fan: bool = False,
     **config_changes: Any,
 ) -> Explorer | NetworkExplorer:
     """An interactive explorer of a run, or of a real network's stochastic view.
@@ -67,6 +68,9 @@ def explore(
             its saved ``.npz``, from ``sgdscape network``), shown by a
             :class:`NetworkExplorer` (no controls, nothing recomputed).
         play_interval: milliseconds between frames when playing.
+        fan: draw the fan of next steps on the left panel (every sample's possible next
+            iterate, or a sample of minibatches, and their mean, the full-gradient step),
+            updated with the step; a single-init 2-parameter run only.
         **config_changes: :class:`RunConfig` fields to change (then the run is recomputed),
             for example ``lr=0.1, batch_size=10, optimizer="adam"``.
 
@@ -77,6 +81,8 @@ def explore(
     if isinstance(result_or_config, str | Path) and Path(result_or_config).suffix == ".npz":
         result_or_config = load_view(result_or_config)
     if isinstance(result_or_config, StochasticView):
+        if fan:
+            raise SgdscapeError("the fan of next steps is drawn for a 2-parameter run only.")
         if config_changes:
             raise SgdscapeError(
                 "a network's view is recorded, not recomputed; drop "
@@ -101,7 +107,7 @@ def explore(
             f"{type(result_or_config).__name__}."
         )
     _check_interval(play_interval)
-    return Explorer(result, play_interval=play_interval)
+    return Explorer(result, play_interval=play_interval, fan=fan)
 
 
 def _check_interval(play_interval: object) -> None:

@@ -26,6 +26,7 @@ from sgdscape.surfaces.widget.panels import (
     TwoPanels,
     _path_hover,
 )
+from sgdscape.views.fan import check_fan_run, fan_label, fan_scales, fan_traces, magnified, run_fan
 from sgdscape.views.step_source import slice_text
 
 #: Controls the explorer offers, beside any other :class:`RunConfig` field.
@@ -46,7 +47,11 @@ class Explorer(TwoPanels, widgets.VBox):
         explorer.result                    # the RunResult on display
     """
 
-    def __init__(self, result: RunResult, *, play_interval: int = 60) -> None:
+    def __init__(self, result: RunResult, *, play_interval: int = 60, fan: bool = False) -> None:
+        if fan:
+            check_fan_run(result)
+        self._fan_first: int | None = None  # index of the first fan trace, when shown
+        self.fan_scale = 1.0  # the magnification of the fan drawn now
         self._result = result
         self._frames = Frames.of(result)
         self._syncing = False
@@ -114,6 +119,10 @@ class Explorer(TwoPanels, widgets.VBox):
         self.caption_widget = widgets.HTML()
 
         self.figure = self._make_figure()
+        if fan:  # the fan of next steps on the left panel (its data comes with each step)
+            self._fan_first = len(self.figure.data)
+            for trace in fan_traces(run_fan(result, 0)):
+                self.figure.add_trace(trace.update(xaxis="x", yaxis="y"))
         super().__init__(
             [
                 widgets.HBox([self.play, self.slider]),
@@ -162,6 +171,22 @@ class Explorer(TwoPanels, widgets.VBox):
         result = self._recompute(changes)
         self._sync_controls()
         return result
+
+    def _draw(self, step: int) -> None:
+        """Show ``step`` (:meth:`TwoPanels._draw`) and, when shown, its fan of next steps."""
+        super()._draw(step)
+        if self._fan_first is not None:
+            self._draw_fan(step)
+
+    def _draw_fan(self, step: int) -> None:
+        """Replace the fan traces by ``step``'s fan, magnified as the panel's arrows are."""
+        assert self._fan_first is not None
+        self.fan_scale = float(fan_scales(self._source)[step])
+        fan = run_fan(self._result, step)
+        new = fan_traces(magnified(fan, self.fan_scale), label=fan_label(fan, self.fan_scale))
+        with self.figure.batch_update():
+            for trace, drawn in zip(self.figure.data[self._fan_first :], new, strict=True):
+                trace.x, trace.y, trace.name = drawn.x, drawn.y, drawn.name
 
     def _caption(self, step: int) -> str:
         frames, config = self._frames, self._result.config
