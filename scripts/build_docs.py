@@ -133,7 +133,7 @@ def gallery(stage: Path) -> list[str]:
         "Every classic behaviour of stochastic optimization on the notebook's tiny models, one "
         "command each. Each page shows the preset's figure, its command and a live player of "
         "its run (a standalone page made by `sgdscape export --html`: drag the slider or press "
-        "play; it needs no network). `tests/test_presets.py` checks each preset's quantitative "
+        "play; it needs no network). `tests/records/test_presets.py` checks each preset's quantitative "
         "signature on fresh data seeds; `sgdscape presets` lists them.",
         "",
         "| preset | what it shows |",

@@ -161,7 +161,7 @@ def main(names: list[str]) -> None:
         "",
         "Every classic behaviour of stochastic optimization on the notebook's tiny models, one "
         "command each. The figures are regenerated from the current code by "
-        "`python scripts/make_gallery.py`; `tests/test_presets.py` checks each preset's "
+        "`python scripts/make_gallery.py`; `tests/records/test_presets.py` checks each preset's "
         "quantitative signature on fresh data seeds. `sgdscape presets` lists them.",
         "",
     ]

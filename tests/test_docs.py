@@ -1,4 +1,5 @@
 import importlib.util
+import re
 import sys
 from pathlib import Path
 
@@ -134,3 +135,22 @@ def test_every_doc_that_shows_the_install_and_run_command_shows_the_readmes():
         for line in page.read_text(encoding="utf-8").splitlines():
             if "&& sgdscape run" in line and line.lstrip().startswith("pip install"):
                 assert line.split("#")[0].strip() == run, (page.name, line)
+
+
+def test_the_architecture_page_names_every_module_and_only_modules_that_exist():
+    text = (ROOT / "docs" / "architecture.md").read_text()
+    tree = text[text.index("```text") : text.index("```", text.index("```text") + 7)]
+    package = ROOT / "src" / "sgdscape"
+    modules = {
+        path.relative_to(package).as_posix()
+        for path in package.rglob("*.py")
+        if path.name != "__init__.py"
+    }
+    named = set(re.findall(r"\b([a-z_]+\.py)\b", tree))
+    unnamed = sorted(m for m in modules if m.rsplit("/", 1)[-1] not in named)
+    assert not unnamed, f"docs/architecture.md's tree does not show {unnamed}"
+    basenames = {m.rsplit("/", 1)[-1] for m in modules}
+    absent = sorted(named - basenames - {"__init__.py"})
+    assert not absent, f"docs/architecture.md's tree shows modules that do not exist: {absent}"
+    for folder in ("core", "networks", "records", "views", "surfaces", "io"):
+        assert f"├── {folder}/" in tree or f"└── {folder}/" in tree

@@ -213,6 +213,35 @@ def _give_up(key: tuple[str, str, str], error: BaseException) -> None:
     )
 
 
+_UNAVAILABLE = object()  # what _run_landscape_kernel returns when no fused kernel ran
+
+
+def _run_landscape_kernel(
+    kind: str,
+    counter: str,
+    model: Model,
+    loss: Loss,
+    device: torch.device,
+    *args: torch.Tensor,
+    work: float,
+) -> object:
+    """Run landscape kernel ``kind`` on ``args``: its result, counted in :data:`used` under
+    ``counter`` and remembered as warm; :data:`_UNAVAILABLE` when there is none or it fails
+    (it compiles at the first call; a failure is logged once and not retried)."""
+    kernel = _kernel(kind, model, loss, device)
+    if kernel is None:
+        return _UNAVAILABLE
+    key = _key_of(kind, model, loss, device)
+    try:
+        result = _call(kernel, *args, work=work)
+    except Exception as error:
+        _give_up(key, error)
+        return _UNAVAILABLE
+    used[counter] += 1
+    _warm.add(key)
+    return result
+
+
 def fused_risk(
     model: Model, loss: Loss, wt: torch.Tensor, x: torch.Tensor, y: torch.Tensor
 ) -> torch.Tensor | None:
@@ -226,17 +255,9 @@ def fused_risk(
         wt: parameters as columns, ``(p, P)`` (contiguous rows: one per parameter).
         x, y: samples, ``(n,)``.
     """
-    kernel = _kernel("risk", model, loss, wt.device)
-    if kernel is None:
-        return None
-    try:
-        result = _call(kernel, wt, x, y, work=wt.shape[1] * x.shape[0])
-        used["risk"] += 1
-        _warm.add(_key_of("risk", model, loss, wt.device))
-        return result  # type: ignore[return-value]
-    except Exception as error:  # compilation happens at the first call
-        _give_up(_key_of("risk", model, loss, wt.device), error)
-        return None
+    work = wt.shape[1] * x.shape[0]
+    result = _run_landscape_kernel("risk", "risk", model, loss, wt.device, wt, x, y, work=work)
+    return None if result is _UNAVAILABLE else result  # type: ignore[return-value]
 
 
 def fused_fill(
@@ -248,17 +269,10 @@ def fused_fill(
     y: torch.Tensor,
 ) -> bool:
     """Write every per-sample loss into ``out: (n, P)`` in place; ``False`` if no fused kernel."""
-    kernel = _kernel("fill", model, loss, wt.device)
-    if kernel is None:
-        return False
-    try:
-        _call(kernel, out, wt, x, y, work=out.numel())
-        used["fill"] += 1
-        _warm.add(_key_of("fill", model, loss, wt.device))
-    except Exception as error:
-        _give_up(_key_of("fill", model, loss, wt.device), error)
-        return False
-    return True
+    result = _run_landscape_kernel(
+        "fill", "fill", model, loss, wt.device, out, wt, x, y, work=out.numel()
+    )
+    return result is not _UNAVAILABLE
 
 
 def scaled_risk(
@@ -271,17 +285,11 @@ def scaled_risk(
     values ``hidden: (G2, n)`` are shared along a grid row. Keep ``n`` at most
     :data:`RISK_SAMPLE_BLOCK`.
     """
-    kernel = _kernel("scaled-risk", model, loss, scale.device)
-    if kernel is None:
-        return None
-    try:
-        result = _call(kernel, scale, hidden, y, work=scale.shape[0] * hidden.numel())
-        used["risk"] += 1
-        _warm.add(_key_of("scaled-risk", model, loss, scale.device))
-        return result  # type: ignore[return-value]
-    except Exception as error:
-        _give_up(_key_of("scaled-risk", model, loss, scale.device), error)
-        return None
+    work = scale.shape[0] * hidden.numel()
+    result = _run_landscape_kernel(
+        "scaled-risk", "risk", model, loss, scale.device, scale, hidden, y, work=work
+    )
+    return None if result is _UNAVAILABLE else result  # type: ignore[return-value]
 
 
 def scaled_fill(
@@ -294,17 +302,11 @@ def scaled_fill(
 ) -> bool:
     """Write ``loss(scale[g1] * hidden[g2, i], y[i])`` into ``out: (n, G2, G1)`` in place;
     ``False`` if no fused kernel. ``hidden: (G2, n)`` as for :func:`scaled_risk`."""
-    kernel = _kernel("scaled-fill", model, loss, scale.device)
-    if kernel is None:
-        return False
-    try:
-        _call(kernel, out, scale, hidden.T.contiguous(), y, work=out.numel())
-        used["fill"] += 1
-        _warm.add(_key_of("scaled-fill", model, loss, scale.device))
-    except Exception as error:
-        _give_up(_key_of("scaled-fill", model, loss, scale.device), error)
-        return False
-    return True
+    columns = hidden.T.contiguous()
+    result = _run_landscape_kernel(
+        "scaled-fill", "fill", model, loss, scale.device, out, scale, columns, y, work=out.numel()
+    )
+    return result is not _UNAVAILABLE
 
 
 def _key_of(kind: str, model: Model, loss: Loss, device: torch.device) -> tuple[str, str, str]:

@@ -241,6 +241,12 @@ def _numpy(values: torch.Tensor | np.ndarray) -> np.ndarray:
     return values if isinstance(values, np.ndarray) else values.cpu().numpy()
 
 
+def sample_blocks(n: int) -> list[tuple[int, int]]:
+    """The ``(start, stop)`` ranges that split ``n`` samples into blocks of at most
+    ``RISK_SAMPLE_BLOCK``, in order (the unit of work and of progress of the risk paths)."""
+    return [(s0, min(s0 + RISK_SAMPLE_BLOCK, n)) for s0 in range(0, n, RISK_SAMPLE_BLOCK)]
+
+
 def _fresh(shape: tuple[int, ...], device: torch.device) -> torch.Tensor:
     """An uninitialised float32 output; on the CPU numpy's memory, which numpy backs with
     transparent huge pages (``madvise``) so that first touch faults 2 MiB at a time."""
@@ -273,10 +279,9 @@ def _native(
     targets = np.ascontiguousarray(y.cpu().numpy())
     total = np.zeros((n_rows, columns))
     sample_loss = np.empty((n, n_rows, columns), dtype=np.float32) if per_sample else None
-    blocks = range(0, n, RISK_SAMPLE_BLOCK)
+    blocks = sample_blocks(n)
     with torch.no_grad():
-        for done, s0 in enumerate(blocks, start=1):
-            s1 = min(s0 + RISK_SAMPLE_BLOCK, n)
+        for done, (s0, s1) in enumerate(blocks, start=1):
             with one_thread_when_small(n_rows * (s1 - s0), x.device, 2**22):
                 hidden = model.function(rows, x[s0:s1]).cpu().numpy()  # (G2, b)
             hidden = np.ascontiguousarray(hidden)
@@ -309,13 +314,12 @@ def _fused_scaled(
     """:func:`_fused` for a grid split by :func:`scale_split`: the model's hidden values are
     computed once per grid row and sample, every loss once per grid point and sample."""
     n, columns, n_rows = x.shape[0], scale.shape[0], rows.shape[0]
-    blocks = range(0, n, RISK_SAMPLE_BLOCK)
+    blocks = sample_blocks(n)
     total = len(blocks) * (2 if per_sample else 1)
     total_loss = torch.zeros(n_rows, columns, dtype=torch.float64, device=x.device)
     sample_loss = _fresh((n, n_rows, columns), x.device) if per_sample else None
     with torch.no_grad():
-        for done, s0 in enumerate(blocks, start=1):
-            s1 = min(s0 + RISK_SAMPLE_BLOCK, n)
+        for done, (s0, s1) in enumerate(blocks, start=1):
             hidden = model.function(rows, x[s0:s1]).contiguous()  # (G2, block)
             summed = scaled_risk(model, loss_fn, scale, hidden, y[s0:s1])
             if summed is None:
@@ -349,8 +353,8 @@ def _fused(
     n_points, n = points.shape[0], x.shape[0]
     wt = points.T.contiguous()  # (p, P): one contiguous row per parameter
     point_blocks = 16 if progress is not None else 1
-    sample_blocks = -(-n // RISK_SAMPLE_BLOCK)
-    total = point_blocks * sample_blocks + (point_blocks if per_sample else 0)
+    blocks = sample_blocks(n)
+    total = point_blocks * len(blocks) + (point_blocks if per_sample else 0)
     done = 0
     risk = torch.empty(n_points, device=points.device)
     step = max(1, -(-n_points // point_blocks))
@@ -358,8 +362,7 @@ def _fused(
         stop = min(start + step, n_points)
         part = wt[:, start:stop].contiguous()
         total_loss = torch.zeros(stop - start, dtype=torch.float64, device=points.device)
-        for s0 in range(0, n, RISK_SAMPLE_BLOCK):
-            s1 = min(s0 + RISK_SAMPLE_BLOCK, n)
+        for s0, s1 in blocks:
             summed = fused_risk(model, loss_fn, part, x[s0:s1], y[s0:s1])
             if summed is None:
                 return None

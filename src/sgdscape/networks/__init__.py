@@ -6,50 +6,7 @@ names the former ``sgdscape.networks`` module offered; they live in the modules
 ray_backend, slices) and are re-exported from there.
 """
 
-from sgdscape.networks.slicing import (
-    BACKENDS,
-    CPU_BLOCK_BYTES,
-    CPU_CHUNK_BYTES,
-    NORMALIZATIONS,
-    PRECISIONS,
-    ChunkPlan,
-    Directions,
-    Evaluator,
-    LineLandscape,
-    as_tensors,
-    flat_parameters,
-    grid_coords,
-    interpolation_directions,
-    line_landscape,
-    normalize_direction,
-    parameter_layout,
-    pca_directions,
-    random_directions,
-    run_local,
-    slice_landscape,
-    unflatten,
-)
+from sgdscape.networks import slicing
+from sgdscape.networks.slicing import *  # noqa: F403  (the names listed once, in slicing)
 
-__all__ = [
-    "BACKENDS",
-    "CPU_BLOCK_BYTES",
-    "CPU_CHUNK_BYTES",
-    "NORMALIZATIONS",
-    "PRECISIONS",
-    "ChunkPlan",
-    "Directions",
-    "Evaluator",
-    "LineLandscape",
-    "as_tensors",
-    "flat_parameters",
-    "grid_coords",
-    "interpolation_directions",
-    "line_landscape",
-    "normalize_direction",
-    "parameter_layout",
-    "pca_directions",
-    "random_directions",
-    "run_local",
-    "slice_landscape",
-    "unflatten",
-]
+__all__ = slicing.__all__

@@ -27,6 +27,9 @@ from sgdscape.networks.evaluation import Evaluator
 log = logging.getLogger(__name__)
 
 Progress = Callable[[int, int], None]
+#: the finished chunks by index: the risk ``(C,)`` at the chunk's ``C`` points and the
+#: per-sample losses ``(n, C)`` (``None`` without ``per_sample``)
+ChunkResults = dict[int, tuple[np.ndarray, np.ndarray | None]]
 #: where chunks run: this process, or a Ray cluster (:mod:`sgdscape.networks.ray_backend`)
 BACKENDS = ("local", "ray")
 
@@ -54,7 +57,7 @@ class ChunkPlan:
             return None
         return self.checkpoint_dir / f"chunk_{index:05d}.npz"
 
-    def prepare(self) -> dict[int, tuple[np.ndarray, np.ndarray | None]]:
+    def prepare(self) -> ChunkResults:
         """Create the checkpoint directory; return the chunks already finished there."""
         if self.checkpoint_dir is None:
             return {}
@@ -136,9 +139,9 @@ def run_local(
     evaluator: Evaluator,
     directions: Directions,
     plan: ChunkPlan,
-    done: dict[int, tuple[np.ndarray, np.ndarray | None]],
+    done: ChunkResults,
     progress: Progress | None,
-) -> dict[int, tuple[np.ndarray, np.ndarray | None]]:
+) -> ChunkResults:
     """Compute the missing chunks in this process, checkpointing each one."""
     total = len(plan.starts)
     for index in range(total):

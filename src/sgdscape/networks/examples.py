@@ -126,36 +126,45 @@ def spirals(
     return x[order], y[order]
 
 
-def moons_example(seed: int = 0) -> Example:
-    """An MLP 2-16-16-2 on 512 synthetic two-moons points."""
-    x, y = two_moons(seed=seed)
+def _tanh_mlp_2d(
+    name: str,
+    description: str,
+    data: tuple[torch.Tensor, torch.Tensor],
+    width: int,
+    seed: int,
+    *,
+    lr: float,
+    epochs: int,
+    optimizer: str = "sgd",
+) -> Example:
+    """A two-class MLP ``2-width-width-2`` with tanh units on the 2-d points ``data``."""
+    x, y = data
     model = _init(
         seed,
         lambda: nn.Sequential(
-            nn.Linear(2, 16), nn.Tanh(), nn.Linear(16, 16), nn.Tanh(), nn.Linear(16, 2)
+            nn.Linear(2, width), nn.Tanh(), nn.Linear(width, width), nn.Tanh(), nn.Linear(width, 2)
         ),
     )
     return Example(
-        "moons", moons_example.__doc__ or "", model, nn.CrossEntropyLoss(), x, y, lr=0.3, epochs=4
+        name, description, model, nn.CrossEntropyLoss(), x, y, optimizer, lr, epochs=epochs
+    )
+
+
+def moons_example(seed: int = 0) -> Example:
+    """An MLP 2-16-16-2 on 512 synthetic two-moons points."""
+    return _tanh_mlp_2d(
+        "moons", moons_example.__doc__ or "", two_moons(seed=seed), 16, seed, lr=0.3, epochs=4
     )
 
 
 def spirals_example(seed: int = 0) -> Example:
     """An MLP 2-32-32-2 on 512 synthetic two-spirals points."""
-    x, y = spirals(seed=seed)
-    model = _init(
-        seed,
-        lambda: nn.Sequential(
-            nn.Linear(2, 32), nn.Tanh(), nn.Linear(32, 32), nn.Tanh(), nn.Linear(32, 2)
-        ),
-    )
-    return Example(
+    return _tanh_mlp_2d(
         "spirals",
         spirals_example.__doc__ or "",
-        model,
-        nn.CrossEntropyLoss(),
-        x,
-        y,
+        spirals(seed=seed),
+        32,
+        seed,
         optimizer="adam",
         lr=0.01,
         epochs=6,

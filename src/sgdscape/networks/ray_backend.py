@@ -11,10 +11,8 @@ import copy
 import functools
 from typing import Any
 
-import numpy as np
-
 from sgdscape.errors import SgdscapeError
-from sgdscape.networks.chunks import BACKENDS, ChunkPlan, Progress
+from sgdscape.networks.chunks import BACKENDS, ChunkPlan, ChunkResults, Progress
 from sgdscape.networks.directions import Directions
 from sgdscape.networks.evaluation import Evaluator
 
@@ -24,9 +22,9 @@ def run_ray(
     evaluator: Evaluator,
     directions: Directions,
     plan: ChunkPlan,
-    done: dict[int, tuple[np.ndarray, np.ndarray | None]],
+    done: ChunkResults,
     progress: Progress | None,
-) -> dict[int, tuple[np.ndarray, np.ndarray | None]]:
+) -> ChunkResults:
     """Compute the missing chunks of ``plan`` on ``backend`` (``"ray"`` or a ``RayBackend``).
 
     Returns ``done`` completed with every chunk's ``(risk (c,), samples (n, c) | None)``.
@@ -51,7 +49,5 @@ def run_ray(
         use_algebra=evaluator.use_algebra,
         precision=evaluator.precision,
     )
-    result: dict[int, tuple[np.ndarray, np.ndarray | None]] = backend.run(
-        factory, directions, plan, done, progress
-    )
+    result: ChunkResults = backend.run(factory, directions, plan, done, progress)
     return result

@@ -93,6 +93,18 @@ def _contour(result: RunResult, z: Any, label: str, colorbar: str) -> dict[str, 
     return trace | {"name": label, "showlegend": False}
 
 
+def _line(x: Any, y: Any, colour: str, width: float, name: str) -> dict[str, Any]:
+    """A plotly line trace of ``y`` against ``x`` (lists of the same length)."""
+    return {
+        "type": "scatter",
+        "mode": "lines",
+        "x": x,
+        "y": y,
+        "line": {"color": colour, "width": width},
+        "name": name,
+    }
+
+
 def _marker(colour: str, size: int = 12, name: str = "") -> dict[str, Any]:
     return {
         "type": "scatter",
@@ -189,33 +201,18 @@ def base_figures(
         _marker(RUN_COLOURS[0], 13, "iterate"),
     ]
     loss_data = [
-        {
-            "type": "scatter",
-            "mode": "lines",
-            "x": steps,
-            "y": payload["batch_loss"],
-            "line": {"color": "#bbbbbb", "width": 1},
-            "name": "minibatch loss",
-        },
-        {
-            "type": "scatter",
-            "mode": "lines",
-            "x": steps,
-            "y": payload["risk"],
-            "line": {"color": RUN_COLOURS[0], "width": 2.5},
-            "name": "risk" + (" (run 1)" if pins else ""),
-        },
+        _line(steps, payload["batch_loss"], "#bbbbbb", 1, "minibatch loss"),
+        _line(steps, payload["risk"], RUN_COLOURS[0], 2.5, "risk" + (" (run 1)" if pins else "")),
         _marker(RUN_COLOURS[0], 10, "step"),
     ]
     noise_data = [
-        {
-            "type": "scatter",
-            "mode": "lines",
-            "x": steps,
-            "y": payload["noise_norm"],
-            "line": {"color": RUN_COLOURS[0], "width": 2},
-            "name": "‖g_B − ∇R‖" + (" (run 1)" if pins else ""),
-        },
+        _line(
+            steps,
+            payload["noise_norm"],
+            RUN_COLOURS[0],
+            2,
+            "‖g_B − ∇R‖" + (" (run 1)" if pins else ""),
+        ),
         {
             "type": "scatter",
             "x": steps,

@@ -5,13 +5,11 @@ the risk-only path's peak memory in a fresh process.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 
 import numpy as np
 import torch
 
-from sgdscape.surfaces.bench.measure import Row, child_environment, interleaved, seconds_text
+from sgdscape.surfaces.bench.measure import Row, interleaved, run_python, seconds_text
 from sgdscape.surfaces.bench.seed import seed_make_grids, seed_train
 
 
@@ -81,16 +79,10 @@ def bench_risk_memory(
     n_samples: int = 10_000, grid: int = 1000, budget: int = 2**30, name: str = ""
 ) -> Row:
     """The risk-only path in a fresh process: wall time and peak resident memory."""
-    completed = subprocess.run(
-        [sys.executable, "-c", _CHILD, str(n_samples), str(grid), str(budget)],
-        capture_output=True,
-        text=True,
-        env=child_environment(),
-        check=False,
+    stdout = run_python(
+        ["-c", _CHILD, str(n_samples), str(grid), str(budget)], "risk benchmark child failed"
     )
-    if completed.returncode != 0:
-        raise RuntimeError(f"risk benchmark child failed:\n{completed.stderr}")
-    report = json.loads(completed.stdout.strip().splitlines()[-1])
+    report = json.loads(stdout.strip().splitlines()[-1])
     peak = report["peak_rss"]
     return Row(
         name=name or "landscape risk-only (subprocess)",

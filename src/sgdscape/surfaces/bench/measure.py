@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
@@ -176,6 +178,22 @@ def child_environment() -> dict[str, str]:
         [source, *filter(None, [environment.get("PYTHONPATH")])]
     )
     return environment
+
+
+def run_python(arguments: list[str], failure: str) -> str:
+    """The standard output of ``python ARGUMENTS`` run in a new process with
+    :func:`child_environment`; a ``RuntimeError`` saying ``failure`` and the child's standard
+    error if it exits with a nonzero status."""
+    completed = subprocess.run(
+        [sys.executable, *arguments],
+        capture_output=True,
+        text=True,
+        env=child_environment(),
+        check=False,
+    )
+    if completed.returncode != 0:
+        raise RuntimeError(f"{failure}:\n{completed.stderr}")
+    return completed.stdout
 
 
 def sync_device(device: torch.device) -> None:

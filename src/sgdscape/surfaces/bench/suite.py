@@ -4,22 +4,11 @@ from __future__ import annotations
 
 import torch
 
-from sgdscape.surfaces.bench.foundation import (
-    bench_risk_memory,
-    bench_seed_landscape,
-    bench_trajectories,
-)
-from sgdscape.surfaces.bench.measure import (
-    Row,
-    against_seed_rate,
-    best_time,
-    copy_bandwidth,
-    seconds_text,
-)
+from sgdscape.surfaces.bench import foundation, measure
 from sgdscape.surfaces.bench.user import user_rows
 
 
-def suite(device: str = "cpu", quick: bool = False, repeats: int = 3) -> list[Row]:
+def suite(device: str = "cpu", quick: bool = False, repeats: int = 3) -> list[measure.Row]:
     """The issue-7 performance table: landscapes, trajectories and memory, with baselines.
 
     Sizes follow the issue: materialised per-sample grids 1,000 x 300x300 on the CPU
@@ -39,18 +28,18 @@ def suite(device: str = "cpu", quick: bool = False, repeats: int = 3) -> list[Ro
     target = resolve_device(device)
     name = target.type
     gpu = name == "cuda"
-    rows: list[Row] = []
+    rows: list[measure.Row] = []
 
     # the seed's own loop: the reference rate of every "ratio" below
-    seed_row = bench_seed_landscape(100, 20 if quick else 100, repeats=repeats)
+    seed_row = foundation.bench_seed_landscape(100, 20 if quick else 100, repeats=repeats)
     seed_rate = seed_row.evaluations / seed_row.baseline_seconds
     rows.append(seed_row)
     if not gpu:
         rows.extend(user_rows(seed_rate, quick=quick, repeats=repeats))
 
-    bandwidth = copy_bandwidth(target, 2**24 if quick else 2**28)
+    bandwidth = measure.copy_bandwidth(target, 2**24 if quick else 2**28)
     rows.append(
-        Row(
+        measure.Row(
             "copy bandwidth (read+write)",
             name,
             f"{(2**24 if quick else 2**28) / 2**20:.0f} MiB",
@@ -94,7 +83,7 @@ def suite(device: str = "cpu", quick: bool = False, repeats: int = 3) -> list[Ro
 
     used = kernels.used["fill"]
     times = {
-        "plain": best_time(
+        "plain": measure.best_time(
             lambda: landscape(
                 model, data, grid, engine="plain", memory_budget=budget, device=target
             ),
@@ -105,18 +94,18 @@ def suite(device: str = "cpu", quick: bool = False, repeats: int = 3) -> list[Ro
     if not quick:
         fill()  # compile and fault the pages in
         used = kernels.used["fill"]
-        times["fused (fresh output)"] = best_time(
+        times["fused (fresh output)"] = measure.best_time(
             lambda: landscape(
                 model, data, grid, engine="fused", memory_budget=budget, device=target
             ),
             target,
             repeats,
         )
-        times["fused kernel, reused buffer"] = best_time(fill, target, repeats)
+        times["fused kernel, reused buffer"] = measure.best_time(fill, target, repeats)
     fused_ok = kernels.used["fill"] > used
     for label, seconds in times.items():
         rows.append(
-            against_seed_rate(
+            measure.against_seed_rate(
                 f"per-sample grids: {label}",
                 name,
                 f"{n_mat} x {g_mat}x{g_mat}",
@@ -136,13 +125,13 @@ def suite(device: str = "cpu", quick: bool = False, repeats: int = 3) -> list[Ro
     evaluations = float(n_risk * grid.shape[0] * grid.shape[1])
     small = Grid.square(max(8, g_risk // 4))
     small_evaluations = float(n_risk * small.shape[0] * small.shape[1])
-    plain = best_time(
+    plain = measure.best_time(
         lambda: landscape(model, data, small, per_sample=False, engine="plain", device=target),
         target,
         1 if not quick else repeats,
     )
     rows.append(
-        against_seed_rate(
+        measure.against_seed_rate(
             "risk only: plain",
             name,
             f"{n_risk} x {small.shape[0]}x{small.shape[1]}",
@@ -153,13 +142,13 @@ def suite(device: str = "cpu", quick: bool = False, repeats: int = 3) -> list[Ro
     )
     if not quick:
         landscape(model, data, Grid.square(8), per_sample=False, engine="fused", device=target)
-        fused = best_time(
+        fused = measure.best_time(
             lambda: landscape(model, data, grid, per_sample=False, engine="fused", device=target),
             target,
             repeats,
         )
         rows.append(
-            against_seed_rate(
+            measure.against_seed_rate(
                 "risk only: fused",
                 name,
                 f"{n_risk} x {g_risk}x{g_risk}",
@@ -171,7 +160,9 @@ def suite(device: str = "cpu", quick: bool = False, repeats: int = 3) -> list[Ro
         )
     if not gpu and not quick:
         rows.append(
-            bench_risk_memory(n_risk, g_risk, name="risk only: peak memory (fresh process)")
+            foundation.bench_risk_memory(
+                n_risk, g_risk, name="risk only: peak memory (fresh process)"
+            )
         )
 
     n_inits = 100 if quick else 10_000
@@ -188,7 +179,7 @@ def suite(device: str = "cpu", quick: bool = False, repeats: int = 3) -> list[Ro
         optimizers, engines = optimizers[:1], engines[:1]
     for optimizer, options in optimizers:
         for engine, full in engines:
-            row = bench_trajectories(
+            row = foundation.bench_trajectories(
                 n_inits,
                 100,
                 repeats=repeats,
@@ -207,6 +198,6 @@ def suite(device: str = "cpu", quick: bool = False, repeats: int = 3) -> list[Ro
     for row in rows:
         if row.name.startswith("trajectories"):
             row.baseline_seconds = fastest
-            row.baseline = f"seed train {seconds_text(fastest)}/traj"
+            row.baseline = f"seed train {measure.seconds_text(fastest)}/traj"
             row.ratio = n_inits * fastest / row.seconds
     return rows

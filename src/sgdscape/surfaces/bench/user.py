@@ -5,15 +5,13 @@ options, each against its floor.
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 import tempfile
 import time
 
 import numpy as np
 import torch
 
-from sgdscape.surfaces.bench.measure import Row, child_environment, interleaved, seconds_text
+from sgdscape.surfaces.bench.measure import Row, interleaved, run_python, seconds_text
 from sgdscape.surfaces.bench.seed import seed_train
 
 _FRESH = r"""
@@ -51,32 +49,18 @@ def fresh_process(what: str, n: int, g: int) -> dict[str, float]:
     options; ``process`` is the child's whole wall time, interpreter start included.
     """
     began = time.perf_counter()
-    completed = subprocess.run(
-        [sys.executable, "-c", _FRESH, what, str(n), str(g)],
-        capture_output=True,
-        text=True,
-        env=child_environment(),
-        check=False,
+    stdout = run_python(
+        ["-c", _FRESH, what, str(n), str(g)], f"fresh-process benchmark {what!r} failed"
     )
     process = time.perf_counter() - began
-    if completed.returncode != 0:
-        raise RuntimeError(f"fresh-process benchmark {what!r} failed:\n{completed.stderr}")
-    report = json.loads(completed.stdout.strip().splitlines()[-1])
+    report = json.loads(stdout.strip().splitlines()[-1])
     return {"import": report["import"], "seconds": report["seconds"], "process": process}
 
 
 def whole_cli(arguments: list[str]) -> float:
     """Wall seconds of ``python -m sgdscape ARGUMENTS`` in a new process."""
     began = time.perf_counter()
-    completed = subprocess.run(
-        [sys.executable, "-m", "sgdscape", *arguments],
-        capture_output=True,
-        text=True,
-        env=child_environment(),
-        check=False,
-    )
-    if completed.returncode != 0:
-        raise RuntimeError(f"sgdscape {' '.join(arguments)} failed:\n{completed.stderr}")
+    run_python(["-m", "sgdscape", *arguments], f"sgdscape {' '.join(arguments)} failed")
     return time.perf_counter() - began
 
 

@@ -25,7 +25,7 @@ from sgdscape.views.fan import FULL_STEP_LABEL, MEAN_LABEL, draw_fan, fan_traces
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 
 
 # ------------------------------------------------------------------ presets

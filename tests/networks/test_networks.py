@@ -584,7 +584,7 @@ def test_the_python_example_in_the_docs_runs(tmp_path, monkeypatch):
     matplotlib.use("Agg")
     from pathlib import Path
 
-    text = (Path(__file__).resolve().parent.parent / "docs" / "networks.md").read_text()
+    text = (Path(__file__).resolve().parents[2] / "docs" / "networks.md").read_text()
     start = text.index("```python") + len("```python")
     code = text[start : text.index("```", start)]
     monkeypatch.chdir(tmp_path)

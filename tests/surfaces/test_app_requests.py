@@ -24,7 +24,7 @@ pytestmark = [
     pytest.mark.skipif(importlib.util.find_spec("dash") is None, reason="needs the app extra"),
 ]
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 #: the longest log line allowed: a value is named, never echoed whole
 MAX_LOG_LINE = 400
 

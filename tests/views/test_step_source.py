@@ -188,7 +188,7 @@ def test_the_player_script_is_a_package_asset_inlined_in_the_page(run_case) -> N
     assert asset.lstrip().startswith("//") and "async function sgdscapePlayer(" in asset
     assert asset == PLAYER_JS
     assert asset in html_page(run_case[0], steps=[0, 1])
-    pyproject = Path(__file__).resolve().parents[1] / "pyproject.toml"
+    pyproject = Path(__file__).resolve().parents[2] / "pyproject.toml"
     package_data = tomllib.loads(pyproject.read_text())["tool"]["setuptools"]["package-data"]
     assert "assets/*.js" in package_data["sgdscape.views"]  # shipped in the wheel
 

@@ -165,7 +165,7 @@ def test_serve_refuses_a_non_loopback_host_without_the_flag():
     import sys
     from pathlib import Path
 
-    root = Path(__file__).resolve().parents[1]
+    root = Path(__file__).resolve().parents[2]
     env = dict(os.environ, PYTHONPATH=str(root / "src"))
     done = subprocess.run(
         [sys.executable, "-m", "sgdscape", "serve", "--host", "0.0.0.0"],

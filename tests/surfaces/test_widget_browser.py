@@ -17,7 +17,7 @@ pytest.importorskip("anywidget")
 import sgdscape
 from sgdscape.views.step_figure import safe_log
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 
 pytestmark = [

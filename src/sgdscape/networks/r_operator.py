@@ -1,0 +1,391 @@
+"""Exact Hessian-vector products of an ``nn.Sequential`` MLP by Pearlmutter's R-operator.
+
+:class:`SequentialHessian` keeps the forward and backward passes at ``theta`` and computes ``H v``
+(and ``v^T H v`` by forward passes only) for many vectors at once, with the first and second
+derivatives of the elementwise activations written out (ReLU, tanh, sigmoid) or taken from
+autograd once. :class:`sgdscape.networks.hessian.HessianOperator` uses it where it applies and
+falls back to the generic ``torch.func`` products otherwise.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from sgdscape.networks.evaluation import ELEMENTWISE
+from sgdscape.networks.losses import LossFn
+from sgdscape.networks.parameters import unflatten
+
+#: elementwise modules an MLP may hold between its ``Linear`` layers for the R-operator path
+#: (the slice evaluator's list: their first and second derivatives come from autograd once)
+MLP_ELEMENTWISE = ELEMENTWISE
+#: bytes of one ``(vectors, samples, width)`` R-pass tensor: the vectors of a product go through
+#: the passes in groups this size, which stay in a core's cache (on a 2 MB-L2 CPU, groups of 4
+#: digits-MLP vectors ran at half the time per vector of groups of 8 or more)
+RPASS_BYTES = 2**20
+
+
+class SequentialHessian:
+    """Exact ``H v`` for an ``nn.Sequential`` MLP by Pearlmutter's R-operator, batched over ``v``.
+
+    The model is ``Linear, act, Linear, act, ..., Linear[, act]`` (``act``: elementwise modules
+    of :data:`MLP_ELEMENTWISE`, composed), on inputs ``x: (n, features)``, with a mean
+    ``nn.CrossEntropyLoss`` (integer targets, no weights, smoothing or ignored targets) or a mean
+    ``nn.MSELoss``. The forward and backward passes at ``theta`` are kept (activations ``a_l``,
+    pre-activations ``z_l``, the activation's first and second derivatives there, the
+    backpropagated ``delta_l``); a product then costs one R-forward and one R-backward pass of a
+    few matrix products per layer, for ``m`` vectors at once as ``(m, n, width)`` tensors. It
+    computes the same Hessian as the double-backward of :class:`HessianOperator`'s generic path
+    (the tests compare them), without autograd's graph of small operations.
+    """
+
+    def __init__(
+        self,
+        layers: list[tuple[nn.Linear, list[nn.Module]]],
+        offsets: list[tuple[int, int | None]],
+        loss: str,
+        params: dict[str, torch.Tensor],
+        names: list[tuple[str, str | None]],
+        x: torch.Tensor,
+        y: torch.Tensor,
+    ) -> None:
+        self.loss = loss
+        self.offsets = offsets
+        self.weights = [params[w] for w, _ in names]
+        self.biases = [None if b is None else params[b] for _, b in names]
+        self.inputs: list[torch.Tensor] = []  # a_{l-1}: (n, in)
+        self.pre: list[torch.Tensor] = []  # z_l: (n, out)
+        self.first: list[torch.Tensor | None] = []  # act'(z_l), None where it is one
+        self.second: list[torch.Tensor | None] = []  # act''(z_l), None where it is zero
+        a = x
+        with torch.no_grad():
+            for (_, acts), weight, bias in zip(layers, self.weights, self.biases, strict=True):
+                self.inputs.append(a)
+                z = a @ weight.T if bias is None else torch.addmm(bias, a, weight.T)
+                a, d1, d2 = _elementwise_derivatives(acts, z)
+                self.pre.append(z)
+                self.first.append(d1)
+                self.second.append(d2)
+            n = x.shape[0]
+            if loss == "cross-entropy":
+                self.probabilities = torch.softmax(a, dim=1)
+                onehot = torch.nn.functional.one_hot(y.long(), a.shape[1]).to(a.dtype)
+                error = (self.probabilities - onehot) / n
+            else:
+                self.scale = 2.0 / a.numel()
+                error = self.scale * (a - y)
+            delta = _times(error, self.first[-1])
+            self.error = error
+            self.deltas: list[torch.Tensor] = [delta]  # dL/dz_l, from the last layer down
+            self.upstream: list[torch.Tensor] = []  # dL/da_{l-1} = delta_l W_l
+            for index in range(len(layers) - 1, 0, -1):
+                upstream = delta @ self.weights[index]
+                delta = _times(upstream, self.first[index - 1])
+                self.upstream.insert(0, upstream)
+                self.deltas.insert(0, delta)
+
+    @classmethod
+    def build(
+        cls,
+        model: nn.Module,
+        loss_fn: LossFn,
+        names: Sequence[str],
+        shapes: Sequence[tuple[int, ...]],
+        theta: torch.Tensor,
+        x: torch.Tensor,
+        y: torch.Tensor,
+    ) -> SequentialHessian | None:
+        """The R-operator for ``model`` at flat ``theta`` on ``(x, y)``, or ``None`` where it does
+        not apply (then the generic ``torch.func`` path runs)."""
+        loss = _mlp_loss(loss_fn, x, y)
+        if loss is None or not isinstance(model, nn.Sequential):
+            return None
+        layers: list[tuple[nn.Linear, list[nn.Module]]] = []
+        linear_names: list[tuple[str, str | None]] = []
+        for child, module in model.named_children():
+            if type(module) is nn.Linear:
+                layers.append((module, []))
+                bias = f"{child}.bias" if module.bias is not None else None
+                linear_names.append((f"{child}.weight", bias))
+            elif type(module) in MLP_ELEMENTWISE and layers:
+                if isinstance(module, nn.Dropout) and module.training and module.p > 0:
+                    return None  # random masks: the generic path keeps the model's own behaviour
+                layers[-1][1].append(module)
+            else:
+                return None
+        expected = [n for pair in linear_names for n in pair if n is not None]
+        if not layers or list(names) != expected:
+            return None
+        if loss == "mean-squared" and tuple(y.shape) != (x.shape[0], layers[-1][0].out_features):
+            return None
+        starts: dict[str, int] = {}
+        position = 0
+        for name, shape in zip(names, shapes, strict=True):
+            starts[name] = position
+            position += int(np.prod(shape))
+        offsets = [(starts[w], None if b is None else starts[b]) for w, b in linear_names]
+        params = unflatten(theta, names, shapes)
+        return cls(layers, offsets, loss, params, linear_names, x, y)
+
+    def matvec(self, vectors: torch.Tensor) -> torch.Tensor:
+        """``H v`` of this data's mean loss for ``vectors: (m, p)``, shape ``(m, p)``.
+
+        The vectors go in groups sized by :data:`RPASS_BYTES`.
+        """
+        samples = self.inputs[0].shape[0]
+        width = max([w.shape[0] for w in self.weights] + [w.shape[1] for w in self.weights])
+        group = max(1, RPASS_BYTES // (samples * width * vectors.element_size()))
+        if vectors.shape[0] == 1:
+            return self._matvec_one(vectors[0])[None]
+        if vectors.shape[0] <= group:
+            return self._matvec(vectors)
+        return torch.cat([self._matvec(part) for part in torch.split(vectors, group)])
+
+    def _tangents(
+        self, vectors: torch.Tensor
+    ) -> tuple[list[torch.Tensor], list[torch.Tensor | None]]:
+        """Each layer's ``(V_l (m, out, in), v_b (m, 1, out) | None)`` as views of ``vectors``;
+        with one vector ``(out, in)`` and ``(1, out)``, so that the passes run 2-D products."""
+        lead = () if vectors.shape[0] == 1 else (vectors.shape[0],)
+        weights, biases = [], []
+        for (w_start, b_start), weight in zip(self.offsets, self.weights, strict=True):
+            size = weight.numel()
+            weights.append(vectors[:, w_start : w_start + size].reshape(*lead, *weight.shape))
+            biases.append(
+                None
+                if b_start is None
+                else vectors[:, b_start : b_start + weight.shape[0]].reshape(*lead, 1, -1)
+            )
+        return weights, biases
+
+    def _r_forward(
+        self, tangents_w: list[torch.Tensor], tangents_b: list[torch.Tensor | None]
+    ) -> tuple[list[torch.Tensor | None], list[torch.Tensor]]:
+        """R(a_{l-1}) (``None`` for the inputs) and R(z_l) of every layer, ``([m,] n, width)``."""
+        r_inputs: list[torch.Tensor | None] = [None]
+        r_pre: list[torch.Tensor] = []
+        for index, weight in enumerate(self.weights):
+            # R(z_l) = R(a_{l-1}) W^T + a_{l-1} V^T + v_b;  R(a_l) = act'(z_l) R(z_l)
+            r_z = torch.matmul(self.inputs[index], tangents_w[index].mT)
+            r_input = r_inputs[index]
+            if r_input is not None:
+                r_z = r_z + torch.matmul(r_input, weight.T)
+            bias = tangents_b[index]
+            if bias is not None:
+                r_z = r_z + bias
+            r_pre.append(r_z)
+            r_inputs.append(_times(r_z, self.first[index]))
+        return r_inputs, r_pre
+
+    def _matvec_one(self, vector: torch.Tensor) -> torch.Tensor:
+        """``H v`` for one ``vector: (p,)``: :meth:`_matvec`'s passes as fused 2-D products
+        written in place (a Lanczos run makes its products one at a time)."""
+        out = torch.empty_like(vector)
+        tangents_w, tangents_b = self._tangents(vector[None])
+        with torch.no_grad():
+            r_inputs: list[torch.Tensor | None] = [None]
+            r_pre: list[torch.Tensor] = []
+            for index, weight in enumerate(self.weights):
+                bias = tangents_b[index]
+                inputs, tangent = self.inputs[index], tangents_w[index].T
+                r_z = inputs @ tangent if bias is None else torch.addmm(bias, inputs, tangent)
+                r_input = r_inputs[index]
+                if r_input is not None:
+                    r_z.addmm_(r_input, weight.T)
+                r_pre.append(r_z)
+                r_inputs.append(_times(r_z, self.first[index]))
+            r_output = r_inputs[-1]
+            assert r_output is not None
+            if self.loss == "cross-entropy":
+                p = self.probabilities
+                weighted = p * r_output
+                r_delta = weighted.addcmul_(p, weighted.sum(dim=1, keepdim=True), value=-1.0)
+                r_delta.div_(p.shape[0])
+            else:
+                r_delta = self.scale * r_output
+            if self.first[-1] is not None:
+                r_delta.mul_(self.first[-1])
+            if self.second[-1] is not None:
+                r_delta.addcmul_(self.error * self.second[-1], r_pre[-1])
+            for index in range(len(self.weights) - 1, -1, -1):
+                w_start, b_start = self.offsets[index]
+                weight = self.weights[index]
+                product = out[w_start : w_start + weight.numel()].view(weight.shape)
+                torch.mm(r_delta.T, self.inputs[index], out=product)
+                r_input = r_inputs[index]
+                if r_input is not None:
+                    product.addmm_(self.deltas[index].T, r_input)
+                if b_start is not None:
+                    torch.sum(r_delta, dim=0, out=out[b_start : b_start + weight.shape[0]])
+                if index == 0:
+                    break
+                r_upstream = r_delta @ weight
+                r_upstream.addmm_(self.deltas[index], tangents_w[index])
+                first = self.first[index - 1]
+                if first is not None:
+                    r_upstream.mul_(first)
+                second = self.second[index - 1]
+                if second is not None:
+                    r_upstream.addcmul_(self.upstream[index - 1] * second, r_pre[index - 1])
+                r_delta = r_upstream
+        return out
+
+    def _matvec(self, vectors: torch.Tensor) -> torch.Tensor:
+        single = vectors.shape[0] == 1
+        out = torch.empty_like(vectors)
+        tangents_w, tangents_b = self._tangents(vectors)
+        with torch.no_grad():
+            r_inputs, r_pre = self._r_forward(tangents_w, tangents_b)
+            r_output = r_inputs[-1]
+            assert r_output is not None
+            if self.loss == "cross-entropy":
+                p = self.probabilities
+                weighted = p * r_output
+                r_error = (weighted - p * weighted.sum(dim=-1, keepdim=True)) / p.shape[0]
+            else:
+                r_error = self.scale * r_output
+            r_delta = _times(r_error, self.first[-1])
+            if self.second[-1] is not None:
+                r_delta = r_delta + (self.error * self.second[-1]) * r_pre[-1]
+            # R-backward, from the last layer down
+            for index in range(len(self.weights) - 1, -1, -1):
+                w_start, b_start = self.offsets[index]
+                weight = self.weights[index]
+                product = torch.matmul(r_delta.mT, self.inputs[index])
+                r_input = r_inputs[index]
+                if r_input is not None:
+                    product = product + torch.matmul(self.deltas[index].T, r_input)
+                out[:, w_start : w_start + weight.numel()] = product.reshape(out.shape[0], -1)
+                if b_start is not None:
+                    bias_product = r_delta.sum(dim=-2)
+                    out[:, b_start : b_start + weight.shape[0]] = (
+                        bias_product[None] if single else bias_product
+                    )
+                if index == 0:
+                    break
+                r_upstream = torch.matmul(r_delta, weight) + torch.matmul(
+                    self.deltas[index], tangents_w[index]
+                )
+                r_delta = _times(r_upstream, self.first[index - 1])
+                second = self.second[index - 1]
+                if second is not None:
+                    r_delta = r_delta + (self.upstream[index - 1] * second) * r_pre[index - 1]
+        return out
+
+    def quadratic_form(self, vectors: torch.Tensor) -> torch.Tensor:
+        """``v^T H v`` for ``vectors: (m, p)``, shape ``(m,)``, by forward passes only.
+
+        The second derivative of ``t -> L(theta + t v)`` at 0: ``o'^T H_loss o'`` plus, at every
+        node, its adjoint times the node's second-order part (``2 a_{l-1}' V_l^T`` of a layer,
+        ``act''(z_l) z_l'^2`` of an activation); no R-backward pass and no ``(m, p)`` product.
+        """
+        samples = self.inputs[0].shape[0]
+        width = max([w.shape[0] for w in self.weights] + [w.shape[1] for w in self.weights])
+        group = max(1, RPASS_BYTES // (samples * width * vectors.element_size()))
+        return torch.cat([self._quadratic(part) for part in torch.split(vectors, group)])
+
+    def _quadratic(self, vectors: torch.Tensor) -> torch.Tensor:
+        tangents_w, tangents_b = self._tangents(vectors)
+        dims = (-2, -1)
+        with torch.no_grad():
+            r_inputs, r_pre = self._r_forward(tangents_w, tangents_b)
+            total = torch.zeros(vectors.shape[0], dtype=vectors.dtype, device=vectors.device)
+            last = len(self.weights) - 1
+            for index in range(len(self.weights)):
+                r_input = r_inputs[index]
+                if r_input is not None:  # the layer's bilinear term: 2 delta_l . (a' V^T)
+                    bilinear = torch.matmul(r_input, tangents_w[index].mT)
+                    total += 2 * (self.deltas[index] * bilinear).sum(dim=dims)
+                second = self.second[index]
+                if second is not None:  # the activation's curvature: adjoint . act'' z'^2
+                    adjoint = self.error if index == last else self.upstream[index]
+                    total += ((adjoint * second) * r_pre[index].square()).sum(dim=dims)
+            r_output = r_inputs[-1]
+            assert r_output is not None
+            if self.loss == "cross-entropy":
+                p = self.probabilities
+                spread = (p * r_output.square()).sum(dim=-1) - (p * r_output).sum(dim=-1).square()
+                total += spread.sum(dim=-1) / p.shape[0]
+            else:
+                total += self.scale * r_output.square().sum(dim=dims)
+        return total
+
+
+def _times(tensor: torch.Tensor, factor: torch.Tensor | None) -> torch.Tensor:
+    """``tensor * factor``, or ``tensor`` where the factor is all ones (``None``)."""
+    return tensor if factor is None else tensor * factor
+
+
+def _mlp_loss(loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor) -> str | None:
+    """``"cross-entropy"`` or ``"mean-squared"`` when the R-operator path knows ``loss_fn``."""
+    if x.dim() != 2:
+        return None
+    if (
+        type(loss_fn) is nn.CrossEntropyLoss
+        and loss_fn.reduction == "mean"
+        and loss_fn.weight is None
+        and float(loss_fn.label_smoothing) == 0.0
+        and y.dim() == 1
+        and not y.is_floating_point()
+        and not bool((y == loss_fn.ignore_index).any())
+    ):
+        return "cross-entropy"
+    if type(loss_fn) is nn.MSELoss and loss_fn.reduction == "mean" and y.is_floating_point():
+        return "mean-squared"
+    return None
+
+
+def _relu(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    mask = (z > 0).to(z.dtype)  # relu'(0) = 0, as autograd's threshold_backward
+    return z * mask, mask, None
+
+
+def _tanh(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    value = torch.tanh(z)
+    first = 1 - value.square()
+    return value, first, -2 * value * first
+
+
+def _sigmoid(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    value = torch.sigmoid(z)
+    first = value * (1 - value)
+    return value, first, first * (1 - 2 * value)
+
+
+#: activations whose derivatives are written out (others come from autograd)
+CLOSED_FORM: dict[
+    type[nn.Module],
+    Callable[[torch.Tensor], tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]],
+] = {
+    nn.ReLU: _relu,
+    nn.Tanh: _tanh,
+    nn.Sigmoid: _sigmoid,
+}
+
+
+def _elementwise_derivatives(
+    modules: Sequence[nn.Module], z: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
+    """``(act(z), act'(z) or None where it is one, act''(z) or None where it vanishes)`` of the composed elementwise
+    ``modules`` (identity when empty), from autograd: the Jacobian of an elementwise map is
+    diagonal, so the gradient of ``act(z).sum()`` is ``act'(z)`` and that of ``act'(z).sum()``
+    is ``act''(z)``."""
+    if not modules:
+        return z, None, None
+    if len(modules) == 1 and type(modules[0]) in CLOSED_FORM:
+        return CLOSED_FORM[type(modules[0])](z)
+    with torch.enable_grad():
+        point = z.detach().requires_grad_(True)
+        value = point
+        for module in modules:
+            value = module(value)
+        (first,) = torch.autograd.grad(value.sum(), point, create_graph=True)
+        second = None
+        if first.requires_grad:
+            (second,) = torch.autograd.grad(first.sum(), point, allow_unused=True)
+    if second is not None and not bool(second.any()):
+        second = None
+    return value.detach(), first.detach(), second
