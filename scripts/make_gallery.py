@@ -79,13 +79,13 @@ def render_network(name: str) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
-    from sgdscape.records.presets import NETWORK_PRESETS, run_network_preset
+    from sgdscape.records.presets import NETWORK_PRESETS, train_network_preset
     from sgdscape.views.curvature_figure import plot_network_preset
     from sgdscape.views.step_figure import save_figure
 
     preset = NETWORK_PRESETS[name]
     IMAGES.mkdir(parents=True, exist_ok=True)
-    save_figure(plot_network_preset(run_network_preset(preset)), IMAGES / f"{name}.png", dpi=80)
+    save_figure(plot_network_preset(train_network_preset(preset)), IMAGES / f"{name}.png", dpi=80)
     return "\n".join(
         [
             f"## `{name}`: {preset.story}",
@@ -108,12 +108,12 @@ def render_chains(name: str) -> str:
     import matplotlib
 
     matplotlib.use("Agg")
-    from sgdscape.records.chain_presets import CHAIN_PRESETS, run_chains
+    from sgdscape.records.chain_presets import CHAIN_PRESETS, simulate_chains
     from sgdscape.views.chain_presets_figure import preset_figure
     from sgdscape.views.step_figure import save_figure
 
     preset = CHAIN_PRESETS[name]
-    drawn = preset_figure(preset, run_chains(preset.setup))
+    drawn = preset_figure(preset, simulate_chains(preset.setup))
     IMAGES.mkdir(parents=True, exist_ok=True)
     save_figure(drawn.figure, IMAGES / f"{name}.png", dpi=80)
     return "\n".join(

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from chromium import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, needs_chromium, open_offline_page
-from sgdscape.records.chain_presets import get_chain_preset, run_chains
+from sgdscape.records.chain_presets import get_chain_preset, simulate_chains
 from sgdscape.views.chains_figure import EMPIRICAL_LABEL, THEORY_LABEL
 from sgdscape.views.chains_plotly import ELLIPSE_POINTS
 
@@ -32,7 +32,7 @@ def test_clicking_the_slider_draws_that_steps_chains(browser, tmp_path) -> None:
     setup = get_chain_preset("noise-ball-theory").setup.replace(
         n_chains=2000, steps=100, record_steps=(0, 2, 5, 10, 20, 50, 100), grid=25
     )
-    run = run_chains(setup)
+    run = simulate_chains(setup)
     page = export_chains_html(run.chains, run.landscape, run.data, tmp_path / "chains.html")
     tab, errors, blocked, _ = open_offline_page(browser, page, READY)
     rail = tab.locator("rect.slider-rail-touch-rect").bounding_box()

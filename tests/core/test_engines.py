@@ -49,13 +49,13 @@ def test_the_row_engine_records_the_per_step_engines_bits(monkeypatch, inits, op
     data = sgdscape.ground_truth(70, seed=0)
     kwargs = {"lr": 0.05, "record_risk": False, "record_full_gradient": False, **options}
     used = []
-    real = train_module.run_row_steps
+    real = train_module.take_row_steps
 
     def spy(*args, **kw):
         used.append(1)
         return real(*args, **kw)
 
-    monkeypatch.setattr(train_module, "run_row_steps", spy)
+    monkeypatch.setattr(train_module, "take_row_steps", spy)
     rows = sgdscape.train("relu-unit", data, init=inits, **kwargs)
     assert used, "the row engine did not run"
     monkeypatch.setattr(train_module, "row_steps_available", lambda *args: False)

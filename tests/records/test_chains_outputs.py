@@ -13,7 +13,7 @@ from matplotlib.patches import Ellipse
 import sgdscape
 from sgdscape.core.chain_theory import linear_regression_moments
 from sgdscape.errors import SgdscapeError
-from sgdscape.records.chain_presets import ChainsSetup, get_chain_preset, run_chains
+from sgdscape.records.chain_presets import ChainsSetup, get_chain_preset, simulate_chains
 from sgdscape.views.chains_animation import ChainsDrawing, animate_chains
 from sgdscape.views.chains_figure import EMPIRICAL_LABEL, THEORY_LABEL, ellipse_parameters
 from sgdscape.views.chains_plotly import DENSITY_NAME, ELLIPSE_POINTS, MEAN_NAME, chains_player
@@ -27,7 +27,7 @@ def linear():
     setup = get_chain_preset("noise-ball-theory").setup.replace(
         n_chains=3000, steps=60, record_steps=(0, 1, 3, 10, 30, 60), grid=30
     )
-    return run_chains(setup)
+    return simulate_chains(setup)
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +39,7 @@ def relu():
         steps=200,
         record_steps=tuple(range(0, 201, 50)),
     )
-    return run_chains(setup)
+    return simulate_chains(setup)
 
 
 def covariance_of_ellipse(x, y):

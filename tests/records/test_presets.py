@@ -198,9 +198,9 @@ def _power_sharpness(recording, step, iterations=60):
 
 
 def test_edge_of_stability_sharpness_rises_to_two_over_lr_and_stays_there():
-    from sgdscape.records.presets import run_network_preset
+    from sgdscape.records.presets import train_network_preset
 
-    result = run_network_preset("edge-of-stability")
+    result = train_network_preset("edge-of-stability")
     assert len(result.recordings) == 2
     for recording, record in zip(result.recordings, result.curvatures, strict=True):
         edge = 2 / recording.lr
@@ -220,9 +220,9 @@ def test_edge_of_stability_sharpness_rises_to_two_over_lr_and_stays_there():
 
 @pytest.mark.parametrize("seed", [0, 1])
 def test_flat_minima_smaller_batches_and_larger_steps_end_flatter(seed):
-    from sgdscape.records.presets import run_network_preset
+    from sgdscape.records.presets import train_network_preset
 
-    result = run_network_preset("flat-minima", seed=seed)
+    result = train_network_preset("flat-minima", seed=seed)
     small_lr, large_lr, small_batch = result.final_sharpness()
     runs = result.preset.runs
     assert runs[0].lr < runs[1].lr == runs[2].lr and runs[2].batch_size < 1797

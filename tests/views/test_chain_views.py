@@ -16,10 +16,10 @@ from sgdscape.records.chain_presets import (
     CHAIN_PRESETS,
     ChainsSetup,
     get_chain_preset,
-    run_chains,
+    simulate_chains,
     theory_agreement,
 )
-from sgdscape.records.hopping import hop_scaling, hop_times, run_hop_times
+from sgdscape.records.hopping import hop_scaling, hop_times, measure_hop_times
 from sgdscape.views.fan import FULL_STEP_LABEL, MEAN_LABEL, draw_fan, fan_traces
 
 matplotlib.use("Agg")
@@ -48,7 +48,7 @@ def test_setup_replace_splits_chain_fields_from_run_fields():
 
 def test_a_preset_run_equals_a_direct_chains_call():
     setup = get_chain_preset("noise-ball-theory").setup.replace(n_chains=40, grid=8)
-    run = run_chains(setup)
+    run = simulate_chains(setup)
     config = setup.config
     direct = sgdscape.chains(
         "linear-regression",
@@ -68,20 +68,22 @@ def test_a_preset_run_equals_a_direct_chains_call():
 def test_progress_counts_every_chain_step():
     seen = []
     setup = ChainsSetup(n_chains=30, steps=12, record_steps=(0, 12))
-    run_chains(setup, progress=lambda done, total: seen.append((done, total)), with_landscape=False)
+    simulate_chains(
+        setup, progress=lambda done, total: seen.append((done, total)), with_landscape=False
+    )
     assert seen[-1] == (30 * 12, 30 * 12)
     assert [d for d, _ in seen] == sorted(d for d, _ in seen)
 
 
 def test_noise_ball_preset_agrees_with_the_exact_theory():
     setup = get_chain_preset("noise-ball-theory").setup.replace(n_chains=4000, grid=8)
-    run = run_chains(setup)
+    run = simulate_chains(setup)
     agreement = theory_agreement(run)
     assert (agreement.covariance_z < 5).all() and (agreement.mean_z < 5).all()
     assert agreement.covariance_error.max() < 0.1
     assert agreement.stationary_error < 0.1
     # the test has power: chains run with lr 0.13 are rejected by the lr-0.1 theory
-    faster = run_chains(setup.replace(lr=0.13), with_landscape=False)
+    faster = simulate_chains(setup.replace(lr=0.13), with_landscape=False)
     mislabelled = type(run)(run.setup, faster.chains, faster.data, None)
     wrong = theory_agreement(mislabelled)  # uses faster.chains.config.lr ...
     assert wrong.covariance_z.max() < 5  # ... which is its own, so it agrees
@@ -158,7 +160,7 @@ def test_mean_hop_time_falls_with_lr_and_rises_with_batch_size():
 def test_run_hop_times_needs_a_model_with_valleys():
     setup = get_chain_preset("noise-ball-theory").setup.replace(n_chains=5, steps=4)
     with pytest.raises(SgdscapeError, match="valleys"):
-        run_hop_times(run_chains(setup, with_landscape=False))
+        measure_hop_times(simulate_chains(setup, with_landscape=False))
 
 
 # ------------------------------------------------------------------ fan of next steps

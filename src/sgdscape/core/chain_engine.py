@@ -1,9 +1,9 @@
 """The batched stepping engine of :func:`sgdscape.core.chains.chains`: ``K`` chains as one tensor.
 
-A validated run is a :class:`ChainPlan`; :func:`run_shard` steps a contiguous range of its
+A validated run is a :class:`ChainPlan`; :func:`step_shard` steps a contiguous range of its
 chains as one ``(count, p)`` tensor, drawing each chain's minibatch indices from its own
 generator in blocks of steps (:data:`INDEX_BLOCK_BYTES`), eagerly or as compiled blocks of
-plain-SGD steps; :func:`run_ray` runs the shards as Ray tasks. The per-chain randomness
+plain-SGD steps; :func:`step_shards_on_ray` runs the shards as Ray tasks. The per-chain randomness
 rule is the one :mod:`sgdscape.core.chains` states.
 """
 
@@ -108,7 +108,7 @@ def _gradient(plan: ChainPlan, w: torch.Tensor, xb: torch.Tensor, yb: torch.Tens
         return grads
 
 
-def run_shard(
+def step_shard(
     plan: ChainPlan,
     first: int,
     count: int,
@@ -278,15 +278,15 @@ def shard_ranges(n_chains: int, shards: int) -> list[tuple[int, int]]:
     return [(int(a), int(b - a)) for a, b in itertools.pairwise(edges) if b > a]
 
 
-def run_ray(
+def step_shards_on_ray(
     plan: ChainPlan, ranges: list[tuple[int, int]], init: np.ndarray | None, address: str | None
 ) -> list[dict[str, Any]]:
-    """:func:`run_shard` of each ``(first, count)`` range as a Ray task (at ``address``, or
+    """:func:`step_shard` of each ``(first, count)`` range as a Ray task (at ``address``, or
     a running or new local Ray); the shards' results in the order of ``ranges``."""
     from sgdscape.core.distributed import RayBackend
 
     ray = RayBackend(address)._init()  # joins a running Ray or starts a local one
-    task = ray.remote(num_cpus=1)(run_shard)
+    task = ray.remote(num_cpus=1)(step_shard)
     plan_ref = ray.put(plan)
     refs = [
         task.remote(plan_ref, first, count, None if init is None else init[first : first + count])

@@ -50,9 +50,9 @@ from sgdscape.core.chain_engine import (
     INDEX_BLOCK_BYTES,
     SHARD_CHAINS,
     ChainPlan,
-    run_ray,
-    run_shard,
     shard_ranges,
+    step_shard,
+    step_shards_on_ray,
 )
 from sgdscape.core.chain_inputs import (
     BACKENDS,
@@ -287,7 +287,7 @@ def chains(
     shards = check_int("shards", shards, low=1)
     ranges = shard_ranges(n_chains, min(shards, n_chains))
     if backend == "ray":
-        parts = run_ray(plan, ranges, start, ray_address)
+        parts = step_shards_on_ray(plan, ranges, start, ray_address)
     else:
         total = n_chains * steps
 
@@ -297,7 +297,7 @@ def chains(
             return lambda done: progress(first * steps + count * done, total)
 
         parts = [
-            run_shard(
+            step_shard(
                 plan,
                 first,
                 count,

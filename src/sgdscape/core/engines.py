@@ -246,7 +246,7 @@ def block_of_steps(
     return real, (fused[3], None if buffer is None else fused[4])
 
 
-def run_steps(
+def take_steps(
     stepper: Stepper,
     batches: Minibatches,
     records: Records,

@@ -213,10 +213,10 @@ def _give_up(key: tuple[str, str, str], error: BaseException) -> None:
     )
 
 
-_UNAVAILABLE = object()  # what _run_landscape_kernel returns when no fused kernel ran
+_UNAVAILABLE = object()  # what _call_landscape_kernel returns when no fused kernel ran
 
 
-def _run_landscape_kernel(
+def _call_landscape_kernel(
     kind: str,
     counter: str,
     model: Model,
@@ -256,7 +256,7 @@ def fused_risk(
         x, y: samples, ``(n,)``.
     """
     work = wt.shape[1] * x.shape[0]
-    result = _run_landscape_kernel("risk", "risk", model, loss, wt.device, wt, x, y, work=work)
+    result = _call_landscape_kernel("risk", "risk", model, loss, wt.device, wt, x, y, work=work)
     return None if result is _UNAVAILABLE else result  # type: ignore[return-value]
 
 
@@ -269,7 +269,7 @@ def fused_fill(
     y: torch.Tensor,
 ) -> bool:
     """Write every per-sample loss into ``out: (n, P)`` in place; ``False`` if no fused kernel."""
-    result = _run_landscape_kernel(
+    result = _call_landscape_kernel(
         "fill", "fill", model, loss, wt.device, out, wt, x, y, work=out.numel()
     )
     return result is not _UNAVAILABLE
@@ -286,7 +286,7 @@ def scaled_risk(
     :data:`RISK_SAMPLE_BLOCK`.
     """
     work = scale.shape[0] * hidden.numel()
-    result = _run_landscape_kernel(
+    result = _call_landscape_kernel(
         "scaled-risk", "risk", model, loss, scale.device, scale, hidden, y, work=work
     )
     return None if result is _UNAVAILABLE else result  # type: ignore[return-value]
@@ -303,7 +303,7 @@ def scaled_fill(
     """Write ``loss(scale[g1] * hidden[g2, i], y[i])`` into ``out: (n, G2, G1)`` in place;
     ``False`` if no fused kernel. ``hidden: (G2, n)`` as for :func:`scaled_risk`."""
     columns = hidden.T.contiguous()
-    result = _run_landscape_kernel(
+    result = _call_landscape_kernel(
         "scaled-fill", "fill", model, loss, scale.device, out, scale, columns, y, work=out.numel()
     )
     return result is not _UNAVAILABLE

@@ -358,7 +358,7 @@ def reset() -> None:
         _library, _failed = None, False
 
 
-def _run(tasks: list[tuple[object, ...]], function: Callable[..., object]) -> None:
+def _in_threads(tasks: list[tuple[object, ...]], function: Callable[..., object]) -> None:
     global _pool, _pool_size, _pool_pid
     if len(tasks) == 1:
         function(*tasks[0])
@@ -417,7 +417,7 @@ def scaled_fill(
         _pointer(y, np.float32),
     )
     parts = 1 if out.size < SINGLE_THREAD_BELOW else threads
-    _run([(*pointers, rows, columns, a, b) for a, b in _splits(n, parts)], function)
+    _in_threads([(*pointers, rows, columns, a, b) for a, b in _splits(n, parts)], function)
     calls["fill"] += 1
 
 
@@ -451,7 +451,7 @@ def scaled_risk(
         _pointer(y, np.float32),
     )
     parts = 1 if rows * columns * n < SINGLE_THREAD_BELOW else threads
-    _run(
+    _in_threads(
         [(LOSSES[loss], *pointers, rows, columns, n, a, b) for a, b in _splits(rows, parts)],
         lib.sg_risk,
     )

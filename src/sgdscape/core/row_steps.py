@@ -76,7 +76,7 @@ ROW_STEPS: dict[str, RowStep] = {"relu-unit": _relu_unit_mse}
 
 
 def row_steps_available(model: Model, loss: Loss, sgd: SgdUpdate | None, batch_size: int) -> bool:
-    """Whether :func:`run_row_steps` can run this: plain SGD, one sample per step, and a
+    """Whether :func:`take_row_steps` can run this: plain SGD, one sample per step, and a
     built-in model of :data:`ROW_STEPS` with the built-in ``mse`` loss."""
     builtin = MODELS.get(model.name)
     return (
@@ -90,7 +90,7 @@ def row_steps_available(model: Model, loss: Loss, sgd: SgdUpdate | None, batch_s
     )
 
 
-def run_row_steps(
+def take_row_steps(
     model: Model,
     sgd: SgdUpdate,
     w: torch.Tensor,

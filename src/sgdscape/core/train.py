@@ -6,7 +6,7 @@ own gradient and the ``K`` runs are independent (every optimizer here is element
 
 :func:`train` is five steps, each in its own unit: check the inputs
 (:mod:`sgdscape.core.train_inputs`), choose the engine (:func:`sgdscape.core.engines.fuses_steps`),
-step the runs (:func:`sgdscape.core.engines.run_steps`), find where runs diverged
+step the runs (:func:`sgdscape.core.engines.take_steps`), find where runs diverged
 (:mod:`sgdscape.core.divergence`), and assemble the :class:`Trajectory` with the risk and
 full gradient along the path (:mod:`sgdscape.core.path`).
 """
@@ -35,7 +35,7 @@ from sgdscape.core.engines import (
     Stepper,
     fused_optimizer,
     fuses_steps,
-    run_steps,
+    take_steps,
 )
 from sgdscape.core.kernels import (
     SGD_BLOCK_STEPS,
@@ -59,7 +59,7 @@ from sgdscape.core.path import (
     uses_moments,
 )
 from sgdscape.core.problems import Dataset
-from sgdscape.core.row_steps import row_steps_available, run_row_steps
+from sgdscape.core.row_steps import row_steps_available, take_row_steps
 from sgdscape.core.train_inputs import (
     SAMPLINGS,
     TrainInputs,
@@ -273,12 +273,12 @@ def train(
             and given.closed_form
             and row_steps_available(model, given.loss, sgd, batch_size)
         ):  # the seed's setting: one sample per step, on rows, bit-equal to the per-step engine
-            steps_run = run_row_steps(
+            steps_run = take_row_steps(
                 model, sgd, w, batches.x[:, 0].tolist(), batches.y[:, 0].tolist(), lrs,
                 records.iterates, records.grads, records.batch_loss, DIVERGENCE_CHECK_STEPS,
             )  # fmt: skip
         else:
-            steps_run = run_steps(
+            steps_run = take_steps(
                 stepper, batches, records, blocks=fuse, block_kernel=fused_sgd_steps
             )
         known = any(given.spec.cls is spec.cls for spec in OPTIMIZERS.values())

@@ -1,7 +1,7 @@
 """Grid points in chunks: the plan (with its on-disk checkpoints) and the local run of it.
 
-A :class:`ChunkPlan` splits a slice's grid coordinates into chunks; :func:`run_local` evaluates
-the missing ones in this process (:func:`sgdscape.networks.ray_backend.run_ray` on a Ray
+A :class:`ChunkPlan` splits a slice's grid coordinates into chunks; :func:`evaluate_chunks` evaluates
+the missing ones in this process (:func:`sgdscape.networks.ray_backend.evaluate_chunks_on_ray` on a Ray
 cluster), saving each finished chunk atomically so that a rerun resumes from them.
 """
 
@@ -135,7 +135,7 @@ def chunk_fingerprint(evaluator: Evaluator, directions: Directions, coords: torc
     return digest.hexdigest()[:16]
 
 
-def run_local(
+def evaluate_chunks(
     evaluator: Evaluator,
     directions: Directions,
     plan: ChunkPlan,

@@ -20,6 +20,7 @@ the ``--curvature`` spec of :mod:`sgdscape.networks.curvature_files`).
 
 from __future__ import annotations
 
+import copy
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from sgdscape.core.distributed import RayBackend
 from sgdscape.errors import check_int, check_positive
 from sgdscape.networks.curvature_files import (
     CURVATURE_SPEC_WORDS,
@@ -37,6 +39,7 @@ from sgdscape.networks.curvature_files import (
     load_training_curvature,
     parse_curvature_spec,
 )
+from sgdscape.networks.curvature_ray import map_steps, ray_backend
 from sgdscape.networks.directions import Directions
 from sgdscape.networks.hessian import HessianOperator
 from sgdscape.networks.losses import LossFn
@@ -401,6 +404,34 @@ def hessian_directions(
     return Directions(origin, d1, d2, names, shapes, labels, kind="hessian")
 
 
+#: one step's ``(eigenvalues (k,), batch eigenvalues, trace, its error, density grid, density)``
+StepCurvature = tuple[np.ndarray, Any, float, float, Any, Any]
+
+
+def _at_step(shared: tuple[Any, ...], item: tuple[Any, Any], device: str) -> StepCurvature:
+    """One recorded step's curvature; ``item = (theta (p,) float32, batch indices | None)``."""
+    model, loss_fn, x, y, o = shared
+    theta, index = torch.from_numpy(item[0]), item[1]
+    args: dict[str, Any] = {"seed": o["seed"], "device": device}
+    eig, full = {**args, "k": o["k"], "max_steps": o["max_steps"]}, {"chunk_size": o["chunk_size"]}
+    top = top_eigenvalues(model, loss_fn, (x, y), theta, **full, **eig)
+    batch_top = None
+    if index is not None:
+        subset = (x[torch.from_numpy(index)], y[torch.from_numpy(index)])
+        batch_top = top_eigenvalues(model, loss_fn, subset, theta, **eig).eigenvalues
+    trace, error, grid, density = math.nan, math.nan, None, None
+    if o["trace"]:
+        got = hutchinson_trace(
+            model, loss_fn, (x, y), theta, n_probes=o["n_probes"], **full, **args
+        )
+        trace, error = got.trace, got.standard_error
+    if o["density"]:
+        bins = {"steps": o["density_steps"], "n_bins": o["density_bins"]}
+        spectrum = spectral_density(model, loss_fn, (x, y), theta, **bins, **full, **args)
+        grid, density = spectrum.grid, spectrum.density
+    return top.eigenvalues, batch_top, trace, error, grid, density
+
+
 def training_curvature(
     recording: Recording,
     steps: Sequence[int] | int | None = 10,
@@ -416,6 +447,7 @@ def training_curvature(
     seed: int = 0,
     device: str | torch.device = "cpu",
     chunk_size: int | None = None,
+    backend: str | RayBackend = "local",
 ) -> TrainingCurvature:
     """Top-k eigenvalues of the full loss and of each chosen step's minibatch loss.
 
@@ -426,64 +458,30 @@ def training_curvature(
         trace: also Hutchinson's trace of the full loss (``n_probes`` probes) at each step.
         density: also the spectral density of the full loss (one SLQ run of
             ``density_steps`` Lanczos steps, smoothed on ``density_bins`` points) at each step.
+        backend: ``"local"``, or ``"ray"`` / a :class:`~sgdscape.core.distributed.RayBackend`:
+            one Ray task per step (:mod:`sgdscape.networks.curvature_ray`) on the task's own
+            device, with the same seeds, so the result equals the local one.
     """
+    ray = ray_backend(backend)
     chosen = select_steps(steps, recording.n_steps)
-    full, minibatch, traces, errors, grids, densities = [], [], [], [], [], []
-    data = (recording.x, recording.y)
-    for step in chosen:
-        theta = torch.from_numpy(np.asarray(recording.iterates[step], dtype=np.float32))
-        common: dict[str, Any] = {"seed": seed, "device": device}
-        full.append(
-            top_eigenvalues(
-                recording.model,
-                recording.loss_fn,
-                data,
-                theta,
-                k=k,
-                max_steps=max_steps,
-                chunk_size=chunk_size,
-                **common,
-            ).eigenvalues
+    options: dict[str, Any] = {"k": k, "max_steps": max_steps, "n_probes": n_probes, "trace": trace}
+    options |= {"density": density, "density_steps": density_steps, "seed": seed}
+    options |= {"density_bins": density_bins, "chunk_size": chunk_size}
+    items = [
+        (
+            np.asarray(recording.iterates[step], dtype=np.float32),
+            recording.batch(int(step)).astype(np.int64) if batch else None,
         )
-        if batch:
-            index = torch.from_numpy(recording.batch(int(step)).astype(np.int64))
-            subset = (recording.x[index], recording.y[index])
-            minibatch.append(
-                top_eigenvalues(
-                    recording.model,
-                    recording.loss_fn,
-                    subset,
-                    theta,
-                    k=k,
-                    max_steps=max_steps,
-                    **common,
-                ).eigenvalues
-            )
-        if trace:
-            estimate = hutchinson_trace(
-                recording.model,
-                recording.loss_fn,
-                data,
-                theta,
-                n_probes=n_probes,
-                chunk_size=chunk_size,
-                **common,
-            )
-            traces.append(estimate.trace)
-            errors.append(estimate.standard_error)
-        if density:
-            spectrum = spectral_density(
-                recording.model,
-                recording.loss_fn,
-                data,
-                theta,
-                steps=density_steps,
-                n_bins=density_bins,
-                chunk_size=chunk_size,
-                **common,
-            )
-            grids.append(spectrum.grid)
-            densities.append(spectrum.density)
+        for step in chosen
+    ]
+    if ray is None:
+        shared = (recording.model, recording.loss_fn, recording.x, recording.y, options)
+        rows = [_at_step(shared, item, str(device)) for item in items]
+    else:
+        model = copy.deepcopy(recording.model).cpu()  # each task picks its own device
+        shared = (model, recording.loss_fn, recording.x.cpu(), recording.y.cpu(), options)
+        rows = map_steps(ray, _at_step, shared, items)
+    full, minibatch, traces, errors, grids, densities = zip(*rows, strict=True)
     return TrainingCurvature(
         steps=chosen,
         eigenvalues=np.stack(full),

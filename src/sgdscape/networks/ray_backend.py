@@ -17,7 +17,7 @@ from sgdscape.networks.directions import Directions
 from sgdscape.networks.evaluation import Evaluator
 
 
-def run_ray(
+def evaluate_chunks_on_ray(
     backend: Any,
     evaluator: Evaluator,
     directions: Directions,

@@ -4,7 +4,7 @@ A slice is the affine map ``theta(a, b) = origin + a*d1 + b*d2`` of the flattene
 parameters (Li et al. 2018, "Visualizing the Loss Landscape of Neural Nets"): the grid's
 points are split into chunks (:class:`ChunkPlan`, optionally checkpointed on disk) and each
 chunk is evaluated by an :class:`~sgdscape.networks.evaluation.Evaluator`, in this process
-(:func:`run_local`) or on a Ray cluster (:mod:`sgdscape.networks.ray_backend`).
+(:func:`evaluate_chunks`) or on a Ray cluster (:mod:`sgdscape.networks.ray_backend`).
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from torch import nn
 from sgdscape.core.grid import Grid
 from sgdscape.core.landscape import DEFAULT_MEMORY_BUDGET, Landscape
 from sgdscape.errors import SgdscapeError
-from sgdscape.networks.chunks import ChunkPlan, Progress, chunk_fingerprint, run_local
+from sgdscape.networks.chunks import ChunkPlan, Progress, chunk_fingerprint, evaluate_chunks
 from sgdscape.networks.directions import Directions
 from sgdscape.networks.evaluation import Evaluator
 from sgdscape.networks.losses import LossFn, loss_name
@@ -140,11 +140,11 @@ def slice_landscape(
     if done and progress is not None:
         progress(len(done), len(plan.starts))
     if backend == "local":
-        done = run_local(evaluator, directions, plan, done, progress)
+        done = evaluate_chunks(evaluator, directions, plan, done, progress)
     else:
-        from sgdscape.networks.ray_backend import run_ray
+        from sgdscape.networks.ray_backend import evaluate_chunks_on_ray
 
-        done = run_ray(backend, evaluator, directions, plan, done, progress)
+        done = evaluate_chunks_on_ray(backend, evaluator, directions, plan, done, progress)
     rows, columns = grid.shape
     risk = np.concatenate([done[i][0] for i in range(len(plan.starts))])
     samples = None

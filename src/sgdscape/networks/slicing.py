@@ -12,7 +12,7 @@ The code lives in modules along its responsibilities:
 - :mod:`~sgdscape.networks.slices`: :func:`slice_landscape` and :func:`line_landscape`.
 """
 
-from sgdscape.networks.chunks import BACKENDS, ChunkPlan, Progress, run_local
+from sgdscape.networks.chunks import BACKENDS, ChunkPlan, Progress, evaluate_chunks
 from sgdscape.networks.directions import (
     NORMALIZATIONS,
     Directions,
@@ -56,6 +56,7 @@ __all__ = [
     "Progress",
     "as_flat",
     "as_tensors",
+    "evaluate_chunks",
     "flat_parameters",
     "grid_coords",
     "interpolation_directions",
@@ -64,7 +65,6 @@ __all__ = [
     "parameter_layout",
     "pca_directions",
     "random_directions",
-    "run_local",
     "slice_landscape",
     "unflatten",
 ]

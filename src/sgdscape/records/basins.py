@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from sgdscape.errors import check_int
-from sgdscape.records.run import RunConfig, make_data, project, run_trajectory
+from sgdscape.records.run import RunConfig, config_trajectory, make_data, project
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ def basins(config: RunConfig, points: int = 25, tolerance: float | None = None) 
     points = check_int("points", points, low=2, high=300)
     grid_config = config.replace(inits=f"grid:{points}", compare=())
     data = make_data(grid_config)
-    trajectory = run_trajectory(grid_config, data)
+    trajectory = config_trajectory(grid_config, data)
     assert trajectory.final_risk is not None  # train records the risk unless told not to
     final = trajectory.final.reshape(points, points, -1)
     final_plane = project(grid_config, trajectory.final).reshape(points, points, 2)

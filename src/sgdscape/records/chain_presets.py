@@ -3,7 +3,7 @@
 :class:`ChainsSetup` is to :func:`sgdscape.chains` what :class:`~sgdscape.records.run.RunConfig`
 is to :func:`sgdscape.run`: everything a run needs (data, model, init, lr, batch size, the
 landscape window) plus the chains' own settings (``K``, steps, sampling, recorded steps).
-:func:`run_chains` runs it and returns the chains with their data and risk landscape, which is
+:func:`simulate_chains` runs it and returns the chains with their data and risk landscape, which is
 what every chains view draws. ``sgdscape chains --preset NAME`` starts from a
 :class:`ChainPreset` of :data:`CHAIN_PRESETS`.
 """
@@ -92,7 +92,7 @@ class ChainsRun:
     landscape: Landscape
 
 
-def run_chains(
+def simulate_chains(
     setup: ChainsSetup,
     *,
     progress: ChainsProgress | None = None,

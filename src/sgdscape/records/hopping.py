@@ -20,7 +20,7 @@ import numpy as np
 
 from sgdscape.core.chain_stats import BASINS, basin_fractions
 from sgdscape.errors import SgdscapeError
-from sgdscape.records.chain_presets import ChainsRun, ChainsSetup, run_chains
+from sgdscape.records.chain_presets import ChainsRun, ChainsSetup, simulate_chains
 
 #: which basins of each model count as valleys a chain can hop between
 VALLEYS: dict[str, tuple[str, ...]] = {
@@ -99,7 +99,7 @@ def hop_times(labels: np.ndarray, steps: np.ndarray, valleys: Sequence[int]) -> 
     return HopTimes(time, exposure.astype(np.int64), start, float("nan"), 0, every)
 
 
-def run_hop_times(run: ChainsRun) -> HopTimes:
+def measure_hop_times(run: ChainsRun) -> HopTimes:
     """:func:`hop_times` of a finished chains run on a model with valleys."""
     model = run.chains.config.model
     if model not in VALLEYS:
@@ -170,7 +170,7 @@ def hop_scaling(
                 steps=steps,
                 record_steps=record,
             )
-            found.append(run_hop_times(run_chains(one, with_landscape=False)))
+            found.append(measure_hop_times(simulate_chains(one, with_landscape=False)))
             done += 1
             if progress is not None:
                 progress(done, total)

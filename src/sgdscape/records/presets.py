@@ -301,7 +301,7 @@ class NetworkPresetResult:
         return out
 
 
-def run_network_preset(
+def train_network_preset(
     preset: NetworkPreset | str, *, seed: int | None = None, device: str = "cpu"
 ) -> NetworkPresetResult:
     """Train every run of ``preset`` from one init and measure its sharpness along the way.

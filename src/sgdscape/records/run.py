@@ -47,6 +47,7 @@ __all__ = [
     "RunResult",
     "atomic_path",
     "check_optimization",
+    "config_trajectory",
     "initial_points",
     "load_config",
     "make_data",
@@ -55,7 +56,6 @@ __all__ = [
     "project",
     "risk_landscape",
     "run",
-    "run_trajectory",
     "with_curvature",
 ]
 
@@ -201,7 +201,7 @@ def run(config: RunConfig | None = None, *, progress: Progress | None = None) ->
         progress=None if progress is None else lambda d, t: progress("landscape", d, t),
     )
     trajectories = [
-        run_trajectory(variant, data)
+        config_trajectory(variant, data)
         for variant in [config, *(config.variant(v) for v in config.compare)]
     ]
     return RunResult(config, data, surface, trajectories[0], tuple(trajectories[1:]))
@@ -243,7 +243,7 @@ def _sampling_seed(config: RunConfig) -> int:
     return config.seed if config.sampling_seed is None else config.sampling_seed
 
 
-def run_trajectory(config: RunConfig, data: Dataset) -> Trajectory:
+def config_trajectory(config: RunConfig, data: Dataset) -> Trajectory:
     """Train as ``config`` says on ``data`` (its init(s), optimizer, sampling, schedule)."""
     return train(
         config.model_spec,

@@ -205,7 +205,7 @@ def html_page(
         plotly_version=plotly_version,
         title=html.escape(title),
         about=html.escape(about),
-        height=height,
+        height=packed.figure["layout"]["height"],
         last=len(packed.frames["steps"]) - 1,
         plotly_js=plotly_js,
         figure=_json_script(packed.figure),

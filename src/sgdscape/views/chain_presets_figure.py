@@ -16,7 +16,7 @@ import numpy as np
 
 from sgdscape.core.chain_stats import fan_of_steps
 from sgdscape.records.chain_presets import ChainPreset, ChainsRun, theory_agreement
-from sgdscape.records.hopping import hop_scaling, run_hop_times
+from sgdscape.records.hopping import hop_scaling, measure_hop_times
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -60,7 +60,7 @@ def preset_figure(
             every=extra["every"],
             progress=progress,
         )
-        times = run_hop_times(run)
+        times = measure_hop_times(run)
         matched = [
             f"batch {b} needs lr {lr:.2f}"
             for b, lr in lr_for_mean_time(scaling, times.mean_time).items()

@@ -35,7 +35,7 @@ def plot_hopping(
 
     Args:
         run: a chains run of a model with valleys.
-        times: :func:`sgdscape.records.hopping.run_hop_times` of ``run``.
+        times: :func:`sgdscape.records.hopping.measure_hop_times` of ``run``.
         scaling: :func:`sgdscape.records.hopping.hop_scaling` of a sweep (optional).
     """
     import matplotlib.pyplot as plt

@@ -28,6 +28,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sgdscape.core.curvature import Curvature
 from sgdscape.networks.recording import StochasticView
 from sgdscape.records.run import RunResult
 from sgdscape.views.player_pack import (  # the player's data format, importable from here as before
@@ -36,6 +37,12 @@ from sgdscape.views.player_pack import (  # the player's data format, importable
     decode_log_grids,
     distinct_batches,
     encode_log_grids,
+)
+from sgdscape.views.sharpness_style import (
+    BATCH_LABEL,
+    RISK_LABEL,
+    THRESHOLD_LABEL,
+    use_log_scale,
 )
 from sgdscape.views.step_figure import wrap_title_text
 from sgdscape.views.step_source import StepSource, step_source
@@ -67,6 +74,8 @@ __all__ = [
     "HEIGHT",
     "PATH_LIFT",
     "PLAYER_JS",
+    "SHARPNESS_HEIGHT",
+    "SHARPNESS_TRACES",
     "SURFACE_HEIGHT",
     "SURFACE_WIDTH",
     "TRACES",
@@ -80,6 +89,8 @@ __all__ = [
     "path_surface",
     "player",
     "run_surface",
+    "sharpness_of",
+    "sharpness_traces",
     "step_figure",
     "surface_figure",
     "surface_heights",
@@ -89,6 +100,11 @@ WIDTH, HEIGHT = 1200, 600  # pixels of the Plotly figure
 
 # Trace order of both figures; PLAYER_JS relies on it.
 TRACES = ("minibatch", "minibatch_arrow", "full_arrow", "iterate", "risk", "path", "iterate_right")
+# A run with curvature (its StepSource's extras["curvature"]) adds a row below, these traces
+# after TRACES: each minibatch's and the risk's λmax against step, the 2/lr line, and the
+# marker on the shown step (PLAYER_JS moves it; frames["sharpness"] gives its index).
+SHARPNESS_TRACES = ("sharpness_batch", "sharpness_risk", "sharpness_threshold", "sharpness_step")
+SHARPNESS_HEIGHT = 300  # pixels the sharpness row adds to the figure's height
 
 
 def _plain(values: np.ndarray, digits: int = 7) -> list[Any]:
@@ -208,8 +224,162 @@ def _panels(width: int, height: int) -> tuple[tuple[float, float], tuple[float, 
     return (0.0, side), (side + gap, 2 * side + gap)
 
 
+def sharpness_of(source: StepSource) -> Curvature | None:
+    """The curvature record a step view draws as its sharpness row, or ``None``."""
+    found = source.extras.get("curvature")
+    return found if isinstance(found, Curvature) else None
+
+
+def sharpness_traces(curvature: Curvature) -> tuple[list[dict[str, Any]], bool]:
+    """The traces of :data:`SHARPNESS_TRACES` on axes ``x3``/``y3`` (the marker empty) and
+    whether the y axis is logarithmic (:func:`~sgdscape.views.sharpness_figure.use_log_scale`)."""
+    steps = np.arange(curvature.n_steps)
+    risk = np.asarray(curvature.lambda_max, dtype=np.float64)
+    edge = None
+    if curvature.lr is not None:
+        lr = np.broadcast_to(np.asarray(curvature.lr, dtype=np.float64), steps.shape)
+        with np.errstate(divide="ignore"):
+            edge = np.where(lr > 0, 2.0 / lr, np.inf)
+    log = use_log_scale(risk, edge)
+    top = curvature.batch_lambda_max
+    traces = []
+    if top is not None:
+        top = np.asarray(top, dtype=np.float64)
+        shown = np.where(top > 0, top, np.nan) if log else top
+        hidden = log and bool(np.nanmin(top) <= 0)
+        traces.append(
+            _line(
+                BATCH_LABEL + (" (≤ 0 not shown)" if hidden else ""),
+                "#1f77b4",
+                xaxis="x3",
+                yaxis="y3",
+                x=steps.tolist(),
+                y=_plain(shown),
+                mode="markers",
+                marker={"color": "#1f77b4", "size": 4, "opacity": 0.6},
+                hovertemplate="step %{x}<br>minibatch λmax = %{y:.4g}<extra></extra>",
+            )
+        )
+    else:
+        traces.append(_line(BATCH_LABEL, "#1f77b4", xaxis="x3", yaxis="y3", showlegend=False))
+    traces.append(
+        _line(
+            RISK_LABEL,
+            PATH_COLOUR,
+            xaxis="x3",
+            yaxis="y3",
+            x=steps.tolist(),
+            y=_plain(risk),
+            mode="lines",
+            line={"color": PATH_COLOUR, "width": 2.5},
+            hovertemplate="step %{x}<br>risk λmax = %{y:.4g}<extra></extra>",
+        )
+    )
+    traces.append(
+        _line(
+            THRESHOLD_LABEL,
+            "black",
+            xaxis="x3",
+            yaxis="y3",
+            x=[] if edge is None else steps.tolist(),
+            y=[] if edge is None else _plain(edge),
+            mode="lines",
+            line={"color": "black", "width": 1.5, "dash": "dash", "shape": "hv"},
+            hovertemplate="step %{x}<br>2 / lr = %{y:.4g}<extra></extra>",
+            **({} if edge is not None else {"showlegend": False}),
+        )
+    )
+    traces.append(
+        _line(
+            "λmax at the step",
+            PATH_COLOUR,
+            xaxis="x3",
+            yaxis="y3",
+            mode="markers",
+            marker={
+                "color": PATH_COLOUR,
+                "size": 11,
+                "line": {"color": MARKER_EDGE_COLOUR, "width": 1.5},
+            },
+            showlegend=False,
+            hovertemplate="step %{x}<br>risk λmax = %{y:.4g}<extra></extra>",
+        )
+    )
+    return traces, log
+
+
+def _add_sharpness_row(
+    figure: dict[str, Any], curvature: Curvature, height: int, right_end: float
+) -> None:
+    """Grow ``figure`` (a :func:`_skeleton` of ``height`` pixels) by :data:`SHARPNESS_HEIGHT`
+    and put the sharpness panel in the new row below the two step panels."""
+    layout = figure["layout"]
+    plot_height = height - MARGIN["t"] - MARGIN["b"]
+    total = plot_height + SHARPNESS_HEIGHT
+    top = SHARPNESS_HEIGHT / total  # the step panels keep their own height in pixels
+    bottom = (SHARPNESS_HEIGHT - 80) / total  # room for the step panels' axis titles
+    layout["height"] = height + SHARPNESS_HEIGHT
+    layout["yaxis"]["domain"] = [top, 1.0]
+    layout["yaxis2"]["domain"] = [top, 1.0]
+    for contour in figure["data"][0], figure["data"][TRACES.index("risk")]:  # bars beside them
+        bar = contour["colorbar"]
+        bar.update(y=(1.0 + top) / 2, yanchor="middle", len=bar.get("len", 0.9) * (1.0 - top))
+    traces, log = sharpness_traces(curvature)
+    figure["data"].extend(traces)
+    layout["xaxis3"] = {
+        "title": {"text": "step"},
+        "domain": [0.0, right_end],
+        "anchor": "y3",
+        "range": [-0.5, curvature.n_steps - 0.5],
+        "showgrid": True,
+        "gridcolor": "#e5e5e5",
+        "zeroline": False,
+    }
+    layout["yaxis3"] = {
+        "title": {"text": "top Hessian eigenvalue"},
+        "domain": [0.0, bottom],
+        "anchor": "x3",
+        "type": "log" if log else "linear",
+        "showgrid": True,
+        "gridcolor": "#e5e5e5",
+        "zeroline": False,
+    }
+    layout["annotations"].append(
+        {
+            "text": "sharpness along the path: λmax of the risk and of each step's minibatch",
+            "x": right_end / 2,
+            "y": bottom,
+            "xref": "paper",
+            "yref": "paper",
+            "xanchor": "center",
+            "yanchor": "bottom",
+            "showarrow": False,
+            "font": {"size": 13},
+        }
+    )
+    layout["legend"]["y"] = -60 / total
+
+
 def _skeleton(source: StepSource, width: int, height: int) -> dict[str, Any]:
-    """Figure dict with every trace and axis (on ``source``'s grid), no per-step values."""
+    """Figure dict with every trace and axis (on ``source``'s grid), no per-step values.
+
+    A run with curvature (:func:`sharpness_of`) gets the sharpness row below, its traces
+    (:data:`SHARPNESS_TRACES`) after :data:`TRACES`, and :data:`SHARPNESS_HEIGHT` more pixels.
+    """
+    figure = _step_skeleton(source, width, height)
+    curvature = sharpness_of(source)
+    if curvature is not None:
+        _add_sharpness_row(figure, curvature, height, _panels(width, height)[1][1])
+    return figure
+
+
+def _sharpness_step(curvature: Curvature, step: int) -> tuple[list[Any], list[Any]]:
+    """The ``x`` and ``y`` of the sharpness marker at ``step``."""
+    return [step], _plain(np.asarray(curvature.lambda_max)[step : step + 1])
+
+
+def _step_skeleton(source: StepSource, width: int, height: int) -> dict[str, Any]:
+    """The two step panels' figure dict (no sharpness row)."""
     surface = source.landscape
     scale = source.arrow_scale
     left_domain, right_domain = _panels(width, height)
@@ -390,6 +560,10 @@ def step_figure(
     left_title, right_title, suptitle = source.titles(step)
     layout["annotations"][0]["text"], layout["annotations"][1]["text"] = left_title, right_title
     (layout["title"]["text"],), layout["margin"]["t"] = web_titles([suptitle], width)
+    curvature = sharpness_of(source)
+    if curvature is not None:
+        marker = data[len(TRACES) + SHARPNESS_TRACES.index("sharpness_step")]
+        marker["x"], marker["y"] = _sharpness_step(curvature, step)
     return go.Figure(data=data, layout=layout)
 
 
@@ -430,7 +604,14 @@ def player(
         "point_text": [source.point_text(step) for step in chosen],
         "left_title": [t[0] for t in titles],
         "right_title": [t[1] for t in titles],
+        "sharpness": None,
     }
+    curvature = sharpness_of(source)
+    if curvature is not None:
+        frames["sharpness"] = {
+            "trace": len(TRACES) + SHARPNESS_TRACES.index("sharpness_step"),
+            "lambda_max": _plain(np.asarray(curvature.lambda_max)),
+        }
     frames["title"], top = web_titles([t[2] for t in titles], width)
     skeleton = _skeleton(source, width, height)
     skeleton["layout"]["margin"] = {**skeleton["layout"]["margin"], "t": top}

@@ -357,8 +357,18 @@ def from_run(result: RunResult) -> StepSource:
         minibatch_landscape=result.batch_landscape,
         titles=lambda step: step_titles(result, step),
         point_text=lambda step: run_point_text(result, step),
-        extras={"result": result},
+        extras={"result": result, **_curvature_extra(result)},
     )
+
+
+def _curvature_extra(result: RunResult) -> dict[str, Any]:
+    """``{"curvature": Curvature}`` of a single-init run that holds its curvature
+    (:func:`~sgdscape.records.run.with_curvature`), else empty: the step views then add
+    the sharpness panel."""
+    curvatures = getattr(result, "curvatures", ())
+    if curvatures and np.ndim(curvatures[0].lambda_max) == 1:
+        return {"curvature": curvatures[0]}
+    return {}
 
 
 # --------------------------------------------------------------------------- a network's view

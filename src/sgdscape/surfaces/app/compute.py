@@ -14,10 +14,11 @@ from typing import Any
 
 import numpy as np
 
+from sgdscape.core.curvature import curvature
 from sgdscape.core.landscape import Landscape, landscape
 from sgdscape.core.problems import Dataset
 from sgdscape.errors import SgdscapeError
-from sgdscape.records.run import RunConfig, RunResult, make_data, run_trajectory
+from sgdscape.records.run import RunConfig, RunResult, config_trajectory, make_data
 from sgdscape.views.step_source import from_run
 
 from . import figures
@@ -87,7 +88,7 @@ def compute_result(state: AppState, *, use_cache: bool = True) -> RunResult:
     key = landscape_key(config)
     builder = _data_and_landscape if use_cache else _data_and_landscape.__wrapped__
     data, surface = builder(*key)
-    trajectory = run_trajectory(config, data)
+    trajectory = config_trajectory(config, data)
     return RunResult(config, data, surface, trajectory)
 
 
@@ -247,5 +248,9 @@ def page_payload(state: AppState, *, use_cache: bool = True) -> dict[str, Any]:
     payload["pins"] = pins
     payload["label"] = state.label()
     payload["figures"] = figures.base_figures(result, payload, pins)
+    if state.sharpness:  # the sharpness panel: exact Hessians of the risk and each minibatch
+        record = curvature(result)
+        payload["sharpness"] = as_list(record.lambda_max)
+        payload["figures"]["sharpness"] = figures.sharpness_figure(record)
     payload["step"] = min(max(state.step, 0), result.n_steps - 1)
     return payload

@@ -12,14 +12,17 @@ the trace indices fixed here:
   risk curve per pinned run; the step is a vertical line shape.
 - ``noise``: 0 gradient-noise norm, 1 cosine (right axis), 2 marker, then one noise
   curve per pinned run; vertical line shape.
+- ``sharpness`` (only with the sharpness panel on): 0 each minibatch's λmax, 1 the risk's
+  λmax, 2 the dashed 2/lr line, 3 the marker at the step; vertical line shape.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from sgdscape.core.curvature import Curvature
 from sgdscape.records.run import RunResult
-from sgdscape.views.plotly_figures import contour_trace
+from sgdscape.views.plotly_figures import contour_trace, sharpness_traces
 from sgdscape.views.step_source import slice_text
 from sgdscape.views.style import (
     ARROW_EDGE_COLOUR,
@@ -275,3 +278,16 @@ def base_figures(
         "loss": {"data": loss_data, "layout": loss_layout},
         "noise": {"data": noise_data, "layout": noise_layout},
     }
+
+
+def sharpness_figure(record: Curvature) -> dict[str, Any]:
+    """The ``sharpness`` figure: λmax of the risk and of each step's minibatch against step,
+    with the dashed 2/lr line (:func:`sgdscape.views.plotly_figures.sharpness_traces`) and
+    an empty marker the browser moves to the step."""
+    traces, log = sharpness_traces(record)
+    data = [trace | {"xaxis": "x", "yaxis": "y"} for trace in traces]
+    layout = _layout(
+        "sharpness: top Hessian eigenvalue along the run", "step", "λmax (loss / parameter²)"
+    )
+    layout["yaxis"]["type"] = "log" if log else "linear"
+    return {"data": data, "layout": layout}

@@ -62,7 +62,7 @@ OPTIONAL_FIELDS = (
     "decay",
 )
 CHOICE_CONTROLS = ("problem", "model", "optimizer", "schedule", "grid", "sampling")
-FIELDS = (*CHOICE_CONTROLS, *NUMBER_CONTROLS, "nesterov", "init_a", "init_b")
+FIELDS = (*CHOICE_CONTROLS, *NUMBER_CONTROLS, "nesterov", "init_a", "init_b", "sharpness")
 
 
 def cid(name: str) -> str:
@@ -147,6 +147,15 @@ def layout() -> html.Div:
                 "Optimizer",
                 _dropdown("optimizer", "optimizer", _options(OPTIMIZERS), d.optimizer),
                 _number("lr", d.lr),
+                _field(
+                    None,
+                    dcc.Checklist(
+                        id=cid("sharpness"),
+                        options=[{"label": " sharpness panel (λmax vs step, 2/lr)", "value": "on"}],
+                        value=[],
+                    ),
+                    "sharpness",
+                ),
                 _number("momentum", d.momentum),
                 _field(
                     None,
@@ -230,6 +239,15 @@ def layout() -> html.Div:
             # the Graph fills its panel (responsive Graphs take height: 100%)
             html.Div(dcc.Graph(id=f"{name}-graph", config=graph_config), className="panel")
             for name in ("batch", "risk", "loss", "noise")
+        ]
+        + [
+            # switched on by the "sharpness panel" box (URL ?sharpness=1), across both columns
+            html.Div(
+                dcc.Graph(id="sharpness-graph", config=graph_config),
+                id="sharpness-panel",
+                className="panel",
+                style={"display": "none"},
+            )
         ],
     )
     player = html.Div(

@@ -45,8 +45,8 @@ def _notice(messages: list[str], kind: str) -> list[html.Div]:
 def _control_values(state: AppState) -> list[Any]:
     values: list[Any] = []
     for name in FIELDS:
-        if name == "nesterov":
-            values.append(["on"] if state.nesterov else [])
+        if name in ("nesterov", "sharpness"):
+            values.append(["on"] if getattr(state, name) else [])
         elif name == "init_a":
             values.append(round(state.init[0], 4))
         elif name == "init_b":
@@ -60,6 +60,7 @@ def _state_from_values(values: list[Any], base: AppState) -> AppState:
     named = dict(zip(FIELDS, values, strict=True))
     a, b = named.pop("init_a"), named.pop("init_b")
     named["nesterov"] = bool(named["nesterov"])
+    named["sharpness"] = bool(named["sharpness"])
     state = state_from_controls(named, base)
     if a is None or b is None:
         raise SgdscapeError("the start point is empty or not a number; enter two numbers.")
@@ -209,6 +210,8 @@ def create_app() -> Dash:
             Output("loss-graph", "figure"),
             Output("noise-graph", "figure"),
             Output("step-label", "children"),
+            Output("sharpness-graph", "figure"),
+            Output("sharpness-panel", "style"),
         ],
         [Input("step-slider", "value"), Input("run", "data")],
     )

@@ -89,6 +89,8 @@ class AppState:
     init: tuple[float, float] = (1.2, -2.3)
     step: int = 0
     pins: tuple[str, ...] = field(default_factory=tuple)
+    #: draw the sharpness panel (λmax of the risk and the minibatch against step, 2/lr)
+    sharpness: bool = False
 
     def replace(self, **changes: Any) -> AppState:
         """A copy with ``changes``."""
@@ -276,6 +278,7 @@ URL_KEYS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "grid": ("grid", _integer),
     "init": ("init", _pair),
     "step": ("step", _integer),
+    "sharpness": ("sharpness", _flag),
 }
 _FIELD_TO_KEY = {name: key for key, (name, _) in URL_KEYS.items()}
 

@@ -9,7 +9,7 @@ import json
 import numpy as np
 import torch
 
-from sgdscape.surfaces.bench.measure import Row, interleaved, run_python, seconds_text
+from sgdscape.surfaces.bench.measure import Row, interleaved, python_process, seconds_text
 from sgdscape.surfaces.bench.seed import seed_make_grids, seed_train
 
 
@@ -79,7 +79,7 @@ def bench_risk_memory(
     n_samples: int = 10_000, grid: int = 1000, budget: int = 2**30, name: str = ""
 ) -> Row:
     """The risk-only path in a fresh process: wall time and peak resident memory."""
-    stdout = run_python(
+    stdout = python_process(
         ["-c", _CHILD, str(n_samples), str(grid), str(budget)], "risk benchmark child failed"
     )
     report = json.loads(stdout.strip().splitlines()[-1])

@@ -180,7 +180,7 @@ def child_environment() -> dict[str, str]:
     return environment
 
 
-def run_python(arguments: list[str], failure: str) -> str:
+def python_process(arguments: list[str], failure: str) -> str:
     """The standard output of ``python ARGUMENTS`` run in a new process with
     :func:`child_environment`; a ``RuntimeError`` saying ``failure`` and the child's standard
     error if it exits with a nonzero status."""

@@ -11,7 +11,7 @@ import time
 import numpy as np
 import torch
 
-from sgdscape.surfaces.bench.measure import Row, interleaved, run_python, seconds_text
+from sgdscape.surfaces.bench.measure import Row, interleaved, python_process, seconds_text
 from sgdscape.surfaces.bench.seed import seed_train
 
 _FRESH = r"""
@@ -49,7 +49,7 @@ def fresh_process(what: str, n: int, g: int) -> dict[str, float]:
     options; ``process`` is the child's whole wall time, interpreter start included.
     """
     began = time.perf_counter()
-    stdout = run_python(
+    stdout = python_process(
         ["-c", _FRESH, what, str(n), str(g)], f"fresh-process benchmark {what!r} failed"
     )
     process = time.perf_counter() - began
@@ -60,7 +60,7 @@ def fresh_process(what: str, n: int, g: int) -> dict[str, float]:
 def whole_cli(arguments: list[str]) -> float:
     """Wall seconds of ``python -m sgdscape ARGUMENTS`` in a new process."""
     began = time.perf_counter()
-    run_python(["-m", "sgdscape", *arguments], f"sgdscape {' '.join(arguments)} failed")
+    python_process(["-m", "sgdscape", *arguments], f"sgdscape {' '.join(arguments)} failed")
     return time.perf_counter() - began
 
 

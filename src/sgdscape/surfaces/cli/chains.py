@@ -114,7 +114,7 @@ def chains_command(
     import numpy as np
 
     matplotlib.use("Agg")
-    from sgdscape.records.chain_presets import ChainsSetup, get_chain_preset, run_chains
+    from sgdscape.records.chain_presets import ChainsSetup, get_chain_preset, simulate_chains
     from sgdscape.records.run import RunConfig
     from sgdscape.records.run_files import output_set, prepare_out_dir
 
@@ -147,7 +147,7 @@ def chains_command(
         setup = setup.replace(
             record_steps=tuple(int(s) for s in parse_record_steps(record_steps, setup.steps))
         )
-    run = _run_with_bar(run_chains, setup, quiet)
+    run = _with_chains_bar(simulate_chains, setup, quiet)
     result = run.chains
     out = prepare_out_dir(out)
     from sgdscape.views.chains_figure import plot_chains
@@ -171,7 +171,7 @@ def chains_command(
         if chosen is not None and chosen.figure != "theory":
             from sgdscape.views.chain_presets_figure import preset_figure
 
-            drawn = _run_with_bar(
+            drawn = _with_chains_bar(
                 lambda progress: preset_figure(chosen, run, progress=progress), None, quiet
             )
             save_figure(drawn.figure, stage / drawn.name)
@@ -200,7 +200,7 @@ def chains_command(
         typer.echo(f"wrote {path}")
 
 
-def _run_with_bar(work: Any, argument: Any, quiet: bool) -> Any:
+def _with_chains_bar(work: Any, argument: Any, quiet: bool) -> Any:
     """``work(argument, progress=...)`` (or ``work(progress)`` when ``argument`` is None)
     with a transient rich progress bar on stderr, off with ``quiet`` or off a terminal."""
     from rich.progress import Progress

@@ -31,7 +31,8 @@ def network_command(
     ray: Annotated[
         str | None,
         typer.Option(
-            help="Evaluate the grid on a Ray cluster: auto (local or RAY_ADDRESS) or ADDRESS."
+            help="Evaluate the grid (and --curvature's steps) on a Ray cluster: auto (local or "
+            "RAY_ADDRESS) or ADDRESS."
         ),
     ] = None,
     checkpoint: Annotated[
@@ -130,7 +131,7 @@ def network_command(
         f"minibatch loss {recording.batch_loss[0]:.4g} -> {recording.batch_loss[-1]:.4g}"
     )
 
-    def run_view(progress: Any) -> Any:
+    def record_view(progress: Any) -> Any:
         def update(done: int, total: int) -> None:
             if progress is not None:
                 progress("landscape chunks", done, total)
@@ -145,7 +146,7 @@ def network_command(
             precision=precision,
         )
 
-    view = with_progress(run_view, quiet)
+    view = with_progress(record_view, quiet)
     record = None
     if request is not None:
         from sgdscape.networks.curvature import training_curvature
@@ -158,6 +159,7 @@ def network_command(
             trace=request.trace,
             density=request.density,
             device=device,
+            backend=backend,  # --ray: the steps' spectra as Ray tasks, like the grid's chunks
         )
     out = prepare_out_dir(out)
     with output_set(out, "network") as stage:
@@ -201,7 +203,7 @@ def _network_preset(name: str, seed: int, out: Path, device: str) -> None:
     """``sgdscape network --preset NAME``: train its runs, write preset.npz and NAME.png."""
     from sgdscape.records.presets import (
         get_network_preset,
-        run_network_preset,
+        train_network_preset,
         write_network_preset_arrays,
     )
     from sgdscape.records.run_files import output_set, prepare_out_dir
@@ -209,7 +211,7 @@ def _network_preset(name: str, seed: int, out: Path, device: str) -> None:
     from sgdscape.views.step_figure import save_figure
 
     chosen = get_network_preset(name)
-    result = run_network_preset(chosen, seed=seed, device=device)
+    result = train_network_preset(chosen, seed=seed, device=device)
     out = prepare_out_dir(out)
     with output_set(out, "preset") as stage:
         names = [write_network_preset_arrays(result, stage)]

@@ -56,6 +56,7 @@ def explore(
     result_or_config: RunResult | RunConfig | StochasticView | str | Path | None = None,
     *,
     play_interval: int = 60,
+    curvature: bool | None = None,
     fan: bool = False,
     **config_changes: Any,
 ) -> Explorer | NetworkExplorer:
@@ -68,6 +69,9 @@ def explore(
             its saved ``.npz``, from ``sgdscape network``), shown by a
             :class:`NetworkExplorer` (no controls, nothing recomputed).
         play_interval: milliseconds between frames when playing.
+        curvature: draw the sharpness row (λmax of the risk and of each minibatch against
+            step, with the 2/lr line), computing the run's curvature if it holds none;
+            default: on when the run holds its curvature (``sgdscape run --curvature``).
         fan: draw the fan of next steps on the left panel (every sample's possible next
             iterate, or a sample of minibatches, and their mean, the full-gradient step),
             updated with the step; a single-init 2-parameter run only.
@@ -107,7 +111,9 @@ def explore(
             f"{type(result_or_config).__name__}."
         )
     _check_interval(play_interval)
-    return Explorer(result, play_interval=play_interval, fan=fan)
+    if curvature is not None and not isinstance(curvature, bool):
+        raise SgdscapeError(f"curvature must be True, False or None, got {curvature!r}.")
+    return Explorer(result, play_interval=play_interval, curvature=curvature, fan=fan)
 
 
 def _check_interval(play_interval: object) -> None:

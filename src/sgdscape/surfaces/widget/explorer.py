@@ -17,16 +17,18 @@ import numpy as np
 
 from sgdscape.core.optimizers import OPTIMIZERS, get_optimizer
 from sgdscape.errors import SgdscapeError
-from sgdscape.records.run import RunResult, run
+from sgdscape.records.run import RunResult, run, with_curvature
 from sgdscape.surfaces.widget.panels import (
     _LEFT_SURFACE,
     _PATH_HOVER,
     _RIGHT_SURFACE,
+    _SHARPNESS_TRACES,
     Frames,
     TwoPanels,
     _path_hover,
 )
 from sgdscape.views.fan import check_fan_run, fan_label, fan_scales, fan_traces, magnified, run_fan
+from sgdscape.views.plotly_figures import sharpness_of, sharpness_traces
 from sgdscape.views.step_source import slice_text
 
 #: Controls the explorer offers, beside any other :class:`RunConfig` field.
@@ -47,11 +49,22 @@ class Explorer(TwoPanels, widgets.VBox):
         explorer.result                    # the RunResult on display
     """
 
-    def __init__(self, result: RunResult, *, play_interval: int = 60, fan: bool = False) -> None:
+    def __init__(
+        self,
+        result: RunResult,
+        *,
+        play_interval: int = 60,
+        curvature: bool | None = None,
+        fan: bool = False,
+    ) -> None:
         if fan:
             check_fan_run(result)
         self._fan_first: int | None = None  # index of the first fan trace, when shown
         self.fan_scale = 1.0  # the magnification of the fan drawn now
+        # the sharpness row: on for a result that holds its curvature, or asked for
+        self._curvature = bool(result.curvatures) if curvature is None else bool(curvature)
+        if self._curvature and not result.curvatures:
+            result = with_curvature(result)
         self._result = result
         self._frames = Frames.of(result)
         self._syncing = False
@@ -259,6 +272,8 @@ class Explorer(TwoPanels, widgets.VBox):
         config = self._result.config.replace(**self._config_changes(changes))
         began = time.perf_counter()
         result = run(config)
+        if self._curvature:
+            result = with_curvature(result)
         frames = Frames.of(result)
         self._elapsed = time.perf_counter() - began
         self._result, self._frames = result, frames
@@ -285,6 +300,14 @@ class Explorer(TwoPanels, widgets.VBox):
             hover = self.figure.data[_PATH_HOVER]
             hover.x, hover.y = frames.path[:, 0], frames.path[:, 1]
             hover.customdata = _path_hover(frames)
+            curvature = sharpness_of(frames.source)
+            if curvature is not None and len(self.figure.data) > _SHARPNESS_TRACES:
+                traces, log = sharpness_traces(curvature)
+                for index, trace in enumerate(traces[:3], start=_SHARPNESS_TRACES):
+                    drawn = self.figure.data[index]
+                    drawn.x, drawn.y, drawn.name = trace["x"], trace["y"], trace["name"]
+                self.figure.layout.yaxis3.type = "log" if log else "linear"
+                self.figure.layout.xaxis3.range = [-0.5, curvature.n_steps - 0.5]
 
     def _sync_controls(self) -> None:
         config = self._result.config

@@ -19,6 +19,7 @@ from plotly.subplots import make_subplots
 
 from sgdscape.networks.recording import StochasticView
 from sgdscape.records.run import RunResult
+from sgdscape.views.plotly_figures import sharpness_of, sharpness_traces
 from sgdscape.views.step_source import StepSource, from_run, from_view
 from sgdscape.views.style import MARKER_EDGE_COLOUR, Arrows, safe_log
 from sgdscape.views.style import PATH_COLOUR as _PATH_COLOUR
@@ -30,6 +31,12 @@ from sgdscape.views.style import TRUE_GRADIENT_COLOUR as _TRUE_GRADIENT_COLOUR
 _LEFT_SURFACE, _RIGHT_SURFACE, _PATH_HOVER, _MINIBATCH_LEGEND, _FULL_LEGEND = range(5)
 _PATH, _LEFT_MARKER, _RIGHT_MARKER = range(3)  # shapes
 _MINIBATCH_ARROW, _FULL_ARROW = 2, 3  # annotations (after the two subplot titles)
+# A run with curvature adds a row below: the minibatch λmax, the risk λmax and the 2/lr
+# line (traces after _FULL_LEGEND) and the step's marker (a shape after _RIGHT_MARKER,
+# sized in pixels and anchored at (step, λmax)).
+_SHARPNESS_TRACES = 5  # index of the first of the three
+_SHARPNESS_MARKER = 3  # shape
+SHARPNESS_ROW_PX = 260
 # The palette's colours as CSS hex colours (what the widget's traitlets keep).
 PATH_COLOUR = to_hex(_PATH_COLOUR)
 TRUE_GRADIENT_COLOUR = to_hex(_TRUE_GRADIENT_COLOUR)
@@ -352,6 +359,9 @@ class TwoPanels:
                 "font": {"color": "white", "size": 12},
             },
         )
+        curvature = sharpness_of(self._source)
+        if curvature is not None:
+            _add_sharpness_row(figure, curvature)
         widget = go.FigureWidget(figure)
         if frames.full is None:  # e.g. a network: no full gradient recorded
             widget.data[_FULL_LEGEND].showlegend = False
@@ -394,6 +404,15 @@ class TwoPanels:
                 layout[f"annotations[{note}].ay"] = float(arrows.tail[step][1])
                 layout[f"annotations[{note}].x"] = float(arrows.tip[step][0])
                 layout[f"annotations[{note}].y"] = float(arrows.tip[step][1])
+        curvature = sharpness_of(self._source)
+        if curvature is not None and len(self.figure.layout.shapes) > _SHARPNESS_MARKER:
+            value = float(np.asarray(curvature.lambda_max)[step])
+            log = self.figure.layout.yaxis3.type == "log"
+            shown = np.isfinite(value) and (value > 0 or not log)
+            layout[f"shapes[{_SHARPNESS_MARKER}].visible"] = bool(shown)
+            if shown:
+                layout[f"shapes[{_SHARPNESS_MARKER}].xanchor"] = step
+                layout[f"shapes[{_SHARPNESS_MARKER}].yanchor"] = value
         grid = frames.surfaces[frames.surface_index[step]]
         finite = grid[np.isfinite(grid)]
         low = float(finite.min()) if finite.size else 0.0
@@ -406,3 +425,64 @@ class TwoPanels:
         # the arrow rule's labels (factor, "= 0 (no arrow)", ...) under the figure
         self.arrow_notes = tuple(notes)
         self.caption_widget.value = self._caption(step) + "<br>arrows: " + " · ".join(notes)
+
+
+def _add_sharpness_row(figure: go.Figure, curvature: Any) -> None:
+    """Grow the two-panel ``figure`` by :data:`SHARPNESS_ROW_PX` and draw, in a row below,
+    λmax of the risk and of each minibatch against step with the dashed 2/lr line
+    (:func:`sgdscape.views.plotly_figures.sharpness_traces`) and the step's marker shape."""
+    height = int(figure.layout.height)
+    margin = figure.layout.margin
+    plot = height - int(margin.t) - int(margin.b)
+    total = plot + SHARPNESS_ROW_PX
+    top, bottom = SHARPNESS_ROW_PX / total, (SHARPNESS_ROW_PX - 70) / total
+    traces, log = sharpness_traces(curvature)
+    for trace in traces[:3]:
+        figure.add_trace(trace)
+    figure.update_yaxes(domain=[top, 1.0], row=1)
+    figure.update_traces(
+        colorbar={"y": (1.0 + top) / 2, "len": 1.0 - top, "yanchor": "middle"},
+        selector={"type": "heatmap"},
+    )
+    figure.update_layout(
+        height=height + SHARPNESS_ROW_PX,
+        xaxis3={
+            "title": {"text": "step"},
+            "domain": [0.0, 0.9],
+            "anchor": "y3",
+            "range": [-0.5, curvature.n_steps - 0.5],
+        },
+        yaxis3={
+            "title": {"text": "top Hessian eigenvalue"},
+            "domain": [0.0, bottom],
+            "anchor": "x3",
+            "type": "log" if log else "linear",
+        },
+        legend={"y": -75 / total},
+    )
+    figure.add_annotation(
+        text="sharpness along the path",
+        x=0.45,
+        y=bottom,
+        xref="paper",
+        yref="paper",
+        xanchor="center",
+        yanchor="bottom",
+        showarrow=False,
+        font={"size": 13},
+    )
+    figure.add_shape(
+        type="circle",
+        xref="x3",
+        yref="y3",
+        xsizemode="pixel",
+        ysizemode="pixel",
+        xanchor=0,
+        yanchor=0,
+        x0=-6,
+        x1=6,
+        y0=-6,
+        y1=6,
+        fillcolor=PATH_COLOUR,
+        line={"color": MARKER_EDGE_COLOUR, "width": 1.5},
+    )

@@ -3,7 +3,8 @@
 // Expects window.Plotly, and elements #sgdscape-plot, #sgdscape-step, #sgdscape-play,
 // #sgdscape-step-label; call sgdscapePlayer(figure, frames, gunzip, fps) with
 // gunzip(base64) -> Promise<Uint8Array>. After each shown step, #sgdscape-plot gets
-// data-step="<step>". The trace order is plotly_figures.TRACES.
+// data-step="<step>". The trace order is plotly_figures.TRACES (then SHARPNESS_TRACES when
+// frames.sharpness is given: its marker is moved to each step's λmax).
 async function sgdscapePlayer(figure, frames, gunzip, fps) {
   const plot = document.getElementById("sgdscape-plot");
   const slider = document.getElementById("sgdscape-step");
@@ -60,6 +61,10 @@ async function sgdscapePlayer(figure, frames, gunzip, fps) {
     layout.annotations[0].text = frames.left_title[i];
     layout.annotations[1].text = frames.right_title[i];
     layout.title.text = frames.title[i];
+    if (frames.sharpness) {  // the sharpness row's marker on this step's λmax of the risk
+      const s = frames.sharpness;
+      data[s.trace] = Object.assign({}, data[s.trace], {x: [k], y: [s.lambda_max[k]]});
+    }
     layout.datarevision = i;
     await Plotly.react(plot, data, layout);
     current = i;

@@ -89,7 +89,7 @@
   }
 
   function render(step, run) {
-    if (!run || !run.figures) return [no(), no(), no(), no(), no()];
+    if (!run || !run.figures) return [no(), no(), no(), no(), no(), no(), no()];
     var T = run.n_steps, k = Math.max(0, Math.min(T - 1, Math.round(step || 0)));
     current = { step: k, max: T - 1 };
     var F = run.figures, p = run.path[k];
@@ -127,7 +127,15 @@
     var label = "step " + k + " / " + (T - 1);
     if (run.diverged_step >= 0) label += " · diverged at " + run.diverged_step;
     writeStep(k);
-    return [batch, risk, loss, noise, label];
+    // the sharpness panel (figures.py's sharpness figure), when switched on
+    var sharp = no(), sharpStyle = { display: "none" };
+    if (F.sharpness) {
+      sharp = copy(F.sharpness);
+      set(sharp, 3, { x: [k], y: [run.sharpness[k]] });
+      sharp.layout.shapes = vline(k);
+      sharpStyle = { gridColumn: "1 / -1" };
+    }
+    return [batch, risk, loss, noise, label, sharp, sharpStyle];
   }
 
   function marks(T) {
