@@ -67,9 +67,9 @@ def test_every_step_is_the_full_drawing_in_the_layout_it_was_given(tmp_path, mon
     laid_out = []
     real_init = run_command._LaidOut.__init__
 
-    def init(self, result, step):
+    def init(self, result, step, **options):
         laid_out.append(step)
-        real_init(self, result, step)
+        real_init(self, result, step, **options)
 
     monkeypatch.setattr(run_command._LaidOut, "__init__", init)
     out, result = _run(tmp_path, "--figures", "0,3,7,8,23", "--compare", "lr=0.05,0.2")

@@ -168,6 +168,7 @@ def animate(
     dpi: float = DEFAULT_DPI,
     format: str | None = None,
     progress: Progress | None = None,
+    fan: bool = False,
 ) -> Path:
     """Write the run's two-panel figure, one frame per step, as a GIF or an MP4.
 
@@ -181,15 +182,28 @@ def animate(
         size: ``(width, height)`` of a frame in pixels (MP4 rounds them down to even).
         dpi: dots per inch: font and line sizes relative to the frame.
         progress: called as ``progress(frames_done, frames_total)``.
+        fan: draw the fan of next steps on the left panel
+            (:class:`sgdscape.views.fan.FanOverlay`; a single-init 2-parameter run only).
 
     Returns:
         ``path``, written atomically.
     """
     from sgdscape.views.step_figure import StepFigure
 
+    def overlays() -> list[Any]:
+        if not fan:
+            return []
+        from sgdscape.views.fan import FanOverlay
+
+        if not isinstance(result, RunResult):
+            raise SgdscapeError("the fan of next steps is drawn for a 2-parameter run only.")
+        return [FanOverlay(result)]
+
+    if fan:
+        overlays()  # a run that cannot have a fan fails before anything is written
     source = functools.cache(lambda: step_source(result))  # built once, after the checks
     return animate_drawing(
-        lambda figsize, dpi: StepFigure(source(), figsize=figsize, dpi=dpi),
+        lambda figsize, dpi: StepFigure(source(), figsize=figsize, dpi=dpi, overlays=overlays()),
         path,
         lambda: source().resolve_steps(steps),
         fps=fps,

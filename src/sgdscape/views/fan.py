@@ -29,14 +29,18 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sgdscape.core.chain_stats import Fan
+from sgdscape.core.chain_stats import Fan, fan_of_steps
 from sgdscape.core.chains import Chains
 from sgdscape.core.landscape import Landscape
+from sgdscape.errors import SgdscapeError
+from sgdscape.records.run import RunResult
 
 if TYPE_CHECKING:
     import plotly.graph_objects as go
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
+
+    from sgdscape.views.step_source import StepSource
 
 #: legend labels (also how tests find the artists and traces)
 FAN_LABEL = "possible next iterates"
@@ -250,3 +254,124 @@ def plot_fan(
             fontsize=10,
         )
     return fig
+
+
+def run_fan(result: RunResult, step: int, *, n_batches: int | None = None) -> Fan:
+    """The fan of next steps at ``step``'s iterate of a single-init 2-parameter run, with the
+    run's model, loss, data, learning rate and batch size (batch 1: one point per sample;
+    else ``n_batches`` minibatches drawn with the run's seed plus ``step``)."""
+    check_fan_run(result)
+    config = result.config
+    if not 0 <= step < result.n_steps:
+        raise SgdscapeError(f"step must be between 0 and {result.n_steps - 1}, got {step}.")
+    return fan_of_steps(
+        config.model,
+        result.data,
+        np.asarray(result.trajectory.iterates[step], dtype=np.float64),
+        lr=float(config.lr),
+        batch_size=int(config.batch_size),
+        n_batches=n_batches,
+        seed=int(config.seed) + int(step),
+        loss=config.loss_name,
+    )
+
+
+def check_fan_run(result: RunResult) -> None:
+    """Raise a :class:`SgdscapeError` unless ``result`` is one run of a 2-parameter model
+    plotted on its own axes (the fan is drawn in parameter coordinates)."""
+    iterates = np.asarray(result.trajectory.iterates)
+    if iterates.ndim != 2 or result.others:
+        raise SgdscapeError("the fan of next steps is drawn for a single-init run only.")
+    plane = result.landscape.plane
+    on_own_axes = plane is None or (
+        np.allclose(plane.origin.numpy(), 0)
+        and np.allclose(plane.d1.numpy(), [1, 0])
+        and np.allclose(plane.d2.numpy(), [0, 1])
+    )
+    if iterates.shape[1] != 2 or not on_own_axes:
+        raise SgdscapeError(
+            f"the fan of next steps is drawn for a 2-parameter model only; "
+            f"{result.config.model} has {iterates.shape[1]} parameters."
+        )
+
+
+def fan_scales(source: StepSource) -> np.ndarray:
+    """``(T,)`` the magnification of each step's fan: the step figure's arrow factor over the
+    learning rate, so that the full-gradient step lands on the tip of the -full-gradient
+    arrow (and, for batch 1, the step's own sample on the -minibatch-gradient arrow)."""
+    from sgdscape.views.style import step_factors
+
+    minibatch = -np.asarray(source.minibatch_gradients, dtype=np.float64)
+    true = (
+        None
+        if source.true_gradients is None
+        else -np.asarray(source.true_gradients, dtype=np.float64)
+    )
+    return step_factors(source.arrow_scale, [minibatch, true], source.window) / source.lr
+
+
+class FanOverlay:
+    """A :class:`sgdscape.views.step_figure.Overlay`: the fan of next steps over the left
+    (minibatch) panel of a run's step figure, recomputed at each step's iterate and
+    magnified as the panel's arrows are (:func:`fan_scales`).
+
+    Switch it on with ``StepFigure(result, overlays=[FanOverlay(result)])``;
+    ``sgdscape run --fan`` adds it to every step PNG. :attr:`fan` and :attr:`scale` are the
+    last step's fan and magnification.
+    """
+
+    def __init__(
+        self, result: RunResult, *, n_batches: int | None = None, colour: str = "tab:orange"
+    ) -> None:
+        check_fan_run(result)
+        self.result = result
+        self.n_batches = n_batches
+        self.colour = colour
+        self.scales: np.ndarray | None = None
+        self.fan: Fan | None = None
+        self.scale = 1.0
+        self.artists: list[Any] = []
+
+    def setup(self, axes: Axes, source: StepSource) -> None:
+        """Compute every step's magnification (the step figure's arrow factors)."""
+        self.scales = fan_scales(source)
+
+    def draw(self, axes: Axes, source: StepSource, step: int) -> list[Any]:
+        """Remove the previous step's fan and draw ``step``'s; return its artists."""
+        if self.scales is None:
+            self.setup(axes, source)
+        assert self.scales is not None
+        for artist in self.artists:
+            artist.remove()
+        self.fan = run_fan(self.result, step, n_batches=self.n_batches)
+        self.scale = float(self.scales[step])
+        before = set(map(id, axes.get_children()))
+        drawn = draw_fan(axes, self.fan, colour=self.colour, scale=self.scale)
+        spokes = drawn["spokes"]
+        if spokes is not None:
+            spokes.set_gid("fan-spokes")
+        drawn["points"].set_gid("fan-points")
+        drawn["mean"].set_gid("fan-mean")
+        drawn["full_step"].set_gid("fan-full-step")
+        # everything draw_fan added (the iterate's ring too), so the next step removes it all
+        self.artists = [a for a in axes.get_children() if id(a) not in before]
+        return list(self.artists)
+
+
+def magnified(fan: Fan, scale: float) -> Fan:
+    """``fan`` with every displacement from its iterate ``scale`` times longer (``next``,
+    ``mean`` and ``full_step``), as :func:`draw_fan` draws it with ``scale``; for
+    :func:`fan_traces`, which draws a fan as it is."""
+    import dataclasses
+
+    def stretch(points: np.ndarray) -> np.ndarray:
+        return fan.w + scale * (np.asarray(points, dtype=np.float64) - fan.w)
+
+    return dataclasses.replace(
+        fan, next=stretch(fan.next), mean=stretch(fan.mean), full_step=stretch(fan.full_step)
+    )
+
+
+def fan_label(fan: Fan, scale: float = 1.0) -> str:
+    """The legend label of a fan's points, naming its batches and the magnification."""
+    return _label(fan, None) + (f" × {scale:.3g}" if scale != 1.0 else "")

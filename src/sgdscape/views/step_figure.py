@@ -69,6 +69,7 @@ __all__ = [  # the public names of this module, some of them re-exported from vi
     "RUN_COLOURS",
     "TRUE_GRADIENT_COLOUR",
     "Arrows",
+    "Overlay",
     "Panel",
     "StepFigure",
     "arrow_rule",
@@ -253,6 +254,21 @@ class Panel(Protocol):
         """Show ``step``; return the artists changed."""
 
 
+class Overlay(Protocol):
+    """Something drawn over the LEFT (minibatch) panel of a :class:`StepFigure` at every step
+    (e.g. the fan of next steps, :class:`sgdscape.views.fan.FanOverlay`).
+
+    ``setup`` runs once; ``draw`` shows ``step`` on the left axes (removing what it drew for
+    the previous step) and returns every artist it added or changed there.
+    """
+
+    def setup(self, axes: Axes, source: StepSource) -> None:
+        """Prepare for ``source`` (the left axes are given; draw nothing that changes)."""
+
+    def draw(self, axes: Axes, source: StepSource, step: int) -> Sequence[Any]:
+        """Show ``step`` over the left panel; return the artists added or changed."""
+
+
 class StepFigure:
     """The two-panel figure of a run or a network's view, redrawn in place for any step.
 
@@ -263,7 +279,8 @@ class StepFigure:
     :meth:`draw` replaces the left contour, arrows, markers, path and titles. Used by
     :func:`plot_step` (one step) and by :func:`sgdscape.views.animation.animate` (every
     frame on one figure). ``panels`` (:class:`Panel`) add columns on the right; the
-    figure's width grows by half of ``figsize``'s for each.
+    figure's width grows by half of ``figsize``'s for each. ``overlays`` (:class:`Overlay`)
+    draw over the left panel at every step.
     """
 
     def __init__(
@@ -273,6 +290,7 @@ class StepFigure:
         figsize: tuple[float, float] = (13, 5.6),
         dpi: float | None = None,
         panels: Sequence[Panel] = (),
+        overlays: Sequence[Overlay] = (),
     ) -> None:
         import matplotlib.pyplot as plt
 
@@ -283,6 +301,8 @@ class StepFigure:
         self.window = source.window
         self.arrows = source.arrows()
         self.panels = tuple(panels)
+        self.overlays = tuple(overlays)
+        self._overlay_artists: list[Any] = []
         width = figsize[0] * (1 + len(self.panels) / 2)
         self.fig, columns = plt.subplots(
             ncols=2 + len(self.panels),
@@ -343,6 +363,8 @@ class StepFigure:
         self.right.legend(loc="lower left", fontsize=8, framealpha=0.8)
         for panel, axes in zip(self.panels, self.panel_axes, strict=True):
             panel.setup(axes, source)
+        for overlay in self.overlays:
+            overlay.setup(self.left, source)
 
     def _frame(self, axes: Axes) -> None:
         frame_axes(axes, self.source.landscape)
@@ -381,6 +403,9 @@ class StepFigure:
                         zorder,
                     )
                 )
+        self._overlay_artists = [
+            artist for overlay in self.overlays for artist in overlay.draw(left, source, step)
+        ]
         self._left_point.set_offsets([point])
         if (label := source.point_label(step)) is not None:
             self._left_point.set_label(label)
@@ -393,7 +418,9 @@ class StepFigure:
         self.right.set_title(right_title)
         self.fig.suptitle(wrap_title(suptitle, self.fig))
         # inside the panel: the layout ignores it (long arrow labels must not shrink the axes)
-        left.legend(loc="lower left", fontsize=8, framealpha=0.8).set_in_layout(False)
+        # (where an overlay draws over the panel, wherever it hides the least)
+        where = "best" if self.overlays else "lower left"
+        left.legend(loc=where, fontsize=8, framealpha=0.8).set_in_layout(False)
         self._panel_artists = [
             artist
             for panel, axes in zip(self.panels, self.panel_axes, strict=True)
@@ -410,13 +437,22 @@ class StepFigure:
         """The artists :meth:`draw` changes, in the order a full draw paints them."""
         left, right = self.left, self.right
         assert self._left_colorbar is not None
-        return [
+        on_left = [
             self._left_contour,
             *left.spines.values(),  # over the new contour's edges, as in a full draw
             self._left_point,
             *reversed(self._transient),  # the true-gradient arrow under the minibatch one
             left.get_legend(),
             left.title,
+        ]
+        if self._overlay_artists:  # interleaved as a full draw does: by zorder, then as added
+            order = {id(artist): i for i, artist in enumerate(left.get_children())}
+            on_left = sorted(
+                [a for a in (*on_left, *self._overlay_artists) if a is not None],
+                key=lambda artist: (artist.get_zorder(), order.get(id(artist), -1)),
+            )
+        return [
+            *on_left,
             self._left_colorbar.ax,  # its ticks follow the step's range
             self._path_line,
             *(line for _, line in self._other_paths),  # a compare run's other paths (zorder 2.5)

@@ -135,6 +135,15 @@ def export(
         typer.Option(help="Frame size WIDTHxHEIGHT in pixels [960x420; HTML 1200x600]."),
     ] = None,
     dpi: Annotated[float, typer.Option(help="Animation dots per inch (text size).")] = 80.0,
+    fan: Annotated[
+        bool,
+        typer.Option(
+            "--fan",
+            help="Draw the fan of next steps on the GIF/MP4's left panel (every sample's "
+            "possible next iterate and their mean, the full-gradient step). A single-init "
+            "2-parameter run only.",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Export a run (or a network's view) as an HTML page, a GIF, an MP4 and/or a 3-D surface."""
@@ -158,6 +167,8 @@ def export(
     check_dpi("--dpi", dpi)
     parse_step_range(steps)
     frame_size = parse_size(size)
+    if fan and (view_file is not None or (gif is None and mp4 is None)):
+        raise SgdscapeError("--fan draws on a run's --gif or --mp4; give one (and no --view).")
     if mp4 is not None and shutil.which("ffmpeg") is None:
         raise SgdscapeError(
             "--mp4 needs the ffmpeg program on PATH and none was found; install ffmpeg "
@@ -184,6 +195,10 @@ def export(
         result = with_progress(lambda progress: run_experiment(config, progress=progress), quiet)
     if result.trajectory.iterates.ndim != 2:
         raise SgdscapeError("export draws a single-init run; this run has a batch of inits.")
+    if fan:
+        from sgdscape.views.fan import check_fan_run
+
+        check_fan_run(result)
     chosen = resolve_step_range(steps, result.n_steps)
 
     def run_surface_page(path: Path) -> None:
@@ -198,8 +213,9 @@ def export(
         )
 
     _write_exports(
-        result, chosen, html, gif, mp4, surface, run_surface_page, fps, frame_size, dpi, quiet
-    )
+        result, chosen, html, gif, mp4, surface, run_surface_page, fps, frame_size, dpi, quiet,
+        fan=fan,
+    )  # fmt: skip
 
 
 def _write_exports(
@@ -214,6 +230,7 @@ def _write_exports(
     frame_size: tuple[int, int] | None,
     dpi: float,
     quiet: bool,
+    fan: bool = False,
 ) -> None:
     """Write the asked outputs of a run or a network view and say what each took.
 
@@ -234,7 +251,7 @@ def _write_exports(
     for path in (gif, mp4):
         if path is not None:
             began = time.perf_counter()
-            animate_with_bar(subject, path, chosen, fps, frame_size, dpi, quiet)
+            animate_with_bar(subject, path, chosen, fps, frame_size, dpi, quiet, fan=fan)
             written.append((path, time.perf_counter() - began))
     if surface is not None:
         began = time.perf_counter()

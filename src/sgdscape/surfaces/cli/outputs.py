@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -17,8 +18,10 @@ def animate_with_bar(
     size: tuple[int, int] | None,
     dpi: float,
     quiet: bool,
+    fan: bool = False,
 ) -> None:
-    """A GIF/MP4 of a run, or of a network's StochasticView, with a progress bar."""
+    """A GIF/MP4 of a run, or of a network's StochasticView, with a progress bar (``fan``:
+    a run's with the fan of next steps on the left panel)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -33,7 +36,7 @@ def animate_with_bar(
         draw: Any = animate_network
         size = size or FRAME_SIZE
     else:
-        draw, size = animate, size or DEFAULT_SIZE
+        draw, size = functools.partial(animate, fan=fan), size or DEFAULT_SIZE
     console = progress_console()
     with Progress(transient=True, console=console, disable=quiet or not console.is_terminal) as bar:
         task = bar.add_task(path.suffix.lstrip(".").upper(), total=len(steps))

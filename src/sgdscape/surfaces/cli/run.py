@@ -33,6 +33,15 @@ def run(
             "iterate and over the window: saved in run.npz, drawn in curvature.png.",
         ),
     ] = False,
+    fan: Annotated[
+        bool,
+        typer.Option(
+            "--fan",
+            help="Draw the fan of next steps on each step PNG's left panel: every sample's "
+            "possible next iterate (a sample of 1024 minibatches for a bigger batch) and their "
+            "mean, the full-gradient step. A single-init 2-parameter run only.",
+        ),
+    ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
 ) -> None:
     """Run an experiment (by default the seed notebook's) and write run.npz, config.toml, PNGs."""
@@ -47,6 +56,10 @@ def run(
     curvature = curvature or (preset_name is not None and get_preset(preset_name).curvature)
 
     result = with_progress(lambda progress: run_experiment(config, progress=progress), quiet)
+    if fan:
+        from sgdscape.views.fan import check_fan_run
+
+        check_fan_run(result)  # before writing anything
     if curvature:
         from sgdscape.records.run import with_curvature
 
@@ -58,7 +71,7 @@ def run(
         basins = compute_basins(config)
     single = result.trajectory.iterates.ndim == 2
     steps = select_steps(figures, result.n_steps) if single else []
-    written = _write_outputs(result, prepare_out_dir(out), steps, quiet, basins)
+    written = _write_outputs(result, prepare_out_dir(out), steps, quiet, basins, fan=fan)
     if result.data.source:  # what was read from a CSV file: rows, columns, skipped lines
         typer.echo(f"sgdscape run: {result.data.source}")
     for label, trajectory in result.trajectories:
@@ -88,7 +101,7 @@ def _summary(trajectory: Any) -> str:
 
 
 def _write_outputs(
-    result: Any, out: Path, steps: list[int], quiet: bool, basins: Any = None
+    result: Any, out: Path, steps: list[int], quiet: bool, basins: Any = None, fan: bool = False
 ) -> list[Path]:
     """Write run.npz, config.toml and the PNGs into ``out`` as one set, committed together."""
     import matplotlib
@@ -118,16 +131,19 @@ def _write_outputs(
             paths = [stage / f"step_{step:0{width}d}.png" for step in steps]
             with DeferredBar("figures", quiet) as bar:
                 for done, _ in enumerate(
-                    write_step_figures(result, zip(steps, paths, strict=True)), start=1
+                    write_step_figures(result, zip(steps, paths, strict=True), fan=fan), start=1
                 ):
                     bar.update(completed=done, total=len(steps))
             names += [path.name for path in paths]
     return [out / name for name in names]
 
 
-def write_step_figures(result: Any, steps_and_paths: Iterable[tuple[int, Path]]) -> Iterator[Path]:
+def write_step_figures(
+    result: Any, steps_and_paths: Iterable[tuple[int, Path]], *, fan: bool = False
+) -> Iterator[Path]:
     """Write the two-panel figure of each ``(step, path)`` as a PNG, through one figure;
-    yields each path once written.
+    yields each path once written. ``fan``: with the fan of next steps on the left panel
+    (:class:`~sgdscape.views.fan.FanOverlay`).
 
     One :class:`~sgdscape.views.step_figure.StepFigure` is laid out once, as ``savefig``
     lays out ``plot_step``'s figure, and then repaints only what changes from step to step
@@ -146,7 +162,7 @@ def write_step_figures(result: Any, steps_and_paths: Iterable[tuple[int, Path]])
                 laid_out.close()
                 laid_out = None
             if laid_out is None:
-                laid_out = _LaidOut(result, step)
+                laid_out = _LaidOut(result, step, fan=fan)
             with atomic_path(path) as temporary:
                 Image.fromarray(laid_out.figure.render()).save(temporary, format="png")
             yield path
@@ -158,7 +174,7 @@ def write_step_figures(result: Any, steps_and_paths: Iterable[tuple[int, Path]])
 class _LaidOut:
     """A StepFigure laid out for one step, and the room that layout gives."""
 
-    def __init__(self, result: Any, step: int) -> None:
+    def __init__(self, result: Any, step: int, *, fan: bool = False) -> None:
         from sgdscape.views.step_figure import StepFigure
 
         panels: list[Any] = []
@@ -166,7 +182,12 @@ class _LaidOut:
             from sgdscape.views.curvature_figure import SharpnessPanel
 
             panels.append(SharpnessPanel.of(result))  # run --curvature: sharpness beside
-        self.figure = StepFigure(result, dpi=FIGURE_DPI, panels=panels)
+        overlays: list[Any] = []
+        if fan:
+            from sgdscape.views.fan import FanOverlay
+
+            overlays.append(FanOverlay(result))  # run --fan: the fan on the left panel
+        self.figure = StepFigure(result, dpi=FIGURE_DPI, panels=panels, overlays=overlays)
         self.figure.draw(step)
         fig = self.figure.fig
         # lay out once, as savefig would, without painting; then keep that layout

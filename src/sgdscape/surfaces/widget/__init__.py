@@ -57,6 +57,7 @@ def explore(
     *,
     play_interval: int = 60,
     curvature: bool | None = None,
+    fan: bool = False,
     **config_changes: Any,
 ) -> Explorer | NetworkExplorer:
     """An interactive explorer of a run, or of a real network's stochastic view.
@@ -71,6 +72,9 @@ def explore(
         curvature: draw the sharpness row (λmax of the risk and of each minibatch against
             step, with the 2/lr line), computing the run's curvature if it holds none;
             default: on when the run holds its curvature (``sgdscape run --curvature``).
+        fan: draw the fan of next steps on the left panel (every sample's possible next
+            iterate, or a sample of minibatches, and their mean, the full-gradient step),
+            updated with the step; a single-init 2-parameter run only.
         **config_changes: :class:`RunConfig` fields to change (then the run is recomputed),
             for example ``lr=0.1, batch_size=10, optimizer="adam"``.
 
@@ -81,6 +85,8 @@ def explore(
     if isinstance(result_or_config, str | Path) and Path(result_or_config).suffix == ".npz":
         result_or_config = load_view(result_or_config)
     if isinstance(result_or_config, StochasticView):
+        if fan:
+            raise SgdscapeError("the fan of next steps is drawn for a 2-parameter run only.")
         if config_changes:
             raise SgdscapeError(
                 "a network's view is recorded, not recomputed; drop "
@@ -107,7 +113,7 @@ def explore(
     _check_interval(play_interval)
     if curvature is not None and not isinstance(curvature, bool):
         raise SgdscapeError(f"curvature must be True, False or None, got {curvature!r}.")
-    return Explorer(result, play_interval=play_interval, curvature=curvature)
+    return Explorer(result, play_interval=play_interval, curvature=curvature, fan=fan)
 
 
 def _check_interval(play_interval: object) -> None:

@@ -27,6 +27,7 @@ from sgdscape.surfaces.widget.panels import (
     TwoPanels,
     _path_hover,
 )
+from sgdscape.views.fan import check_fan_run, fan_label, fan_scales, fan_traces, magnified, run_fan
 from sgdscape.views.plotly_figures import sharpness_of, sharpness_traces
 from sgdscape.views.step_source import slice_text
 
@@ -49,8 +50,17 @@ class Explorer(TwoPanels, widgets.VBox):
     """
 
     def __init__(
-        self, result: RunResult, *, play_interval: int = 60, curvature: bool | None = None
+        self,
+        result: RunResult,
+        *,
+        play_interval: int = 60,
+        curvature: bool | None = None,
+        fan: bool = False,
     ) -> None:
+        if fan:
+            check_fan_run(result)
+        self._fan_first: int | None = None  # index of the first fan trace, when shown
+        self.fan_scale = 1.0  # the magnification of the fan drawn now
         # the sharpness row: on for a result that holds its curvature, or asked for
         self._curvature = bool(result.curvatures) if curvature is None else bool(curvature)
         if self._curvature and not result.curvatures:
@@ -122,6 +132,10 @@ class Explorer(TwoPanels, widgets.VBox):
         self.caption_widget = widgets.HTML()
 
         self.figure = self._make_figure()
+        if fan:  # the fan of next steps on the left panel (its data comes with each step)
+            self._fan_first = len(self.figure.data)
+            for trace in fan_traces(run_fan(result, 0)):
+                self.figure.add_trace(trace.update(xaxis="x", yaxis="y"))
         super().__init__(
             [
                 widgets.HBox([self.play, self.slider]),
@@ -170,6 +184,22 @@ class Explorer(TwoPanels, widgets.VBox):
         result = self._recompute(changes)
         self._sync_controls()
         return result
+
+    def _draw(self, step: int) -> None:
+        """Show ``step`` (:meth:`TwoPanels._draw`) and, when shown, its fan of next steps."""
+        super()._draw(step)
+        if self._fan_first is not None:
+            self._draw_fan(step)
+
+    def _draw_fan(self, step: int) -> None:
+        """Replace the fan traces by ``step``'s fan, magnified as the panel's arrows are."""
+        assert self._fan_first is not None
+        self.fan_scale = float(fan_scales(self._source)[step])
+        fan = run_fan(self._result, step)
+        new = fan_traces(magnified(fan, self.fan_scale), label=fan_label(fan, self.fan_scale))
+        with self.figure.batch_update():
+            for trace, drawn in zip(self.figure.data[self._fan_first :], new, strict=True):
+                trace.x, trace.y, trace.name = drawn.x, drawn.y, drawn.name
 
     def _caption(self, step: int) -> str:
         frames, config = self._frames, self._result.config
