@@ -10,6 +10,11 @@ or a network's :class:`~sgdscape.networks.recording.StochasticView`) and redraws
 step, so the static figure (:func:`plot_step`) and the animation
 (:mod:`sgdscape.views.animation`) share one drawing code. Colours and the arrow rule come
 from :mod:`sgdscape.views.style`; titles from :mod:`sgdscape.views.step_source`.
+
+It stays one module of about 500 lines on purpose: the full draw (:meth:`StepFigure.draw`)
+and the repaint of only what a step changes (:meth:`StepFigure.render`, which the
+animations use) must paint the same artists in the same order, panels and overlays
+included, and keeping both beside each other is what keeps them equal.
 """
 
 from __future__ import annotations
