@@ -13,13 +13,8 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sgdscape.views.sharpness_figure import (
-    BATCH_LABEL,
-    RISK_LABEL,
-    THRESHOLD_LABEL,
-    use_log_scale,
-)
-from sgdscape.views.step_figure import PATH_COLOUR
+from sgdscape.views.sharpness_style import BATCH_LABEL, RISK_LABEL, THRESHOLD_LABEL, use_log_scale
+from sgdscape.views.style import PATH_COLOUR
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
