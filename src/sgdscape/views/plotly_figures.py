@@ -45,6 +45,7 @@ from sgdscape.views.plotly_parts import (
     line_trace,
     log_contour,
     panel_domains,
+    panel_title,
     plain_values,
     web_titles,
 )
@@ -239,18 +240,7 @@ def _step_skeleton(source: StepSource, width: int, height: int) -> dict[str, Any
             "bgcolor": "#e8e8e8",
         },
         "annotations": [
-            {
-                "text": "",
-                "x": x,
-                "y": 1.0,
-                "xref": "paper",
-                "yref": "paper",
-                "xanchor": "center",
-                "yanchor": "bottom",
-                "showarrow": False,
-                "font": {"size": 13},
-            }
-            for x in (sum(left_domain) / 2, sum(right_domain) / 2)
+            panel_title("", x, 1.0) for x in (sum(left_domain) / 2, sum(right_domain) / 2)
         ],
         "plot_bgcolor": "white",
     }

@@ -138,3 +138,18 @@ def panel_domains(width: int, height: int) -> tuple[tuple[float, float], tuple[f
     side = min(plot_height / plot_width, 0.36, 0.5 - 150 / plot_width)
     gap = (1.0 - 2 * side) / 2  # colour bar and spacing after each panel
     return (0.0, side), (side + gap, 2 * side + gap)
+
+
+def panel_title(text: str, x: float, y: float) -> dict[str, Any]:
+    """A panel's title: an annotation centred at paper coordinates ``(x, y)``, above ``y``."""
+    return {
+        "text": text,
+        "x": x,
+        "y": y,
+        "xref": "paper",
+        "yref": "paper",
+        "xanchor": "center",
+        "yanchor": "bottom",
+        "showarrow": False,
+        "font": {"size": 13},
+    }

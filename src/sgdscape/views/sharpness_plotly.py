@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from sgdscape.core.curvature import Curvature
-from sgdscape.views.plotly_parts import MARGIN, TRACES, line_trace, plain_values
+from sgdscape.views.plotly_parts import MARGIN, TRACES, line_trace, panel_title, plain_values
 from sgdscape.views.sharpness_style import BATCH_LABEL, RISK_LABEL, THRESHOLD_LABEL, use_log_scale
 from sgdscape.views.step_source import StepSource
 from sgdscape.views.style import MARKER_EDGE_COLOUR, PATH_COLOUR
@@ -145,19 +145,8 @@ def add_sharpness_row(
         "gridcolor": "#e5e5e5",
         "zeroline": False,
     }
-    layout["annotations"].append(
-        {
-            "text": "sharpness along the path: λmax of the risk and of each step's minibatch",
-            "x": right_end / 2,
-            "y": bottom,
-            "xref": "paper",
-            "yref": "paper",
-            "xanchor": "center",
-            "yanchor": "bottom",
-            "showarrow": False,
-            "font": {"size": 13},
-        }
-    )
+    title = "sharpness along the path: λmax of the risk and of each step's minibatch"
+    layout["annotations"].append(panel_title(title, right_end / 2, bottom))
     layout["legend"]["y"] = -60 / total
 
 
