@@ -79,10 +79,11 @@ def choose_path(
     ``"plain"``.
 
     ``engine="auto"`` takes the path with the smallest expected time, start-up included:
-    the native kernels cost nothing once loaded, about a millisecond when their library is
-    on disk, and a quarter of their measured build time (about a second,
-    :func:`sgdscape.core.native.startup_seconds`) when it is not, since one build serves
-    every later call (:data:`BUILD_AMORTISED_OVER`); a compiled kernel costs
+    the native kernels cost nothing once loaded in this process and, before that, a quarter
+    of a typical build (:data:`sgdscape.core.native.DEFAULT_BUILD_SECONDS`; one build serves
+    every later call, :data:`BUILD_AMORTISED_OVER`) whether or not the library is already on
+    disk, so the path a command takes, and its result to the last bit, does not depend on the
+    cache's state; a compiled kernel costs
     :data:`FUSED_STARTUP_SECONDS` until it has run in this process. Rates are
     :data:`RATES`, updated from every call. So the seed's small run never builds or
     compiles anything, and large work pays each start-up once per machine or process.
@@ -112,9 +113,13 @@ def choose_path(
     if direct_ok:
         costs["direct"] = estimated_seconds("direct", True, evaluations)
     if native_ok:
-        startup = native.startup_seconds()
-        if not native.loaded() and not native.built():
-            startup /= BUILD_AMORTISED_OVER  # one build serves every later call and process
+        startup = native.startup_seconds()  # 0 loaded, inf unavailable, else a load or build
+        if not native.loaded() and startup != float("inf"):
+            # a process's first use is charged the same whether or not the library is already
+            # on disk (a share of a typical build: one build serves every later call and
+            # process), so a run's path, and so its float rounding, never depends on the
+            # cache's state: the same command gives the same run.npz on every run
+            startup = native.DEFAULT_BUILD_SECONDS / BUILD_AMORTISED_OVER
         costs["native"] = estimated_seconds("native", per_sample, evaluations, startup)
     kinds = ("scaled-risk", "scaled-fill") if split is not None else ("risk", "fill")
     warm = all(is_warm(kind, model, loss, device) for kind in kinds[: 2 if per_sample else 1])
