@@ -1,6 +1,8 @@
 """The precompiled C landscape kernels (sgdscape.core.native) and the engine choice."""
 
 import logging
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -117,13 +119,13 @@ def test_auto_builds_nothing_for_the_seeds_small_run(own_cache, seed_data):
 
 def test_auto_uses_the_kernels_once_they_cost_no_start_up(own_cache, seed_data):
     native.library()  # built: later calls start for free
-    choice = landscape_paths.choose_path(
+    choice = landscape_paths.choose_path(  # the risk alone (small per-sample work is direct)
         "auto",
         MODELS["relu-unit"],
         sgdscape.get_loss("mse"),
         100,
         100 * 100,
-        True,
+        False,
         (torch.zeros(100), torch.zeros(100, 2)),
         torch.device("cpu"),
         2**30,
@@ -208,3 +210,20 @@ def test_kernels_reject_arrays_of_the_wrong_type():
             np.zeros(2, np.float32),
             "mse",
         )
+
+
+def test_a_small_per_sample_landscape_takes_one_path_whatever_the_process_did_before(
+    own_cache, seed_data
+):
+    # the oracle: the same call in a fresh process (nothing loaded, nothing learned)
+    code = (
+        "import sys, numpy as np, sgdscape\n"
+        "d = sgdscape.ground_truth(100, seed=0)\n"
+        "np.save(sys.argv[1], sgdscape.landscape('relu-unit', d).risk)\n"
+    )
+    fresh = own_cache / "fresh.npy"
+    subprocess.run([sys.executable, "-c", code, str(fresh)], check=True, timeout=300)
+    native.library()  # this process has the kernels loaded and fast rates learned
+    landscape_paths.learn_rate("native", True, 1e9, 0.01)
+    here = sgdscape.landscape("relu-unit", sgdscape.ground_truth(100, seed=0)).risk
+    assert np.array_equal(here, np.load(fresh))

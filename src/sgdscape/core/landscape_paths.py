@@ -42,6 +42,10 @@ RATES = dict(START_RATES)
 #: the build on the other paths triggers it; the seed's small run (milliseconds) does not.
 BUILD_AMORTISED_OVER = 4
 
+#: per-sample landscapes of at most this many evaluations always take the ``direct`` path
+#: (milliseconds; the seed's run is 1e6): their result never depends on the process's history
+DIRECT_BELOW_EVALUATIONS = 2 * 10**6
+
 #: seconds the first ``torch.compile``'d landscape call of a process costs before computing
 #: (inductor's start with its disk cache warm: 3.5 s measured, up to 20 s under load).
 FUSED_STARTUP_SECONDS = 5.0
@@ -109,6 +113,11 @@ def choose_path(
     )
     if device.type != "cpu" or not is_builtin(model, loss):
         return "direct" if direct_ok else "plain"
+    if direct_ok and evaluations <= DIRECT_BELOW_EVALUATIONS:
+        # small per-sample work takes the one broadcast whatever this process measured or
+        # loaded before, so it gives the same bits in any process (the CLI, the app, a
+        # notebook that already ran a large landscape)
+        return "direct"
     costs = {"plain": estimated_seconds("plain", per_sample, evaluations)}
     if direct_ok:
         costs["direct"] = estimated_seconds("direct", True, evaluations)
