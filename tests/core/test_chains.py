@@ -357,27 +357,11 @@ def test_first_passage_equals_a_plain_loop():
 # ------------------------------------------------------------------ Ray
 
 
-@pytest.fixture(scope="module")
-def ray():
-    ray = pytest.importorskip("ray")
-    # Ray waits a fixed 30 s for its raylet; on an overloaded machine try twice
-    for attempt in range(2):
-        try:
-            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-            break
-        except Exception as error:
-            ray.shutdown()
-            if attempt == 1:
-                pytest.skip(f"a local Ray could not start here: {error}")
-    yield ray
-    ray.shutdown()
-
-
 @pytest.mark.slow
 # Ray's own process handles (raylet, GCS) may be collected while still running
 @pytest.mark.filterwarnings("ignore::ResourceWarning")
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-def test_ray_backend_equals_local(ray, small_data):
+def test_ray_backend_equals_local(local_ray, small_data):
     kwargs = dict(init=None, n_chains=9, lr=0.05, batch_size=2, steps=40, seed=6)
     local = chains("relu-unit", small_data, **kwargs)
     remote = chains("relu-unit", small_data, backend="ray", shards=3, **kwargs)

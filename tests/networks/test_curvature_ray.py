@@ -4,9 +4,6 @@ The Ray test needs ``ray`` (``sgdscape[ray]``) and a local Ray session (``ray.in
 skipped cleanly when either is missing; the backend check needs neither.
 """
 
-import gc
-import warnings
-
 import numpy as np
 import pytest
 import torch
@@ -28,34 +25,10 @@ def _recording():
     )
 
 
-def _collect_quietly() -> None:
-    """Collect Ray's process handles under this module's filters (see test_networks_ray)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        gc.collect()
-
-
-@pytest.fixture(scope="module")
-def ray():
-    ray = pytest.importorskip("ray")
-    for attempt in range(2):  # Ray waits a fixed 30 s for its raylet; on a loaded machine twice
-        try:
-            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-            break
-        except Exception as error:
-            ray.shutdown()
-            _collect_quietly()
-            if attempt == 1:
-                pytest.skip(f"a local Ray could not start here: {error}")
-    yield ray
-    ray.shutdown()
-    _collect_quietly()
-
-
 @pytest.mark.slow
 @pytest.mark.filterwarnings("ignore::ResourceWarning")
 @pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning")
-def test_ray_backend_equals_the_local_loop_step_by_step(ray):
+def test_ray_backend_equals_the_local_loop_step_by_step(local_ray):
     from sgdscape.core.distributed import RayBackend
 
     recording = _recording()

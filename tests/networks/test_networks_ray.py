@@ -4,9 +4,6 @@ Needs ``ray`` (``sgdscape[ray]``); skipped cleanly without it. One local Ray ses
 (``ray.init(num_cpus=2)``) serves the whole module.
 """
 
-import gc
-import warnings
-
 import numpy as np
 import pytest
 import torch
@@ -20,33 +17,6 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::ResourceWarning"),
     pytest.mark.filterwarnings("ignore::pytest.PytestUnraisableExceptionWarning"),
 ]
-
-
-def _collect_quietly() -> None:
-    """Collect Ray's process handles here, under this module's warning filters: left to a
-    later garbage collection, a handle of a still-running raylet warns inside another module's
-    test, where ``filterwarnings = error`` fails that test."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        gc.collect()
-
-
-@pytest.fixture(scope="module")
-def ray():
-    ray = pytest.importorskip("ray")
-    # Ray waits a fixed 30 s for its raylet; on an overloaded machine try twice
-    for attempt in range(2):
-        try:
-            ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-            break
-        except Exception as error:
-            ray.shutdown()
-            _collect_quietly()
-            if attempt == 1:
-                pytest.skip(f"a local Ray could not start here: {error}")
-    yield ray
-    ray.shutdown()
-    _collect_quietly()
 
 
 @pytest.fixture(scope="module")
@@ -63,7 +33,7 @@ def problem():
     return model, (x, y), kwargs, local
 
 
-def test_ray_backend_equals_local_and_survives_a_killed_actor(ray, problem, tmp_path):
+def test_ray_backend_equals_local_and_survives_a_killed_actor(local_ray, problem, tmp_path):
     from sgdscape.core.distributed import RayBackend
 
     model, data, kwargs, local = problem
@@ -73,7 +43,7 @@ def test_ray_backend_equals_local_and_survives_a_killed_actor(ray, problem, tmp_
     def kill_one(done, total):
         if done == 2 and not killed:
             killed.append(backend.actors[0])
-            ray.kill(backend.actors[0])  # dies mid-run, with a chunk in flight
+            local_ray.kill(backend.actors[0])  # dies mid-run, with a chunk in flight
 
     surface = slice_landscape(
         model,
@@ -91,7 +61,7 @@ def test_ray_backend_equals_local_and_survives_a_killed_actor(ray, problem, tmp_
     assert len(list(tmp_path.glob("chunk_*.npz"))) == 9
 
 
-def test_interrupted_ray_run_resumes_from_its_checkpoints(ray, problem, tmp_path):
+def test_interrupted_ray_run_resumes_from_its_checkpoints(local_ray, problem, tmp_path):
     from sgdscape.core.distributed import RayBackend
 
     model, data, kwargs, local = problem
