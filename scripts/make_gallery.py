@@ -29,6 +29,16 @@ def featured_step(name: str, result) -> int:
     return min(10, t.n_steps - 1)
 
 
+def section(name: str, story: str, command: str, *texts: str) -> str:
+    """One gallery section: the heading, the command that reproduces it, the preset's figure
+    (``images/gallery/NAME.png``) and the paragraphs ``texts`` under it."""
+    lines = [f"## `{name}`: {story}", "", "```bash", command, "```", ""]
+    lines += [f"![{name}](images/gallery/{name}.png)", ""]
+    for text in texts:
+        lines += [text, ""]
+    return "\n".join(lines)
+
+
 def render(name: str) -> str:
     """Run preset ``name``, save its figure, and return its markdown section."""
     import matplotlib
@@ -58,20 +68,7 @@ def render(name: str) -> str:
     else:
         figure = plot_step(result, featured_step(name, result))
     save_figure(figure, image, dpi=80)
-    return "\n".join(
-        [
-            f"## `{name}`: {preset.story}",
-            "",
-            "```bash",
-            f"sgdscape run --preset {name}",
-            "```",
-            "",
-            f"![{name}](images/gallery/{name}.png)",
-            "",
-            preset.explanation,
-            "",
-        ]
-    )
+    return section(name, preset.story, f"sgdscape run --preset {name}", preset.explanation)
 
 
 def render_network(name: str) -> str:
@@ -86,20 +83,7 @@ def render_network(name: str) -> str:
     preset = NETWORK_PRESETS[name]
     IMAGES.mkdir(parents=True, exist_ok=True)
     save_figure(plot_network_preset(train_network_preset(preset)), IMAGES / f"{name}.png", dpi=80)
-    return "\n".join(
-        [
-            f"## `{name}`: {preset.story}",
-            "",
-            "```bash",
-            preset.command,
-            "```",
-            "",
-            f"![{name}](images/gallery/{name}.png)",
-            "",
-            preset.explanation,
-            "",
-        ]
-    )
+    return section(name, preset.story, preset.command, preset.explanation)
 
 
 def render_chains(name: str) -> str:
@@ -116,22 +100,8 @@ def render_chains(name: str) -> str:
     drawn = preset_figure(preset, simulate_chains(preset.setup))
     IMAGES.mkdir(parents=True, exist_ok=True)
     save_figure(drawn.figure, IMAGES / f"{name}.png", dpi=80)
-    return "\n".join(
-        [
-            f"## `{name}`: {preset.story}",
-            "",
-            "```bash",
-            f"sgdscape chains --preset {name}",
-            "```",
-            "",
-            f"![{name}](images/gallery/{name}.png)",
-            "",
-            preset.explanation,
-            "",
-            drawn.note,
-            "",
-        ]
-    )
+    command = f"sgdscape chains --preset {name}"
+    return section(name, preset.story, command, preset.explanation, drawn.note)
 
 
 CHAINS_HEADER = [
