@@ -385,8 +385,8 @@ def _fan_run(result: Stepped) -> RunResult:
 
     if not isinstance(result, RunResult):
         raise SgdscapeError(
-            "the fan of next steps is drawn for a single-init 2-parameter run, not for a "
-            "network's view."
+            "the fan of next steps is drawn for a single-init 2-parameter run (a RunResult), "
+            "not for a network's view or a bare StepSource."
         )
     check_fan_run(result)
     return result
