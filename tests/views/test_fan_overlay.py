@@ -182,7 +182,9 @@ def test_export_gif_with_fan_draws_it_on_the_left_panel_of_each_frame(tmp_path) 
         half = with_fan.shape[1] // 2
         assert changed[:, :half].sum() > 30, changed[:, :half].sum()
         assert changed[:, half:].sum() <= 3, changed[:, half:].sum()
-    refused = runner.invoke(app, ["export", *common, "--fan", "--html", str(tmp_path / "a.html")])
+    refused = runner.invoke(
+        app, ["export", *common, "--fan", "--surface", str(tmp_path / "a.html")]
+    )
     assert refused.exit_code == 2 and "--fan" in refused.output, refused.output
 
 

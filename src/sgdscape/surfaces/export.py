@@ -159,6 +159,13 @@ def _describe(result: RunResult) -> str:
     )
 
 
+FAN_ABOUT = (
+    " Orange dots on the left: the fan of next steps, every possible next iterate from this "
+    "step's (one per sample, or a sample of minibatches), with their mean (+), which is the "
+    "full-gradient step (black x), magnified as the arrows are (the legend gives the factor)."
+)
+
+
 def _describe_view(view: StochasticView) -> str:
     info = view.info
     variance = view.explained_variance
@@ -181,13 +188,14 @@ def html_page(
     title: str | None = None,
     width: int = WIDTH,
     height: int = HEIGHT,
+    fan: bool = False,
 ) -> str:
     """The standalone HTML page of ``result`` as a string (see :func:`export_html`)."""
     from sgdscape import __version__
     from sgdscape.views.plotly_figures import PLAYER_JS, player
 
     fps = check_fps("fps", fps)
-    packed = player(result, steps=steps, width=width, height=height)
+    packed = player(result, steps=steps, width=width, height=height, fan=fan)
     if isinstance(result, StochasticView):
         info = result.info
         title = title or (
@@ -198,7 +206,7 @@ def html_page(
     else:
         config = result.config
         title = title or f"sgdscape: {config.optimizer} on {config.model}, {result.n_steps} steps"
-        about = _describe(result)
+        about = _describe(result) + (FAN_ABOUT if fan else "")
     plotly_version, plotly_js = _plotly_js_gzip_base64()
     return _PAGE.format(
         version=__version__,
@@ -224,6 +232,7 @@ def export_html(
     title: str | None = None,
     width: int = WIDTH,
     height: int = HEIGHT,
+    fan: bool = False,
 ) -> Path:
     """Write one self-contained HTML file that scrubs through the run's steps.
 
@@ -239,13 +248,18 @@ def export_html(
         title: page title (default names the optimizer and model).
         width: figure width in pixels.
         height: figure height in pixels.
+        fan: also draw, on the left panel, the fan of next steps from each step's iterate
+            (every sample's possible next iterate, or 1024 minibatches' for a bigger
+            batch, and their mean, the full-gradient step), magnified as the panel's
+            arrows are; a single-init 2-parameter run only (else a
+            :class:`~sgdscape.errors.SgdscapeError`, before anything is written).
 
     Returns:
         ``path``. The page inlines plotly.js and opens from ``file://`` with no network.
     """
     path = Path(path)
     _check_html_path(path)
-    page = html_page(result, steps=steps, fps=fps, title=title, width=width, height=height)
+    page = html_page(result, steps=steps, fps=fps, title=title, width=width, height=height, fan=fan)
     with atomic_path(path) as temporary:
         temporary.write_text(page, encoding="utf-8")
     return path

@@ -35,7 +35,8 @@ NOT_FINITE = 65535
 
 
 def encode_log_grids(values: np.ndarray) -> dict[str, Any]:
-    """Pack log landscapes ``(U, G2, G1)`` compactly for the browser.
+    """Pack log landscapes ``(U, G2, G1)`` compactly for the browser (the player packs the
+    fan of next steps' points ``(S, 2, N)`` the same way).
 
     Each landscape is quantised to 16 bits between its own finite min and max (absolute
     error at most ``(max - min) / 131068``), non-finite values get the code 65535; codes

@@ -13,7 +13,9 @@ arrow and the -full-gradient arrow. Right: log empirical risk with the path up t
   base64-encoded (the seed run's 100 landscapes of 100x100 take about 0.5 MB; the format,
   :class:`Player` and :data:`PLAYER_JS` live in :mod:`sgdscape.views.player_pack` and are
   importable from here too). :data:`PLAYER_JS` decodes it in the page and drives a step
-  slider and a play/pause button without any server.
+  slider and a play/pause button without any server. ``player(run, fan=True)`` adds the
+  fan of next steps (:mod:`sgdscape.views.fan`) to the left panel, magnified and labelled
+  as in the PNGs and the explorer, its points packed per step beside the path.
 
 Both draw a 2-parameter run or a network's view alike, from its
 :class:`~sgdscape.views.step_source.StepSource`: titles, arrows and colours are those of the
@@ -27,6 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from sgdscape.errors import SgdscapeError
 from sgdscape.networks.recording import StochasticView
 from sgdscape.records.run import RunResult
 from sgdscape.views.player_pack import (  # the player's data format, importable from here as before
@@ -82,6 +85,7 @@ if TYPE_CHECKING:
 
 Stepped = RunResult | StochasticView | StepSource  # what the step views draw (step_source)
 __all__ = [
+    "FAN_TRACES",
     "HEIGHT",
     "PATH_LIFT",
     "PLAYER_JS",
@@ -108,6 +112,9 @@ __all__ = [
     "web_titles",
 ]
 WIDTH, HEIGHT = 1200, 600  # pixels of the Plotly figure
+#: the fan's traces in the player, after :data:`TRACES` (and the sharpness row's), in the
+#: order :func:`sgdscape.views.fan.fan_traces` returns them
+FAN_TRACES = ("fan_spokes", "fan_points", "fan_mean", "fan_full_step")
 
 
 def _skeleton(source: StepSource, width: int, height: int) -> dict[str, Any]:
@@ -316,6 +323,7 @@ def player(
     steps: Sequence[int] | range | None = None,
     width: int = WIDTH,
     height: int = HEIGHT,
+    fan: bool = False,
 ) -> Player:
     """Pack a run or a network's view for :data:`PLAYER_JS`: every shown step, each
     distinct minibatch (as a set of samples) once, the risk last.
@@ -323,8 +331,12 @@ def player(
     ``result`` is a single-init run, a network's view or their
     :class:`~sgdscape.views.step_source.StepSource`. ``steps`` (default: every step that
     has a minibatch landscape, i.e. all of a run's, a view's stored ones) are the steps
-    the slider visits, in order.
+    the slider visits, in order. ``fan``: also draw the fan of next steps on the left
+    panel (:func:`sgdscape.views.fan.run_fan` at each shown step; a single-init
+    2-parameter run only, else a :class:`~sgdscape.errors.SgdscapeError`), its traces
+    :data:`FAN_TRACES` last and its values in ``frames["fan"]``.
     """
+    fan_run = _fan_run(result) if fan else None  # refused before any work
     source = step_source(result)
     chosen = source.resolve_steps(steps)
     path = source.path
@@ -358,4 +370,65 @@ def player(
     frames["title"], top = web_titles([t[2] for t in titles], width)
     skeleton = _skeleton(source, width, height)
     skeleton["layout"]["margin"] = {**skeleton["layout"]["margin"], "t": top}
+    frames["fan"] = None
+    if fan_run is not None:
+        traces, packed = _fan_frames(fan_run, source, chosen)
+        frames["fan"] = {**packed, "trace": len(skeleton["data"])}
+        skeleton["data"] += traces
     return Player(skeleton, frames)
+
+
+def _fan_run(result: Stepped) -> RunResult:
+    """``result`` when it can have a fan of next steps (a single-init 2-parameter run, as
+    :func:`~sgdscape.views.fan.check_fan_run` says), else a :class:`SgdscapeError`."""
+    from sgdscape.views.fan import check_fan_run
+
+    if not isinstance(result, RunResult):
+        raise SgdscapeError(
+            "the fan of next steps is drawn for a single-init 2-parameter run (a RunResult), "
+            "not for a network's view or a bare StepSource."
+        )
+    check_fan_run(result)
+    return result
+
+
+def _fan_frames(
+    result: RunResult, source: StepSource, steps: Sequence[int]
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """The fan of next steps for :data:`PLAYER_JS`: the :data:`FAN_TRACES` (empty, styled by
+    :func:`~sgdscape.views.fan.fan_traces`, on the left panel) and, per shown step, what
+    they draw, magnified as the panel's arrows are (:func:`~sgdscape.views.fan.fan_scales`).
+
+    ``points`` packs ``(S, 2, N)``: at each of the ``S`` shown steps, the ``x`` and ``y`` of
+    the ``N`` magnified next iterates (one per sample, or per minibatch of the run's size),
+    16-bit quantised between that step's smallest and largest coordinate by
+    :func:`~sgdscape.views.player_pack.encode_log_grids` (the landscapes' packing: a
+    quarter of the size of JSON numbers, well under a pixel). Per step ``i``:
+    ``mean[i]`` and ``full_step[i]`` ``(2,)`` their mean and the full-gradient step
+    (magnified, 7 significant digits), ``label[i]`` the points' legend
+    (:func:`~sgdscape.views.fan.fan_label`), ``scale[i]`` the magnification. ``spokes``:
+    how many points (the first) get a segment from the iterate.
+    """
+    from sgdscape.views.fan import MAX_SPOKES, fan_label, fan_scales, fan_traces, magnified, run_fan
+
+    scales = fan_scales(source)
+    packed: dict[str, Any] = {"mean": [], "full_step": [], "label": []}
+    packed["scale"] = [float(scales[step]) for step in steps]
+    template: list[go.Scatter] = []
+    points_xy = []
+    for step, scale in zip(steps, packed["scale"], strict=True):
+        fan = run_fan(result, step)
+        template = fan_traces(magnified(fan, scale), label=fan_label(fan, scale))
+        _, points, mean, full = template
+        points_xy.append(np.stack([np.asarray(points.x), np.asarray(points.y)]))
+        packed["mean"].append(plain_values(np.array([mean.x[0], mean.y[0]])))
+        packed["full_step"].append(plain_values(np.array([full.x[-1], full.y[-1]])))
+        packed["label"].append(points.name)
+    packed["points"] = encode_log_grids(np.stack(points_xy))
+    packed["spokes"] = MAX_SPOKES
+    traces = []
+    for name, trace in zip(FAN_TRACES, template, strict=True):
+        drawn = trace.to_plotly_json()
+        drawn.update(x=[], y=[], xaxis="x", yaxis="y", meta=name)
+        traces.append(drawn)
+    return traces, packed

@@ -139,9 +139,9 @@ def export(
         bool,
         typer.Option(
             "--fan",
-            help="Draw the fan of next steps on the GIF/MP4's left panel (every sample's "
-            "possible next iterate and their mean, the full-gradient step). A single-init "
-            "2-parameter run only.",
+            help="Draw the fan of next steps on the left panel of the HTML page and the "
+            "GIF/MP4 (every sample's possible next iterate and their mean, the full-gradient "
+            "step). A single-init 2-parameter run only.",
         ),
     ] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar.")] = False,
@@ -167,8 +167,12 @@ def export(
     check_dpi("--dpi", dpi)
     parse_step_range(steps)
     frame_size = parse_size(size)
-    if fan and (view_file is not None or (gif is None and mp4 is None)):
-        raise SgdscapeError("--fan draws on a run's --gif or --mp4; give one (and no --view).")
+    if fan and view_file is not None:
+        raise SgdscapeError(
+            "--fan draws on a 2-parameter run, not on a network's --view; drop one of them."
+        )
+    if fan and html is None and gif is None and mp4 is None:
+        raise SgdscapeError("--fan draws on a run's --html, --gif or --mp4; give one.")
     if mp4 is not None and shutil.which("ffmpeg") is None:
         raise SgdscapeError(
             "--mp4 needs the ffmpeg program on PATH and none was found; install ffmpeg "
@@ -246,7 +250,7 @@ def _write_exports(
 
         began = time.perf_counter()
         width, height = frame_size or (HTML_WIDTH, HTML_HEIGHT)
-        export_html(subject, html, steps=chosen, fps=fps, width=width, height=height)
+        export_html(subject, html, steps=chosen, fps=fps, width=width, height=height, fan=fan)
         written.append((html, time.perf_counter() - began))
     for path in (gif, mp4):
         if path is not None:

@@ -4,33 +4,43 @@
 // #sgdscape-step-label; call sgdscapePlayer(figure, frames, gunzip, fps) with
 // gunzip(base64) -> Promise<Uint8Array>. After each shown step, #sgdscape-plot gets
 // data-step="<step>". The trace order is plotly_figures.TRACES (then SHARPNESS_TRACES when
-// frames.sharpness is given: its marker is moved to each step's λmax).
+// frames.sharpness is given: its marker is moved to each step's λmax), then FAN_TRACES when
+// frames.fan is given (plotly_figures._fan_frames: spokes from the iterate to the first
+// frames.fan.spokes points, the points (packed as the landscapes are), their mean, the
+// full-gradient step, all magnified).
 async function sgdscapePlayer(figure, frames, gunzip, fps) {
   const plot = document.getElementById("sgdscape-plot");
   const slider = document.getElementById("sgdscape-step");
   const play = document.getElementById("sgdscape-play");
   const label = document.getElementById("sgdscape-step-label");
+  // unpack(encode_log_grids's output) -> (u) => array u as rows of values (null = not finite)
+  async function unpack(g) {
+    const [count, rows, cols] = g.shape;
+    const planes = await gunzip(g.gzip_base64);
+    const cell = rows * cols, n = count * cell;
+    return function (u) {
+      const out = [], lo = g.lo[u], step = (g.hi[u] - g.lo[u]) / 65534;
+      for (let r = 0; r < rows; r++) {
+        const row = new Array(cols);
+        let code = 0;
+        for (let c = 0; c < cols; c++) {
+          const i = u * cell + r * cols + c;
+          code = (code + ((planes[i] << 8) | planes[n + i])) & 0xffff;
+          row[c] = code === 65535 ? null : lo + code * step;
+        }
+        out.push(row);
+      }
+      return out;
+    };
+  }
   const g = frames.grids;
-  const [count, rows, cols] = g.shape;
-  const planes = await gunzip(g.gzip_base64);
-  const cell = rows * cols, n = count * cell;
+  const logGrid = await unpack(g);
+  const fanPoints = frames.fan ? await unpack(frames.fan.points) : null;
   const cache = new Map();
   function grid(u) {  // log values and raw values of landscape u, as rows (null = not finite)
     if (cache.has(u)) return cache.get(u);
-    const z = [], raw = [];
-    const lo = g.lo[u], step = (g.hi[u] - g.lo[u]) / 65534;
-    for (let r = 0; r < rows; r++) {
-      const zr = new Array(cols), rr = new Array(cols);
-      let code = 0;
-      for (let c = 0; c < cols; c++) {
-        const i = u * cell + r * cols + c;
-        code = (code + ((planes[i] << 8) | planes[n + i])) & 0xffff;
-        const v = code === 65535 ? null : lo + code * step;
-        zr[c] = v; rr[c] = v === null ? null : Math.exp(v);
-      }
-      z.push(zr); raw.push(rr);
-    }
-    const out = {z: z, raw: raw};
+    const z = logGrid(u);
+    const out = {z: z, raw: z.map((row) => row.map((v) => v === null ? null : Math.exp(v)))};
     cache.set(u, out);
     return out;
   }
@@ -64,6 +74,15 @@ async function sgdscapePlayer(figure, frames, gunzip, fps) {
     if (frames.sharpness) {  // the sharpness row's marker on this step's λmax of the risk
       const s = frames.sharpness;
       data[s.trace] = Object.assign({}, data[s.trace], {x: [k], y: [s.lambda_max[k]]});
+    }
+    if (frames.fan) {  // the fan of next steps from this step's iterate, as packed
+      const f = frames.fan, t = f.trace, [xs, ys] = fanPoints(i);
+      const sx = [], sy = [];
+      for (let j = 0; j < Math.min(f.spokes, xs.length); j++) { sx.push(p[0], xs[j], null); sy.push(p[1], ys[j], null); }
+      data[t] = Object.assign({}, data[t], {x: sx, y: sy});
+      data[t + 1] = Object.assign({}, data[t + 1], {x: xs, y: ys, name: f.label[i]});
+      data[t + 2] = Object.assign({}, data[t + 2], {x: [f.mean[i][0]], y: [f.mean[i][1]]});
+      data[t + 3] = Object.assign({}, data[t + 3], {x: [p[0], f.full_step[i][0]], y: [p[1], f.full_step[i][1]]});
     }
     layout.datarevision = i;
     await Plotly.react(plot, data, layout);
