@@ -50,6 +50,13 @@ FULL_STEP_LABEL = "full-gradient step"
 MAX_SPOKES = 400
 
 
+def crowded(fan: Fan) -> bool:
+    """Whether the fan is a sample of many minibatches (batch > 1) rather than one point per
+    sample: its points then form a dense band, drawn smaller and translucent (in every surface,
+    by :func:`draw_fan` and :func:`fan_traces`) so the arrows and the path stay visible."""
+    return bool(fan.batches.shape[1] > 1)
+
+
 def _label(fan: Fan, label: str | None) -> str:
     if label is not None:
         return label
@@ -66,8 +73,8 @@ def draw_fan(
     label: str | None = None,
     spokes: bool = True,
     project: Any = None,
-    size: float = 12.0,
-    alpha: float = 0.85,
+    size: float | None = None,
+    alpha: float | None = None,
     scale: float = 1.0,
 ) -> dict[str, Any]:
     """Draw ``fan`` on ``ax``: a spoke from the iterate to each possible next iterate (up to
@@ -82,8 +89,8 @@ def draw_fan(
         spokes: draw the segments from the iterate.
         project: ``(M, p) -> (M, 2)`` plot coordinates for models with more than 2
             parameters (default: the first two coordinates).
-        size: marker area of the points (points^2).
-        alpha: opacity of the points.
+        size: marker area of the points (points^2); default 12, or 6 when :func:`crowded`.
+        alpha: opacity of the points; default 0.85, or 0.5 when :func:`crowded`.
         scale: draw every displacement from the iterate ``scale`` times longer (as the step
             figure magnifies its gradient arrows); the legend says so when it is not 1.
 
@@ -101,11 +108,16 @@ def draw_fan(
     full = w + scale * (to_plot(fan.full_step[None])[0] - w)
     if label is None and scale != 1.0:
         label = f"{_label(fan, None)} × {scale:.3g}"
+    dense = crowded(fan)
+    size = (6.0 if dense else 12.0) if size is None else size
+    alpha = (0.5 if dense else 0.85) if alpha is None else alpha
     spoke_artist = None
     if spokes:
         ends = following[:MAX_SPOKES]
         segments = np.stack([np.broadcast_to(w, ends.shape), ends], axis=1)
-        spoke_artist = LineCollection(list(segments), colors=colour, linewidths=0.5, alpha=0.35)
+        spoke_artist = LineCollection(
+            list(segments), colors=colour, linewidths=0.5, alpha=0.12 if dense else 0.35
+        )
         ax.add_collection(spoke_artist)
     points = ax.scatter(
         following[:, 0], following[:, 1], s=size, color=colour, alpha=alpha, lw=0,
@@ -135,10 +147,11 @@ def fan_traces(
 ) -> list[go.Scatter]:
     """The fan as Plotly traces (first two coordinates): spokes (one trace, segments split by
     ``None``), points, the mean, the full-gradient step. Trace names are the labels of
-    :func:`draw_fan`."""
+    :func:`draw_fan`; a :func:`crowded` fan is drawn smaller and translucent, as there."""
     import plotly.graph_objects as go
 
     w, following = fan.w[:2], fan.next[:, :2]
+    dense = crowded(fan)
     traces = []
     if spokes:
         ends = following[:MAX_SPOKES]
@@ -147,14 +160,15 @@ def fan_traces(
         traces.append(
             go.Scatter(
                 x=xs.ravel().tolist(), y=ys.ravel().tolist(), mode="lines",
-                line={"color": colour, "width": 0.6}, opacity=0.4, name="spokes",
+                line={"color": colour, "width": 0.6}, opacity=0.12 if dense else 0.4,
+                name="spokes",
                 hoverinfo="skip", showlegend=False,
             )
         )  # fmt: skip
     traces += [
         go.Scatter(
             x=following[:, 0], y=following[:, 1], mode="markers", name=_label(fan, label),
-            marker={"color": colour, "size": 5},
+            marker={"color": colour, "size": 3 if dense else 5}, opacity=0.35 if dense else 1.0,
         ),
         go.Scatter(
             x=[fan.mean[0]], y=[fan.mean[1]], mode="markers", name=MEAN_LABEL,
