@@ -60,3 +60,28 @@ def open_offline_page(
     tab.goto(path.as_uri())
     tab.wait_for_function(ready, timeout=30_000)
     return tab, errors, blocked, requested
+
+
+#: true once the step player (views/assets/player.js) has drawn its first step
+PLAYER_READY = "document.getElementById('sgdscape-plot').dataset.step === '0'"
+
+
+def open_player(browser, path: Path, viewport: tuple[int, int] = (1300, 820)):
+    """:func:`open_offline_page` on an exported step player, once it shows step 0."""
+    return open_offline_page(browser, path, PLAYER_READY, viewport=viewport)
+
+
+def shown_step(tab, step: int, timeout: float = 10_000) -> None:
+    """Wait until the step player shows ``step``."""
+    tab.wait_for_function(
+        f"document.getElementById('sgdscape-plot').dataset.step === '{step}'", timeout=timeout
+    )
+
+
+def show_step(tab, step: int) -> None:
+    """Move the step player's slider to ``step`` (as a user's drag does) and wait for it."""
+    tab.evaluate(
+        f"""() => {{ const s = document.getElementById('sgdscape-step');
+        s.value = '{step}'; s.dispatchEvent(new Event('input')); }}"""
+    )
+    shown_step(tab, step)

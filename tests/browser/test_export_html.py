@@ -13,7 +13,15 @@ import numpy as np
 import pytest
 
 import sgdscape
-from chromium import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, needs_chromium, open_offline_page
+from chromium import (
+    ARTIFACTS,
+    CHROMIUM,
+    LAUNCH_ARGS,
+    needs_chromium,
+    open_offline_page,
+    open_player,
+    shown_step,
+)
 from sgdscape import RunConfig
 
 pytestmark = [
@@ -41,12 +49,7 @@ def page(page_file: Path):
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        tab, errors, blocked, requested = open_offline_page(
-            browser,
-            page_file,
-            "document.getElementById('sgdscape-plot').dataset.step === '0'",
-            viewport=(1400, 820),
-        )
+        tab, errors, blocked, requested = open_player(browser, page_file, viewport=(1400, 820))
         yield tab
         assert errors == []
         assert blocked == []  # nothing even tried to leave the machine
@@ -54,10 +57,7 @@ def page(page_file: Path):
         browser.close()
 
 
-def shown(page, step: int) -> None:
-    page.wait_for_function(
-        f"document.getElementById('sgdscape-plot').dataset.step === '{step}'", timeout=10_000
-    )
+shown = shown_step
 
 
 def drawn_iterate(page) -> dict:
@@ -240,12 +240,7 @@ def test_a_long_title_wraps_inside_a_narrow_player(page, tmp_path: Path) -> None
     config = get_preset("noise-ball").config
     result = sgdscape.run(config.replace(grid=20, epochs=1))
     page_file = export_html(result, tmp_path / "narrow.html", steps=range(0, 30, 10), width=760)
-    tab, errors, _, _ = open_offline_page(
-        page.context.browser,
-        page_file,
-        "document.getElementById('sgdscape-plot').dataset.step === '0'",
-        viewport=(800, 600),
-    )
+    tab, errors, _, _ = open_player(page.context.browser, page_file, viewport=(800, 600))
     drawn = _title_boxes(tab)
     tab.screenshot(path=str(_artifact("export_html_narrow_title.png")))
     tab.context.close()

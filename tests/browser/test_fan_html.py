@@ -14,7 +14,7 @@ import pytest
 import torch
 
 import sgdscape
-from chromium import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, needs_chromium, open_offline_page
+from chromium import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, needs_chromium, open_player, show_step
 from sgdscape import RunConfig
 
 pytestmark = [pytest.mark.browser, needs_chromium]
@@ -62,12 +62,7 @@ def result() -> sgdscape.RunResult:
     return sgdscape.run(RunConfig(grid=40, samples=40, lr=0.05))
 
 
-def show(tab, step: int) -> None:
-    tab.evaluate(
-        f"""() => {{ const s = document.getElementById('sgdscape-step');
-        s.value = '{step}'; s.dispatchEvent(new Event('input')); }}"""
-    )
-    tab.wait_for_function(f"document.getElementById('sgdscape-plot').dataset.step === '{step}'")
+show = show_step
 
 
 def check_fan(drawn: dict, result: sgdscape.RunResult) -> None:
@@ -112,12 +107,7 @@ def test_the_fan_follows_the_slider_and_play(result, tmp_path: Path) -> None:
     ARTIFACTS.mkdir(exist_ok=True)
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        tab, errors, blocked, _ = open_offline_page(
-            browser,
-            page_file,
-            "document.getElementById('sgdscape-plot').dataset.step === '0'",
-            viewport=(1300, 820),
-        )
+        tab, errors, blocked, _ = open_player(browser, page_file)
         seen = []
         for step in (6, 31):
             show(tab, step)

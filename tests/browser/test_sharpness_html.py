@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 import sgdscape
-from chromium import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, needs_chromium, open_offline_page
+from chromium import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, needs_chromium, open_player, show_step
 from sgdscape import RunConfig
 from sgdscape.records.run import with_curvature
 
@@ -38,20 +38,9 @@ def test_the_slider_moves_the_sharpness_marker(tmp_path: Path) -> None:
     sync_api = pytest.importorskip("playwright.sync_api")
     with sync_api.sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        tab, errors, blocked, _ = open_offline_page(
-            browser,
-            page_file,
-            "document.getElementById('sgdscape-plot').dataset.step === '0'",
-            viewport=(1300, 1000),
-        )
+        tab, errors, blocked, _ = open_player(browser, page_file, viewport=(1300, 1000))
         for step in (0, 7, 15):
-            tab.evaluate(
-                f"""() => {{ const s = document.getElementById('sgdscape-step');
-                s.value = '{step}'; s.dispatchEvent(new Event('input')); }}"""
-            )
-            tab.wait_for_function(
-                f"document.getElementById('sgdscape-plot').dataset.step === '{step}'"
-            )
+            show_step(tab, step)
             marker = tab.evaluate(MARKER)
             assert marker["x"] == step
             assert marker["y"] == pytest.approx(oracle[step], rel=1e-6)
