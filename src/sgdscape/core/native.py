@@ -1,5 +1,5 @@
-"""Precompiled C kernels for the landscape's hot loops: built once per machine, loaded in
-milliseconds by every later process.
+"""Precompiled C kernels for the landscape's and the seed's training hot loops: built once
+per machine, loaded in milliseconds by every later process.
 
 The landscape of a scale-parameter model (``f(w, x) = w[s] * h(others, x)``, see
 :data:`sgdscape.core.kernels.SCALE_PARAMETER`) on a grid whose first axis is ``w[s]`` reduces
@@ -22,6 +22,14 @@ blocks: equal to the plain path within float rounding.
 Threads: ``ctypes`` releases the GIL during a call, so the work is split across
 ``threads`` Python threads (rows for the risk, samples for the per-sample grids: each
 thread first-touches its own part of a fresh output).
+
+Training (:func:`relu_sgd_steps`, :func:`relu_moments`): the seed's one-sample SGD on
+``w1 * relu(w2 * x)`` with the squared error, every step of a block of inits in one loop
+that writes the iterates, gradients and losses straight into the records, and the risk and
+full gradient at every iterate from the data's moments; the same float32 (float64 for the
+moments) operations as :mod:`sgdscape.core.row_steps` and :func:`sgdscape.core.path.moment_path`,
+so the records are equal bit for bit (see there for the multiply-adds). Split over inits
+across threads.
 
 Without a C compiler (or if building fails) :func:`library` returns ``None``, one line is
 logged, and the caller takes the torch paths.
