@@ -160,16 +160,28 @@ def test_native_moments_equal_the_torch_moment_path(monkeypatch):
         assert same_bits(got.numpy(), want.numpy())
 
 
-def test_without_the_library_train_gives_the_same_bits(forced, monkeypatch):
+@pytest.mark.parametrize("how", ["no library", "no compiler"])
+def test_without_the_library_train_gives_the_same_bits(forced, monkeypatch, tmp_path, how):
     data = sgdscape.ground_truth(60, seed=1)
     inits = edge_inits(300)
     forced("native")
     fast = sgdscape.train("relu-unit", data, init=inits, lr=0.1, epochs=2)
-    monkeypatch.setattr(native, "library", lambda: None)  # no compiler, or a failed build
-    before = dict(native.calls)
-    fallback = sgdscape.train("relu-unit", data, init=inits, lr=0.1, epochs=2)
-    assert dict(native.calls) == before  # nothing native ran
-    assert row_steps.mac_variant() is None
+    if how == "no library":  # a failed build, say
+        monkeypatch.setattr(native, "library", lambda: None)
+    else:  # an empty cache and no C compiler: one logged line, then torch
+        monkeypatch.setenv("SGDSCAPE_CACHE_DIR", str(tmp_path))
+        monkeypatch.setenv("CC", str(tmp_path / "no-such-compiler"))
+        native.reset()
+    try:
+        before = dict(native.calls)
+        fallback = sgdscape.train("relu-unit", data, init=inits, lr=0.1, epochs=2)
+        assert dict(native.calls) == before  # nothing native ran
+        assert row_steps.mac_variant() is None
+        if how == "no compiler":
+            assert native.startup_charge() == float("inf")  # auto never asks for it again
+    finally:
+        monkeypatch.undo()
+        native.reset()
     for field in FIELDS:
         assert same_bits(getattr(fast, field), getattr(fallback, field)), field
 
