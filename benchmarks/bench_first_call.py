@@ -11,12 +11,17 @@ initialisations x 100 SGD steps on the seed's data:
 each as a ratio to the seed notebook's ``train`` (one trajectory per call, copied in
 ``sgdscape.surfaces.bench``) per trajectory, measured in this same run: best of
 ``--seed-repeats`` calls before and after each fresh process. Every round starts a new
-process; the table gives each round and the median. Targets: first call >= 3,000x,
-warm >= 10,000x.
+process; the table gives each round, its 1-minute load average, and the median. Targets:
+first call >= 3,000x, warm >= 10,000x.
+
+``--before SRC`` also runs the same fresh process on another source tree (say an earlier
+commit's ``src``, from ``git archive``) in every round, right after this one's, so the two
+are compared under the same load.
 
 Usage::
 
     PYTHONPATH=src python benchmarks/bench_first_call.py [--rounds 3] [--json out.json]
+        [--before /tmp/old/src]
 """
 
 from __future__ import annotations
@@ -69,10 +74,14 @@ def seed_seconds(samples: int, repeats: int) -> float:
     return best
 
 
-def fresh_process(inits: int, samples: int, warm: int) -> dict[str, float]:
-    """Run :data:`CHILD` in a new interpreter (this one's ``sys.path`` first)."""
+def fresh_process(
+    inits: int, samples: int, warm: int, source: str | None = None
+) -> dict[str, float]:
+    """Run :data:`CHILD` in a new interpreter (``source`` first on its path, else this
+    one's ``sys.path``)."""
     env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([p for p in sys.path if p] + [env.get("PYTHONPATH", "")])
+    paths = [source] if source else [p for p in sys.path if p] + [env.get("PYTHONPATH", "")]
+    env["PYTHONPATH"] = os.pathsep.join(paths)
     code = CHILD.format(inits=inits, samples=samples, warm=warm)
     done = subprocess.run(
         [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
@@ -89,39 +98,56 @@ def main() -> None:
     parser.add_argument("--warm", type=int, default=5, help="warm calls per process [5]")
     parser.add_argument("--seed-repeats", type=int, default=5)
     parser.add_argument("--json", metavar="FILE", help="also write the rows as JSON")
+    parser.add_argument("--before", metavar="SRC", help="also time this source tree, interleaved")
     args = parser.parse_args()
 
     rows = []
+    trees = [("this", None)] + ([("before", args.before)] if args.before else [])
     for round_ in range(args.rounds):
         before = seed_seconds(args.samples, args.seed_repeats)
-        child = fresh_process(args.inits, args.samples, args.warm)
+        children = {
+            name: fresh_process(args.inits, args.samples, args.warm, source)
+            for name, source in trees
+        }
         seed = min(before, seed_seconds(args.samples, args.seed_repeats))
-        rows.append(
-            {
-                "round": round_,
-                "seed s/traj": seed,
-                "import s": child["import"],
-                "first call s": child["first"],
-                "warm s": child["warm"],
-                "first ratio": args.inits * seed / child["first"],
-                "warm ratio": args.inits * seed / child["warm"],
-            }
-        )
+        for name, child in children.items():
+            rows.append(
+                {
+                    "tree": name,
+                    "round": round_,
+                    "load": os.getloadavg()[0],
+                    "seed s/traj": seed,
+                    "import s": child["import"],
+                    "first call s": child["first"],
+                    "warm s": child["warm"],
+                    "first ratio": args.inits * seed / child["first"],
+                    "warm ratio": args.inits * seed / child["warm"],
+                }
+            )
     print(f"machine: {machine()}")
     print(
         f"train('relu-unit', {args.inits} inits x {args.samples} steps, default recording) "
         "against the seed's train, per trajectory"
     )
-    header = ("round", "seed ms/traj", "import s", "first call s", "warm s", "first x", "warm x")
+    header = (
+        "tree", "round", "load", "seed ms/traj", "import s", "first call s", "warm s",
+        "first x", "warm x",
+    )  # fmt: skip
     print("  ".join(f"{h:>12}" for h in header))
     for row in rows:
         print(
-            f"{row['round']:>12}  {row['seed s/traj'] * 1e3:>12.2f}  {row['import s']:>12.2f}  "
+            f"{row['tree']:>12}  {row['round']:>12}  {row['load']:>12.1f}  "
+            f"{row['seed s/traj'] * 1e3:>12.2f}  {row['import s']:>12.2f}  "
             f"{row['first call s']:>12.4f}  {row['warm s']:>12.4f}  "
             f"{row['first ratio']:>12.0f}  {row['warm ratio']:>12.0f}"
         )
-    first = statistics.median(row["first ratio"] for row in rows)
-    warm = statistics.median(row["warm ratio"] for row in rows)
+    if args.before:
+        for key in ("first ratio", "warm ratio"):
+            old = statistics.median(row[key] for row in rows if row["tree"] == "before")
+            print(f"before (median): {key} {old:.0f}x")
+    rows_here = [row for row in rows if row["tree"] == "this"]
+    first = statistics.median(row["first ratio"] for row in rows_here)
+    warm = statistics.median(row["warm ratio"] for row in rows_here)
     targets = {
         "first call in a fresh process >= 3,000x the seed (median)": first >= 3000,
         "warm >= 10,000x the seed (median)": warm >= 10_000,

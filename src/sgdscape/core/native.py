@@ -1,5 +1,5 @@
-"""Precompiled C kernels for the landscape's hot loops: built once per machine, loaded in
-milliseconds by every later process.
+"""Precompiled C kernels for the landscape's and the seed's training hot loops: built once
+per machine, loaded in milliseconds by every later process.
 
 The landscape of a scale-parameter model (``f(w, x) = w[s] * h(others, x)``, see
 :data:`sgdscape.core.kernels.SCALE_PARAMETER`) on a grid whose first axis is ``w[s]`` reduces
@@ -22,6 +22,14 @@ blocks: equal to the plain path within float rounding.
 Threads: ``ctypes`` releases the GIL during a call, so the work is split across
 ``threads`` Python threads (rows for the risk, samples for the per-sample grids: each
 thread first-touches its own part of a fresh output).
+
+Training (:func:`relu_sgd_steps`, :func:`relu_moments`): the seed's one-sample SGD on
+``w1 * relu(w2 * x)`` with the squared error, every step of a block of inits in one loop
+that writes the iterates, gradients and losses straight into the records, and the risk and
+full gradient at every iterate from the data's moments; the same float32 (float64 for the
+moments) operations as :mod:`sgdscape.core.row_steps` and :func:`sgdscape.core.path.moment_path`,
+so the records are equal bit for bit (see there for the multiply-adds). Split over inits
+across threads.
 
 Without a C compiler (or if building fails) :func:`library` returns ``None``, one line is
 logged, and the caller takes the torch paths.
@@ -189,6 +197,100 @@ RISK_ATTR void sg_risk(int kind, double *restrict total, const float *restrict s
 int sg_abi(void) { return 1; }
 """
 
+SOURCE += r"""
+/* ---- training: one-sample SGD on the relu unit w1 * relu(w2 * x) with the squared error ----
+   The row engine's float32 operations (sgdscape.core.row_steps) in its order, per init k:
+   iterate recorded, r = relu(w2 x) (torch's max(0, z): keeps -0 and NaN), g = w1 r - y,
+   loss g * g, g = 2 g, d1 = 0 + g r, gz = (r <= 0 ? 0 : g w1), d2 = 0 + gz x, then
+   w += (-lr) d. MAC(a, b, c) is a * b + c as torch's CPU kernels compute it for addcmul,
+   add(alpha=) and add_(alpha=): one rounding (fmaf) where they fuse it (AVX2, AVX-512),
+   two where they do not; the library has both and sgdscape.core.row_steps picks the one
+   that matches this process's torch. Records are (T, 2, n), (T, 2, n), (T, n); w is (2, n). */
+#define MAC_FUSED(a, b, c) __builtin_fmaf((a), (b), (c))
+#define MAC_SPLIT(a, b, c) ((a) * (b) + (c))
+#define RELU_SGD(NAME, MAC)                                                                \
+void NAME(float *restrict w, float *restrict iterates, float *restrict grads,             \
+          float *restrict loss, const float *restrict xs, const float *restrict ys,        \
+          const float *restrict alphas, long t0, long t1, long n, long k0, long k1) {      \
+    float *restrict w1 = w, *restrict w2 = w + n;                                          \
+    for (long t = t0; t < t1; t++) {                                                       \
+        const float x = xs[t], y = ys[t], alpha = alphas[t];                               \
+        float *restrict i1 = iterates + t * 2 * n, *restrict i2 = i1 + n;                  \
+        float *restrict g1 = grads + t * 2 * n, *restrict g2 = g1 + n;                     \
+        float *restrict l = loss + t * n;                                                  \
+        for (long k = k0; k < k1; k++) {                                                   \
+            const float v1 = w1[k], v2 = w2[k];                                            \
+            i1[k] = v1;                                                                    \
+            i2[k] = v2;                                                                    \
+            const float z = v2 * x;                                                        \
+            const float r = (0.0f > z) ? 0.0f : z;                                         \
+            float g = v1 * r;                                                              \
+            g = g - y;                                                                     \
+            l[k] = g * g;                                                                  \
+            g = g * 2.0f;                                                                  \
+            const float d1 = MAC(g, r, 0.0f);                                              \
+            float gz = g * v1;                                                             \
+            gz = (r <= 0.0f) ? 0.0f : gz;                                                  \
+            const float d2 = MAC(gz, x, 0.0f);                                             \
+            g1[k] = d1;                                                                    \
+            g2[k] = d2;                                                                    \
+            w1[k] = MAC(d1, alpha, v1);                                                    \
+            w2[k] = MAC(d2, alpha, v2);                                                    \
+        }                                                                                  \
+    }                                                                                      \
+}
+
+RELU_SGD(sg_relu_sgd_fused, MAC_FUSED)
+RELU_SGD(sg_relu_sgd_split, MAC_SPLIT)
+
+/* the risk and its gradient at iterates (T, 2, n) of the relu unit with the squared error
+   from the data's moments (sgdscape.core.path.moment_path, same float64 operations, rounded
+   once): c = {a+, a-, c_best+, c_best-, r_best+, r_best-}. Returns how many of the values
+   written for inits k0 <= k < k1 are not finite. */
+#if defined(__clang__)
+#define SELECT_ATTR
+#else /* GCC if-converts the branch selects only when comparisons may not trap; values are
+         the same IEEE operations either way */
+#define SELECT_ATTR __attribute__((optimize("no-trapping-math")))
+#endif
+
+SELECT_ATTR long sg_relu_moments(const float *restrict iterates, float *restrict risk, float *restrict full,
+                     const double *restrict c, long T, long n, long k0, long k1) {
+    const double a_up = c[0], a_down = c[1], best_up = c[2], best_down = c[3];
+    const double floor_up = c[4], floor_down = c[5];
+    long bad = 0;
+    for (long t = 0; t < T; t++) {
+        const float *restrict i1 = iterates + t * 2 * n, *restrict i2 = i1 + n;
+        float *restrict f1 = full + t * 2 * n, *restrict f2 = f1 + n;
+        float *restrict rk = risk + t * n;
+        for (long k = k0; k < k1; k++) {
+            const double w1 = i1[k], w2 = i2[k];
+            const int up = w2 > 0.0;
+            const double a = up ? a_up : a_down;
+            const double size = __builtin_fabs(w2);
+            double e = w1 * size;
+            e = e - (up ? best_up : best_down);
+            double q = e * e;
+            q = q * a;
+            const float value = (float)(q + (up ? floor_up : floor_down));
+            e = e * a;
+            e = e * 2.0;
+            const double sign = (double)(w2 > 0.0) - (double)(w2 < 0.0);
+            const float d1 = (float)(size * e);
+            double d = e * w1;
+            const float d2 = (float)(d * sign);
+            rk[k] = value;
+            f1[k] = d1;
+            f2[k] = d2;
+            /* v - v is 0 exactly when v is finite */
+            const float finite = (value - value) + (d1 - d1) + (d2 - d2);
+            bad += finite != 0.0f;
+        }
+    }
+    return bad;
+}
+"""
+
 _lock = threading.Lock()
 _library: ctypes.CDLL | None = None
 _failed = False
@@ -272,6 +374,27 @@ def startup_seconds() -> float:
     return 0.002 if os.path.exists(path) else build_seconds()
 
 
+#: a build serves every later call and process on the machine: a call is charged 1/this of it
+TRAIN_BUILD_SHARE = 4
+
+#: seconds this process spent on torch paths that the library would have served (the
+#: training kernels' fallbacks): a build is charged less by what it would already have saved
+torch_seconds_spent = 0.0
+
+
+def startup_charge() -> float:
+    """What ``engine="auto"`` charges a training kernel call for the library: 0 once loaded,
+    the load (about 2 ms) when it is on disk, otherwise a share of the measured build
+    (1/:data:`TRAIN_BUILD_SHARE`) less what this process already spent on the torch paths it
+    would have served (so a process that keeps paying for them builds it once); ``inf``
+    when it cannot be had. Its results equal the torch paths' bit for bit, so the choice
+    changes only the time, never a record."""
+    startup = startup_seconds()
+    if startup < 0.01 or startup == float("inf"):
+        return startup
+    return max(0.002, startup / TRAIN_BUILD_SHARE - torch_seconds_spent)
+
+
 def built() -> bool:
     """Whether this machine's library is in the cache (loading it costs about a millisecond)."""
     path = library_path()
@@ -342,6 +465,12 @@ def library() -> ctypes.CDLL | None:
             function.restype = None
         loaded.sg_risk.argtypes = [ctypes.c_int] + [pointer] * 4 + [ctypes.c_long] * 5
         loaded.sg_risk.restype = None
+        for name in ("sg_relu_sgd_fused", "sg_relu_sgd_split"):
+            function = getattr(loaded, name)
+            function.argtypes = [pointer] * 7 + [ctypes.c_long] * 5
+            function.restype = None
+        loaded.sg_relu_moments.argtypes = [pointer] * 4 + [ctypes.c_long] * 4
+        loaded.sg_relu_moments.restype = ctypes.c_long
         _library = loaded
         return _library
 
@@ -353,22 +482,22 @@ def loaded() -> bool:
 
 def reset() -> None:
     """Forget the loaded library and any failure (tests: after changing the cache dir)."""
-    global _library, _failed
+    global _library, _failed, torch_seconds_spent
     with _lock:
         _library, _failed = None, False
+        torch_seconds_spent = 0.0
 
 
-def _in_threads(tasks: list[tuple[object, ...]], function: Callable[..., object]) -> None:
+def _in_threads(tasks: list[tuple[object, ...]], function: Callable[..., object]) -> list[object]:
+    """``function(*task)`` for every task, split over threads; their results in order."""
     global _pool, _pool_size, _pool_pid
     if len(tasks) == 1:
-        function(*tasks[0])
-        return
+        return [function(*tasks[0])]
     # a forked child inherits the pool object but not its threads: it makes its own
     if _pool is None or _pool_size < len(tasks) or _pool_pid != os.getpid():
         _pool = ThreadPoolExecutor(max_workers=len(tasks), thread_name_prefix="sgdscape-native")
         _pool_size, _pool_pid = len(tasks), os.getpid()
-    for future in [_pool.submit(function, *task) for task in tasks]:
-        future.result()
+    return [future.result() for future in [_pool.submit(function, *task) for task in tasks]]
 
 
 def _pointer(array: np.ndarray, dtype: type) -> int:
@@ -456,3 +585,107 @@ def scaled_risk(
         lib.sg_risk,
     )
     calls["risk"] += 1
+
+
+#: below this many init-steps a training kernel call runs on the calling thread alone
+TRAIN_SINGLE_THREAD_BELOW = 2**16
+
+
+def _init_splits(n_inits: int, work: int, threads: int) -> list[tuple[int, int]]:
+    """Ranges of inits for ``threads`` threads, cut at multiples of 16 (whole cache lines)."""
+    parts = 1 if work < TRAIN_SINGLE_THREAD_BELOW else max(1, threads)
+    edges = sorted({min(n_inits, 16 * round(n_inits * i / parts / 16)) for i in range(parts)})
+    edges = [*edges, n_inits]
+    return [(a, b) for a, b in itertools.pairwise(edges) if b > a]
+
+
+def relu_sgd_steps(
+    w: np.ndarray,
+    iterates: np.ndarray,
+    grads: np.ndarray,
+    loss: np.ndarray,
+    x: np.ndarray,
+    y: np.ndarray,
+    alphas: np.ndarray,
+    steps: tuple[int, int],
+    fused: bool,
+    threads: int = 1,
+) -> None:
+    """Steps ``t0 <= t < t1`` of one-sample SGD on ``w1 * relu(w2 * x)`` with the squared
+    error, recorded like :func:`sgdscape.core.row_steps.take_row_steps`.
+
+    Args:
+        w: ``(2, K)`` float32 rows of the iterate, updated in place.
+        iterates, grads: ``(T, 2, K)`` float32 records; ``loss``: ``(T, K)``.
+        x, y: ``(T,)`` float32: the sample of each step.
+        alphas: ``(T,)`` float32: ``-lr`` of each step, rounded to float32 as torch does.
+        steps: ``(t0, t1)``.
+        fused: whether ``a * b + c`` rounds once (torch's AVX2 and AVX-512 kernels) or twice.
+        threads: CPU threads to split the inits over.
+    """
+    lib = library()
+    if lib is None:
+        raise RuntimeError("native kernels unavailable")
+    n_inits = w.shape[1]
+    if (
+        iterates.shape[1:] != w.shape
+        or grads.shape != iterates.shape
+        or loss.shape[1:] != (n_inits,)
+    ):
+        raise ValueError("records must be (T, 2, K), (T, 2, K), (T, K) for w (2, K)")
+    pointers = (
+        _pointer(w, np.float32),
+        _pointer(iterates, np.float32),
+        _pointer(grads, np.float32),
+        _pointer(loss, np.float32),
+        _pointer(x, np.float32),
+        _pointer(y, np.float32),
+        _pointer(alphas, np.float32),
+    )
+    t0, t1 = steps
+    if not 0 <= t0 <= t1 <= min(len(x), len(y), len(alphas), iterates.shape[0]):
+        raise ValueError(f"steps {steps} outside the records")
+    function = lib.sg_relu_sgd_fused if fused else lib.sg_relu_sgd_split
+    splits = _init_splits(n_inits, n_inits * (t1 - t0), threads)
+    _in_threads([(*pointers, t0, t1, n_inits, a, b) for a, b in splits], function)
+    calls["relu-sgd"] += 1
+
+
+def relu_moments(
+    iterates: np.ndarray,
+    risk: np.ndarray,
+    full: np.ndarray,
+    constants: np.ndarray,
+    threads: int = 1,
+) -> int:
+    """Risk and gradient of the relu unit with the squared error from the data's moments at
+    every iterate (:func:`sgdscape.core.path.moment_path`'s float64 operations); returns
+    how many written values are not finite.
+
+    Args:
+        iterates: ``(T, 2, K)`` float32.
+        risk: ``(T, K)`` float32, written; ``full``: ``(T, 2, K)`` float32, written.
+        constants: ``(6,)`` float64: ``a``, ``c_best``, ``r_best`` of the branches
+            ``w2 > 0`` and ``w2 <= 0``, interleaved (``a+, a-, c+, c-, r+, r-``).
+        threads: CPU threads to split the inits over.
+    """
+    lib = library()
+    if lib is None:
+        raise RuntimeError("native kernels unavailable")
+    n_steps, n_params, n_inits = iterates.shape
+    if n_params != 2 or full.shape != iterates.shape or risk.shape != (n_steps, n_inits):
+        raise ValueError("iterates and full must be (T, 2, K), risk (T, K)")
+    if constants.shape != (6,):
+        raise ValueError("constants must be (6,)")
+    pointers = (
+        _pointer(iterates, np.float32),
+        _pointer(risk, np.float32),
+        _pointer(full, np.float32),
+        _pointer(constants, np.float64),
+    )
+    splits = _init_splits(n_inits, n_inits * n_steps, threads)
+    counts = _in_threads(
+        [(*pointers, n_steps, n_inits, a, b) for a, b in splits], lib.sg_relu_moments
+    )
+    calls["relu-moments"] += 1
+    return sum(int(count) for count in counts)  # type: ignore[call-overload]

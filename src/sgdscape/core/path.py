@@ -15,11 +15,14 @@ float64), where the per-sample mean is exact up to the rounding of its sum.
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 
+from sgdscape.core import native
 from sgdscape.core.devices import new_record, one_thread_when_small
 from sgdscape.core.kernels import (
     SINGLE_THREAD_BELOW,
@@ -45,6 +48,10 @@ PATH_MOMENTS_MIN_EVALUATIONS = int(float(os.environ.get("SGDSCAPE_PATH_MOMENTS_M
 
 #: iterates per chunk of :func:`moment_path` (256 KiB per float64 temporary)
 MOMENT_CHUNK = 2**15
+
+#: points per second of :func:`moment_path` in torch and in the native kernel (start values
+#: measured on the loaded 2-core machine; raised to the best this process reaches)
+MOMENT_RATES: dict[str, float] = {"torch": 1e8, "native": 4e8}
 
 
 def path_quantities(
@@ -180,6 +187,34 @@ def _moment_chunk(
     full[:, 1] = e.mul_(w1).mul_(w2.sign_())
 
 
+def native_moments(model: Model, n_points: int, device: torch.device) -> bool:
+    """Whether :func:`moment_path` runs in the native kernel
+    (:func:`sgdscape.core.native.relu_moments`: the same float64 operations, so the same
+    bits): the relu unit on the CPU, when its expected time, start-up included
+    (:func:`sgdscape.core.native.startup_charge`), is below torch's at :data:`MOMENT_RATES`."""
+    if device.type != "cpu" or model.name != "relu-unit":
+        return False
+    native_seconds = native.startup_charge() + n_points / MOMENT_RATES["native"]
+    return native_seconds < n_points / MOMENT_RATES["torch"]
+
+
+def _native_moment_path(
+    iterates: torch.Tensor, risk: torch.Tensor, full: torch.Tensor, branches: tuple[Parabola, ...]
+) -> int | None:
+    """:func:`moment_path`'s values in the C kernel; the count of points that are not
+    finite, or ``None`` (nothing written) when the kernel cannot run."""
+    if native.library() is None or iterates.dtype != torch.float32:
+        return None
+    positive, negative = branches
+    constants = np.array(
+        [positive.a, negative.a, positive.c_best, negative.c_best, positive.r_best, negative.r_best]
+    )
+    points = iterates.detach().contiguous().numpy()
+    return native.relu_moments(
+        points, risk.numpy(), full.numpy(), constants, torch.get_num_threads()
+    )
+
+
 def moment_path(
     model: Model,
     loss: Loss,
@@ -194,12 +229,19 @@ def moment_path(
     ``dR/dw1 = 2 a (c - c_best) |w2|`` and ``dR/dw2 = 2 a (c - c_best) w1 sign(w2)``.
     Computed in float64 and rounded once: more accurate than the float32 per-sample mean.
     Points where that is not finite (diverged or overflowing iterates) are evaluated per
-    sample instead, so they get the reference's inf or NaN.
+    sample instead, so they get the reference's inf or NaN. On the CPU the same operations
+    may run in one C loop (:func:`native_moments`), with the same results bit for bit.
     """
     branches = MOMENT_MODELS[model.name](x, y)
     n_steps, n_params, n_inits = iterates.shape
     risk = new_record((n_steps, n_inits), iterates.device)
     full = new_record((n_steps, n_params, n_inits), iterates.device)
+    began = time.perf_counter()
+    if native_moments(model, n_steps * n_inits, iterates.device):
+        bad = _native_moment_path(iterates, risk, full, branches)
+        if bad is not None:
+            _learn("native", n_steps * n_inits, time.perf_counter() - began)
+            return _per_sample_where_not_finite(model, loss, iterates, x, y, risk, full, bad == 0)
 
     def constants(name: str) -> Branches:  # 0-d float64: torch.where rounds floats to float32
         positive, negative = (
@@ -222,6 +264,31 @@ def moment_path(
                 floor_of,
             )
         finite = bool(torch.isfinite(risk.sum())) and bool(torch.isfinite(full.sum()))
+    seconds = time.perf_counter() - began
+    _learn("torch", n_steps * n_inits, seconds)
+    if model.name == "relu-unit" and iterates.device.type == "cpu":
+        native.torch_seconds_spent += seconds
+    return _per_sample_where_not_finite(model, loss, iterates, x, y, risk, full, finite)
+
+
+def _learn(kernel: str, n_points: int, seconds: float) -> None:
+    """Keep the best rate a kernel reached on calls of at least 1e5 points."""
+    if n_points >= 1e5 and seconds > 0:
+        MOMENT_RATES[kernel] = max(MOMENT_RATES[kernel], n_points / seconds)
+
+
+def _per_sample_where_not_finite(
+    model: Model,
+    loss: Loss,
+    iterates: torch.Tensor,
+    x: torch.Tensor,
+    y: torch.Tensor,
+    risk: torch.Tensor,
+    full: torch.Tensor,
+    finite: bool,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``risk``, ``full`` with the points whose values are not finite evaluated per sample
+    (skipped when ``finite`` says every value is)."""
     if not finite:  # rare: evaluate the points that are not finite per sample
         bad = ~(torch.isfinite(risk) & torch.isfinite(full).all(dim=1))  # (T, K)
         points = iterates.transpose(1, 2)[bad]  # (N, p)

@@ -266,6 +266,7 @@ def train(
     # a step's kernels and the records are small: one thread avoids OpenMP start-up and
     # stalls per call (measured 2x to 3x faster for 10,000 inits x 100 steps)
     work = n_inits * model.n_params * batch_size * SGD_BLOCK_STEPS
+    threads = torch.get_num_threads()  # the native row kernel splits over them by itself
     with one_thread_when_small(work, target, SINGLE_THREAD_BELOW):
         if (
             sgd is not None
@@ -276,6 +277,7 @@ def train(
             steps_run = take_row_steps(
                 model, sgd, w, batches.x[:, 0].tolist(), batches.y[:, 0].tolist(), lrs,
                 records.iterates, records.grads, records.batch_loss, DIVERGENCE_CHECK_STEPS,
+                threads=threads,
             )  # fmt: skip
         else:
             steps_run = take_steps(
