@@ -13,9 +13,9 @@ import json
 
 import numpy as np
 import pytest
-import torch
 
 import sgdscape
+from chain_oracles import classify_relu_unit, relu_unit_steps
 from sgdscape.errors import SgdscapeError
 from sgdscape.records.chain_presets import CHAIN_PRESETS
 from sgdscape.records.run import make_data
@@ -34,17 +34,6 @@ from sgdscape.views.chains_plotly import DENSITY_NAME, ELLIPSE_POINTS, MEAN_NAME
 pytestmark = pytest.mark.skipif(
     importlib.util.find_spec("plotly") is None, reason="needs the app extra"
 )
-
-
-def relu_unit_steps(w: np.ndarray, x: np.ndarray, y: np.ndarray, lr: float) -> np.ndarray:
-    """``(n, 2)`` the per-sample SGD steps ``-lr * grad (w1 relu(w2 x_i) - y_i)^2`` (autograd)."""
-    weights = torch.tensor(w, dtype=torch.float64, requires_grad=True)
-    xs, ys = torch.as_tensor(x, dtype=torch.float64), torch.as_tensor(y, dtype=torch.float64)
-    steps = []
-    for xi, yi in zip(xs, ys, strict=True):
-        (grad,) = torch.autograd.grad((weights[0] * torch.relu(weights[1] * xi) - yi) ** 2, weights)
-        steps.append(-lr * grad.numpy())
-    return np.array(steps)
 
 
 # ------------------------------------------------------------------ the fan switch
@@ -221,23 +210,6 @@ def test_the_views_updates_are_the_offline_pages_slider() -> None:
         "sliders" not in payload["figure"]["layout"] or not payload["figure"]["layout"]["sliders"]
     )
     json.dumps(payload, allow_nan=False)
-
-
-def classify_relu_unit(w: np.ndarray, x: np.ndarray) -> np.ndarray:
-    """The relu-unit's basins written out: 0 w2>0 valley, 1 w2<0 valley, 2 dead, 3 mixed."""
-    labels = []
-    for w1, w2 in w:
-        if not (np.isfinite(w1) and np.isfinite(w2)):
-            labels.append(-1)
-        elif w1 == 0 or not np.any(w2 * x > 0):
-            labels.append(2)
-        elif w1 > 0 and w2 > 0:
-            labels.append(0)
-        elif w1 < 0 and w2 < 0:
-            labels.append(1)
-        else:
-            labels.append(3)
-    return np.array(labels)
 
 
 def test_the_basin_fractions_are_a_direct_classification_of_the_end_points() -> None:

@@ -34,15 +34,16 @@ from .state import (
 log = logging.getLogger("sgdscape.surfaces.app")
 #: the chains view's controls, in the order its callbacks read and write them
 CHAIN_FIELDS = tuple(CHAIN_CONTROL_LABELS)
-#: number inputs: field -> (step, min, max)
-_NUMBERS: dict[str, tuple[float | str, float | None, float | None]] = {
-    "n_chains": (1, 1, MAX_CHAINS),
-    "lr": ("any", 0, None),
-    "batch": (1, 1, None),
-    "steps": (1, 0, MAX_CHAIN_STEPS),
-    "seed": (1, 0, None),
-    "init_a": ("any", None, None),
-    "init_b": ("any", None, None),
+#: number inputs: field -> their step (no min or max: the browser would send an out-of-range
+#: value as empty, and the server's message names the allowed range)
+_NUMBERS: dict[str, float | str] = {
+    "n_chains": 1,
+    "lr": "any",
+    "batch": 1,
+    "steps": 1,
+    "seed": 1,
+    "init_a": "any",
+    "init_b": "any",
 }
 
 
@@ -66,14 +67,11 @@ def _field(name: str, control: Any) -> html.Div:
 
 
 def _number(name: str, value: float) -> html.Div:
-    step, low, high = _NUMBERS[name]
     control = dcc.Input(
         id=chain_id(name),
         type="number",
         value=value,
-        step=step,
-        min=low,
-        max=high,
+        step=_NUMBERS[name],
         debounce=True,
         className="number",
     )
@@ -119,11 +117,15 @@ def chains_view() -> html.Div:
                             searchable=False,
                         ),
                     ),
-                    html.Div(
-                        [_number("n_chains", d.n_chains), _number("steps", d.steps)],
-                        className="pair",
+                    _number("n_chains", d.n_chains),
+                    html.P(
+                        f"at most {MAX_CHAINS:,} chains and {MAX_CHAIN_STEPS:,} steps here",
+                        className="hint",
                     ),
                     html.Div([_number("lr", d.lr), _number("batch", d.batch)], className="pair"),
+                    html.Div(
+                        [_number("steps", d.steps), _number("seed", d.seed)], className="pair"
+                    ),
                     _field(
                         "sampling",
                         dcc.RadioItems(
@@ -133,7 +135,6 @@ def chains_view() -> html.Div:
                             className="radio",
                         ),
                     ),
-                    _number("seed", d.seed),
                     html.Div(
                         [_number("init_a", d.init[0]), _number("init_b", d.init[1])],
                         className="pair",
@@ -156,6 +157,7 @@ def chains_view() -> html.Div:
                     value=0,
                     updatemode="drag",
                     marks=None,
+                    allow_direct_input=False,  # its value is a record index, not a step
                 ),
                 className="slider",
             ),

@@ -350,6 +350,7 @@ def chains_payload(state: ChainsAppState) -> dict[str, Any]:
     diverged = int((~np.isfinite(final).all(axis=1)).sum())
     payload["summary"] = (
         f"{chains.n_chains} chains x {state.steps} steps of {chains.config.optimizer} on "
-        f"{chains.config.model}" + (f" · {diverged} diverged" if diverged else "")
+        f"{chains.config.model} (lr {state.lr:g}, batch {state.batch}, {state.sampling}, "
+        f"seed {state.seed})" + (f" · {diverged} diverged" if diverged else "")
     )
     return payload

@@ -348,7 +348,21 @@ def chains_figure(chains: Chains, landscape: Landscape, data: Dataset) -> dict[s
     updates = [_plain(step.args) for step in slider.steps]
     steps = [int(step.label) for step in slider.steps]
     figure.layout.sliders = ()
-    figure.update_layout(width=None, height=None, autosize=True, font=FONT, uirevision="keep")
+    # the page's panel is narrower than the offline page: the legend goes below the panels
+    # and the density's colour bar takes its title on top, off the right panel's axis title
+    figure.update_layout(
+        width=None,
+        height=None,
+        autosize=True,
+        font=FONT,
+        uirevision="keep",
+        legend={"orientation": "h", "x": 0, "y": -0.16, "yanchor": "top"},
+        margin={"t": 70, "b": 40, "l": 60, "r": 20},
+    )
+    figure.update_traces(
+        colorbar={"title": {"text": "log10 chains<br>per unit area", "side": "top"}},
+        selector={"type": "heatmap"},
+    )
     plain = json.loads(figure.to_json())  # plain lists below, never typed arrays
     return {"figure": _plain(_untyped(plain, figure)), "updates": updates, "steps": steps}
 

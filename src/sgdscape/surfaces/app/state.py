@@ -484,8 +484,11 @@ class ChainsAppState:
             kept = sorted({0, self.steps, *(s for s in chosen if s <= self.steps)})
             if len(kept) <= MAX_CHAIN_RECORDS:
                 return tuple(kept)
-        count = min(self.steps, MAX_CHAIN_RECORDS - 1) + 1
-        return tuple(int(s) for s in np.unique(np.round(np.linspace(0, self.steps, count))))
+        most = min(self.steps, MAX_CHAIN_RECORDS - 1)
+        # an equal gap when one divides the steps into at least half the records (the
+        # right panel then has a linear step axis), else evenly rounded steps
+        parts = next((c for c in range(most, most // 2, -1) if self.steps % c == 0), most)
+        return tuple(int(s) for s in np.unique(np.round(np.linspace(0, self.steps, parts + 1))))
 
     def to_setup(self) -> ChainsSetup:
         """The validated :class:`ChainsSetup`, after the app's caps; raises :class:`SgdscapeError`."""
