@@ -265,7 +265,11 @@ def layout() -> html.Div:
         className="panels",
         children=[
             # the Graph fills its panel (responsive Graphs take height: 100%)
-            html.Div(dcc.Graph(id=f"{name}-graph", config=graph_config), className="panel")
+            html.Div(
+                dcc.Graph(id=f"{name}-graph", config=graph_config),
+                id=f"{name}-panel",
+                className="panel",
+            )
             for name in ("batch", "risk", "loss", "noise")
         ]
         + [

@@ -225,6 +225,8 @@ def create_app() -> Dash:
             Output("sharpness-graph", "figure"),
             Output("sharpness-panel", "style"),
             Output("fan-note", "children"),
+            Output("batch-panel", "style"),
+            Output("risk-panel", "style"),
         ],
         [Input("step-slider", "value"), Input("run", "data")],
     )

@@ -89,7 +89,7 @@
   }
 
   function render(step, run) {
-    if (!run || !run.figures) return [no(), no(), no(), no(), no(), no(), no(), no()];
+    if (!run || !run.figures) return [no(), no(), no(), no(), no(), no(), no(), no(), no(), no()];
     var T = run.n_steps, k = Math.max(0, Math.min(T - 1, Math.round(step || 0)));
     current = { step: k, max: T - 1 };
     var F = run.figures, p = run.path[k];
@@ -137,7 +137,9 @@
       sharpStyle = { gridColumn: "1 / -1" };
     }
     var fanNote = run.fan_error ? run.fan_error : "";
-    return [batch, risk, loss, noise, label, sharp, sharpStyle, fanNote];
+    // the fan's five legend keys: the top row grows so the landscapes keep their size
+    var top = run.fan ? { height: "560px" } : {};
+    return [batch, risk, loss, noise, label, sharp, sharpStyle, fanNote, top, top];
   }
 
   /* step k's fan of next steps (figures.py: traces fan_first .. fan_first + 3, already
