@@ -228,3 +228,24 @@ def test_the_basin_fractions_are_a_direct_classification_of_the_end_points() -> 
         else:  # the page leaves out a basin no chain ever visits
             assert share == 0
     assert 0 < np.mean(labels == 0) < 1  # some chains hopped, some did not
+
+
+def test_the_chains_callback_says_what_it_refuses_and_computes_only_when_shown() -> None:
+    pytest.importorskip("dash")
+    import dash
+
+    from sgdscape.surfaces.app.chains_view import CHAIN_FIELDS, compute_chains, control_values
+
+    values = control_values(ChainsAppState(n_chains=200, steps=10))
+    assert compute_chains("step", values) == (dash.no_update,) * 3
+    payload, notice, info = compute_chains("chains", values)
+    assert notice is None and info.startswith("200 chains x 10 steps")
+    assert payload["steps"][-1] == 10
+    bad = dict(zip(CHAIN_FIELDS, values, strict=True)) | {"n_chains": 0}
+    payload, notice, info = compute_chains("chains", list(bad.values()))
+    assert payload is dash.no_update and info is dash.no_update
+    assert "number of chains must be between 1 and 20000" in notice.children
+    bad = dict(zip(CHAIN_FIELDS, values, strict=True)) | {"lr": [1, 2]}
+    assert (
+        "learning rate must be a number" in compute_chains("chains", list(bad.values()))[1].children
+    )

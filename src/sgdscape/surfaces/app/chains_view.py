@@ -201,10 +201,11 @@ def compute_chains(view: Any, values: list[Any]) -> tuple[Any, Any, Any]:
         state = chains_state_from_controls(dict(zip(CHAIN_FIELDS, values, strict=True)))
         payload = chains_payload(state)
     except SgdscapeError as error:
-        return dash.no_update, _notice(clip(str(error))), ""
+        return dash.no_update, _notice(clip(str(error))), dash.no_update  # the last run stays
     except Exception:  # a bug must not take the page down; the log has the traceback
         log.exception("computing chains failed")
-        return dash.no_update, _notice("internal error while running the chains (see the log)."), ""
+        message = "internal error while running the chains (see the server log)."
+        return dash.no_update, _notice(message), dash.no_update
     return payload, None, payload["summary"]
 
 
