@@ -271,3 +271,22 @@ def test_the_chains_view_draws_the_chains_density_ellipse_and_basins(server, bro
         page.wait_for_function("() => document.querySelector('#chains-notice').innerText === ''")
     assert errors == []
     page.close()
+
+
+def test_on_a_phone_the_chains_panels_are_stacked(server, browser):
+    page = browser.new_page(viewport={"width": 390, "height": 1400})
+    errors: list[str] = []
+    page.on("pageerror", lambda e: errors.append(str(e)))
+    page.goto(server + "?view=chains")
+    _wait_info(page, "chains x")
+    page.wait_for_timeout(500)
+    density, curves = page.evaluate(
+        "() => { const l = document.querySelector('#chains-graph .js-plotly-plot')._fullLayout;"
+        " return [l.yaxis.domain, l.yaxis2.domain]; }"
+    )
+    assert density[0] > curves[1]  # the density above the curves, not beside them
+    graph = page.locator("#chains-graph").bounding_box()
+    assert graph["width"] <= 390 and graph["height"] > 800
+    page.screenshot(path=str(ARTIFACTS / "app_chains_phone.png"), full_page=True)
+    assert errors == []
+    page.close()

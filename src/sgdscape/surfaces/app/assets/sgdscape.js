@@ -186,7 +186,32 @@
       fig.layout[parts[0]] = Object.assign({}, fig.layout[parts[0]]);
       fig.layout[parts[0]][parts[1]] = changes[key];
     });
+    if (window.innerWidth <= 800) stackChains(fig);
     return [fig, "step " + chains.steps[i] + " (" + (i + 1) + " of " + S + " recorded)"];
+  }
+
+  /* on a phone the two panels of the chains figure are stacked (density above, basins or
+   * spread below), each with its subplot title, the colour bar beside the density */
+  function stackChains(fig) {
+    var L = fig.layout;
+    L.xaxis = Object.assign({}, L.xaxis, { domain: [0, 0.8] });
+    L.yaxis = Object.assign({}, L.yaxis, { domain: [0.58, 1] });
+    L.xaxis2 = Object.assign({}, L.xaxis2, { domain: [0, 1] });
+    L.yaxis2 = Object.assign({}, L.yaxis2, { domain: [0.2, 0.46] });
+    var notes = (L.annotations || []).slice();
+    if (notes[0]) notes[0] = Object.assign({}, notes[0], { x: 0.4, y: 1 });
+    if (notes[1]) notes[1] = Object.assign({}, notes[1], { x: 0.5, y: 0.46 });
+    L.annotations = notes;
+    L.legend = Object.assign({}, L.legend, { y: 0.1, yanchor: "top" });
+    if (L.title && typeof L.title.text === "string") {
+      L.title = Object.assign({}, L.title, { text: L.title.text.replace(": ", ":<br>"), font: { size: 12 } });
+      L.margin = Object.assign({}, L.margin, { t: 90 });
+    }
+    fig.data.forEach(function (t, j) {
+      if (t.type === "heatmap") {
+        set(fig, j, { colorbar: Object.assign({}, t.colorbar, { x: 0.84, y: 0.79, len: 0.42, yanchor: "middle" }) });
+      }
+    });
   }
 
   function chainsSlider(chains, value) {
