@@ -18,11 +18,21 @@ from sgdscape.core.curvature import curvature
 from sgdscape.core.landscape import Landscape, landscape
 from sgdscape.core.problems import Dataset
 from sgdscape.errors import SgdscapeError
+from sgdscape.records.chain_presets import simulate_chains
 from sgdscape.records.run import RunConfig, RunResult, config_trajectory, make_data
+from sgdscape.views.fan import MAX_SPOKES, check_fan_run, fan_label, fan_scales, magnified, run_fan
 from sgdscape.views.step_source import from_run
 
 from . import figures
-from .state import AppState, check_frame_cells, parse_query, run_key
+from .state import (
+    FAN_BATCHES,
+    MAX_FAN_POINTS,
+    AppState,
+    ChainsAppState,
+    check_frame_cells,
+    parse_query,
+    run_key,
+)
 
 QUANT_LEVELS = 255  # minibatch landscapes travel as uint8 codes of their log
 
@@ -252,5 +262,95 @@ def page_payload(state: AppState, *, use_cache: bool = True) -> dict[str, Any]:
         record = curvature(result)
         payload["sharpness"] = as_list(record.lambda_max)
         payload["figures"]["sharpness"] = figures.sharpness_figure(record)
+    if state.fan:  # the fan of next steps on the left panel, or why this run has none
+        try:
+            fan = fan_payload(result)
+        except SgdscapeError as error:
+            payload["fan_error"] = f"no fan of next steps: {error}"
+        else:
+            payload["fan"] = fan
+            payload["fan_first"] = len(payload["figures"]["batch"]["data"])
+            payload["figures"]["batch"]["data"] += fan.pop("traces")
     payload["step"] = min(max(state.step, 0), result.n_steps - 1)
+    return payload
+
+
+# ------------------------------------------------------------------ the fan of next steps
+
+
+def fan_batches(result: RunResult) -> int | None:
+    """How many minibatches each step's fan samples: ``None`` (one point per sample) for
+    batch 1, else :data:`FAN_BATCHES`, fewer for long runs (at least 32)."""
+    if int(result.config.batch_size) == 1:
+        return None
+    return max(32, min(FAN_BATCHES, MAX_FAN_POINTS // max(result.n_steps, 1)))
+
+
+def fan_payload(result: RunResult) -> dict[str, Any]:
+    """Every step's fan of next steps (:func:`sgdscape.views.fan.run_fan`) magnified as the
+    left panel's arrows are (:func:`sgdscape.views.fan.fan_scales`), as the widget draws it.
+
+    Returns ``points`` ``(T, 2, N)`` (x and y lists per step), ``mean`` and ``full`` ``(T, 2)``,
+    ``label`` and ``scale`` ``(T,)``, ``max_spokes`` and the base ``traces`` of step 0
+    (:func:`sgdscape.surfaces.app.figures.fan_figure_traces`). Raises :class:`SgdscapeError`
+    when the run has no fan (:func:`~sgdscape.views.fan.check_fan_run`) or when the fans
+    would exceed :data:`MAX_FAN_POINTS` points.
+    """
+    check_fan_run(result)
+    n_batches = fan_batches(result)
+    size = len(result.data) if n_batches is None else n_batches
+    total = size * result.n_steps
+    if total > MAX_FAN_POINTS:
+        raise SgdscapeError(
+            f"this run's fans would have {total:,} points ({result.n_steps} steps x {size}), "
+            f"above the app's cap of {MAX_FAN_POINTS:,}; lower the samples or the epochs."
+        )
+    scales = fan_scales(from_run(result))
+    points, means, fulls, labels = [], [], [], []
+    traces: list[dict[str, Any]] = []
+    with np.errstate(over="ignore", invalid="ignore"):
+        for step in range(result.n_steps):
+            fan = run_fan(result, step, n_batches=n_batches)
+            scale = float(scales[step])
+            shown = magnified(fan, scale)
+            points.append([as_list(shown.next[:, 0]), as_list(shown.next[:, 1])])
+            means.append(as_list(shown.mean[:2]))
+            fulls.append(as_list(shown.full_step[:2]))
+            labels.append(fan_label(fan, scale))
+            if step == 0:
+                traces = figures.fan_figure_traces(fan, scale)
+    return {
+        "points": points,
+        "mean": means,
+        "full": fulls,
+        "label": labels,
+        "scale": as_list(scales),
+        "max_spokes": MAX_SPOKES,
+        "traces": traces,
+    }
+
+
+# ------------------------------------------------------------------ the chains view
+
+
+@functools.lru_cache(maxsize=8)
+def chains_payload(state: ChainsAppState) -> dict[str, Any]:
+    """The chains view of ``state`` (memoised: a pure function of it), ready for ``dcc.Store``.
+
+    Runs the chains as ``sgdscape chains`` does (:func:`sgdscape.records.chain_presets.simulate_chains`)
+    and draws them with the offline page's figure
+    (:func:`sgdscape.views.chains_plotly.chains_player`); see
+    :func:`sgdscape.surfaces.app.figures.chains_figure` for what the payload holds.
+    Raises :class:`SgdscapeError` for settings the app refuses.
+    """
+    run = simulate_chains(state.to_setup())
+    payload = figures.chains_figure(run.chains, run.landscape, run.data)
+    chains = run.chains
+    final = chains.final.astype(np.float64)
+    diverged = int((~np.isfinite(final).all(axis=1)).sum())
+    payload["summary"] = (
+        f"{chains.n_chains} chains x {state.steps} steps of {chains.config.optimizer} on "
+        f"{chains.config.model} (lr {state.lr:g}, batch {state.batch}, {state.sampling}, "
+        f"seed {state.seed})" + (f" · {diverged} diverged" if diverged else "")
+    )
     return payload

@@ -14,14 +14,28 @@ the trace indices fixed here:
   curve per pinned run; vertical line shape.
 - ``sharpness`` (only with the sharpness panel on): 0 each minibatch's λmax, 1 the risk's
   λmax, 2 the dashed 2/lr line, 3 the marker at the step; vertical line shape.
+- with the fan switch on, ``batch`` has four more traces from ``fan_first`` (in the payload):
+  the spokes, the possible next iterates, their mean and the full-gradient step
+  (:func:`sgdscape.views.fan.fan_traces`), each step's fan coming with the payload.
+
+The chains view's figure (:func:`chains_figure`) is the offline chains page's
+(:func:`sgdscape.views.chains_plotly.chains_player`) with its slider's per-step updates
+taken out, for the browser to apply.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
+from sgdscape.core.chain_stats import Fan
+from sgdscape.core.chains import Chains
 from sgdscape.core.curvature import Curvature
+from sgdscape.core.landscape import Landscape
+from sgdscape.core.problems import Dataset
 from sgdscape.records.run import RunResult
+from sgdscape.views.chains_plotly import chains_player
+from sgdscape.views.fan import fan_label, fan_traces, magnified
 from sgdscape.views.plotly_figures import contour_trace, sharpness_traces
 from sgdscape.views.step_source import slice_text
 from sgdscape.views.style import (
@@ -291,3 +305,73 @@ def sharpness_figure(record: Curvature) -> dict[str, Any]:
     )
     layout["yaxis"]["type"] = "log" if log else "linear"
     return {"data": data, "layout": layout}
+
+
+def fan_figure_traces(fan: Fan, scale: float) -> list[dict[str, Any]]:
+    """The fan's four traces on the ``batch`` figure (the widget's: ``fan_traces`` of the
+    fan magnified by ``scale``, labelled by ``fan_label``), as plain JSON-ready dicts."""
+    traces = fan_traces(magnified(fan, scale), label=fan_label(fan, scale))
+    return [_plain(trace.to_plotly_json()) | {"xaxis": "x", "yaxis": "y"} for trace in traces]
+
+
+def _plain(value: Any) -> Any:
+    """``value`` with numpy arrays and numbers as lists and floats, NaN and inf as ``None``
+    (plain JSON: no typed arrays)."""
+    import math
+
+    import numpy as np
+
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, np.ndarray):
+        return _plain(value.tolist())
+    if isinstance(value, np.generic):
+        return _plain(value.item())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+def chains_figure(chains: Chains, landscape: Landscape, data: Dataset) -> dict[str, Any]:
+    """The chains view: the figure of :func:`sgdscape.views.chains_plotly.chains_player`
+    (left: the density of the chains at a step over the risk, their mean, the empirical 2σ
+    ellipse and the exact theory's where it applies; right: the fraction of chains per
+    basin, or their spread, against step, with the step marked), sized by the page.
+
+    Returns ``figure`` (without the slider), ``updates`` (one per recorded step: the
+    slider's ``[trace changes, layout changes, trace indices]``) and ``steps``.
+    """
+    figure = chains_player(chains, landscape, data)
+    slider = figure.layout.sliders[0]
+    updates = [_plain(step.args) for step in slider.steps]
+    steps = [int(step.label) for step in slider.steps]
+    figure.layout.sliders = ()
+    # the page's panel is narrower than the offline page: the legend goes below the panels
+    # and the density's colour bar takes its title on top, off the right panel's axis title
+    figure.update_layout(
+        width=None,
+        height=None,
+        autosize=True,
+        font=FONT,
+        uirevision="keep",
+        legend={"orientation": "h", "x": 0, "y": -0.16, "yanchor": "top"},
+        margin={"t": 70, "b": 40, "l": 60, "r": 20},
+    )
+    figure.update_traces(
+        colorbar={"title": {"text": "log10 chains<br>per unit area", "side": "top"}},
+        selector={"type": "heatmap"},
+    )
+    plain = json.loads(figure.to_json())  # plain lists below, never typed arrays
+    return {"figure": _plain(_untyped(plain, figure)), "updates": updates, "steps": steps}
+
+
+def _untyped(plain: dict[str, Any], figure: Any) -> dict[str, Any]:
+    """``plain`` (a figure's JSON) with each trace's typed arrays replaced by lists."""
+    for index, trace in enumerate(figure.data):
+        for key in ("x", "y", "z"):
+            value = getattr(trace, key, None)
+            if value is not None:
+                plain["data"][index][key] = _plain(value)
+    return plain

@@ -15,6 +15,7 @@ from sgdscape.core.optimizers import OPTIMIZERS, SCHEDULES
 from sgdscape.core.problems import PROBLEMS
 from sgdscape.core.train import SAMPLINGS
 
+from .chains_view import chains_view
 from .downloads import html_export
 from .state import (
     GRID_CHOICES,
@@ -23,6 +24,7 @@ from .state import (
     MAX_SAMPLES,
     OPTIMIZER_CONTROLS,
     SCHEDULE_CONTROLS,
+    VIEWS,
     AppState,
 )
 
@@ -62,7 +64,18 @@ OPTIONAL_FIELDS = (
     "decay",
 )
 CHOICE_CONTROLS = ("problem", "model", "optimizer", "schedule", "grid", "sampling")
-FIELDS = (*CHOICE_CONTROLS, *NUMBER_CONTROLS, "nesterov", "init_a", "init_b", "sharpness")
+#: on/off switches (checklists whose value is ``["on"]`` or ``[]``)
+SWITCHES = ("nesterov", "sharpness", "fan")
+FIELDS = (
+    *CHOICE_CONTROLS,
+    *NUMBER_CONTROLS,
+    "nesterov",
+    "init_a",
+    "init_b",
+    "sharpness",
+    "fan",
+    "view",
+)
 
 
 def cid(name: str) -> str:
@@ -156,6 +169,21 @@ def layout() -> html.Div:
                     ),
                     "sharpness",
                 ),
+                _field(
+                    None,
+                    dcc.Checklist(
+                        id=cid("fan"),
+                        options=[
+                            {
+                                "label": " fan of next steps (left panel, and its mean)",
+                                "value": "on",
+                            }
+                        ],
+                        value=[],
+                    ),
+                    "fan",
+                ),
+                html.Div(id="fan-note", className="fan-note"),
                 _number("momentum", d.momentum),
                 _field(
                     None,
@@ -237,7 +265,11 @@ def layout() -> html.Div:
         className="panels",
         children=[
             # the Graph fills its panel (responsive Graphs take height: 100%)
-            html.Div(dcc.Graph(id=f"{name}-graph", config=graph_config), className="panel")
+            html.Div(
+                dcc.Graph(id=f"{name}-graph", config=graph_config),
+                id=f"{name}-panel",
+                className="panel",
+            )
             for name in ("batch", "risk", "loss", "noise")
         ]
         + [
@@ -270,6 +302,15 @@ def layout() -> html.Div:
             html.Span("step 0", id="step-label", className="step-label"),
         ],
     )
+    modes = html.Div(
+        dcc.RadioItems(
+            id=cid("view"),
+            options=[{"label": f" {text}", "value": name} for name, text in VIEWS.items()],
+            value=d.view,
+            className="radio",
+        ),
+        className="modes",
+    )
     return html.Div(
         className="app",
         children=[
@@ -301,7 +342,9 @@ def layout() -> html.Div:
                 role="status",
                 **{"aria-live": "polite"},  # type: ignore[arg-type]
             ),
+            modes,
             html.Div(
+                id="step-view",
                 className="body",
                 children=[
                     controls,
@@ -318,5 +361,6 @@ def layout() -> html.Div:
                     ),
                 ],
             ),
+            chains_view(),
         ],
     )

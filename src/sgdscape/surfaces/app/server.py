@@ -21,12 +21,22 @@ from dash import ClientsideFunction, Dash, Input, Output, State, ctx, html
 
 from sgdscape.errors import SgdscapeError, check_number, clip
 
+from . import chains_view
 from .compute import compute_result, page_payload
 from .downloads import download_file, png_bytes, step_index
-from .layout import CHOICE_CONTROLS, FIELDS, NUMBER_CONTROLS, OPTIONAL_FIELDS, cid, layout
+from .layout import (
+    CHOICE_CONTROLS,
+    FIELDS,
+    NUMBER_CONTROLS,
+    OPTIONAL_FIELDS,
+    SWITCHES,
+    cid,
+    layout,
+)
 from .state import (
     MAX_PINS,
     MAX_STEPS,
+    VIEWS,
     AppState,
     parse_query,
     run_key,
@@ -45,7 +55,7 @@ def _notice(messages: list[str], kind: str) -> list[html.Div]:
 def _control_values(state: AppState) -> list[Any]:
     values: list[Any] = []
     for name in FIELDS:
-        if name in ("nesterov", "sharpness"):
+        if name in SWITCHES:
             values.append(["on"] if getattr(state, name) else [])
         elif name == "init_a":
             values.append(round(state.init[0], 4))
@@ -59,8 +69,10 @@ def _control_values(state: AppState) -> list[Any]:
 def _state_from_values(values: list[Any], base: AppState) -> AppState:
     named = dict(zip(FIELDS, values, strict=True))
     a, b = named.pop("init_a"), named.pop("init_b")
-    named["nesterov"] = bool(named["nesterov"])
-    named["sharpness"] = bool(named["sharpness"])
+    for name in SWITCHES:
+        named[name] = bool(named[name])
+    view = named.pop("view")  # a view the page does not offer keeps the current one
+    named["view"] = view if isinstance(view, str) and view in VIEWS else base.view
     state = state_from_controls(named, base)
     if a is None or b is None:
         raise SgdscapeError("the start point is empty or not a number; enter two numbers.")
@@ -212,6 +224,9 @@ def create_app() -> Dash:
             Output("step-label", "children"),
             Output("sharpness-graph", "figure"),
             Output("sharpness-panel", "style"),
+            Output("fan-note", "children"),
+            Output("batch-panel", "style"),
+            Output("risk-panel", "style"),
         ],
         [Input("step-slider", "value"), Input("run", "data")],
     )
@@ -267,6 +282,7 @@ def create_app() -> Dash:
             return dash.no_update
         return data
 
+    chains_view.register(app)
     return app
 
 

@@ -14,11 +14,22 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import parse_qsl, urlencode
 
+import numpy as np
+
+from sgdscape.core.chain_inputs import CHAIN_SAMPLINGS
 from sgdscape.core.models import MODELS
 from sgdscape.core.optimizers import OPTIMIZERS, SCHEDULES
 from sgdscape.core.problems import PROBLEMS
 from sgdscape.core.train import SAMPLINGS
-from sgdscape.errors import INT64_MAX, SgdscapeError, check_int, check_number, shown
+from sgdscape.errors import (
+    INT64_MAX,
+    SgdscapeError,
+    check_choice,
+    check_int,
+    check_number,
+    shown,
+)
+from sgdscape.records.chain_presets import CHAIN_PRESETS, ChainsSetup
 from sgdscape.records.run import RunConfig
 
 # ---------------------------------------------------------------- caps (bounded requests)
@@ -33,6 +44,12 @@ DEFAULT_GRID = 60
 MAX_PINS = 3  # compare mode: the current run + 3 pinned = 4 runs
 MAX_FRAME_CELLS = 1_500_000  # minibatch-landscape cells sent to the browser per run
 MAX_QUERY_CHARS = 8000
+#: the fan of next steps: at most this many points over all steps (steps x fan size)
+MAX_FAN_POINTS = 100_000
+#: the fan of a run with batches > 1: this many minibatches per step (fewer for long runs)
+FAN_BATCHES = 1024
+#: the two views of the page (``?view=chains`` opens the chains view)
+VIEWS = {"step": "two-panel step view", "chains": "many chains"}
 
 # per optimizer: the hyperparameters the app exposes (AppState field names)
 OPTIMIZER_CONTROLS: dict[str, tuple[str, ...]] = {
@@ -91,6 +108,10 @@ class AppState:
     pins: tuple[str, ...] = field(default_factory=tuple)
     #: draw the sharpness panel (λmax of the risk and the minibatch against step, 2/lr)
     sharpness: bool = False
+    #: draw the fan of next steps on the left panel (every sample's next iterate, their mean)
+    fan: bool = False
+    #: which view the page shows: the step view or the chains view (:data:`VIEWS`)
+    view: str = "step"
 
     def replace(self, **changes: Any) -> AppState:
         """A copy with ``changes``."""
@@ -279,6 +300,8 @@ URL_KEYS: dict[str, tuple[str, Callable[[str], Any]]] = {
     "init": ("init", _pair),
     "step": ("step", _integer),
     "sharpness": ("sharpness", _flag),
+    "fan": ("fan", _flag),
+    "view": ("view", _choice(tuple(VIEWS))),
 }
 _FIELD_TO_KEY = {name: key for key, (name, _) in URL_KEYS.items()}
 
@@ -400,3 +423,161 @@ def state_from_controls(values: Mapping[str, Any], base: AppState) -> AppState:
                 )
             changes[name] = value
     return base.replace(**changes)
+
+
+# ---------------------------------------------------------------- the chains view
+
+MAX_CHAINS = 20_000
+MAX_CHAIN_STEPS = 2_000
+MAX_CHAIN_WORK = 10_000_000  # chain-steps (chains x steps) per request
+MAX_CHAIN_RECORDS = 41  # recorded steps, i.e. positions of the chains' slider
+CHAINS_GRID = 60
+#: the preset menu's entry for "no preset" (the data and window of a default RunConfig)
+NO_PRESET = "none"
+
+
+@dataclass(frozen=True)
+class ChainsAppState:
+    """The chains view's settings; the defaults are the *noise-ball-theory* preset.
+
+    ``preset`` gives what the view has no control for (the data's noise and size, the
+    landscape window); :data:`NO_PRESET` takes them from a default :class:`RunConfig`.
+    ``init`` is the common start of every chain in plot coordinates ``(a, b)``.
+    """
+
+    preset: str = "noise-ball-theory"
+    model: str = "linear-regression"
+    n_chains: int = 20_000
+    lr: float = 0.1
+    batch: int = 1
+    sampling: str = "with-replacement"
+    steps: int = 300
+    seed: int = 0
+    init: tuple[float, float] = (-2.0, 2.0)
+
+    def replace(self, **changes: Any) -> ChainsAppState:
+        """A copy with ``changes``."""
+        return dataclasses.replace(self, **changes)
+
+    @classmethod
+    def from_preset(cls, name: str) -> ChainsAppState:
+        """The settings of the chains preset ``name`` (:data:`CHAIN_PRESETS`)."""
+        setup = CHAIN_PRESETS[check_choice("chains preset", name, CHAIN_PRESETS)].setup
+        config = setup.config
+        return cls(
+            preset=name,
+            model=config.model,
+            n_chains=setup.n_chains,
+            lr=float(config.lr),
+            batch=int(config.batch_size),
+            sampling=setup.sampling,
+            steps=setup.steps,
+            seed=int(config.seed),
+            init=(float(config.init[0]), float(config.init[1])),  # type: ignore[index]
+        )
+
+    def record_steps(self) -> tuple[int, ...]:
+        """The steps the slider visits: the preset's recorded steps (with the last step)
+        when they are at most :data:`MAX_CHAIN_RECORDS`, else evenly spaced ones."""
+        if self.preset in CHAIN_PRESETS:
+            chosen = CHAIN_PRESETS[self.preset].setup.record_steps or ()
+            kept = sorted({0, self.steps, *(s for s in chosen if s <= self.steps)})
+            if len(kept) <= MAX_CHAIN_RECORDS:
+                return tuple(kept)
+        most = min(self.steps, MAX_CHAIN_RECORDS - 1)
+        # an equal gap when one divides the steps into at least half the records (the
+        # right panel then has a linear step axis), else evenly rounded steps
+        parts = next((c for c in range(most, most // 2, -1) if self.steps % c == 0), most)
+        return tuple(int(s) for s in np.unique(np.round(np.linspace(0, self.steps, parts + 1))))
+
+    def to_setup(self) -> ChainsSetup:
+        """The validated :class:`ChainsSetup`, after the app's caps; raises :class:`SgdscapeError`."""
+        check_chain_caps(self)
+        base = CHAIN_PRESETS[self.preset].setup.config if self.preset in CHAIN_PRESETS else None
+        config = (base or RunConfig()).replace(
+            model=self.model,
+            init=(*self.init, *MODELS[self.model].default_init[2:]),
+            lr=self.lr,
+            batch_size=self.batch,
+            seed=self.seed,
+            grid=CHAINS_GRID,
+        )
+        return ChainsSetup(
+            config,
+            n_chains=self.n_chains,
+            steps=self.steps,
+            sampling=self.sampling,
+            record_steps=self.record_steps(),
+        )
+
+
+def check_chain_caps(state: ChainsAppState) -> None:
+    """Raise :class:`SgdscapeError` naming the value when the chains view's caps refuse it."""
+    check_choice("chains preset", state.preset, (NO_PRESET, *CHAIN_PRESETS))
+    check_choice("model", state.model, MODELS)
+    check_choice("sampling", state.sampling, CHAIN_SAMPLINGS)
+    if not 1 <= state.n_chains <= MAX_CHAINS:
+        raise SgdscapeError(
+            f"number of chains must be between 1 and {MAX_CHAINS} in the app, got "
+            f"{state.n_chains}; the CLI (sgdscape chains) runs more."
+        )
+    if not 0 <= state.steps <= MAX_CHAIN_STEPS:
+        raise SgdscapeError(
+            f"steps must be between 0 and {MAX_CHAIN_STEPS} in the app, got {state.steps}."
+        )
+    if state.n_chains * state.steps > MAX_CHAIN_WORK:
+        raise SgdscapeError(
+            f"{state.n_chains} chains x {state.steps} steps is above the app's cap of "
+            f"{MAX_CHAIN_WORK:,} chain-steps; lower the chains or the steps."
+        )
+    if not 0 < state.lr <= MAX_LR:  # also refuses NaN
+        raise SgdscapeError(
+            f"learning rate must be > 0 and at most {MAX_LR:g} in the app, got {state.lr:g}."
+        )
+    if state.batch < 1:
+        raise SgdscapeError(f"batch size must be >= 1, got {state.batch}.")
+    if not 0 <= state.seed <= MAX_SEED:
+        raise SgdscapeError(f"seed must be between 0 and {MAX_SEED} in the app, got {state.seed}.")
+
+
+#: the chains view's controls: ChainsAppState field -> label (errors name the label)
+CHAIN_CONTROL_LABELS = {
+    "preset": "preset",
+    "model": "model",
+    "n_chains": "number of chains",
+    "lr": "learning rate",
+    "batch": "batch size",
+    "sampling": "sampling",
+    "steps": "steps",
+    "seed": "seed",
+    "init_a": "start (x axis)",
+    "init_b": "start (y axis)",
+}
+
+
+def chains_state_from_controls(values: Mapping[str, Any]) -> ChainsAppState:
+    """The chains view's state from its control values (keys of :data:`CHAIN_CONTROL_LABELS`);
+    raises :class:`SgdscapeError` naming an empty, non-numeric or unknown value."""
+    default = ChainsAppState()
+    changes: dict[str, Any] = {}
+    for name, value in values.items():
+        label = CHAIN_CONTROL_LABELS[name]
+        if value is None or (isinstance(value, str) and not value.strip()):
+            raise SgdscapeError(f"{label} is empty or not a number; enter a value.")
+        if name in ("init_a", "init_b"):
+            changes[name] = check_number(label, value)
+            continue
+        kind = getattr(default, name)
+        if isinstance(kind, int):
+            changes[name] = check_int(label, value, low=-INT64_MAX)
+        elif isinstance(kind, float):
+            changes[name] = check_number(label, value)
+        elif not isinstance(value, str) or len(value) > 100:
+            raise SgdscapeError(f"{label} must be one of the offered choices, got {shown(value)}.")
+        else:
+            changes[name] = value
+    a = changes.pop("init_a", default.init[0])
+    b = changes.pop("init_b", default.init[1])
+    state = default.replace(init=(a, b), **changes)
+    check_chain_caps(state)
+    return state

@@ -89,7 +89,7 @@
   }
 
   function render(step, run) {
-    if (!run || !run.figures) return [no(), no(), no(), no(), no(), no(), no()];
+    if (!run || !run.figures) return [no(), no(), no(), no(), no(), no(), no(), no(), no(), no()];
     var T = run.n_steps, k = Math.max(0, Math.min(T - 1, Math.round(step || 0)));
     current = { step: k, max: T - 1 };
     var F = run.figures, p = run.path[k];
@@ -107,6 +107,7 @@
     batch.layout.annotations = notes;
     set(batch, 2, { name: run.arrow_label[k] });
     set(batch, 3, { name: run.full_arrow_label[k] });
+    if (run.fan) drawFan(batch, run, k, p);
     var shown = run.batches[k].join(", ") + (run.batch_sizes[k] > run.batches[k].length ? ", …" : "");
     title(batch, "step " + k + ": loss of minibatch [" + shown + "] (" + run.batch_sizes[k] +
       " sample" + (run.batch_sizes[k] > 1 ? "s" : "") + ")");
@@ -135,7 +136,97 @@
       sharp.layout.shapes = vline(k);
       sharpStyle = { gridColumn: "1 / -1" };
     }
-    return [batch, risk, loss, noise, label, sharp, sharpStyle];
+    var fanNote = run.fan_error ? run.fan_error : "";
+    // the fan's five legend keys: the top row grows so the landscapes keep their size
+    var top = run.fan ? { height: "560px" } : {};
+    return [batch, risk, loss, noise, label, sharp, sharpStyle, fanNote, top, top];
+  }
+
+  /* step k's fan of next steps (figures.py: traces fan_first .. fan_first + 3, already
+   * magnified on the server as the widget draws it): spokes from the iterate p to the
+   * first max_spokes points, the points, their mean, the full-gradient step */
+  function drawFan(batch, run, k, p) {
+    var f = run.fan, i0 = run.fan_first, pts = f.points[k];
+    var n = Math.min(pts[0].length, f.max_spokes), sx = [], sy = [];
+    for (var i = 0; i < n; i++) {
+      sx.push(p[0], pts[0][i], null);
+      sy.push(p[1], pts[1][i], null);
+    }
+    set(batch, i0, { x: sx, y: sy });
+    set(batch, i0 + 1, { x: pts[0], y: pts[1], name: f.label[k] });
+    set(batch, i0 + 2, { x: [f.mean[k][0]], y: [f.mean[k][1]] });
+    set(batch, i0 + 3, { x: [p[0], f.full[k][0]], y: [p[1], f.full[k][1]] });
+  }
+
+  /* ---------------------------------------------------------------- the chains view */
+  /* record i of the chains: the offline page's slider update (chains_plotly.chains_player)
+   * applied to a copy of the figure: per listed trace, its new x, y, z (null: unchanged),
+   * then the layout's "a.b" and "annotations[0].text" keys */
+  function renderChains(index, chains) {
+    if (!chains || !chains.figure) return [no(), no()];
+    var S = chains.steps.length, i = Math.max(0, Math.min(S - 1, Math.round(index || 0)));
+    var args = chains.updates[i], update = args[0], changes = args[1], traces = args[2];
+    var fig = copy(chains.figure);
+    traces.forEach(function (t, j) {
+      var c = {};
+      ["x", "y", "z"].forEach(function (key) {
+        if (update[key] && update[key][j] !== null && update[key][j] !== undefined) c[key] = update[key][j];
+      });
+      set(fig, t, c);
+    });
+    Object.keys(changes).forEach(function (key) {
+      var m = /^annotations\[(\d+)\]\.text$/.exec(key);
+      if (m) {
+        var notes = (fig.layout.annotations || []).slice();
+        notes[+m[1]] = Object.assign({}, notes[+m[1]], { text: changes[key] });
+        fig.layout.annotations = notes;
+        return;
+      }
+      var parts = key.split(".");
+      fig.layout[parts[0]] = Object.assign({}, fig.layout[parts[0]]);
+      fig.layout[parts[0]][parts[1]] = changes[key];
+    });
+    if (window.innerWidth <= 800) stackChains(fig);
+    return [fig, "step " + chains.steps[i] + " (" + (i + 1) + " of " + S + " recorded)"];
+  }
+
+  /* on a phone the two panels of the chains figure are stacked (density above, basins or
+   * spread below), each with its subplot title, the colour bar beside the density */
+  function stackChains(fig) {
+    var L = fig.layout;
+    L.xaxis = Object.assign({}, L.xaxis, { domain: [0, 0.8] });
+    L.yaxis = Object.assign({}, L.yaxis, { domain: [0.58, 1] });
+    L.xaxis2 = Object.assign({}, L.xaxis2, { domain: [0, 1] });
+    L.yaxis2 = Object.assign({}, L.yaxis2, { domain: [0.2, 0.46] });
+    var notes = (L.annotations || []).slice();
+    if (notes[0]) notes[0] = Object.assign({}, notes[0], { x: 0.4, y: 1 });
+    if (notes[1]) notes[1] = Object.assign({}, notes[1], { x: 0.5, y: 0.46 });
+    L.annotations = notes;
+    L.legend = Object.assign({}, L.legend, { y: 0.1, yanchor: "top" });
+    if (L.title && typeof L.title.text === "string") {
+      L.title = Object.assign({}, L.title, { text: L.title.text.replace(": ", ":<br>"), font: { size: 12 } });
+      L.margin = Object.assign({}, L.margin, { t: 90 });
+    }
+    fig.data.forEach(function (t, j) {
+      if (t.type === "heatmap") {
+        set(fig, j, { colorbar: Object.assign({}, t.colorbar, { x: 0.84, y: 0.79, len: 0.42, yanchor: "middle" }) });
+      }
+    });
+  }
+
+  function chainsSlider(chains, value) {
+    if (!chains || !chains.steps) return [no(), no(), no()];
+    var S = chains.steps.length, m = {};
+    [0, 0.25, 0.5, 0.75, 1].forEach(function (f) {
+      var v = Math.round(f * (S - 1));
+      m[v] = String(chains.steps[v]);
+    });
+    return [S - 1, S - 1, m];
+  }
+
+  function showView(view) {
+    var chains = view === "chains";
+    return [chains ? { display: "none" } : {}, chains ? {} : { display: "none" }];
   }
 
   function marks(T) {
@@ -185,6 +276,8 @@
     if (/^(INPUT|TEXTAREA|SELECT)$/.test(tag) || (t && t.isContentEditable)) return;
     if (t && t.closest && (t.closest("#step-slider") || t.closest(".dash-dropdown"))) return;
     if (e.altKey || e.ctrlKey || e.metaKey) return;
+    var chainsView = document.getElementById("chains-view");
+    if (chainsView && chainsView.style.display !== "none") return;  // its slider has the keys
     var k = current.step, jump = e.shiftKey ? 10 : 1;
     if (e.key === "ArrowRight") k += jump;
     else if (e.key === "ArrowLeft") k -= jump;
@@ -209,6 +302,9 @@
       slider: slider,
       toggle_play: togglePlay,
       show_options: showOptions,
+      render_chains: renderChains,
+      chains_slider: chainsSlider,
+      show_view: showView,
     },
   });
 })();
