@@ -106,6 +106,8 @@ def lanczos(
     q = q / torch.linalg.vector_norm(q, dim=1, keepdim=True)
     r, p = q.shape
     steps = min(steps, p)
+    if r == 1:
+        return _lanczos_one(operator, q, steps, on_step)
     # preallocated: the basis rows and coefficients are written in place, one step at a time
     basis = torch.empty(r, steps, p, dtype=torch.float64, device=q.device)
     alpha = torch.zeros(r, steps, dtype=torch.float64, device=q.device)
@@ -135,6 +137,35 @@ def lanczos(
             break
         q = (w / norm.clamp_min(1e-300)[:, None]).masked_fill_(closed[:, None], 0.0)
     return alpha[:, : j + 1], beta[:, : j + 1], basis[:, : j + 1]
+
+
+def _lanczos_one(
+    operator: Callable[[torch.Tensor], torch.Tensor],
+    q: torch.Tensor,
+    steps: int,
+    on_step: Callable[[torch.Tensor, torch.Tensor, int], bool] | None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`lanczos` for one run (``q: (1, p)`` unit): the same recurrence with its scalars as
+    Python floats, so that a step is the product and a handful of vector operations."""
+    basis = torch.empty(1, steps, q.shape[1], dtype=torch.float64, device=q.device)
+    alpha = torch.zeros(1, steps, dtype=torch.float64)
+    beta = torch.zeros(1, steps, dtype=torch.float64)
+    alphas, betas, rows, vector = alpha.numpy()[0], beta.numpy()[0], basis[0], q[0]
+    for j in range(steps):
+        rows[j] = vector
+        w = operator(vector[None])[0].to(torch.float64)
+        alphas[j] = a = float(torch.dot(w, vector))
+        span = rows[: j + 1]
+        for _ in range(2):  # full reorthogonalisation, as in lanczos
+            w = torch.addmv(w, span.T, span @ w, alpha=-1.0)
+        norm = float(torch.linalg.vector_norm(w))
+        closed = norm <= 1e-10 * max(abs(a), 1e-30)
+        betas[j] = 0.0 if closed else norm
+        stop = on_step is not None and on_step(alpha[:, : j + 1], beta[:, : j + 1], j + 1)
+        if stop or closed or j == steps - 1:
+            break
+        vector = w.div_(norm)
+    return alpha[:, : j + 1].to(q.device), beta[:, : j + 1].to(q.device), basis[:, : j + 1]
 
 
 def _tridiagonal(alpha: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:

@@ -182,11 +182,11 @@ class SequentialHessian:
 
         The vectors go in groups sized by :data:`RPASS_BYTES`.
         """
-        samples = self.inputs[0].shape[0]
-        width = max([w.shape[0] for w in self.weights] + [w.shape[1] for w in self.weights])
-        group = max(1, RPASS_BYTES // (samples * width * vectors.element_size()))
         if vectors.shape[0] == 1:
             return self._matvec_one(vectors[0])[None]
+        samples = self.x.shape[0]
+        width = max([w.shape[0] for w in self.weights] + [w.shape[1] for w in self.weights])
+        group = max(1, RPASS_BYTES // (samples * width * vectors.element_size()))
         if vectors.shape[0] <= group:
             return self._matvec(vectors)
         return torch.cat([self._matvec(part) for part in torch.split(vectors, group)])
@@ -336,7 +336,7 @@ class SequentialHessian:
         node, its adjoint times the node's second-order part (``2 a_{l-1}' V_l^T`` of a layer,
         ``act''(z_l) z_l'^2`` of an activation); no R-backward pass and no ``(m, p)`` product.
         """
-        samples = self.inputs[0].shape[0]
+        samples = self.x.shape[0]
         width = max([w.shape[0] for w in self.weights] + [w.shape[1] for w in self.weights])
         group = max(1, RPASS_BYTES // (samples * width * vectors.element_size()))
         return torch.cat([self._quadratic(part) for part in torch.split(vectors, group)])
