@@ -38,10 +38,13 @@ class SequentialHessian:
     ``nn.CrossEntropyLoss`` (integer targets, no weights, smoothing or ignored targets) or a mean
     ``nn.MSELoss``. The forward and backward passes at ``theta`` are kept (activations ``a_l``,
     pre-activations ``z_l``, the activation's first and second derivatives there, the
-    backpropagated ``delta_l``); a product then costs one R-forward and one R-backward pass of a
-    few matrix products per layer, for ``m`` vectors at once as ``(m, n, width)`` tensors. It
+    backpropagated ``delta_l``), once per point and data, as ``(width, n)`` tensors (samples along
+    the columns); a product then costs one R-forward and one R-backward pass of a few matrix
+    products per layer: one vector (a Lanczos step) in that layout, ``m`` vectors at once as
+    ``(m, n, width)`` tensors (from row-layout copies of the kept passes, made on first use). It
     computes the same Hessian as the double-backward of :class:`HessianOperator`'s generic path
-    (the tests compare them), without autograd's graph of small operations.
+    (the tests compare them), without autograd's graph of small operations. Nothing here changes
+    after the build: another point or other data is another object.
     """
 
     def __init__(
