@@ -100,6 +100,22 @@ class SequentialHessian:
                 curvature.append(None if d2 is None else adjoint * d2)
         self.columns = _Columns(inputs, first, second, curvature, deltas, upstream, error)
         self.column_probabilities = probabilities
+        # for the one-vector product: the flat vector's pieces in order (every layer's weight, then
+        # its bias), as (weight piece, bias piece or None, weight shape) per layer, and views
+        self._sizes: list[int] = []
+        self._pieces: list[tuple[int, int | None, torch.Size]] = []
+        for weight, bias in zip(self.weights, self.biases, strict=True):
+            self._sizes.append(weight.numel())
+            if bias is not None:
+                self._sizes.append(bias.numel())
+            has = bias is not None
+            self._pieces.append(
+                (len(self._sizes) - 1 - has, len(self._sizes) - 1 if has else None, weight.shape)
+            )
+        self._weights_t = [weight.T for weight in self.weights]
+        self._input_rows = [a.T for a in inputs]
+        if probabilities is not None:
+            self._probabilities_over_n = probabilities / n
 
     @cached_property
     def inputs(self) -> list[torch.Tensor]:
@@ -236,17 +252,20 @@ class SequentialHessian:
         product has the ``n`` samples as its long output or inner dimension (a ``(n, 10)`` output
         ran at a third of the rate of its ``(10, n)`` transpose); a Lanczos run makes its products
         one at a time."""
-        columns = self.columns
+        columns, pieces = self.columns, self._pieces
         out = torch.empty_like(vector)
-        tangents_w, tangents_b = self._tangents(vector[None])
+        tangent, grad = torch.split(vector, self._sizes), torch.split(out, self._sizes)
+        tangents_w = [tangent[w].view(shape) for w, _, shape in pieces]
         with torch.no_grad():
             r_inputs: list[torch.Tensor | None] = [None]  # R(a_{l-1})^T: (in, n)
             r_pre: list[torch.Tensor] = []  # R(z_l)^T: (out, n)
             for index, weight in enumerate(self.weights):
                 # R(z_l)^T = V_l a_{l-1}^T + W_l R(a_{l-1})^T + v_b
-                bias = tangents_b[index]
-                inputs, tangent = columns.inputs[index], tangents_w[index]
-                r_z = tangent @ inputs if bias is None else torch.addmm(bias.T, tangent, inputs)
+                inputs, b = columns.inputs[index], pieces[index][1]
+                if b is None:
+                    r_z = tangents_w[index] @ inputs
+                else:
+                    r_z = torch.addmm(tangent[b][:, None], tangents_w[index], inputs)
                 r_input = r_inputs[index]
                 if r_input is not None:
                     r_z.addmm_(weight, r_input)
@@ -256,10 +275,9 @@ class SequentialHessian:
             r_output = r_inputs[-1]
             assert r_output is not None
             if self.column_probabilities is not None:  # softmax's Jacobian, column by column
-                p = self.column_probabilities
-                weighted = p * r_output
+                p, p_mean = self.column_probabilities, self._probabilities_over_n
+                weighted = p_mean * r_output  # p r / n, then minus p sum(p r) / n
                 r_delta = weighted.addcmul_(p, weighted.sum(dim=0, keepdim=True), value=-1.0)
-                r_delta.div_(p.shape[1])
             else:
                 r_delta = self.scale * r_output
             if columns.first[-1] is not None:
@@ -268,18 +286,17 @@ class SequentialHessian:
                 r_delta.addcmul_(columns.curvature[-1], r_pre[-1])
             for index in range(len(self.weights) - 1, -1, -1):
                 # dV_l = R(delta_l)^T a_{l-1} + delta_l^T R(a_{l-1}); R(delta) down one layer
-                w_start, b_start = self.offsets[index]
-                weight = self.weights[index]
-                product = out[w_start : w_start + weight.numel()].view(weight.shape)
-                torch.mm(r_delta, columns.inputs[index].T, out=product)
+                w, b, shape = pieces[index]
+                product = grad[w].view(shape)
+                torch.mm(r_delta, self._input_rows[index], out=product)
                 r_input = r_inputs[index]
                 if r_input is not None:
                     product.addmm_(columns.deltas[index], r_input.T)
-                if b_start is not None:
-                    torch.sum(r_delta, dim=1, out=out[b_start : b_start + weight.shape[0]])
+                if b is not None:
+                    torch.sum(r_delta, dim=1, out=grad[b])
                 if index == 0:
                     break
-                r_upstream = torch.mm(weight.T, r_delta)
+                r_upstream = torch.mm(self._weights_t[index], r_delta)
                 r_upstream.addmm_(tangents_w[index].T, columns.deltas[index])
                 first = columns.first[index - 1]
                 if first is not None:
