@@ -79,7 +79,10 @@ class SequentialHessian:
             n = x.shape[0]
             probabilities = None
             if loss == "cross-entropy":
-                probabilities = torch.softmax(a, dim=0)
+                # softmax down the columns, written out: torch.softmax(dim=0) rounds differently
+                # with the number of threads, and a result must not depend on it (Ray workers)
+                probabilities = (a - a.amax(dim=0, keepdim=True)).exp_()
+                probabilities /= probabilities.sum(dim=0, keepdim=True)
                 ones = torch.ones((1, n), dtype=a.dtype, device=a.device)
                 error = probabilities.scatter_add(0, y.long()[None], -ones)  # p - onehot
                 error /= n
