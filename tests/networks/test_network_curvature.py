@@ -265,3 +265,47 @@ def test_r_operator_declines_what_it_does_not_cover_and_the_generic_path_answers
     v = torch.randn(2, op.size, generator=generator, dtype=torch.float64)
     quadratic = np.einsum("mp,pq,mq->m", v.numpy(), hessian, v.numpy())
     np.testing.assert_allclose(op.quadratic_form(v).numpy(), quadratic, rtol=1e-9, atol=1e-12)
+
+
+def test_r_operator_state_belongs_to_its_point_and_data():
+    """The kept passes (both layouts) are per operator: another point, other data, or the model
+    moved in place after an operator was built, each give that point's and data's Hessian."""
+    generator = torch.Generator().manual_seed(5)
+    model, loss_fn = _mlp("relu"), nn.CrossEntropyLoss()
+    x, x2 = torch.randn(40, 5, generator=generator), torch.randn(30, 5, generator=generator)
+    y, y2 = (
+        torch.randint(0, 3, (40,), generator=generator),
+        torch.randint(0, 3, (30,), generator=generator),
+    )
+    theta = flat_parameters(model).double()
+    # (a point the float32 model can hold: theta is taken in the model's dtype)
+    moved = (
+        (theta + 0.5 * torch.randn(theta.shape, generator=generator, dtype=torch.float64))
+        .float()
+        .double()
+    )
+    v = torch.randn(4, theta.numel(), generator=generator, dtype=torch.float64)
+    products = {}
+    for point, (data_x, data_y) in itertools.product((theta, moved), ((x, y), (x2, y2))):
+        hessian, values, _ = _dense(model, loss_fn, data_x, data_y, point)
+        op = HessianOperator(model, loss_fn, (data_x, data_y), point, dtype=torch.float64)
+        expect = v.numpy() @ hessian
+        # one vector (column layout), several (row layout, made on first use), one again
+        np.testing.assert_allclose(op.matvec(v[:1]).numpy(), expect[:1], atol=1e-10)
+        np.testing.assert_allclose(op.matvec(v).numpy(), expect, atol=1e-10)
+        np.testing.assert_allclose(op.matvec(v[1:2]).numpy(), expect[1:2], atol=1e-10)
+        top = top_eigenvalues(model, loss_fn, (data_x, data_y), point, k=2, dtype=torch.float64)
+        np.testing.assert_allclose(top.eigenvalues, values[::-1][:2], rtol=1e-6)
+        products[len(data_x), bool(point is moved)] = op.matvec(v[:1]).numpy()
+    assert len({p.tobytes() for p in products.values()}) == 4  # four different Hessians
+    # an operator built on the model keeps that point when the model moves afterwards
+    before = HessianOperator(model, loss_fn, (x, y), dtype=torch.float64)
+    with torch.no_grad():
+        for parameter in model.parameters():
+            parameter.add_(0.3)
+    after = HessianOperator(model, loss_fn, (x, y), dtype=torch.float64)
+    np.testing.assert_allclose(before.matvec(v[:1]).numpy(), products[40, False], atol=1e-10)
+    hessian_after, *_ = _dense(model, loss_fn, x, y)
+    np.testing.assert_allclose(
+        after.matvec(v[:1]).numpy(), v[:1].numpy() @ hessian_after, atol=1e-10
+    )

@@ -106,33 +106,66 @@ def lanczos(
     q = q / torch.linalg.vector_norm(q, dim=1, keepdim=True)
     r, p = q.shape
     steps = min(steps, p)
-    basis = torch.zeros(r, steps, p, dtype=torch.float64, device=q.device)
-    alphas: list[torch.Tensor] = []
-    betas: list[torch.Tensor] = []
-    beta = torch.zeros(r, dtype=torch.float64, device=q.device)
-    previous = torch.zeros_like(q)
+    if r == 1:
+        return _lanczos_one(operator, q, steps, on_step)
+    # preallocated: the basis rows and coefficients are written in place, one step at a time
+    basis = torch.empty(r, steps, p, dtype=torch.float64, device=q.device)
+    alpha = torch.zeros(r, steps, dtype=torch.float64, device=q.device)
+    beta = torch.zeros(r, steps, dtype=torch.float64, device=q.device)
     for j in range(steps):
         basis[:, j] = q
         w = operator(q).to(torch.float64)
-        alpha = (w * q).sum(dim=1)
-        w = w - alpha[:, None] * q - beta[:, None] * previous
-        span = basis[:, : j + 1]
-        column = w[:, :, None]
-        for _ in range(2):  # full reorthogonalisation against every earlier vector, twice
-            column = torch.baddbmm(column, span.mT, torch.bmm(span, column), alpha=-1.0)
-        w = column[:, :, 0]
+        alpha[:, j] = torch.linalg.vecdot(w, q)
+        # w - alpha_j q_j - beta_{j-1} q_{j-1} with full reorthogonalisation in one: classical
+        # Gram-Schmidt against the whole basis (whose last two coefficients are alpha_j and,
+        # up to rounding, beta_{j-1}), twice; one matrix-vector product each way per pass
+        if r == 1:
+            span, column = basis[0, : j + 1], w[0]
+            for _ in range(2):
+                column = torch.addmv(column, span.T, span @ column, alpha=-1.0)
+            w = column[None]
+        else:
+            span, column = basis[:, : j + 1], w[:, :, None]
+            for _ in range(2):
+                column = torch.baddbmm(column, span.mT, torch.bmm(span, column), alpha=-1.0)
+            w = column[:, :, 0]
         norm = torch.linalg.vector_norm(w, dim=1)
-        closed = norm <= 1e-10 * alpha.abs().clamp_min(1e-30)
-        beta = norm.masked_fill(closed, 0.0)
-        alphas.append(alpha)
-        betas.append(beta)
-        stop = on_step is not None and on_step(torch.stack(alphas, 1), torch.stack(betas, 1), j + 1)
+        closed = norm <= 1e-10 * alpha[:, j].abs().clamp_min(1e-30)
+        beta[:, j] = norm.masked_fill(closed, 0.0)
+        stop = on_step is not None and on_step(alpha[:, : j + 1], beta[:, : j + 1], j + 1)
         if stop or bool(closed.all()) or j == steps - 1:
-            basis = basis[:, : j + 1]
             break
-        previous = q
         q = (w / norm.clamp_min(1e-300)[:, None]).masked_fill_(closed[:, None], 0.0)
-    return torch.stack(alphas, 1), torch.stack(betas, 1), basis
+    return alpha[:, : j + 1], beta[:, : j + 1], basis[:, : j + 1]
+
+
+def _lanczos_one(
+    operator: Callable[[torch.Tensor], torch.Tensor],
+    q: torch.Tensor,
+    steps: int,
+    on_step: Callable[[torch.Tensor, torch.Tensor, int], bool] | None,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """:func:`lanczos` for one run (``q: (1, p)`` unit): the same recurrence with its scalars as
+    Python floats, so that a step is the product and a handful of vector operations."""
+    basis = torch.empty(1, steps, q.shape[1], dtype=torch.float64, device=q.device)
+    alpha = torch.zeros(1, steps, dtype=torch.float64)
+    beta = torch.zeros(1, steps, dtype=torch.float64)
+    alphas, betas, rows, vector = alpha.numpy()[0], beta.numpy()[0], basis[0], q[0]
+    for j in range(steps):
+        rows[j] = vector
+        w = operator(vector[None])[0].to(torch.float64)
+        alphas[j] = a = float(torch.dot(w, vector))
+        span = rows[: j + 1]
+        for _ in range(2):  # full reorthogonalisation, as in lanczos
+            w = torch.addmv(w, span.T, span @ w, alpha=-1.0)
+        norm = float(torch.linalg.vector_norm(w))
+        closed = norm <= 1e-10 * max(abs(a), 1e-30)
+        betas[j] = 0.0 if closed else norm
+        stop = on_step is not None and on_step(alpha[:, : j + 1], beta[:, : j + 1], j + 1)
+        if stop or closed or j == steps - 1:
+            break
+        vector = w.div_(norm)
+    return alpha[:, : j + 1].to(q.device), beta[:, : j + 1].to(q.device), basis[:, : j + 1]
 
 
 def _tridiagonal(alpha: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
@@ -188,15 +221,18 @@ def top_eigenvalues(
     start = torch.randn(1, operator.size, generator=generator, dtype=torch.float64)
 
     history: list[np.ndarray] = []
+    # the tridiagonal matrix, a row more at every step (numpy: a small eigvalsh costs a fraction
+    # of torch's per-call overhead)
+    tridiagonal = np.zeros((max_steps, max_steps))
 
     def converged(alpha: torch.Tensor, beta: torch.Tensor, j: int) -> bool:
         # stop when the top-k Ritz values moved by <= tol (relative) since the last step
+        tridiagonal[j - 1, j - 1] = float(alpha[0, j - 1])
+        if j > 1:
+            tridiagonal[j - 1, j - 2] = tridiagonal[j - 2, j - 1] = float(beta[0, j - 2])
         if j < k:
             return False
-        # a j x j matrix: numpy's eigvalsh costs a fraction of torch's per-call overhead
-        diagonal, off = alpha[0].cpu().numpy(), beta[0, : j - 1].cpu().numpy()
-        matrix = np.diag(diagonal) + np.diag(off, 1) + np.diag(off, -1)
-        top = np.linalg.eigvalsh(matrix)[-k:]
+        top = np.linalg.eigvalsh(tridiagonal[:j, :j])[-k:]
         history.append(top)
         if len(history) < 2:
             return False
@@ -210,19 +246,19 @@ def top_eigenvalues(
         on_step=converged,
     )
     m = alpha.shape[1]
-    beta_last = float(beta[0, m - 1])
-    values, vectors = torch.linalg.eigh(_tridiagonal(alpha, beta[:, : m - 1]))
-    order = torch.arange(m - 1, m - 1 - min(k, m), -1)
-    ritz = torch.einsum("mp,mk->kp", basis[0], vectors[0][:, order])
+    values, vectors = np.linalg.eigh(tridiagonal[:m, :m])
+    order = np.arange(m - 1, m - 1 - min(k, m), -1)
+    coefficients = torch.from_numpy(vectors[:, order].T.copy()).to(basis.device)  # (k, m)
+    ritz = coefficients @ basis[0]
     ritz = ritz / ritz.norm(dim=1, keepdim=True)
     flip = torch.sign(ritz.gather(1, ritz.abs().argmax(dim=1, keepdim=True)))
     ritz = ritz * flip
     # the Lanczos residual ||H u - theta u|| = |beta_m s_m| of each Ritz pair (exact arithmetic)
-    residuals = (beta_last * vectors[0, -1, order]).abs()
+    residuals = np.abs(float(beta[0, m - 1]) * vectors[-1, order])
     return Eigenpairs(
-        eigenvalues=values[0, order].cpu().numpy(),
+        eigenvalues=values[order],
         eigenvectors=ritz.float().cpu().numpy(),
-        residuals=residuals.cpu().numpy(),
+        residuals=residuals,
         n_products=m,
     )
 

@@ -9,9 +9,11 @@ falls back to the generic ``torch.func`` products otherwise.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -36,10 +38,13 @@ class SequentialHessian:
     ``nn.CrossEntropyLoss`` (integer targets, no weights, smoothing or ignored targets) or a mean
     ``nn.MSELoss``. The forward and backward passes at ``theta`` are kept (activations ``a_l``,
     pre-activations ``z_l``, the activation's first and second derivatives there, the
-    backpropagated ``delta_l``); a product then costs one R-forward and one R-backward pass of a
-    few matrix products per layer, for ``m`` vectors at once as ``(m, n, width)`` tensors. It
+    backpropagated ``delta_l``), once per point and data, as ``(width, n)`` tensors (samples along
+    the columns); a product then costs one R-forward and one R-backward pass of a few matrix
+    products per layer: one vector (a Lanczos step) in that layout, ``m`` vectors at once as
+    ``(m, n, width)`` tensors (from row-layout copies of the kept passes, made on first use). It
     computes the same Hessian as the double-backward of :class:`HessianOperator`'s generic path
-    (the tests compare them), without autograd's graph of small operations.
+    (the tests compare them), without autograd's graph of small operations. Nothing here changes
+    after the build: another point or other data is another object.
     """
 
     def __init__(
@@ -54,38 +59,102 @@ class SequentialHessian:
     ) -> None:
         self.loss = loss
         self.offsets = offsets
+        self.x = x
         self.weights = [params[w] for w, _ in names]
         self.biases = [None if b is None else params[b] for _, b in names]
-        self.inputs: list[torch.Tensor] = []  # a_{l-1}: (n, in)
-        self.pre: list[torch.Tensor] = []  # z_l: (n, out)
-        self.first: list[torch.Tensor | None] = []  # act'(z_l), None where it is one
-        self.second: list[torch.Tensor | None] = []  # act''(z_l), None where it is zero
-        a = x
+        # the passes at theta, kept with the samples along the columns, (width, n) each: every
+        # matrix product then has the n samples as its long output or inner dimension (a
+        # (n, 10) output ran at a third of the rate of its (10, n) transpose on one CPU core)
+        inputs: list[torch.Tensor] = []  # a_{l-1}^T: (in, n)
+        first: list[torch.Tensor | None] = []  # act'(z_l)^T, None where it is one
+        second: list[torch.Tensor | None] = []  # act''(z_l)^T, None where it is zero
+        a = x.T
         with torch.no_grad():
             for (_, acts), weight, bias in zip(layers, self.weights, self.biases, strict=True):
-                self.inputs.append(a)
-                z = a @ weight.T if bias is None else torch.addmm(bias, a, weight.T)
+                inputs.append(a)
+                z = weight @ a if bias is None else torch.addmm(bias[:, None], weight, a)
                 a, d1, d2 = _elementwise_derivatives(acts, z)
-                self.pre.append(z)
-                self.first.append(d1)
-                self.second.append(d2)
+                first.append(d1)
+                second.append(d2)
             n = x.shape[0]
+            probabilities = None
             if loss == "cross-entropy":
-                self.probabilities = torch.softmax(a, dim=1)
-                onehot = torch.nn.functional.one_hot(y.long(), a.shape[1]).to(a.dtype)
-                error = (self.probabilities - onehot) / n
+                # softmax down the columns, written out: torch.softmax(dim=0) rounds differently
+                # with the number of threads, and a result must not depend on it (Ray workers)
+                probabilities = (a - a.amax(dim=0, keepdim=True)).exp_()
+                probabilities /= probabilities.sum(dim=0, keepdim=True)
+                ones = torch.ones((1, n), dtype=a.dtype, device=a.device)
+                error = probabilities.scatter_add(0, y.long()[None], -ones)  # p - onehot
+                error /= n
             else:
                 self.scale = 2.0 / a.numel()
-                error = self.scale * (a - y)
-            delta = _times(error, self.first[-1])
-            self.error = error
-            self.deltas: list[torch.Tensor] = [delta]  # dL/dz_l, from the last layer down
-            self.upstream: list[torch.Tensor] = []  # dL/da_{l-1} = delta_l W_l
+                error = self.scale * (a - y.T)
+            delta = _times(error, first[-1])
+            deltas = [delta]  # (dL/dz_l)^T, from the last layer down
+            upstream: list[torch.Tensor] = []  # (dL/da_{l-1})^T = W_l^T delta_l^T
             for index in range(len(layers) - 1, 0, -1):
-                upstream = delta @ self.weights[index]
-                delta = _times(upstream, self.first[index - 1])
-                self.upstream.insert(0, upstream)
-                self.deltas.insert(0, delta)
+                up = self.weights[index].T @ delta
+                delta = _times(up, first[index - 1])
+                upstream.insert(0, up)
+                deltas.insert(0, delta)
+            curvature = []  # adjoint * act'', as it enters R(delta)
+            for index, d2 in enumerate(second):
+                adjoint = error if index == len(layers) - 1 else upstream[index]
+                curvature.append(None if d2 is None else adjoint * d2)
+        self.columns = _Columns(inputs, first, second, curvature, deltas, upstream, error)
+        self.column_probabilities = probabilities
+        # for the one-vector product: the flat vector's pieces in order (every layer's weight, then
+        # its bias), as (weight piece, bias piece or None, weight shape) per layer, and views
+        self._sizes: list[int] = []
+        self._pieces: list[tuple[int, int | None, torch.Size]] = []
+        for weight, bias in zip(self.weights, self.biases, strict=True):
+            self._sizes.append(weight.numel())
+            if bias is not None:
+                self._sizes.append(bias.numel())
+            has = bias is not None
+            self._pieces.append(
+                (len(self._sizes) - 1 - has, len(self._sizes) - 1 if has else None, weight.shape)
+            )
+        self._weights_t = [weight.T for weight in self.weights]
+        self._input_rows = [a.T for a in inputs]
+        if probabilities is not None:
+            self._probabilities_over_n = probabilities / n
+
+    @cached_property
+    def inputs(self) -> list[torch.Tensor]:
+        """``a_{l-1}: (n, in)`` of every layer (the batched passes' layout, made on first use)."""
+        return [self.x] + [a.T.contiguous() for a in self.columns.inputs[1:]]
+
+    @cached_property
+    def first(self) -> list[torch.Tensor | None]:
+        """``act'(z_l): (n, out)``, ``None`` where it is one."""
+        return [_column(d) for d in self.columns.first]
+
+    @cached_property
+    def second(self) -> list[torch.Tensor | None]:
+        """``act''(z_l): (n, out)``, ``None`` where it is zero."""
+        return [_column(d) for d in self.columns.second]
+
+    @cached_property
+    def deltas(self) -> list[torch.Tensor]:
+        """``delta_l = dL/dz_l: (n, out)``."""
+        return [d.T.contiguous() for d in self.columns.deltas]
+
+    @cached_property
+    def upstream(self) -> list[torch.Tensor]:
+        """``dL/da_{l-1} = delta_l W_l: (n, in)`` for the layers above the first."""
+        return [u.T.contiguous() for u in self.columns.upstream]
+
+    @cached_property
+    def error(self) -> torch.Tensor:
+        """``dL/d output: (n, classes)``."""
+        return self.columns.error.T.contiguous()
+
+    @cached_property
+    def probabilities(self) -> torch.Tensor:
+        """The softmax of the outputs, ``(n, classes)`` (cross-entropy only)."""
+        assert self.column_probabilities is not None
+        return self.column_probabilities.T.contiguous()
 
     @classmethod
     def build(
@@ -125,7 +194,7 @@ class SequentialHessian:
         position = 0
         for name, shape in zip(names, shapes, strict=True):
             starts[name] = position
-            position += int(np.prod(shape))
+            position += math.prod(shape)
         offsets = [(starts[w], None if b is None else starts[b]) for w, b in linear_names]
         params = unflatten(theta, names, shapes)
         return cls(layers, offsets, loss, params, linear_names, x, y)
@@ -135,11 +204,11 @@ class SequentialHessian:
 
         The vectors go in groups sized by :data:`RPASS_BYTES`.
         """
-        samples = self.inputs[0].shape[0]
-        width = max([w.shape[0] for w in self.weights] + [w.shape[1] for w in self.weights])
-        group = max(1, RPASS_BYTES // (samples * width * vectors.element_size()))
         if vectors.shape[0] == 1:
             return self._matvec_one(vectors[0])[None]
+        samples = self.x.shape[0]
+        width = max([w.shape[0] for w in self.weights] + [w.shape[1] for w in self.weights])
+        group = max(1, RPASS_BYTES // (samples * width * vectors.element_size()))
         if vectors.shape[0] <= group:
             return self._matvec(vectors)
         return torch.cat([self._matvec(part) for part in torch.split(vectors, group)])
@@ -181,55 +250,63 @@ class SequentialHessian:
         return r_inputs, r_pre
 
     def _matvec_one(self, vector: torch.Tensor) -> torch.Tensor:
-        """``H v`` for one ``vector: (p,)``: :meth:`_matvec`'s passes as fused 2-D products
-        written in place (a Lanczos run makes its products one at a time)."""
+        """``H v`` for one ``vector: (p,)``: :meth:`_matvec`'s passes as 2-D products written in
+        place, with the samples along the columns (``(width, n)`` tensors), so that every matrix
+        product has the ``n`` samples as its long output or inner dimension (a ``(n, 10)`` output
+        ran at a third of the rate of its ``(10, n)`` transpose); a Lanczos run makes its products
+        one at a time."""
+        columns, pieces = self.columns, self._pieces
         out = torch.empty_like(vector)
-        tangents_w, tangents_b = self._tangents(vector[None])
+        tangent, grad = torch.split(vector, self._sizes), torch.split(out, self._sizes)
+        tangents_w = [tangent[w].view(shape) for w, _, shape in pieces]
         with torch.no_grad():
-            r_inputs: list[torch.Tensor | None] = [None]
-            r_pre: list[torch.Tensor] = []
+            r_inputs: list[torch.Tensor | None] = [None]  # R(a_{l-1})^T: (in, n)
+            r_pre: list[torch.Tensor] = []  # R(z_l)^T: (out, n)
             for index, weight in enumerate(self.weights):
-                bias = tangents_b[index]
-                inputs, tangent = self.inputs[index], tangents_w[index].T
-                r_z = inputs @ tangent if bias is None else torch.addmm(bias, inputs, tangent)
+                # R(z_l)^T = V_l a_{l-1}^T + W_l R(a_{l-1})^T + v_b
+                inputs, b = columns.inputs[index], pieces[index][1]
+                if b is None:
+                    r_z = tangents_w[index] @ inputs
+                else:
+                    r_z = torch.addmm(tangent[b][:, None], tangents_w[index], inputs)
                 r_input = r_inputs[index]
                 if r_input is not None:
-                    r_z.addmm_(r_input, weight.T)
+                    r_z.addmm_(weight, r_input)
                 r_pre.append(r_z)
-                r_inputs.append(_times(r_z, self.first[index]))
+                first = columns.first[index]
+                r_inputs.append(r_z if first is None else r_z * first)
             r_output = r_inputs[-1]
             assert r_output is not None
-            if self.loss == "cross-entropy":
-                p = self.probabilities
-                weighted = p * r_output
-                r_delta = weighted.addcmul_(p, weighted.sum(dim=1, keepdim=True), value=-1.0)
-                r_delta.div_(p.shape[0])
+            if self.column_probabilities is not None:  # softmax's Jacobian, column by column
+                p, p_mean = self.column_probabilities, self._probabilities_over_n
+                weighted = p_mean * r_output  # p r / n, then minus p sum(p r) / n
+                r_delta = weighted.addcmul_(p, weighted.sum(dim=0, keepdim=True), value=-1.0)
             else:
                 r_delta = self.scale * r_output
-            if self.first[-1] is not None:
-                r_delta.mul_(self.first[-1])
-            if self.second[-1] is not None:
-                r_delta.addcmul_(self.error * self.second[-1], r_pre[-1])
+            if columns.first[-1] is not None:
+                r_delta.mul_(columns.first[-1])
+            if columns.curvature[-1] is not None:
+                r_delta.addcmul_(columns.curvature[-1], r_pre[-1])
             for index in range(len(self.weights) - 1, -1, -1):
-                w_start, b_start = self.offsets[index]
-                weight = self.weights[index]
-                product = out[w_start : w_start + weight.numel()].view(weight.shape)
-                torch.mm(r_delta.T, self.inputs[index], out=product)
+                # dV_l = R(delta_l)^T a_{l-1} + delta_l^T R(a_{l-1}); R(delta) down one layer
+                w, b, shape = pieces[index]
+                product = grad[w].view(shape)
+                torch.mm(r_delta, self._input_rows[index], out=product)
                 r_input = r_inputs[index]
                 if r_input is not None:
-                    product.addmm_(self.deltas[index].T, r_input)
-                if b_start is not None:
-                    torch.sum(r_delta, dim=0, out=out[b_start : b_start + weight.shape[0]])
+                    product.addmm_(columns.deltas[index], r_input.T)
+                if b is not None:
+                    torch.sum(r_delta, dim=1, out=grad[b])
                 if index == 0:
                     break
-                r_upstream = r_delta @ weight
-                r_upstream.addmm_(self.deltas[index], tangents_w[index])
-                first = self.first[index - 1]
+                r_upstream = torch.mm(self._weights_t[index], r_delta)
+                r_upstream.addmm_(tangents_w[index].T, columns.deltas[index])
+                first = columns.first[index - 1]
                 if first is not None:
                     r_upstream.mul_(first)
-                second = self.second[index - 1]
-                if second is not None:
-                    r_upstream.addcmul_(self.upstream[index - 1] * second, r_pre[index - 1])
+                curvature = columns.curvature[index - 1]
+                if curvature is not None:
+                    r_upstream.addcmul_(curvature, r_pre[index - 1])
                 r_delta = r_upstream
         return out
 
@@ -282,7 +359,7 @@ class SequentialHessian:
         node, its adjoint times the node's second-order part (``2 a_{l-1}' V_l^T`` of a layer,
         ``act''(z_l) z_l'^2`` of an activation); no R-backward pass and no ``(m, p)`` product.
         """
-        samples = self.inputs[0].shape[0]
+        samples = self.x.shape[0]
         width = max([w.shape[0] for w in self.weights] + [w.shape[1] for w in self.weights])
         group = max(1, RPASS_BYTES // (samples * width * vectors.element_size()))
         return torch.cat([self._quadratic(part) for part in torch.split(vectors, group)])
@@ -314,6 +391,25 @@ class SequentialHessian:
         return total
 
 
+@dataclass(frozen=True)
+class _Columns:
+    """:class:`SequentialHessian`'s passes at ``theta``, ``(width, n)`` each (samples along the
+    columns), layer by layer from the first."""
+
+    inputs: list[torch.Tensor]  # a_{l-1}^T: (in, n) (the first is a view of x)
+    first: list[torch.Tensor | None]  # act'(z_l)^T, None where it is one
+    second: list[torch.Tensor | None]  # act''(z_l)^T, None where it is zero
+    curvature: list[torch.Tensor | None]  # (dL/da_l * act''(z_l))^T, None where act'' is zero
+    deltas: list[torch.Tensor]  # delta_l^T = (dL/dz_l)^T
+    upstream: list[torch.Tensor]  # (dL/da_{l-1})^T for the layers above the first
+    error: torch.Tensor  # (dL/d output)^T: (classes, n)
+
+
+def _column(tensor: torch.Tensor | None) -> torch.Tensor | None:
+    """``tensor.T`` laid out contiguously, or ``None``."""
+    return None if tensor is None else tensor.T.contiguous()
+
+
 def _times(tensor: torch.Tensor, factor: torch.Tensor | None) -> torch.Tensor:
     """``tensor * factor``, or ``tensor`` where the factor is all ones (``None``)."""
     return tensor if factor is None else tensor * factor
@@ -339,8 +435,9 @@ def _mlp_loss(loss_fn: LossFn, x: torch.Tensor, y: torch.Tensor) -> str | None:
 
 
 def _relu(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
-    mask = (z > 0).to(z.dtype)  # relu'(0) = 0, as autograd's threshold_backward
-    return z * mask, mask, None
+    mask = torch.empty_like(z)
+    torch.gt(z, 0, out=mask)  # relu'(0) = 0, as autograd's threshold_backward; written as floats
+    return torch.relu(z), mask, None  # straight away (a bool mask's .to(float) took 8x as long)
 
 
 def _tanh(z: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor | None]:
