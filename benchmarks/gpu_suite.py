@@ -15,7 +15,9 @@ Every row is measured three ways, each with its floor measured in the same run:
   network slices (when it is installed: ``pip install loss-landscapes==3.0.6``).
 
 Rows: the materialised per-sample landscape, the risk-only landscape (evaluations/s), 100,000
-SGD trajectories of 100 steps, and a digits-MLP network slice. Rows still pending when
+SGD trajectories of 100 steps, a digits-MLP network slice, 10^5 chains x 1,000 steps (and 10^6
+chains on CUDA; issue 18), and the digits MLP's top Hessian eigenvalue and trace against
+PyHessian (issue 17). Rows still pending when
 ``--budget`` seconds have passed are written as skipped, so the suite always ends in time.
 The JSON goes to ``docs/bench/gpu-<device>.json`` unless ``--out`` says otherwise.
 """
@@ -227,10 +229,154 @@ def network_rows(device: str, quick: bool, repeats: int, timeout: float) -> list
     ]
 
 
+def chain_rows(device: str, quick: bool, repeats: int, timeout: float) -> list[Row]:
+    """Issue 18: 10^5 chains x 1,000 steps of SGD, batch 1, on relu-unit (target on an H100/H200:
+    at most 0.5 s warm), against one ``train`` call per chain measured in the same run; on CUDA
+    also 10^6 chains (issue 18: "K = 10^6 works on a GPU")."""
+    import sgdscape
+    from sgdscape.core.train import train
+
+    target = torch.device(device)
+    n_chains, steps = (1000, 100) if quick else (100_000, 1000)
+    kwargs = "init=(1.2, -2.3), lr=0.05, batch_size=1, record_steps=[0, steps // 2, steps]"
+    setup = f"data = sgdscape.ground_truth(seed=0)\nsteps = {steps}"
+    call = f"sgdscape.chains('relu-unit', data, n_chains={n_chains}, steps=steps, {kwargs}, device=device)"
+    first = first_call_seconds(setup, call, device, timeout)
+    data = sgdscape.ground_truth(seed=0)
+    options: dict[str, object] = {"init": (1.2, -2.3), "lr": 0.05, "batch_size": 1}
+
+    def run(k: int) -> Callable[[], object]:
+        return lambda: sgdscape.chains(
+            "relu-unit",
+            data,
+            n_chains=k,
+            steps=steps,
+            record_steps=[0, steps // 2, steps],
+            device=device,
+            **options,
+        )
+
+    run(n_chains)()
+    warm = best_time(run(n_chains), target, repeats)
+    epochs = -(-steps // len(data))  # one train call per chain: a few, per chain-step
+
+    def one_chain() -> object:
+        return train(
+            "relu-unit",
+            data,
+            seed=0,
+            epochs=epochs,
+            record_full_gradient=False,
+            record_risk=False,
+            **options,
+        )
+
+    one_chain()
+    per_train = (
+        best_time(one_chain, torch.device("cpu"), max(3, repeats)) * steps / (epochs * len(data))
+    )
+    rows = [
+        Row(
+            f"chains, {label}",
+            target.type,
+            f"{n_chains} chains x {steps} steps",
+            evaluations=float(n_chains * steps),
+            seconds=seconds,
+            baseline=f"one train call per chain, {per_train * 1e3:.2f} ms each (CPU)",
+            baseline_seconds=per_train * n_chains,
+            ratio=per_train * n_chains / seconds,
+        )
+        for label, seconds in (("first call", first), ("warm", warm))
+    ]
+    if target.type == "cuda" and not quick:
+        millions = 1_000_000
+        run(millions)()
+        seconds = best_time(run(millions), target, 1)
+        rows.append(
+            Row(
+                "chains 10^6, warm",
+                target.type,
+                f"{millions} chains x {steps} steps",
+                evaluations=float(millions * steps),
+                seconds=seconds,
+                baseline="one train call per chain (CPU)",
+                baseline_seconds=per_train * millions,
+                ratio=per_train * millions / seconds,
+            )
+        )
+    return rows
+
+
+def curvature_rows(device: str, quick: bool, repeats: int, timeout: float) -> list[Row]:
+    """Issue 17: the top Hessian eigenvalue and Hutchinson's trace of the digits MLP on the
+    device, against PyHessian on the same device when it is installed (``pip install
+    pyhessian``), each warm, best of ``repeats``."""
+    import warnings
+
+    from sgdscape.networks.curvature import hutchinson_trace, top_eigenvalues
+    from sgdscape.networks.examples import get_example
+
+    target = torch.device(device)
+    example = get_example("digits-mlp")
+    model, loss_fn, data = example.model, example.loss_fn, (example.x, example.y)
+    probes = 10 if quick else 100
+
+    def ours_top() -> object:
+        return top_eigenvalues(model, loss_fn, data, k=1, tol=1e-3, device=device)
+
+    def ours_trace() -> object:
+        return hutchinson_trace(model, loss_fn, data, n_probes=probes, device=device)
+
+    baselines: dict[str, Callable[[], object]] = {}
+    try:
+        from pyhessian import hessian as pyhessian_hessian
+    except ImportError:
+        pass
+    else:
+        moved = copy.deepcopy(model).to(target)
+        on_device = (example.x.to(target), example.y.to(target))
+
+        def pyhessian(method: str, **options: object) -> object:
+            torch.manual_seed(0)
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                computer = pyhessian_hessian(
+                    moved, loss_fn, data=on_device, cuda=target.type == "cuda"
+                )
+                return getattr(computer, method)(**options)
+
+        baselines["top eigenvalue"] = lambda: pyhessian("eigenvalues")
+        baselines["trace"] = lambda: pyhessian("trace", maxIter=probes, tol=0.0)
+    rows = []
+    for name, ours in (("top eigenvalue", ours_top), (f"trace ({probes} probes)", ours_trace)):
+        ours()
+        seconds = best_time(ours, target, repeats)
+        theirs = baselines.get(name.split(" (")[0])
+        baseline_seconds = float("nan")
+        if theirs is not None:
+            theirs()
+            baseline_seconds = best_time(theirs, target, repeats)
+        rows.append(
+            Row(
+                f"digits-MLP Hessian {name}, warm",
+                target.type,
+                f"{sum(p.numel() for p in model.parameters())} parameters, {len(example.x)} samples",
+                evaluations=1.0,
+                seconds=seconds,
+                baseline="PyHessian" if theirs is not None else "pyhessian not installed",
+                baseline_seconds=baseline_seconds,
+                ratio=baseline_seconds / seconds,
+            )
+        )
+    return rows
+
+
 SECTIONS: dict[str, Callable[[str, bool, int, float], list[Row]]] = {
     "landscapes": landscape_rows,
     "trajectories": trajectory_rows,
     "networks": network_rows,
+    "chains": chain_rows,
+    "curvature": curvature_rows,
 }
 
 
