@@ -10,10 +10,12 @@ answer in a fraction of a second. Help texts that name the models are templates 
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import gc
 import inspect
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, TypeGuard
 
@@ -341,6 +343,24 @@ def parse_compare(text: str, config: RunConfig) -> tuple[dict[str, Any], tuple[d
     return runs[0], tuple(runs[1:])
 
 
+@contextlib.contextmanager
+def collector_paused() -> Iterator[None]:
+    """Pause Python's cyclic garbage collector while the heavy modules (torch) import.
+
+    Importing creates hundreds of thousands of objects that live as long as the process;
+    the collector, counting them, would traverse them all several times on the way (about
+    0.2 s of CPU for torch). Nothing is lost: the previous state is restored on the way out
+    and any garbage made meanwhile is collected later as usual.
+    """
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def with_run_options(command: Callable[..., Any]) -> Callable[..., Any]:
     """Give a command every run option: it receives ``config: RunConfig`` built from them.
 
@@ -352,7 +372,8 @@ def with_run_options(command: Callable[..., Any]) -> Callable[..., Any]:
     @functools.wraps(command, assigned=("__module__", "__name__", "__qualname__", "__doc__"))
     def wrapper(**kwargs: Any) -> Any:
         mine = {name: kwargs.pop(name) for name in own_names}
-        config, preset = config_options(**kwargs)
+        with collector_paused():  # the options' checks import torch
+            config, preset = config_options(**kwargs)
         if "preset_name" in own.parameters:
             mine["preset_name"] = preset
         return command(config=config, **mine)
