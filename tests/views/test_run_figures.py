@@ -6,6 +6,7 @@ constrained layout and a full draw), read back as pixels and compared with the C
 
 from __future__ import annotations
 
+import gc
 import os
 
 import matplotlib.pyplot as plt
@@ -142,3 +143,14 @@ def test_wider_titles_or_tick_labels_do_not_fit():
     assert not run_command._fits(((0, 0), [Bbox.from_extents(8, 10, 100, 50)]), room)
     assert not run_command._fits(((0, 0), [Bbox.from_extents(10, 10, 100, 52)]), room)
     assert not run_command._fits(((1, 0), [box]), room)  # a title on two lines
+
+
+def test_the_garbage_collector_is_left_as_it_was(tmp_path):
+    """The run pauses the collector while torch and matplotlib import and freezes what they
+    made while it draws; afterwards (or after a bad option) nothing stays paused or frozen."""
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    _run(tmp_path, "--figures", "0,1,2")
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    shown = CliRunner().invoke(app, ["run", "--lr", "-1", "--out", str(tmp_path / "bad")])
+    assert shown.exit_code == 2, shown.output
+    assert gc.isenabled() and gc.get_freeze_count() == 0

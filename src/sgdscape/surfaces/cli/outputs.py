@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
 import functools
-import gc
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -149,19 +147,3 @@ def write_network_surface(view: Any, path: Path) -> Path:
         about="The full-data loss (log scale) on the PCA plane of the training path, and the "
         "path's projection drawn on the surface. Drag to rotate, scroll to zoom, hover for values.",
     )
-
-
-@contextlib.contextmanager
-def collector_frozen() -> Iterator[None]:
-    """Leave every object that exists now out of the garbage collector's passes while the
-    block runs (:func:`gc.freeze`), and let them back in afterwards (:func:`gc.unfreeze`).
-
-    Drawing figures makes many short-lived objects, so the collector runs often; a full
-    pass would otherwise walk every object torch and the run made, for nothing. Objects
-    made inside the block are collected as usual, and nothing stays frozen after it.
-    """
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import warnings
@@ -11,12 +12,15 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from sgdscape.surfaces.cli.options import ModelHelp, check_out_dir, select_steps, with_run_options
-from sgdscape.surfaces.cli.outputs import (
-    DeferredBar,
+from sgdscape.surfaces.cli.options import (
+    ModelHelp,
+    check_out_dir,
     collector_frozen,
-    with_progress,
+    collector_paused,
+    select_steps,
+    with_run_options,
 )
+from sgdscape.surfaces.cli.outputs import DeferredBar, with_progress
 from sgdscape.surfaces.cli.root import app
 
 if TYPE_CHECKING:
@@ -78,7 +82,10 @@ def run(
         basins = compute_basins(config)
     single = result.trajectory.iterates.ndim == 2
     steps = select_steps(figures, result.n_steps) if single else []
-    with collector_frozen():  # drawing makes garbage; the run's and torch's objects are not
+    with contextlib.ExitStack() as frozen:
+        with collector_paused():  # matplotlib's objects live as long as torch's: spare them too
+            _drawing_modules()
+            frozen.enter_context(collector_frozen())
         written = _write_outputs(result, prepare_out_dir(out), steps, quiet, basins, fan=fan)
     if result.data.source:  # what was read from a CSV file: rows, columns, skipped lines
         typer.echo(f"sgdscape run: {result.data.source}")
@@ -106,6 +113,17 @@ def _summary(trajectory: Any) -> str:
     return (
         f"{diverged.size} runs of {trajectory.n_steps} steps, {int(diverged.sum())} diverged{best}"
     )
+
+
+def _drawing_modules() -> None:
+    """Import what the outputs are drawn with: matplotlib on Agg, a figure and its canvas."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.backends.backend_agg
+    import matplotlib.figure
+
+    import sgdscape.views.step_figure  # noqa: F401
 
 
 def _write_outputs(
