@@ -6,7 +6,7 @@ import contextlib
 import os
 import signal
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -181,7 +181,9 @@ def write_step_figures(
 
     Where the platform can fork and two CPUs are free, the steps after the first are shared
     with one forked process that inherits the laid-out, painted figure
-    (:func:`_forked_share`); anything else, or a child that fails, is drawn here.
+    (:func:`_forked_share`); it writes its PNGs beside their paths, and this process moves
+    them into place once it has ended well, so every rename happens here, in order. Anything
+    else, or the share of a child that failed, is drawn here.
     """
     pairs = list(steps_and_paths)
     if not pairs:
@@ -198,36 +200,55 @@ def write_step_figures(
     except BaseException:
         if child is not None:
             os.kill(child, signal.SIGTERM)
-            os.waitpid(child, 0)
+            _joined(child, theirs)
         raise
-    if child is not None and _joined(child):
-        yield from (path for _, path in theirs)
+    if child is not None and _joined(child, theirs):
+        for _, path in theirs:
+            os.replace(_handed_over(path, child), path)
+            yield path
     else:  # no child, or it failed: draw its share here
         yield from _write_steps(result, first, theirs, fan)
 
 
 def _write_steps(
-    result: Any, first: _LaidOut, steps_and_paths: Sequence[tuple[int, Path]], fan: bool
+    result: Any,
+    first: _LaidOut,
+    steps_and_paths: Sequence[tuple[int, Path]],
+    fan: bool,
+    write: Callable[[_LaidOut, Path], None] | None = None,
 ) -> Iterator[Path]:
-    """Write each ``(step, path)`` in ``first``'s layout where it fits, else in its own."""
+    """Write each ``(step, path)`` in ``first``'s layout where it fits, else in its own
+    (``write``: how a painted figure goes to its path; :func:`_write_png` by default)."""
+    write = write or _write_png
     for step, path in steps_and_paths:
         if first.show(step):
-            _write_png(first, path)
+            write(first, path)
         else:
             own = _LaidOut(result, step, fan=fan)
-            _write_png(own, path)
+            write(own, path)
             own.close()
         yield path
 
 
-def _write_png(laid_out: _LaidOut, path: Path) -> None:
-    """Paint ``laid_out``'s figure as it stands and write it to ``path`` atomically."""
+def _save_png(laid_out: _LaidOut, path: Path) -> None:
+    """Paint ``laid_out``'s figure as it stands and save it to ``path`` as a PNG."""
     from PIL import Image
 
+    Image.fromarray(laid_out.figure.render()).save(path, format="png")
+
+
+def _write_png(laid_out: _LaidOut, path: Path) -> None:
+    """Paint ``laid_out``'s figure as it stands and write it to ``path`` atomically."""
     from sgdscape.io import atomic_path
 
     with atomic_path(path) as temporary:
-        Image.fromarray(laid_out.figure.render()).save(temporary, format="png")
+        _save_png(laid_out, temporary)
+
+
+def _handed_over(path: Path, child: int) -> Path:
+    """Where the forked ``child`` writes ``path``'s PNG: a temporary of ``atomic_path``'s
+    pattern, which :func:`sgdscape.io.clean_temporaries` removes once that process is gone."""
+    return path.with_name(f".{path.name}.{child}-{0:012x}.tmp")
 
 
 def _can_fork(result: Any, fan: bool, n_steps: int) -> bool:
@@ -244,9 +265,10 @@ def _can_fork(result: Any, fan: bool, n_steps: int) -> bool:
 def _forked_share(
     result: Any, first: _LaidOut, steps_and_paths: Sequence[tuple[int, Path]], fan: bool
 ) -> int | None:
-    """Fork a child that writes ``steps_and_paths`` through ``first`` (already laid out and
-    painted once) and exits; its process id, or ``None`` if the fork failed. The child
-    writes nothing to the terminal and ends with ``os._exit``: 0 when every file is written."""
+    """Fork a child that draws ``steps_and_paths`` through ``first`` (already laid out and
+    painted once) into their :func:`_handed_over` files and exits; its process id, or
+    ``None`` if the fork failed. The child writes nothing to the terminal, renames nothing,
+    and ends with ``os._exit``: 0 when every file is written."""
     try:
         with warnings.catch_warnings():  # Python 3.12+ warns of forking a threaded process;
             warnings.simplefilter("ignore", DeprecationWarning)  # the child uses no thread pool
@@ -254,9 +276,15 @@ def _forked_share(
     except OSError:
         return None
     if child == 0:  # pragma: no cover (the child's coverage is not collected)
-        code = 1
+        code, me = 1, os.getpid()
         try:
-            for _ in _write_steps(result, first, steps_and_paths, fan):
+            for _ in _write_steps(
+                result,
+                first,
+                steps_and_paths,
+                fan,
+                lambda laid_out, path: _save_png(laid_out, _handed_over(path, me)),
+            ):
                 pass
             code = 0
         finally:
@@ -264,10 +292,15 @@ def _forked_share(
     return child
 
 
-def _joined(child: int) -> bool:
-    """Wait for the forked ``child``; whether it wrote its share (exit status 0)."""
+def _joined(child: int, steps_and_paths: Sequence[tuple[int, Path]]) -> bool:
+    """Wait for the forked ``child``; whether it wrote its share (exit status 0). If not,
+    whatever it left of its files is removed."""
     _, status = os.waitpid(child, 0)
-    return os.waitstatus_to_exitcode(status) == 0
+    if os.waitstatus_to_exitcode(status) == 0:
+        return True
+    for _, path in steps_and_paths:
+        _handed_over(path, child).unlink(missing_ok=True)
+    return False
 
 
 class _LaidOut:
