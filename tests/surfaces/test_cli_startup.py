@@ -106,3 +106,25 @@ def test_model_names_are_filled_into_every_help():
         assert "{models}" not in shown.output and "{default_inits}" not in shown.output
         for name in sgdscape.MODELS:
             assert name in shown.output, (command, name)
+
+
+def test_the_entry_point_freezes_every_object_when_the_command_is_done():
+    """``main`` freezes what the process made once the command ends, so the interpreter's last
+    collections skip it (CliRunner calls, which skip ``main``, are checked in
+    tests/views/test_run_figures.py to leave the collector as it was)."""
+    probe = (
+        "import gc, sys\n"
+        "from sgdscape.surfaces.cli import main\n"
+        "sys.argv = ['sgdscape', '--version']\n"
+        "assert gc.get_freeze_count() == 0\n"
+        "try:\n"
+        "    main()\n"
+        "except SystemExit as done:\n"
+        "    assert done.code in (0, None), done.code\n"
+        "print(gc.get_freeze_count())\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, env=ENV, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert int(done.stdout.split()[-1]) > 1000

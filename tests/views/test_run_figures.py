@@ -6,8 +6,12 @@ constrained layout and a full draw), read back as pixels and compared with the C
 
 from __future__ import annotations
 
+import gc
+import os
+
 import matplotlib.pyplot as plt
 import numpy as np
+import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
@@ -63,7 +67,11 @@ def _drawn_alone_with_layout_of(result, step, layout_step, path):
     return save_figure(figure, path)
 
 
-def test_every_step_is_the_full_drawing_in_the_layout_it_was_given(tmp_path, monkeypatch):
+COMPARE_STEPS = ["--figures", "0,3,7,8,23", "--compare", "lr=0.05,0.2"]
+
+
+def test_every_step_is_the_full_drawing_in_the_first_steps_layout_or_its_own(tmp_path, monkeypatch):
+    monkeypatch.setattr(run_command, "_can_fork", lambda *args: False)  # all in this process
     laid_out = []
     real_init = run_command._LaidOut.__init__
 
@@ -72,17 +80,58 @@ def test_every_step_is_the_full_drawing_in_the_layout_it_was_given(tmp_path, mon
         real_init(self, result, step, **options)
 
     monkeypatch.setattr(run_command._LaidOut, "__init__", init)
-    out, result = _run(tmp_path, "--figures", "0,3,7,8,23", "--compare", "lr=0.05,0.2")
-    assert laid_out[0] == 0 and len(laid_out) < 5  # some steps reuse a layout
-    layout = 0
+    out, result = _run(tmp_path, *COMPARE_STEPS)
+    assert laid_out[0] == 0 and 1 < len(laid_out) < 5  # some steps reuse it, some need their own
     for step in (0, 3, 7, 8, 23):
-        layout = step if step in laid_out else layout
+        layout = step if step in laid_out else 0
         written = _pixels(out / f"step_{step:02d}.png")
         drawn = _drawn_alone_with_layout_of(result, step, layout, tmp_path / f"{step}.png")
         assert np.array_equal(written, _pixels(drawn)), (step, layout)
         if step == layout:  # laid out for itself: exactly plot_step's own picture
             alone = save_figure(plot_step(result, step), tmp_path / f"alone_{step}.png")
             assert np.array_equal(written, _pixels(alone)), step
+
+
+def _serial_and_forked(tmp_path, monkeypatch, *args: str):
+    """The PNGs of one run drawn all in this process, and drawn with a forked child."""
+    with monkeypatch.context() as serial:
+        serial.setattr(run_command, "_can_fork", lambda *args: False)
+        alone, _ = _run(tmp_path / "serial", *args)
+    forks = []
+    real_fork = os.fork
+
+    def fork():
+        forks.append(os.getpid())
+        return real_fork()
+
+    monkeypatch.setattr(os, "fork", fork)
+    shared, _ = _run(tmp_path / "forked", *args)
+    assert forks == [os.getpid()]  # the run did fork, once
+    names = sorted(path.name for path in alone.glob("step_*.png"))
+    assert names == sorted(path.name for path in shared.glob("step_*.png")) and len(names) == 5
+    return [(_pixels(alone / name), _pixels(shared / name)) for name in names]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the platform cannot fork")
+def test_a_forked_child_draws_the_same_pngs(tmp_path, monkeypatch):
+    for serial, forked in _serial_and_forked(tmp_path, monkeypatch, *COMPARE_STEPS):
+        assert np.array_equal(serial, forked)
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="the platform cannot fork")
+def test_a_failing_child_s_share_is_drawn_by_the_parent(tmp_path, monkeypatch):
+    parent = os.getpid()
+    real_write = run_command._write_steps
+
+    def write(*args, **kwargs):
+        if os.getpid() != parent:
+            raise RuntimeError("the child fails")
+        yield from real_write(*args, **kwargs)
+
+    monkeypatch.setattr(run_command, "_write_steps", write)
+    for serial, forked in _serial_and_forked(tmp_path, monkeypatch, *COMPARE_STEPS):
+        assert np.array_equal(serial, forked)
+    assert not list((tmp_path / "forked" / "out").glob(".*.tmp"))  # no temporary left
 
 
 def test_wider_titles_or_tick_labels_do_not_fit():
@@ -94,3 +143,14 @@ def test_wider_titles_or_tick_labels_do_not_fit():
     assert not run_command._fits(((0, 0), [Bbox.from_extents(8, 10, 100, 50)]), room)
     assert not run_command._fits(((0, 0), [Bbox.from_extents(10, 10, 100, 52)]), room)
     assert not run_command._fits(((1, 0), [box]), room)  # a title on two lines
+
+
+def test_the_garbage_collector_is_left_as_it_was(tmp_path):
+    """The run pauses the collector while torch and matplotlib import and freezes what they
+    made while it draws; afterwards (or after a bad option) nothing stays paused or frozen."""
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    _run(tmp_path, "--figures", "0,1,2")
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    shown = CliRunner().invoke(app, ["run", "--lr", "-1", "--out", str(tmp_path / "bad")])
+    assert shown.exit_code == 2, shown.output
+    assert gc.isenabled() and gc.get_freeze_count() == 0

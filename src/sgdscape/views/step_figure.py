@@ -285,7 +285,9 @@ class StepFigure:
     :func:`plot_step` (one step) and by :func:`sgdscape.views.animation.animate` (every
     frame on one figure). ``panels`` (:class:`Panel`) add columns on the right; the
     figure's width grows by half of ``figsize``'s for each. ``overlays`` (:class:`Overlay`)
-    draw over the left panel at every step.
+    draw over the left panel at every step. ``pyplot=False``: the figure is a plain
+    :class:`~matplotlib.figure.Figure` on an Agg canvas that pyplot never sees (no pyplot
+    import, no figure manager; the same pixels), for writing files.
     """
 
     def __init__(
@@ -296,9 +298,8 @@ class StepFigure:
         dpi: float | None = None,
         panels: Sequence[Panel] = (),
         overlays: Sequence[Overlay] = (),
+        pyplot: bool = True,
     ) -> None:
-        import matplotlib.pyplot as plt
-
         self.source = step_source(source)
         self.result = source if isinstance(source, RunResult) else None
         source = self.source
@@ -309,13 +310,8 @@ class StepFigure:
         self.overlays = tuple(overlays)
         self._overlay_artists: list[Any] = []
         width = figsize[0] * (1 + len(self.panels) / 2)
-        self.fig, columns = plt.subplots(
-            ncols=2 + len(self.panels),
-            figsize=(width, figsize[1]),
-            dpi=dpi,
-            layout="constrained",
-            squeeze=False,
-        )
+        self.fig = _new_figure((width, figsize[1]), dpi, pyplot=pyplot)
+        columns = self.fig.subplots(ncols=2 + len(self.panels), squeeze=False)
         self.left, self.right, *self.panel_axes = columns[0]
         self._panel_artists: list[Any] = []
         self._transient: list[Any] = []
@@ -488,6 +484,21 @@ class StepFigure:
         for artist in changing:
             self.fig.draw_artist(artist)
         return np.asarray(canvas.buffer_rgba())
+
+
+def _new_figure(size: tuple[float, float], dpi: float | None, *, pyplot: bool) -> Figure:
+    """An empty figure of ``size`` inches with the constrained layout: pyplot's, or a plain
+    one on an Agg canvas (matplotlib's default ``dpi`` when ``None``)."""
+    if pyplot:
+        import matplotlib.pyplot as plt
+
+        return plt.figure(figsize=size, dpi=dpi, layout="constrained")
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=size, dpi=dpi, layout="constrained")
+    FigureCanvasAgg(fig)
+    return fig
 
 
 def plot_step(

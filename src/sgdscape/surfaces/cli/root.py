@@ -5,6 +5,7 @@ Every bad input ends with one line ``sgdscape: error: ...`` on stderr and exit s
 
 from __future__ import annotations
 
+import gc
 import logging
 import re
 import sys
@@ -111,6 +112,15 @@ def _root(
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point.
+
+    When the command is done the process only has to end, so every object is frozen
+    (:func:`gc.freeze`): the interpreter's last collections then skip them instead of
+    walking all that torch and matplotlib made (about 0.5 s of CPU after ``sgdscape run``).
+    Files, ``atexit`` handlers and output streams are closed and flushed as usual.
+    """
     logging.basicConfig(level=logging.WARNING, format="sgdscape: %(message)s")
-    app()
+    try:
+        app()
+    finally:
+        gc.freeze()

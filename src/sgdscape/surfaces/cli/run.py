@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+import contextlib
+import os
+import signal
+import warnings
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from sgdscape.surfaces.cli.options import ModelHelp, check_out_dir, select_steps, with_run_options
+from sgdscape.surfaces.cli.options import (
+    ModelHelp,
+    check_out_dir,
+    collector_frozen,
+    collector_paused,
+    select_steps,
+    with_run_options,
+)
 from sgdscape.surfaces.cli.outputs import DeferredBar, with_progress
 from sgdscape.surfaces.cli.root import app
 
@@ -71,7 +82,11 @@ def run(
         basins = compute_basins(config)
     single = result.trajectory.iterates.ndim == 2
     steps = select_steps(figures, result.n_steps) if single else []
-    written = _write_outputs(result, prepare_out_dir(out), steps, quiet, basins, fan=fan)
+    with contextlib.ExitStack() as frozen:
+        with collector_paused():  # matplotlib's objects live as long as torch's: spare them too
+            _drawing_modules()
+            frozen.enter_context(collector_frozen())
+        written = _write_outputs(result, prepare_out_dir(out), steps, quiet, basins, fan=fan)
     if result.data.source:  # what was read from a CSV file: rows, columns, skipped lines
         typer.echo(f"sgdscape run: {result.data.source}")
     for label, trajectory in result.trajectories:
@@ -98,6 +113,17 @@ def _summary(trajectory: Any) -> str:
     return (
         f"{diverged.size} runs of {trajectory.n_steps} steps, {int(diverged.sum())} diverged{best}"
     )
+
+
+def _drawing_modules() -> None:
+    """Import what the outputs are drawn with: matplotlib on Agg, a figure and its canvas."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.backends.backend_agg
+    import matplotlib.figure
+
+    import sgdscape.views.step_figure  # noqa: F401
 
 
 def _write_outputs(
@@ -141,34 +167,140 @@ def _write_outputs(
 def write_step_figures(
     result: Any, steps_and_paths: Iterable[tuple[int, Path]], *, fan: bool = False
 ) -> Iterator[Path]:
-    """Write the two-panel figure of each ``(step, path)`` as a PNG, through one figure;
-    yields each path once written. ``fan``: with the fan of next steps on the left panel
+    """Write the two-panel figure of each ``(step, path)`` as a PNG, atomically; yields each
+    path once written. ``fan``: with the fan of next steps on the left panel
     (:class:`~sgdscape.views.fan.FanOverlay`).
 
-    One :class:`~sgdscape.views.step_figure.StepFigure` is laid out once, as ``savefig``
-    lays out ``plot_step``'s figure, and then repaints only what changes from step to step
-    (its ``render``): a third of the cost of ``save_figure(plot_step(result, step), path)``.
-    A step whose titles take other lines, or whose tick labels or titles need more room than
-    the layout gave (a wider colour-bar label, say), gets a figure laid out for it.
+    One :class:`~sgdscape.views.step_figure.StepFigure` is laid out for the first step, as
+    ``savefig`` lays out ``plot_step``'s figure, and then repaints only what changes from
+    step to step (its ``render``): a third of the cost of
+    ``save_figure(plot_step(result, step), path)``. A step whose titles take other lines, or
+    whose tick labels or titles need more room than that layout gave (a wider colour-bar
+    label, say), gets a figure laid out for it alone. So each PNG is either the first step's
+    layout or its own, whatever order or process drew it.
+
+    Where the platform can fork and two CPUs are free, the steps after the first are shared
+    with one forked process that inherits the laid-out, painted figure
+    (:func:`_forked_share`); it writes its PNGs beside their paths, and this process moves
+    them into place once it has ended well, so every rename happens here, in order. Anything
+    else, or the share of a child that failed, is drawn here.
     """
+    pairs = list(steps_and_paths)
+    if not pairs:
+        return
+    first = _LaidOut(result, pairs[0][0], fan=fan)
+    _write_png(first, pairs[0][1])
+    yield pairs[0][1]
+    rest = pairs[1:]
+    theirs = rest[len(rest) // 2 :] if _can_fork(result, fan, len(rest)) else []
+    mine = rest[: len(rest) - len(theirs)]
+    child = _forked_share(result, first, theirs, fan) if theirs else None
+    try:
+        yield from _write_steps(result, first, mine, fan)
+    except BaseException:
+        if child is not None:
+            os.kill(child, signal.SIGTERM)
+            _joined(child, theirs)
+        raise
+    if child is not None and _joined(child, theirs):
+        for _, path in theirs:
+            os.replace(_handed_over(path, child), path)
+            yield path
+    else:  # no child, or it failed: draw its share here
+        yield from _write_steps(result, first, theirs, fan)
+
+
+def _write_steps(
+    result: Any,
+    first: _LaidOut,
+    steps_and_paths: Sequence[tuple[int, Path]],
+    fan: bool,
+    write: Callable[[_LaidOut, Path], None] | None = None,
+) -> Iterator[Path]:
+    """Write each ``(step, path)`` in ``first``'s layout where it fits, else in its own
+    (``write``: how a painted figure goes to its path; :func:`_write_png` by default)."""
+    write = write or _write_png
+    for step, path in steps_and_paths:
+        if first.show(step):
+            write(first, path)
+        else:
+            own = _LaidOut(result, step, fan=fan)
+            write(own, path)
+            own.close()
+        yield path
+
+
+def _save_png(laid_out: _LaidOut, path: Path) -> None:
+    """Paint ``laid_out``'s figure as it stands and save it to ``path`` as a PNG."""
     from PIL import Image
 
+    Image.fromarray(laid_out.figure.render()).save(path, format="png")
+
+
+def _write_png(laid_out: _LaidOut, path: Path) -> None:
+    """Paint ``laid_out``'s figure as it stands and write it to ``path`` atomically."""
     from sgdscape.io import atomic_path
 
-    laid_out: _LaidOut | None = None
+    with atomic_path(path) as temporary:
+        _save_png(laid_out, temporary)
+
+
+def _handed_over(path: Path, child: int) -> Path:
+    """Where the forked ``child`` writes ``path``'s PNG: a temporary of ``atomic_path``'s
+    pattern, which :func:`sgdscape.io.clean_temporaries` removes once that process is gone."""
+    return path.with_name(f".{path.name}.{child}-{0:012x}.tmp")
+
+
+def _can_fork(result: Any, fan: bool, n_steps: int) -> bool:
+    """Whether a forked child may draw some of ``n_steps`` further steps: the platform forks,
+    two CPUs are ours, and drawing a step needs no torch in the child (the minibatch
+    landscapes are sums of the stored per-sample grids; the fan would evaluate gradients, and
+    torch's thread pools are not safe to use after a fork)."""
+    if n_steps < 2 or fan or not hasattr(os, "fork"):
+        return False
+    cpus = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
+    return (cpus or 1) >= 2 and result.landscape.sample_loss is not None
+
+
+def _forked_share(
+    result: Any, first: _LaidOut, steps_and_paths: Sequence[tuple[int, Path]], fan: bool
+) -> int | None:
+    """Fork a child that draws ``steps_and_paths`` through ``first`` (already laid out and
+    painted once) into their :func:`_handed_over` files and exits; its process id, or
+    ``None`` if the fork failed. The child writes nothing to the terminal, renames nothing,
+    and ends with ``os._exit``: 0 when every file is written."""
     try:
-        for step, path in steps_and_paths:
-            if laid_out is not None and not laid_out.show(step):
-                laid_out.close()
-                laid_out = None
-            if laid_out is None:
-                laid_out = _LaidOut(result, step, fan=fan)
-            with atomic_path(path) as temporary:
-                Image.fromarray(laid_out.figure.render()).save(temporary, format="png")
-            yield path
-    finally:
-        if laid_out is not None:
-            laid_out.close()
+        with warnings.catch_warnings():  # Python 3.12+ warns of forking a threaded process;
+            warnings.simplefilter("ignore", DeprecationWarning)  # the child uses no thread pool
+            child = os.fork()
+    except OSError:
+        return None
+    if child == 0:  # pragma: no cover (the child's coverage is not collected)
+        code, me = 1, os.getpid()
+        try:
+            for _ in _write_steps(
+                result,
+                first,
+                steps_and_paths,
+                fan,
+                lambda laid_out, path: _save_png(laid_out, _handed_over(path, me)),
+            ):
+                pass
+            code = 0
+        finally:
+            os._exit(code)
+    return child
+
+
+def _joined(child: int, steps_and_paths: Sequence[tuple[int, Path]]) -> bool:
+    """Wait for the forked ``child``; whether it wrote its share (exit status 0). If not,
+    whatever it left of its files is removed."""
+    _, status = os.waitpid(child, 0)
+    if os.waitstatus_to_exitcode(status) == 0:
+        return True
+    for _, path in steps_and_paths:
+        _handed_over(path, child).unlink(missing_ok=True)
+    return False
 
 
 class _LaidOut:
@@ -187,11 +319,15 @@ class _LaidOut:
             from sgdscape.views.fan import FanOverlay
 
             overlays.append(FanOverlay(result))  # run --fan: the fan on the left panel
-        self.figure = StepFigure(result, dpi=FIGURE_DPI, panels=panels, overlays=overlays)
+        self.figure = StepFigure(
+            result, dpi=FIGURE_DPI, panels=panels, overlays=overlays, pyplot=False
+        )
         self.figure.draw(step)
         fig = self.figure.fig
         # lay out once, as savefig would, without painting; then keep that layout
-        fig.draw_without_rendering()
+        engine = fig.get_layout_engine()
+        assert engine is not None  # StepFigure's constrained layout
+        engine.execute(fig)  # what draw_without_rendering would do first, without the draw
         fig.set_layout_engine(None)
         self.room = _room(fig)
         self.suptitle_y = _suptitle(fig).get_position()[1]
@@ -205,9 +341,8 @@ class _LaidOut:
         return _fits(_room(fig), self.room)
 
     def close(self) -> None:
-        import matplotlib.pyplot as plt
-
-        plt.close(self.figure.fig)
+        """Let the figure go (pyplot never held it: nothing to close there)."""
+        self.figure.fig.clear()
 
 
 #: dots per inch of the run's PNGs (``save_figure``'s default)
