@@ -179,17 +179,19 @@ def _lanczos_cpu(
 
     The same recurrence and reorthogonalisation; a small numpy operation costs about a fifth of a
     torch one's dispatch, and the vector goes to the operator through one preallocated ``dtype``
-    buffer shared with numpy. ``on_step(alpha (j,), beta (j,), j)`` gets numpy views. Returns
+    buffer shared with numpy, and each product is written into the basis row it becomes (no
+    temporaries). ``on_step(alpha (j,), beta (j,), j)`` gets numpy views. Returns
     ``(alpha (m,), beta (m,), basis (m, p))`` as numpy float64.
     """
-    basis = np.empty((steps, q.shape[0]))
+    basis = np.empty((steps + 1, q.shape[0]))  # a spare row: each product lands in the next row
     alpha, beta = np.zeros(steps), np.zeros(steps)
     vector = torch.empty(1, q.shape[0], dtype=dtype)
     staging = vector.numpy()[0]
     basis[0] = q
     for j in range(steps):
         staging[...] = basis[j]  # float64 -> dtype, in place
-        w = operator(vector).detach().numpy()[0].astype(np.float64)
+        w = basis[j + 1]  # H q_j, reorthogonalised and normalised in place: q_{j+1}
+        w[...] = operator(vector).detach().numpy()[0]
         alpha[j] = a = float(w @ basis[j])
         span = basis[: j + 1]
         for _ in range(2):  # full reorthogonalisation, as in lanczos (alpha q and beta q_prev too)
@@ -199,7 +201,7 @@ def _lanczos_cpu(
         beta[j] = 0.0 if closed else norm
         if on_step(alpha[: j + 1], beta[: j + 1], j + 1) or closed or j == steps - 1:
             break
-        np.multiply(w, 1.0 / norm, out=basis[j + 1])
+        w *= 1.0 / norm
     return alpha[: j + 1], beta[: j + 1], basis[: j + 1]
 
 
