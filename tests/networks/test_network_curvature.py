@@ -234,6 +234,49 @@ def test_r_operator_products_and_quadratic_forms_equal_the_dense_hessian(kind, l
     np.testing.assert_allclose(generic.dense().numpy(), hessian, atol=1e-10)
 
 
+@pytest.mark.parametrize("kind", ["relu", "deep", "linear"])
+@pytest.mark.parametrize("loss_name", ["cross-entropy", "mse"])
+def test_operator_gradient_equals_autograd(kind, loss_name):
+    # the gradient that seeds Lanczos's start, against torch.autograd.grad in float64, for the
+    # R-operator's kept pass (one chunk and three) and the generic torch.func path
+    generator = torch.Generator().manual_seed(5)
+    x = torch.randn(50, 5, generator=generator)
+    if loss_name == "mse":
+        loss_fn: nn.Module = nn.MSELoss()
+        y = torch.randn(50, 3, generator=generator)
+    else:
+        loss_fn, y = nn.CrossEntropyLoss(), torch.randint(0, 3, (50,), generator=generator)
+    model = _mlp(kind)
+    model64 = _copy64(model)
+    target = y.double() if loss_name == "mse" else y
+    loss = loss_fn(model64(x.double()), target)
+    expect = torch.cat([g.flatten() for g in torch.autograd.grad(loss, model64.parameters())])
+    for chunk, algebra in ((None, True), (20, True), (None, False)):
+        op = HessianOperator(
+            model, loss_fn, (x, y), dtype=torch.float64, chunk_size=chunk, use_algebra=algebra
+        )
+        np.testing.assert_allclose(op.gradient().numpy(), expect.numpy(), rtol=1e-10, atol=1e-13)
+
+
+@pytest.mark.parametrize("start", ["gradient", "random"])
+def test_both_start_vectors_give_the_dense_top_three(small, start):
+    model, loss_fn, x, y, _, values, _vectors = small
+    pairs = top_eigenvalues(model, loss_fn, (x, y), k=3, seed=2, start=start)
+    np.testing.assert_allclose(pairs.eigenvalues, values[::-1][:3], rtol=1e-4)
+    again = top_eigenvalues(model, loss_fn, (x, y), k=3, seed=2, start=start)
+    np.testing.assert_array_equal(again.eigenvalues, pairs.eigenvalues)  # deterministic
+    other = top_eigenvalues(model, loss_fn, (x, y), k=3, seed=3, start=start)
+    assert other.n_products != pairs.n_products or not np.array_equal(
+        other.eigenvalues, pairs.eigenvalues
+    )  # the seed still enters the start
+
+
+def test_a_bad_start_names_the_allowed_ones(small):
+    model, loss_fn, x, y, *_ = small
+    with pytest.raises(sgdscape.SgdscapeError, match=r"'gradient' or 'random'.*'power'"):
+        top_eigenvalues(model, loss_fn, (x, y), start="power")
+
+
 def test_r_operator_declines_what_it_does_not_cover_and_the_generic_path_answers():
     from sgdscape.networks.curvature import SequentialHessian
 

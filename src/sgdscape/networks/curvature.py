@@ -31,7 +31,7 @@ import torch
 from torch import nn
 
 from sgdscape.core.distributed import RayBackend
-from sgdscape.errors import check_int, check_positive
+from sgdscape.errors import SgdscapeError, check_int, check_positive
 from sgdscape.networks.curvature_files import (
     CURVATURE_SPEC_WORDS,
     CurvatureRequest,
@@ -168,6 +168,43 @@ def _lanczos_one(
     return alpha[:, : j + 1].to(q.device), beta[:, : j + 1].to(q.device), basis[:, : j + 1]
 
 
+def _lanczos_cpu(
+    operator: Callable[[torch.Tensor], torch.Tensor],
+    q: np.ndarray,
+    steps: int,
+    dtype: torch.dtype,
+    on_step: Callable[[np.ndarray, np.ndarray, int], bool],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """:func:`_lanczos_one` on the CPU with its bookkeeping in numpy (``q: (p,)`` unit float64).
+
+    The same recurrence and reorthogonalisation; a small numpy operation costs about a fifth of a
+    torch one's dispatch, and the vector goes to the operator through one preallocated ``dtype``
+    buffer shared with numpy, and each product is written into the basis row it becomes (no
+    temporaries). ``on_step(alpha (j,), beta (j,), j)`` gets numpy views. Returns
+    ``(alpha (m,), beta (m,), basis (m, p))`` as numpy float64.
+    """
+    basis = np.empty((steps + 1, q.shape[0]))  # a spare row: each product lands in the next row
+    alpha, beta = np.zeros(steps), np.zeros(steps)
+    vector = torch.empty(1, q.shape[0], dtype=dtype)
+    staging = vector.numpy()[0]
+    basis[0] = q
+    for j in range(steps):
+        staging[...] = basis[j]  # float64 -> dtype, in place
+        w = basis[j + 1]  # H q_j, reorthogonalised and normalised in place: q_{j+1}
+        w[...] = operator(vector).detach().numpy()[0]
+        alpha[j] = a = float(w @ basis[j])
+        span = basis[: j + 1]
+        for _ in range(2):  # full reorthogonalisation, as in lanczos (alpha q and beta q_prev too)
+            w -= (span @ w) @ span
+        norm = math.sqrt(float(w @ w))
+        closed = norm <= 1e-10 * max(abs(a), 1e-30)
+        beta[j] = 0.0 if closed else norm
+        if on_step(alpha[: j + 1], beta[: j + 1], j + 1) or closed or j == steps - 1:
+            break
+        w *= 1.0 / norm
+    return alpha[: j + 1], beta[: j + 1], basis[: j + 1]
+
+
 def _tridiagonal(alpha: torch.Tensor, beta: torch.Tensor) -> torch.Tensor:
     """``(r, m, m)`` symmetric tridiagonal matrices from ``alpha (r, m)``, ``beta (r, m - 1)``."""
     return torch.diag_embed(alpha) + torch.diag_embed(beta, 1) + torch.diag_embed(beta, -1)
@@ -200,6 +237,7 @@ def top_eigenvalues(
     max_steps: int = 100,
     tol: float = 1e-6,
     seed: int = 0,
+    start: str = "gradient",
     device: str | torch.device = "cpu",
     dtype: torch.dtype = torch.float32,
     chunk_size: int | None = None,
@@ -208,8 +246,13 @@ def top_eigenvalues(
 
     Stops when the top-k Ritz values change by at most ``tol`` (relative) from one Lanczos step
     to the next (PyHessian's criterion for power iteration), when the Krylov space closes, or
-    after ``max_steps`` products. Start vector: Gaussian from
-    ``torch.Generator().manual_seed(seed)``, so the result is deterministic given the seed.
+    after ``max_steps`` products. Start vector (``start``): ``"random"``, a Gaussian vector from
+    ``torch.Generator().manual_seed(seed)``; ``"gradient"`` (default), the unit loss gradient at
+    ``theta`` plus that unit Gaussian vector. The gradient lies mostly in the top eigenspaces during
+    training (Gur-Ari et al., 2018); the Gaussian half keeps every direction in the start, and at
+    a zero gradient the start is the Gaussian alone. Over seeds 0-9 at seven points of a digits
+    MLP's training run the gradient start took 8.1 products on average against 9.1 (tol 1e-3),
+    with a smaller worst error. Either way the result is deterministic given the seed.
     """
     operator = HessianOperator(
         model, loss_fn, data, theta, device=device, dtype=dtype, chunk_size=chunk_size
@@ -217,19 +260,28 @@ def top_eigenvalues(
     k = check_int("k", k, low=1, high=operator.size)
     max_steps = check_int("max_steps", max_steps, low=k)
     check_positive("tol", tol)
+    if start not in ("gradient", "random"):
+        raise SgdscapeError(f"start must be 'gradient' or 'random', got {start!r}.")
     generator = _generator(seed, operator.device)
-    start = torch.randn(1, operator.size, generator=generator, dtype=torch.float64)
+    vector = torch.randn(operator.size, generator=generator, dtype=torch.float64)
+    vector /= torch.linalg.vector_norm(vector)
+    if start == "gradient":
+        gradient = operator.gradient().to(torch.float64).cpu()
+        length = float(torch.linalg.vector_norm(gradient))
+        if math.isfinite(length) and length > 0:
+            vector += gradient / length
+            vector /= torch.linalg.vector_norm(vector)
 
     history: list[np.ndarray] = []
     # the tridiagonal matrix, a row more at every step (numpy: a small eigvalsh costs a fraction
     # of torch's per-call overhead)
     tridiagonal = np.zeros((max_steps, max_steps))
 
-    def converged(alpha: torch.Tensor, beta: torch.Tensor, j: int) -> bool:
+    def converged(alpha: np.ndarray, beta: np.ndarray, j: int) -> bool:
         # stop when the top-k Ritz values moved by <= tol (relative) since the last step
-        tridiagonal[j - 1, j - 1] = float(alpha[0, j - 1])
+        tridiagonal[j - 1, j - 1] = alpha[j - 1]
         if j > 1:
-            tridiagonal[j - 1, j - 2] = tridiagonal[j - 2, j - 1] = float(beta[0, j - 2])
+            tridiagonal[j - 1, j - 2] = tridiagonal[j - 2, j - 1] = beta[j - 2]
         if j < k:
             return False
         top = np.linalg.eigvalsh(tridiagonal[:j, :j])[-k:]
@@ -239,22 +291,30 @@ def top_eigenvalues(
         change = np.abs(history[-1] - history[-2])
         return bool((change <= tol * np.maximum(np.abs(top), 1e-12)).all())
 
-    alpha, beta, basis = lanczos(
-        lambda v: operator.matvec(v.to(dtype)),
-        start.to(operator.device),
-        max_steps,
-        on_step=converged,
-    )
-    m = alpha.shape[1]
+    def product(v: torch.Tensor) -> torch.Tensor:
+        return operator.matvec(v.to(dtype))
+
+    if operator.device.type == "cpu":
+        alphas, betas, rows = _lanczos_cpu(product, vector.numpy(), max_steps, dtype, converged)
+        basis = torch.from_numpy(rows)
+    else:
+        alpha, beta, on_device = lanczos(
+            product,
+            vector[None].to(operator.device),
+            max_steps,
+            on_step=lambda a, b, j: converged(a[0].cpu().numpy(), b[0].cpu().numpy(), j),
+        )
+        alphas, betas, basis = alpha[0].cpu().numpy(), beta[0].cpu().numpy(), on_device[0]
+    m = alphas.shape[0]
     values, vectors = np.linalg.eigh(tridiagonal[:m, :m])
     order = np.arange(m - 1, m - 1 - min(k, m), -1)
     coefficients = torch.from_numpy(vectors[:, order].T.copy()).to(basis.device)  # (k, m)
-    ritz = coefficients @ basis[0]
+    ritz = coefficients @ basis
     ritz = ritz / ritz.norm(dim=1, keepdim=True)
     flip = torch.sign(ritz.gather(1, ritz.abs().argmax(dim=1, keepdim=True)))
     ritz = ritz * flip
     # the Lanczos residual ||H u - theta u|| = |beta_m s_m| of each Ritz pair (exact arithmetic)
-    residuals = np.abs(float(beta[0, m - 1]) * vectors[-1, order])
+    residuals = np.abs(float(betas[m - 1]) * vectors[-1, order])
     return Eigenpairs(
         eigenvalues=values[order],
         eigenvectors=ritz.float().cpu().numpy(),

@@ -104,6 +104,20 @@ class HessianOperator:
             out += (stop - start) / self.n_samples * products
         return out
 
+    def gradient(self) -> torch.Tensor:
+        """The gradient ``(p,)`` of the mean loss at ``theta`` (in ``self.dtype``): from the
+        R-operator's kept backward pass where it applies, else one ``torch.func.grad`` per chunk."""
+        out = torch.zeros_like(self.theta)
+        for index, (start, stop) in enumerate(self.chunks):
+            algebra = self._sequential(index)
+            if algebra is not None:
+                part = algebra.gradient()
+            else:
+                data = (self.x[start:stop], self.y[start:stop])
+                part = torch.func.grad(self.loss)(self.theta, *data).detach()
+            out += (stop - start) / self.n_samples * part
+        return out
+
     def quadratic_form(self, vectors: torch.Tensor) -> torch.Tensor:
         """``v^T H v`` for ``vectors: (m, p)`` at once, shape ``(m,)`` (in ``self.dtype``).
 

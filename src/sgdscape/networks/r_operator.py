@@ -199,6 +199,20 @@ class SequentialHessian:
         params = unflatten(theta, names, shapes)
         return cls(layers, offsets, loss, params, linear_names, x, y)
 
+    def gradient(self) -> torch.Tensor:
+        """The gradient ``(p,)`` of this data's mean loss at ``theta``, from the kept backward pass
+        (``dL/dW_l = delta_l^T a_{l-1}``, ``dL/db_l`` the column sums of ``delta_l^T``)."""
+        first = self.weights[0]
+        out = torch.empty(sum(self._sizes), dtype=first.dtype, device=first.device)
+        grad = torch.split(out, self._sizes)
+        with torch.no_grad():
+            for index, (w, b, shape) in enumerate(self._pieces):
+                delta = self.columns.deltas[index]
+                torch.mm(delta, self._input_rows[index], out=grad[w].view(shape))
+                if b is not None:
+                    torch.sum(delta, dim=1, out=grad[b])
+        return out
+
     def matvec(self, vectors: torch.Tensor) -> torch.Tensor:
         """``H v`` of this data's mean loss for ``vectors: (m, p)``, shape ``(m, p)``.
 
