@@ -28,6 +28,10 @@ MLP_ELEMENTWISE = ELEMENTWISE
 #: the passes in groups this size, which stay in a core's cache (on a 2 MB-L2 CPU, groups of 4
 #: digits-MLP vectors ran at half the time per vector of groups of 8 or more)
 RPASS_BYTES = 2**20
+#: bytes of the largest ``(vectors, width, samples)`` tensor of the quadratic form's R-forward
+#: pass: its vectors go in equal groups this size (digits MLP, 100 probes, one core of a
+#: 2 MB-L2 CPU: groups of 4 to 10 vectors ran in about the same time, 2 at 1.1x it, 25 at 1.4x)
+QUADRATIC_BYTES = 2**21
 
 
 class SequentialHessian:
@@ -372,37 +376,75 @@ class SequentialHessian:
         The second derivative of ``t -> L(theta + t v)`` at 0: ``o'^T H_loss o'`` plus, at every
         node, its adjoint times the node's second-order part (``2 a_{l-1}' V_l^T`` of a layer,
         ``act''(z_l) z_l'^2`` of an activation); no R-backward pass and no ``(m, p)`` product.
+        The vectors go in equal groups sized by :data:`QUADRATIC_BYTES`.
         """
         samples = self.x.shape[0]
-        width = max([w.shape[0] for w in self.weights] + [w.shape[1] for w in self.weights])
-        group = max(1, RPASS_BYTES // (samples * width * vectors.element_size()))
-        return torch.cat([self._quadratic(part) for part in torch.split(vectors, group)])
+        rows = max(
+            weight.shape[0] * (1 if index == 0 else 2) for index, weight in enumerate(self.weights)
+        )
+        group = max(1, QUADRATIC_BYTES // (samples * rows * vectors.element_size()))
+        parts = torch.tensor_split(vectors, -(-vectors.shape[0] // group))
+        return torch.cat([self._quadratic(part) for part in parts])
+
+    @cached_property
+    def _inputs_and_ones(self) -> list[torch.Tensor]:
+        """``[a_{l-1}^T; 1]: (in + 1, n)`` of every layer with a bias (``a_{l-1}^T`` without), so
+        that one matrix product gives ``V_l a_{l-1}^T + v_b`` for a group of vectors."""
+        out = []
+        for inputs, (_, bias) in zip(self.columns.inputs, self.offsets, strict=True):
+            if bias is not None:
+                ones = torch.ones((1, inputs.shape[1]), dtype=inputs.dtype, device=inputs.device)
+                inputs = torch.cat([inputs, ones])
+            out.append(inputs)
+        return out
 
     def _quadratic(self, vectors: torch.Tensor) -> torch.Tensor:
-        tangents_w, tangents_b = self._tangents(vectors)
-        dims = (-2, -1)
+        """:meth:`quadratic_form` of one group, ``vectors: (m, p)``, in the kept passes' column
+        layout: every R-forward tensor is ``(m, width, n)``, so that a layer's tangent products
+        ``V_l a_{l-1}^T + v_b`` of all ``m`` vectors are one ``(m * out, in + 1) @ (in + 1, n)``
+        matrix product, and ``W_l R(a_{l-1})^T`` and the bilinear term's ``V_l R(a_{l-1})^T``
+        one batched product of the stacked ``[W_l; V_l]``. Sums run along tensors (torch's
+        pairwise reduction, as accurate as the float allows), not as long dot products."""
+        columns = self.columns
+        m, samples = vectors.shape[0], self.x.shape[0]
+        dims = (1, 2)
+        terms: list[torch.Tensor] = []
         with torch.no_grad():
-            r_inputs, r_pre = self._r_forward(tangents_w, tangents_b)
-            total = torch.zeros(vectors.shape[0], dtype=vectors.dtype, device=vectors.device)
-            last = len(self.weights) - 1
-            for index in range(len(self.weights)):
-                r_input = r_inputs[index]
-                if r_input is not None:  # the layer's bilinear term: 2 delta_l . (a' V^T)
-                    bilinear = torch.matmul(r_input, tangents_w[index].mT)
-                    total += 2 * (self.deltas[index] * bilinear).sum(dim=dims)
-                second = self.second[index]
-                if second is not None:  # the activation's curvature: adjoint . act'' z'^2
-                    adjoint = self.error if index == last else self.upstream[index]
-                    total += ((adjoint * second) * r_pre[index].square()).sum(dim=dims)
-            r_output = r_inputs[-1]
-            assert r_output is not None
-            if self.loss == "cross-entropy":
-                p = self.probabilities
-                spread = (p * r_output.square()).sum(dim=-1) - (p * r_output).sum(dim=-1).square()
-                total += spread.sum(dim=-1) / p.shape[0]
+            r_input: torch.Tensor | None = None  # R(a_{l-1})^T: (m, in, n)
+            for index, weight in enumerate(self.weights):
+                out_features, in_features = weight.shape
+                w_start, b_start = self.offsets[index]
+                tangent = vectors[:, w_start : w_start + weight.numel()].view(
+                    m, out_features, in_features
+                )
+                if b_start is None:
+                    stacked = tangent.reshape(m * out_features, in_features)
+                else:
+                    bias = vectors[:, b_start : b_start + out_features].view(m, out_features, 1)
+                    stacked = torch.cat([tangent, bias], dim=2).view(m * out_features, -1)
+                # R(z_l)^T = V_l a_{l-1}^T + v_b + W_l R(a_{l-1})^T
+                r_z = torch.mm(stacked, self._inputs_and_ones[index]).view(m, out_features, -1)
+                if r_input is not None:
+                    both = torch.bmm(torch.cat([weight.expand(m, -1, -1), tangent], dim=1), r_input)
+                    r_z += both[:, :out_features]
+                    # the layer's bilinear term: 2 delta_l . (V_l R(a_{l-1}))
+                    bilinear = both[:, out_features:].mul_(columns.deltas[index])
+                    terms.append(2 * bilinear.sum(dim=dims))
+                curvature = columns.curvature[index]
+                if curvature is not None:  # the activation's curvature: adjoint act'' . z'^2
+                    terms.append((r_z * r_z).mul_(curvature).sum(dim=dims))
+                first = columns.first[index]
+                r_input = r_z if first is None else r_z.mul_(first)  # R(z_l) is used up
+            assert r_input is not None
+            probabilities = self.column_probabilities
+            if probabilities is not None:  # sum_k p_k r_k^2 - (sum_k p_k r_k)^2 per sample
+                weighted = r_input * probabilities
+                mean = weighted.sum(dim=1)
+                spread = weighted.mul_(r_input).sum(dim=dims) - mean.square().sum(dim=1)
+                terms.append(spread / samples)
             else:
-                total += self.scale * r_output.square().sum(dim=dims)
-        return total
+                terms.append(self.scale * r_input.square().sum(dim=dims))
+        return torch.stack(terms).sum(dim=0)
 
 
 @dataclass(frozen=True)
