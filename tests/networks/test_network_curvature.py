@@ -109,6 +109,28 @@ def test_hutchinson_trace_is_within_four_standard_errors(small):
     assert estimate.standard_error == pytest.approx(np.std(estimate.samples, ddof=1) / np.sqrt(200))
 
 
+@pytest.mark.parametrize("group_bytes", [None, 1])
+def test_hutchinson_samples_are_the_seeded_rademacher_quadratic_forms(
+    small, group_bytes, monkeypatch
+):
+    # each sample is v^T H v of the dense float64 Hessian for the probes drawn as 0/1 integers
+    # from the seed and mapped to +-1 (in float64 and in float32: the same probes), whatever the
+    # batches and the R-operator's groups (1 byte: one vector a group)
+    import sgdscape.networks.r_operator as r_operator
+
+    if group_bytes is not None:
+        monkeypatch.setattr(r_operator, "QUADRATIC_BYTES", group_bytes)
+    model, loss_fn, x, y, hessian, *_ = small
+    draws = torch.randint(0, 2, (23, hessian.shape[0]), generator=torch.Generator().manual_seed(7))
+    probes = 2.0 * draws.numpy() - 1.0
+    expect = np.einsum("mp,pq,mq->m", probes, hessian, probes)
+    for dtype, rtol in ((torch.float64, 1e-10), (torch.float32, 1e-4)):
+        got = hutchinson_trace(model, loss_fn, (x, y), n_probes=23, batch=10, seed=7, dtype=dtype)
+        np.testing.assert_allclose(got.samples, expect, rtol=rtol, atol=rtol * np.abs(expect).max())
+        assert got.trace == pytest.approx(expect.mean(), rel=rtol)
+        assert got.standard_error == pytest.approx(np.std(expect, ddof=1) / np.sqrt(23), rel=rtol)
+
+
 def test_spectral_density_matches_the_exact_spectrum(small):
     model, loss_fn, x, y, _hessian, values, _ = small
     p = values.size

@@ -75,9 +75,12 @@ def _generator(seed: int, device: torch.device) -> torch.Generator:
     return torch.Generator(device="cpu").manual_seed(check_int("seed", seed, low=0))
 
 
-def _rademacher(m: int, p: int, generator: torch.Generator) -> torch.Tensor:
-    """``(m, p)`` float64 entries ±1 from ``generator`` (CPU)."""
-    return torch.randint(0, 2, (m, p), generator=generator).to(torch.float64) * 2 - 1
+def _rademacher(
+    m: int, p: int, generator: torch.Generator, dtype: torch.dtype = torch.float64
+) -> torch.Tensor:
+    """``(m, p)`` entries ±1 from ``generator`` (CPU) in ``dtype``: the same draws in every
+    dtype (the 0/1 integers are drawn straight into ``dtype`` and mapped to ±1 in place)."""
+    return torch.randint(0, 2, (m, p), generator=generator, dtype=dtype).mul_(2).sub_(1)
 
 
 def lanczos(
@@ -361,11 +364,11 @@ def hutchinson_trace(
     )
     n_probes = check_int("n_probes", n_probes, low=2)
     batch = check_int("batch", batch, low=1)
-    probes = _rademacher(n_probes, operator.size, _generator(seed, operator.device))
+    probes = _rademacher(n_probes, operator.size, _generator(seed, operator.device), dtype)
     samples = []
     for start in range(0, n_probes, batch):
         v = probes[start : start + batch].to(operator.device)
-        samples.append(operator.quadratic_form(v.to(dtype)).to(torch.float64))
+        samples.append(operator.quadratic_form(v).to(torch.float64))
     values = torch.cat(samples).cpu().numpy()
     return TraceEstimate(
         float(values.mean()), float(values.std(ddof=1) / math.sqrt(n_probes)), values

@@ -384,7 +384,14 @@ class SequentialHessian:
         )
         group = max(1, QUADRATIC_BYTES // (samples * rows * vectors.element_size()))
         parts = torch.tensor_split(vectors, -(-vectors.shape[0] // group))
-        return torch.cat([self._quadratic(part) for part in parts])
+        # the passes' tensors, allocated once for all groups (the first pass over a fresh
+        # allocation of a few MB, page faults included, took twice as long as a reused one)
+        size, options = parts[0].shape[0], {"dtype": vectors.dtype, "device": vectors.device}
+        widths = [weight.shape[0] for weight in self.weights]
+        pre = [torch.empty((size, width, samples), **options) for width in widths]
+        both = [torch.empty((size, 2 * width, samples), **options) for width in widths[1:]]
+        scratch = torch.empty(size * max(widths) * samples, **options)
+        return torch.cat([self._quadratic(part, pre, both, scratch) for part in parts])
 
     @cached_property
     def _inputs_and_ones(self) -> list[torch.Tensor]:
@@ -398,13 +405,21 @@ class SequentialHessian:
             out.append(inputs)
         return out
 
-    def _quadratic(self, vectors: torch.Tensor) -> torch.Tensor:
+    def _quadratic(
+        self,
+        vectors: torch.Tensor,
+        pre: list[torch.Tensor],
+        both: list[torch.Tensor],
+        scratch: torch.Tensor,
+    ) -> torch.Tensor:
         """:meth:`quadratic_form` of one group, ``vectors: (m, p)``, in the kept passes' column
         layout: every R-forward tensor is ``(m, width, n)``, so that a layer's tangent products
         ``V_l a_{l-1}^T + v_b`` of all ``m`` vectors are one ``(m * out, in + 1) @ (in + 1, n)``
         matrix product, and ``W_l R(a_{l-1})^T`` and the bilinear term's ``V_l R(a_{l-1})^T``
         one batched product of the stacked ``[W_l; V_l]``. Sums run along tensors (torch's
-        pairwise reduction, as accurate as the float allows), not as long dot products."""
+        pairwise reduction, as accurate as the float allows), not as long dot products. ``pre``
+        (``R(z_l)^T`` of each layer), ``both`` (each layer's but the first) and ``scratch`` hold
+        at least ``m`` vectors' tensors and are overwritten."""
         columns = self.columns
         m, samples = vectors.shape[0], self.x.shape[0]
         dims = (1, 2)
@@ -423,22 +438,29 @@ class SequentialHessian:
                     bias = vectors[:, b_start : b_start + out_features].view(m, out_features, 1)
                     stacked = torch.cat([tangent, bias], dim=2).view(m * out_features, -1)
                 # R(z_l)^T = V_l a_{l-1}^T + v_b + W_l R(a_{l-1})^T
-                r_z = torch.mm(stacked, self._inputs_and_ones[index]).view(m, out_features, -1)
+                r_z = pre[index][:m]
+                torch.mm(
+                    stacked, self._inputs_and_ones[index], out=r_z.view(r_z.shape[:2].numel(), -1)
+                )
                 if r_input is not None:
-                    both = torch.bmm(torch.cat([weight.expand(m, -1, -1), tangent], dim=1), r_input)
-                    r_z += both[:, :out_features]
+                    products = both[index - 1][:m]
+                    stacked = torch.cat([weight.expand(m, -1, -1), tangent], dim=1)
+                    torch.bmm(stacked, r_input, out=products)
+                    r_z += products[:, :out_features]
                     # the layer's bilinear term: 2 delta_l . (V_l R(a_{l-1}))
-                    bilinear = both[:, out_features:].mul_(columns.deltas[index])
+                    bilinear = products[:, out_features:].mul_(columns.deltas[index])
                     terms.append(2 * bilinear.sum(dim=dims))
                 curvature = columns.curvature[index]
                 if curvature is not None:  # the activation's curvature: adjoint act'' . z'^2
-                    terms.append((r_z * r_z).mul_(curvature).sum(dim=dims))
+                    square = torch.mul(r_z, r_z, out=scratch[: r_z.numel()].view_as(r_z))
+                    terms.append(square.mul_(curvature).sum(dim=dims))
                 first = columns.first[index]
                 r_input = r_z if first is None else r_z.mul_(first)  # R(z_l) is used up
             assert r_input is not None
             probabilities = self.column_probabilities
             if probabilities is not None:  # sum_k p_k r_k^2 - (sum_k p_k r_k)^2 per sample
-                weighted = r_input * probabilities
+                weighted = scratch[: r_input.numel()].view_as(r_input)
+                torch.mul(r_input, probabilities, out=weighted)
                 mean = weighted.sum(dim=1)
                 spread = weighted.mul_(r_input).sum(dim=dims) - mean.square().sum(dim=1)
                 terms.append(spread / samples)
