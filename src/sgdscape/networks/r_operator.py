@@ -45,7 +45,8 @@ class SequentialHessian:
     backpropagated ``delta_l``), once per point and data, as ``(width, n)`` tensors (samples along
     the columns); a product then costs one R-forward and one R-backward pass of a few matrix
     products per layer: one vector (a Lanczos step) in that layout, ``m`` vectors at once as
-    ``(m, n, width)`` tensors (from row-layout copies of the kept passes, made on first use). It
+    ``(m, n, width)`` tensors (from row-layout copies of the kept passes, made on first use);
+    ``v^T H v`` by forward passes only, ``(m, width, n)`` tensors in the column layout. It
     computes the same Hessian as the double-backward of :class:`HessianOperator`'s generic path
     (the tests compare them), without autograd's graph of small operations. Nothing here changes
     after the build: another point or other data is another object.
@@ -386,11 +387,10 @@ class SequentialHessian:
         parts = torch.tensor_split(vectors, -(-vectors.shape[0] // group))
         # the passes' tensors, allocated once for all groups (the first pass over a fresh
         # allocation of a few MB, page faults included, took twice as long as a reused one)
-        size, options = parts[0].shape[0], {"dtype": vectors.dtype, "device": vectors.device}
-        widths = [weight.shape[0] for weight in self.weights]
-        pre = [torch.empty((size, width, samples), **options) for width in widths]
-        both = [torch.empty((size, 2 * width, samples), **options) for width in widths[1:]]
-        scratch = torch.empty(size * max(widths) * samples, **options)
+        size, widths = parts[0].shape[0], [weight.shape[0] for weight in self.weights]
+        pre = [vectors.new_empty((size, width, samples)) for width in widths]
+        both = [vectors.new_empty((size, 2 * width, samples)) for width in widths[1:]]
+        scratch = vectors.new_empty(size * max(widths) * samples)
         return torch.cat([self._quadratic(part, pre, both, scratch) for part in parts])
 
     @cached_property
