@@ -26,7 +26,6 @@ from typing import TYPE_CHECKING, Any, Protocol, cast
 import numpy as np
 
 from sgdscape.errors import SgdscapeError
-from sgdscape.networks.recording import StochasticView
 from sgdscape.records.run import RunResult, atomic_path
 from sgdscape.views.step_source import (
     StepSource,
@@ -65,6 +64,8 @@ if TYPE_CHECKING:
     from matplotlib.colorbar import Colorbar
     from matplotlib.figure import Figure
 
+    from sgdscape.networks.recording import StochasticView
+
 __all__ = [  # the public names of this module, some of them re-exported from views.style
     "ARROW_EDGE_COLOUR",
     "CONTOUR_LEVELS",
@@ -98,9 +99,9 @@ __all__ = [  # the public names of this module, some of them re-exported from vi
 def arrow_scale(result: RunResult | StochasticView) -> float:
     """One arrow scale for a whole run or view: its 95th-percentile gradient spans 1/5 of
     the window (:func:`sgdscape.views.style.gradient_scale`)."""
-    if isinstance(result, StochasticView):
-        return view_arrow_scale(result)
-    return run_arrow_scale(result)
+    if isinstance(result, RunResult):
+        return run_arrow_scale(result)
+    return view_arrow_scale(result)
 
 
 def run_arrows(

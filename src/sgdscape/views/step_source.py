@@ -23,15 +23,17 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from sgdscape.core.landscape import Landscape
 from sgdscape.errors import SgdscapeError
-from sgdscape.networks.recording import StochasticView
 from sgdscape.records.run import RunResult
 from sgdscape.views.style import Arrows, arrow_rule, gradient_scale, step_factors, window_of
+
+if TYPE_CHECKING:  # a 2-parameter run never needs the networks package (about 30 ms to import)
+    from sgdscape.networks.recording import StochasticView
 
 #: the arrows' names in a 2-parameter run (minibatch, full) and in a network's view
 RUN_ARROW_NAMES = ("-minibatch gradient", "-full gradient")
@@ -184,6 +186,8 @@ def step_source(obj: RunResult | StochasticView | StepSource) -> StepSource:
         return obj
     if isinstance(obj, RunResult):
         return from_run(obj)
+    from sgdscape.networks.recording import StochasticView
+
     if isinstance(obj, StochasticView):
         return from_view(obj)
     raise SgdscapeError(
