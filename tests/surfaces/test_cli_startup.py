@@ -73,6 +73,23 @@ def test_argument_errors_answer_in_one_line_without_torch(args, message):
     assert "torch" not in packages and packages.isdisjoint(HEAVY), sorted(packages & set(HEAVY))
 
 
+def test_a_run_without_figures_imports_no_plotting_and_a_run_with_them_does(tmp_path):
+    done, packages = _imported(
+        "-m", "sgdscape", "run", "--figures", "none", "-q", "--out", str(tmp_path / "none")
+    )
+    assert done.returncode == 0, done.stderr
+    written = sorted(p.name for p in (tmp_path / "none").iterdir() if not p.name.startswith("."))
+    assert written == ["config.toml", "run.npz"]
+    assert "torch" in packages and "matplotlib" not in packages
+    done, packages = _imported(
+        "-m", "sgdscape", "run", "--figures", "0", "-q", "--out", str(tmp_path / "one")
+    )
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "one" / "step_00.png").stat().st_size > 0 and "matplotlib" in packages
+    # a network needs nothing of a 2-parameter run's drawing
+    assert "sgdscape.networks" not in done.stderr
+
+
 def test_import_sgdscape_is_light_and_its_names_need_no_plotting():
     _, bare = _imported("-c", "import sgdscape")
     assert bare.isdisjoint(HEAVY), sorted(bare & set(HEAVY))

@@ -83,9 +83,10 @@ def run(
     single = result.trajectory.iterates.ndim == 2
     steps = select_steps(figures, result.n_steps) if single else []
     with contextlib.ExitStack() as frozen:
-        with collector_paused():  # matplotlib's objects live as long as torch's: spare them too
-            _drawing_modules()
-            frozen.enter_context(collector_frozen())
+        if _draws_anything(result, steps, basins):  # --figures none on a plain run draws nothing
+            with collector_paused():  # matplotlib's objects live as long as torch's: spare them
+                _drawing_modules()
+                frozen.enter_context(collector_frozen())
         written = _write_outputs(result, prepare_out_dir(out), steps, quiet, basins, fan=fan)
     if result.data.source:  # what was read from a CSV file: rows, columns, skipped lines
         typer.echo(f"sgdscape run: {result.data.source}")
@@ -115,6 +116,12 @@ def _summary(trajectory: Any) -> str:
     )
 
 
+def _draws_anything(result: Any, steps: list[int], basins: Any) -> bool:
+    """Whether the run's outputs include a figure (``--figures none`` on a single run: none)."""
+    many = result.trajectory.iterates.ndim == 3  # paths.png
+    return bool(steps or many or result.others or result.curvatures or basins is not None)
+
+
 def _drawing_modules() -> None:
     """Import what the outputs are drawn with: matplotlib on Agg, a figure and its canvas."""
     import matplotlib
@@ -130,15 +137,18 @@ def _write_outputs(
     result: Any, out: Path, steps: list[int], quiet: bool, basins: Any = None, fan: bool = False
 ) -> list[Path]:
     """Write run.npz, config.toml and the PNGs into ``out`` as one set, committed together."""
-    import matplotlib
-
-    matplotlib.use("Agg")
     from sgdscape.records.run_files import output_set, write_run_files
-    from sgdscape.views.overlays import plot_basins, plot_compare, plot_paths
-    from sgdscape.views.step_figure import save_figure
 
     with output_set(out, "run") as stage:
         names = write_run_files(result, stage)
+        if not _draws_anything(result, steps, basins):
+            return [out / name for name in names]  # nothing to draw: no matplotlib
+        import matplotlib
+
+        matplotlib.use("Agg")
+        from sgdscape.views.overlays import plot_basins, plot_compare, plot_paths
+        from sgdscape.views.step_figure import save_figure
+
         if result.others:
             names.append(save_figure(plot_compare(result), stage / "compare.png").name)
         if result.trajectory.iterates.ndim == 3:
