@@ -17,7 +17,7 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 import pytest
 
-from chromium import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, needs_chromium
+from chromium import ARTIFACTS, needs_chromium
 from serving import serving
 from sgdscape.views.style import PATH_COLOUR, TRUE_GRADIENT_COLOUR
 
@@ -40,16 +40,6 @@ def server():
     ARTIFACTS.mkdir(exist_ok=True)
     with serving([], ARTIFACTS / "serve.log", timeout=60) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        yield chromium
-        chromium.close()
 
 
 class Page:

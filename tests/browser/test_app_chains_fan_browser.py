@@ -17,7 +17,7 @@ import pytest
 
 import sgdscape
 from chain_oracles import classify_relu_unit, relu_unit_steps
-from chromium import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, needs_chromium
+from chromium import ARTIFACTS, needs_chromium
 from serving import serving
 from sgdscape.records.chain_presets import get_chain_preset
 from sgdscape.records.run import make_data
@@ -46,16 +46,6 @@ def server():
     ARTIFACTS.mkdir(exist_ok=True)
     with serving([], ARTIFACTS / "serve-chains-fan.log", timeout=90) as url:
         yield url
-
-
-@pytest.fixture(scope="module")
-def browser():
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def _page(browser, url: str, height: int = 1000):

@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from chromium import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, needs_chromium, open_offline_page
+from chromium import ARTIFACTS, needs_chromium, open_offline_page
 from sgdscape.records.chain_presets import get_chain_preset, simulate_chains
 from sgdscape.views.chains_figure import EMPIRICAL_LABEL, THEORY_LABEL
 from sgdscape.views.chains_plotly import ELLIPSE_POINTS
@@ -15,15 +15,6 @@ from sgdscape.views.chains_plotly import ELLIPSE_POINTS
 pytestmark = [pytest.mark.browser, needs_chromium]
 
 READY = "document.getElementById('sgdscape-plot').dataset.ready === '1'"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def test_clicking_the_slider_draws_that_steps_chains(browser, tmp_path) -> None:

@@ -19,7 +19,7 @@ import numpy as np
 import pytest
 
 import sgdscape
-from chromium import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, needs_chromium, open_offline_page
+from chromium import ARTIFACTS, needs_chromium, open_offline_page
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_chromium]
 
@@ -36,15 +36,6 @@ def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     folder = tmp_path_factory.mktemp("docs")
     build_docs.build(folder / "site", stage=folder / "src")
     return folder / "site"
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        launched = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        yield launched
-        launched.close()
 
 
 def open_page(browser, path: Path, ready: str = "document.readyState === 'complete'"):

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 import sgdscape
-from chromium import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, needs_chromium, open_offline_page
+from chromium import ARTIFACTS, needs_chromium, open_offline_page
 from serving import serving
 from sgdscape.networks.examples import two_moons
 from sgdscape.networks.recording import StochasticView, record_training, save_view
@@ -40,15 +40,6 @@ def view() -> StochasticView:
         model, nn.CrossEntropyLoss(), two_moons(n=160, seed=3), lr=0.5, batch_size=20, epochs=2
     )
     return sgdscape.stochastic_view(recording, grid=21)
-
-
-@pytest.fixture(scope="module")
-def browser():
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path=str(CHROMIUM), args=LAUNCH_ARGS)
-        yield chromium
-        chromium.close()
 
 
 def open_page(browser, path: Path, ready: str):
