@@ -488,6 +488,14 @@ def reset() -> None:
         torch_seconds_spent = 0.0
 
 
+def _loaded_library() -> ctypes.CDLL:
+    """:func:`library`, for callers that were told the kernels are available."""
+    lib = library()
+    if lib is None:
+        raise RuntimeError("native kernels unavailable")
+    return lib
+
+
 def _in_threads(tasks: list[tuple[object, ...]], function: Callable[..., object]) -> list[object]:
     """``function(*task)`` for every task, split over threads; their results in order."""
     global _pool, _pool_size, _pool_pid
@@ -534,9 +542,7 @@ def scaled_fill(
         loss: a key of :data:`LOSSES`.
         threads: CPU threads to split the samples over.
     """
-    lib = library()
-    if lib is None:
-        raise RuntimeError("native kernels unavailable")
+    lib = _loaded_library()
     n, rows, columns = out.shape
     function = getattr(lib, f"sg_fill_{loss}")
     pointers = (
@@ -568,9 +574,7 @@ def scaled_risk(
         loss: a key of :data:`LOSSES`.
         threads: CPU threads to split the grid rows over.
     """
-    lib = library()
-    if lib is None:
-        raise RuntimeError("native kernels unavailable")
+    lib = _loaded_library()
     rows, columns = total.shape
     n = hidden.shape[1]
     pointers = (
@@ -623,9 +627,7 @@ def relu_sgd_steps(
         fused: whether ``a * b + c`` rounds once (torch's AVX2 and AVX-512 kernels) or twice.
         threads: CPU threads to split the inits over.
     """
-    lib = library()
-    if lib is None:
-        raise RuntimeError("native kernels unavailable")
+    lib = _loaded_library()
     n_inits = w.shape[1]
     if (
         iterates.shape[1:] != w.shape
@@ -669,9 +671,7 @@ def relu_moments(
             ``w2 > 0`` and ``w2 <= 0``, interleaved (``a+, a-, c+, c-, r+, r-``).
         threads: CPU threads to split the inits over.
     """
-    lib = library()
-    if lib is None:
-        raise RuntimeError("native kernels unavailable")
+    lib = _loaded_library()
     n_steps, n_params, n_inits = iterates.shape
     if n_params != 2 or full.shape != iterates.shape or risk.shape != (n_steps, n_inits):
         raise ValueError("iterates and full must be (T, 2, K), risk (T, K)")
