@@ -125,23 +125,81 @@ def test_model_names_are_filled_into_every_help():
             assert name in shown.output, (command, name)
 
 
-def test_the_entry_point_freezes_every_object_when_the_command_is_done():
-    """``main`` freezes what the process made once the command ends, so the interpreter's last
-    collections skip it (CliRunner calls, which skip ``main``, are checked in
-    tests/views/test_run_figures.py to leave the collector as it was)."""
-    probe = (
-        "import gc, sys\n"
-        "from sgdscape.surfaces.cli import main\n"
-        "sys.argv = ['sgdscape', '--version']\n"
-        "assert gc.get_freeze_count() == 0\n"
-        "try:\n"
-        "    main()\n"
-        "except SystemExit as done:\n"
-        "    assert done.code in (0, None), done.code\n"
-        "print(gc.get_freeze_count())\n"
+#: a probe's preamble: an exit handler that prints whether the collector was frozen by then,
+#: and leaves on a module an object whose finaliser writes "torn down" when the interpreter
+#: tears the modules down after the exit handlers (which the quick end skips)
+_EXIT_PROBE = (
+    "import atexit, gc, os, sys, threading, time, types\n"
+    "from sgdscape.surfaces.cli import main\n"
+    "class Marker:\n"
+    "    def __del__(self, write=os.write):  # the module's names may be gone by then\n"
+    "        write(2, b'torn down\\n')\n"
+    "holder = sys.modules['teardown_probe'] = types.ModuleType('teardown_probe')\n"
+    "def at_exit():\n"
+    "    print('exit handler ran, frozen', gc.get_freeze_count() > 1000)\n"
+    "    holder.marker = Marker()  # made after any freeze: torn down with its module\n"
+    "atexit.register(at_exit)\n"
+)
+
+
+def _probe(body: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-c", _EXIT_PROBE + body],
+        capture_output=True,
+        text=True,
+        env=ENV,
+        timeout=120,
     )
-    done = subprocess.run(
-        [sys.executable, "-c", probe], capture_output=True, text=True, env=ENV, timeout=120
+
+
+@pytest.mark.parametrize(
+    ("argv", "status", "stderr"),
+    [(["--version"], 0, ""), (["run", "--grid", "abc"], 2, "Invalid value for '--grid'")],
+)
+def test_a_finished_command_ends_quickly_and_loses_nothing(argv, status, stderr):
+    """The entry point runs the exit handlers, flushes what was printed and keeps the exit
+    status, and skips the module teardown (the marker's finaliser never runs)."""
+    done = _probe(
+        "import ctypes\n"
+        "ctypes.CDLL(None).printf(b'from C, ')  # C's stdout buffer, as a C library prints\n"
+        "print('unflushed', end='')\n"
+        f"sys.argv = ['sgdscape', *{argv!r}]\n"
+        "main()\n"
+    )
+    assert done.returncode == status, done.stderr
+    assert "unflushed" in done.stdout and "from C, " in done.stdout
+    assert "exit handler ran" in done.stdout
+    assert stderr in done.stderr
+    assert "torn down" not in done.stderr  # the quick end was taken
+
+
+def test_with_a_thread_still_at_work_the_process_ends_as_usual():
+    """A Python thread still running when the command ends is waited for, as the interpreter
+    would, and the objects are frozen for the last collections (the teardown runs)."""
+    done = _probe(
+        "worker = threading.Thread(target=lambda: (time.sleep(0.5), print('thread done')))\n"
+        "worker.start()\n"
+        "sys.argv = ['sgdscape', '--version']\n"
+        "main()\n"
     )
     assert done.returncode == 0, done.stderr
-    assert int(done.stdout.split()[-1]) > 1000
+    assert "thread done" in done.stdout
+    assert "exit handler ran, frozen True" in done.stdout
+    assert "torn down" in done.stderr  # the positive control: the usual end tears down
+
+
+def test_a_message_as_the_status_and_a_failed_flush_are_reported_as_the_interpreter_does():
+    from_message = _probe("from sgdscape.surfaces.cli.root import end_process\nend_process('no')\n")
+    assert from_message.returncode == 1
+    assert from_message.stderr.splitlines()[0] == "no"
+    broken_pipe = _probe(
+        "import io\n"
+        "from sgdscape.surfaces.cli.root import end_process\n"
+        "class Closed(io.StringIO):\n"
+        "    def flush(self):\n"
+        "        raise BrokenPipeError\n"
+        "sys.stdout = Closed()\n"
+        "end_process(0)\n"
+    )
+    assert broken_pipe.returncode == 120
+    assert "torn down" not in broken_pipe.stderr
