@@ -189,24 +189,24 @@ def write_step_figures(
     label, say), gets a figure laid out for it alone. So each PNG is either the first step's
     layout or its own, whatever order or process drew it.
 
-    Where the platform can fork and two CPUs are free, the steps after the first are shared
-    with one forked process that inherits the laid-out, painted figure
-    (:func:`_forked_share`); it writes its PNGs beside their paths, and this process moves
-    them into place once it has ended well, so every rename happens here, in order. Anything
-    else, or the share of a child that failed, is drawn here.
+    Where the platform can fork and two CPUs are free, the later half of the steps is shared
+    with one forked process that inherits the laid-out figure before anything is painted
+    (:func:`_forked_share`), so the two processes paint from the start; it writes its PNGs
+    beside their paths, and this process moves them into place once it has ended well, so
+    every rename happens here, in order. Anything else, or the share of a child that
+    failed, is drawn here.
     """
     pairs = list(steps_and_paths)
     if not pairs:
         return
     first = _LaidOut(result, pairs[0][0], fan=fan)
-    _write_png(first, pairs[0][1])
-    yield pairs[0][1]
-    rest = pairs[1:]
-    theirs = rest[len(rest) // 2 :] if _can_fork(result, fan, len(rest)) else []
-    mine = rest[: len(rest) - len(theirs)]
+    theirs = pairs[(len(pairs) + 1) // 2 :] if _can_fork(result, fan, len(pairs) - 1) else []
+    mine = pairs[: len(pairs) - len(theirs)]
     child = _forked_share(result, first, theirs, fan) if theirs else None
     try:
-        yield from _write_steps(result, first, mine, fan)
+        _write_png(first, mine[0][1])  # the step it was laid out for, as it stands
+        yield mine[0][1]
+        yield from _write_steps(result, first, mine[1:], fan)
     except BaseException:
         if child is not None:
             os.kill(child, signal.SIGTERM)
@@ -275,8 +275,8 @@ def _can_fork(result: Any, fan: bool, n_steps: int) -> bool:
 def _forked_share(
     result: Any, first: _LaidOut, steps_and_paths: Sequence[tuple[int, Path]], fan: bool
 ) -> int | None:
-    """Fork a child that draws ``steps_and_paths`` through ``first`` (already laid out and
-    painted once) into their :func:`_handed_over` files and exits; its process id, or
+    """Fork a child that draws ``steps_and_paths`` through ``first`` (laid out, not yet
+    painted) into their :func:`_handed_over` files and exits; its process id, or
     ``None`` if the fork failed. The child writes nothing to the terminal, renames nothing,
     and ends with ``os._exit``: 0 when every file is written."""
     try:
