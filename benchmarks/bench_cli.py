@@ -10,7 +10,8 @@ options (the seed's experiment and its five PNGs) and ``sgdscape run --figures n
 their floors measured in the same run: ``python -c pass`` (the interpreter) and
 ``python -c "import typer"`` (the CLI framework). Each row gives the median and the best of
 ``--repeat`` runs, wall-clock and CPU (user + system, from ``getrusage`` of the children), and
-the median's ratio to ``python -c pass``. With ``--baseline-src`` every ``sgdscape`` row is
+the median's ratio to ``python -c pass``. The processes run as a user's would, with
+bytecode caches (``users_environment``), which the untimed first run of each row writes. With ``--baseline-src`` every ``sgdscape`` row is
 also run on that source tree (``PYTHONPATH``), interleaved run by run, for a before/after in
 one run. The load average is printed beside it: on a shared machine the wall times move with
 it, the CPU times much less.
@@ -30,6 +31,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from sgdscape.surfaces.bench import users_environment
+
 
 def _command() -> list[str]:
     """The ``sgdscape`` console script beside this interpreter, else ``python -m sgdscape``."""
@@ -40,7 +43,9 @@ def _command() -> list[str]:
 def _once(argv: list[str], expect: int, src: str | None = None) -> tuple[float, float]:
     """Run ``argv`` once (on the source tree ``src`` if given); return (wall seconds, CPU
     seconds of the child)."""
-    env = None if src is None else {**os.environ, "PYTHONPATH": src}
+    env = users_environment()
+    if src is not None:
+        env["PYTHONPATH"] = src
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     done = subprocess.run(argv, capture_output=True, text=True, timeout=600, env=env)
@@ -85,7 +90,7 @@ def main() -> None:
             trees.append((" [baseline]", str(Path(args.baseline_src).resolve())))
         times: dict[str, list[tuple[float, float]]] = {label: [] for label, _ in trees}
         for _, src in trees:
-            _once(argv, expect, src)  # warm the file cache
+            _once(argv, expect, src)  # warm the file cache, write the bytecode caches
         for _ in range(args.repeat):
             for label, src in trees:
                 times[label].append(_once(argv, expect, src))

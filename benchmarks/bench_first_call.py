@@ -38,7 +38,7 @@ from pathlib import Path
 import torch
 
 from sgdscape.core.problems import ground_truth
-from sgdscape.surfaces.bench import machine, seed_train
+from sgdscape.surfaces.bench import machine, seed_train, users_environment
 
 #: what the fresh process runs: import, data, the first call, then warm calls
 CHILD = """
@@ -79,7 +79,7 @@ def fresh_process(
 ) -> dict[str, float]:
     """Run :data:`CHILD` in a new interpreter (``source`` first on its path, else this
     one's ``sys.path``)."""
-    env = dict(os.environ)
+    env = users_environment()  # with bytecode caches, as a user's
     paths = [source] if source else [p for p in sys.path if p] + [env.get("PYTHONPATH", "")]
     env["PYTHONPATH"] = os.pathsep.join(paths)
     code = CHILD.format(inits=inits, samples=samples, warm=warm)

@@ -33,6 +33,7 @@ from sgdscape.surfaces.bench.measure import (
     print_table,
     seconds_text,
     sync_device,
+    users_environment,
     write_json,
 )
 from sgdscape.surfaces.bench.seed import SimpleMLP, seed_make_grids, seed_train
@@ -71,6 +72,7 @@ __all__ = [
     "suite",
     "sync_device",
     "user_rows",
+    "users_environment",
     "whole_cli",
     "write_json",
 ]
