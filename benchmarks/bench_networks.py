@@ -18,7 +18,10 @@ threads, each library's *first call in a fresh process with default options* (sg
 the same ``grid x grid`` points) and its warm time (best of ``--repeats``) in that same process.
 Every (model, threads) pair runs in two fresh processes, one per order (ours first, theirs first),
 so each library's first call is timed in a process where it comes first; the warm times are the
-best over both. Results print as a table and, with ``--json PATH``, are written there::
+best over both. Each row also prints its *ceiling*: loss-landscapes' warm time over the time
+of every layer's products but the first at the matmul peak measured in the same process, the
+most any slice that keeps the arithmetic could beat it by. Results print as a table and,
+with ``--json PATH``, are written there::
 
     PYTHONPATH=src python benchmarks/bench_networks.py --suite [--grid 21] [--json out.json]
 """
@@ -147,6 +150,42 @@ def suite_model(name: str) -> tuple[nn.Module, nn.Module, torch.Tensor, torch.Te
     return nn.Sequential(*layers), example.loss_fn, example.x, example.y
 
 
+def layer_flops(model: nn.Module, x: torch.Tensor) -> list[float]:
+    """Floating-point operations (2 per multiply-add) of each ``Linear`` and ``Conv2d`` layer
+    in one forward pass of ``model`` over ``x``, in the order they run."""
+    flops: list[float] = []
+
+    def count(layer: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
+        if isinstance(layer, nn.Linear):
+            flops.append(2.0 * output.numel() * layer.in_features)
+        else:
+            assert isinstance(layer, nn.Conv2d)
+            kernel = layer.kernel_size[0] * layer.kernel_size[1]
+            flops.append(2.0 * output.numel() * kernel * layer.in_channels / layer.groups)
+
+    hooks = [
+        module.register_forward_hook(count)
+        for module in model.modules()
+        if isinstance(module, nn.Linear | nn.Conv2d)
+    ]
+    try:
+        with torch.no_grad():
+            model(x)
+    finally:
+        for hook in hooks:
+            hook.remove()
+    return flops
+
+
+def ceiling(theirs_seconds: float, flops: list[float], points: int, peak_gflops: float) -> float:
+    """The most any slice that keeps loss-landscapes' arithmetic could beat it by: its time
+    over the time of every layer's products but the first (which the first-layer algebra
+    skips; counted free here) at this core's measured matmul peak, at each of ``points``
+    grid points. Losses, activations and the data's movement are left out, so the true
+    bound is lower still."""
+    return theirs_seconds / (sum(flops[1:]) * points / (peak_gflops * 1e9))
+
+
 def suite_child(name: str, threads: int, grid: int, order: str, repeats: int) -> dict:
     """One fresh process: both libraries' first calls (in ``order``) and their warm times."""
     torch.set_num_threads(threads)
@@ -185,9 +224,15 @@ def suite_child(name: str, threads: int, grid: int, order: str, repeats: int) ->
             function()
             warm[label] = min(warm[label], time.perf_counter() - start)
             warm_cpu[label] = min(warm_cpu[label], time.process_time() - start_cpu)
+    flops = layer_flops(model, x)
+    peak = matmul_gflops(torch.device("cpu"))
     return {
         "model": name,
         "parameters": sum(p.numel() for p in model.parameters()),
+        "layer_flops": flops,
+        "matmul_gflops": peak,
+        "theirs_gflops": sum(flops) * grid**2 / warm["theirs"] / 1e9,
+        "ceiling": ceiling(warm["theirs"], flops, grid**2, peak),
         "threads": torch.get_num_threads(),
         "order": order,
         "first": first,
@@ -242,6 +287,7 @@ def suite(grid: int, repeats: int, threads: list[int], out: str | None) -> list[
                 "warm_ratio": warm["theirs"] / warm["ours"],
                 "first_cpu_ratio": first_cpu["theirs"] / first_cpu["ours"],
                 "warm_cpu_ratio": warm_cpu["theirs"] / warm_cpu["ours"],
+                "ceiling": max(c["ceiling"] for c in children),
                 "children": children,
             }
             rows.append(row)
@@ -249,11 +295,17 @@ def suite(grid: int, repeats: int, threads: list[int], out: str | None) -> list[
                 f"{name:<11}{row['parameters']:>8}{count:>4} | {first['ours']:>11.3f}"
                 f"{first['theirs']:>8.3f}{row['first_ratio']:>6.1f}x | {warm['ours']:>10.3f}"
                 f"{warm['theirs']:>8.3f}{row['warm_ratio']:>6.1f}x | CPU-time ratios: first "
-                f"{row['first_cpu_ratio']:.1f}x, warm {row['warm_cpu_ratio']:.1f}x",
+                f"{row['first_cpu_ratio']:.1f}x, warm {row['warm_cpu_ratio']:.1f}x | ceiling "
+                f"{row['ceiling']:.1f}x (theirs at {children[0]['theirs_gflops']:.0f} of "
+                f"{children[0]['matmul_gflops']:.0f} GFLOP/s)",
                 flush=True,
             )
     load = ", ".join(f"{v:.2f}" for v in os.getloadavg())
-    print(f"load average after: {load}; target: ratio >= 5x in every row")
+    print(
+        f"load average after: {load}; target: ratio >= 5x in every row. ceiling: the most a "
+        "slice doing loss-landscapes' products (all but the first layer's) at this core's "
+        "matmul peak could beat it by (see ceiling())"
+    )
     if out:
         with open(out, "w") as handle:
             json.dump({"grid": grid, "torch": torch.__version__, "rows": rows}, handle, indent=2)
