@@ -189,6 +189,13 @@ def test_no_value_gives_http_500_and_logs_stay_short(app_url):
     assert "Traceback" not in log_path.read_text(errors="replace")
 
 
+def test_the_server_says_where_it_runs_once(app_url):
+    url, log_path = app_url
+    text = log_path.read_text(errors="replace")
+    assert f"sgdscape serve: {url} (Ctrl+C to stop)" in text
+    assert text.count(url.rstrip("/")) == 1, text  # not again by Dash, nor through logging
+
+
 def test_a_bad_number_is_named_in_the_notice(app_url):
     url, _ = app_url
     dependencies = json.load(urllib.request.urlopen(url + "_dash-dependencies", timeout=10))

@@ -299,6 +299,7 @@ def serve(host: str = "127.0.0.1", port: int = 8050, *, open_browser: bool = Fal
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no line per request
     compute_result(AppState())  # warm torch up before the first page
     app = create_app()
+    app.logger.setLevel(logging.WARNING)  # its "Dash is running on": the line below says it once
     url = f"http://{'[' + host + ']' if ':' in host else host}:{port}/"
     if open_browser:
         import webbrowser
