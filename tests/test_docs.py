@@ -1,21 +1,16 @@
-import importlib.util
 import re
 import sys
-from pathlib import Path
+
+from repo_scripts import ROOT, load_script
 
 if sys.version_info >= (3, 11):
     import tomllib
 else:  # pragma: no cover
     import tomli as tomllib
 
-ROOT = Path(__file__).resolve().parent.parent
 
-
-def load_script(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+def load_named_script(name):
+    return load_script(f"scripts/{name}.py")
 
 
 def test_the_catalogue_lists_every_registered_name_and_is_current():
@@ -23,7 +18,7 @@ def test_the_catalogue_lists_every_registered_name_and_is_current():
     from sgdscape.records.presets import PRESETS
 
     text = (ROOT / "docs" / "catalogue.md").read_text()
-    assert text == load_script("make_docs").catalogue(), "run python scripts/make_docs.py"
+    assert text == load_named_script("make_docs").catalogue(), "run python scripts/make_docs.py"
     for names in (
         sgdscape.MODELS,
         sgdscape.PROBLEMS,
@@ -70,12 +65,7 @@ def test_the_gallery_and_the_readme_show_the_network_presets():
 
 
 def _readme_commands():
-    spec = importlib.util.spec_from_file_location(
-        "readme_commands", ROOT / ".ci" / "readme_commands.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script(".ci/readme_commands.py")
 
 
 def test_ci_runs_the_readmes_two_commands_read_from_the_readme_in_a_fresh_venv():

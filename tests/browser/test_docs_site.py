@@ -10,7 +10,6 @@ its slider is dragged with the mouse, to the iterate the preset's run recorded.
 from __future__ import annotations
 
 import html
-import importlib.util
 import inspect
 import re
 from pathlib import Path
@@ -20,19 +19,16 @@ import pytest
 
 import sgdscape
 from chromium import ARTIFACTS, needs_chromium, open_offline_page
+from repo_scripts import load_script
 
 pytestmark = [pytest.mark.browser, pytest.mark.slow, needs_chromium]
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
 def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("mkdocs")
     pytest.importorskip("mkdocstrings")
-    spec = importlib.util.spec_from_file_location("build_docs", ROOT / "scripts" / "build_docs.py")
-    build_docs = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(build_docs)
+    build_docs = load_script("scripts/build_docs.py")
     folder = tmp_path_factory.mktemp("docs")
     build_docs.build(folder / "site", stage=folder / "src")
     return folder / "site"

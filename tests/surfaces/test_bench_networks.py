@@ -1,28 +1,16 @@
 """benchmarks/bench_networks.py: the arithmetic behind each suite row's ceiling, against the
 multiply-adds written out by hand for each layer."""
 
-import importlib.util
-from pathlib import Path
-
 import pytest
 import torch
 from torch import nn
 
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def load_bench():
-    spec = importlib.util.spec_from_file_location(
-        "bench_networks", ROOT / "benchmarks" / "bench_networks.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+from repo_scripts import load_script
 
 
 @pytest.fixture(scope="module")
 def bench():
-    return load_bench()
+    return load_script("benchmarks/bench_networks.py")
 
 
 def test_an_mlp_forward_costs_two_flops_per_weight_per_sample(bench):

@@ -1,19 +1,14 @@
 """benchmarks/gpu_suite.py: its CPU dry run, so the suite a GPU session runs first is known to work."""
 
-import importlib.util
 import json
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
+from repo_scripts import load_script
 
 
 def load_suite():
-    spec = importlib.util.spec_from_file_location("gpu_suite", ROOT / "benchmarks" / "gpu_suite.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("benchmarks/gpu_suite.py")
 
 
 @pytest.mark.slow

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import shutil
 import time
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,9 +13,9 @@ pytest.importorskip("jupyterlab")
 pytest.importorskip("anywidget")
 
 import sgdscape
+from repo_scripts import ROOT, load_script
 from sgdscape.views.step_figure import safe_log
 
-ROOT = Path(__file__).resolve().parents[2]
 CHROMIUM = "/usr/bin/chromium"
 
 pytestmark = [
@@ -40,12 +38,7 @@ DRAWN = """() => {
 
 
 def _lab_module():
-    spec = importlib.util.spec_from_file_location(
-        "make_explorer_png", ROOT / "docs/make_explorer_png.py"
-    )
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
+    return load_script("docs/make_explorer_png.py")
 
 
 def _step_readout(page) -> int:
