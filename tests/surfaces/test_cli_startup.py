@@ -143,11 +143,14 @@ _EXIT_PROBE = (
 
 
 def _probe(body: str) -> subprocess.CompletedProcess[str]:
+    """Run the probe; its output streams buffered, as in a pipe (PYTHONUNBUFFERED, which CI
+    sets, would unbuffer C's stdout too, and nothing would be left to flush)."""
+    env = {key: value for key, value in ENV.items() if key != "PYTHONUNBUFFERED"}
     return subprocess.run(
         [sys.executable, "-c", _EXIT_PROBE + body],
         capture_output=True,
         text=True,
-        env=ENV,
+        env=env,
         timeout=120,
     )
 
