@@ -6,6 +6,7 @@ Every bad input ends with one line ``sgdscape: error: ...`` on stderr and exit s
 from __future__ import annotations
 
 import atexit
+import contextlib
 import gc
 import logging
 import os
@@ -154,8 +155,9 @@ def end_process(code: object) -> None:
             stream.flush()
         except (OSError, ValueError):  # a closed pipe (| head): as the interpreter reports it
             status = status or 120
-    if "ctypes" in sys.modules:  # what a C library printed through stdio (exit() flushes it)
-        import ctypes
+    if "ctypes" in sys.modules and os.name == "posix":  # what a C library printed through
+        import ctypes  # stdio, which exit() would flush (fflush(NULL): every stream)
 
-        ctypes.CDLL(None).fflush(None)
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL(None).fflush(None)
     os._exit(status)
