@@ -3,6 +3,7 @@
 import logging
 import subprocess
 import sys
+import threading
 
 import numpy as np
 import pytest
@@ -227,3 +228,29 @@ def test_a_small_per_sample_landscape_takes_one_path_whatever_the_process_did_be
     landscape_paths.learn_rate("native", True, 1e9, 0.01)
     here = sgdscape.landscape("relu-unit", sgdscape.ground_truth(100, seed=0)).risk
     assert np.array_equal(here, np.load(fresh))
+
+
+def test_released_worker_threads_end_and_the_next_call_starts_new_ones():
+    """A process about to end releases the kernels' idle workers (they would otherwise keep
+    it from ending quickly); a later call still splits its work over threads, with the same
+    sums as one thread, computed here in float64 as the oracle."""
+    if native.library() is None:
+        pytest.skip("no C compiler")
+    rng = np.random.default_rng(0)
+    scale = rng.standard_normal(64).astype(np.float32)  # work enough to be split:
+    hidden = rng.standard_normal((64, 300)).astype(np.float32)  # 64 x 64 x 300 >= 2**20
+    y = rng.standard_normal(300).astype(np.float32)
+    assert scale.size * hidden.size >= native.SINGLE_THREAD_BELOW
+    residuals = scale[None, :, None].astype(float) * hidden[:, None, :] - y
+    expected = (residuals**2).sum(axis=2)
+
+    def workers() -> list[str]:
+        return [t.name for t in threading.enumerate() if t.name.startswith("sgdscape-native")]
+
+    for _ in range(2):
+        total = np.zeros((64, 64))
+        native.scaled_risk(total, scale, hidden, y, "mse", threads=2)
+        np.testing.assert_allclose(total, expected, rtol=1e-5)
+        assert workers()  # the split ran in the pool's threads
+        native.release_threads()
+        assert not workers()

@@ -508,6 +508,17 @@ def _in_threads(tasks: list[tuple[object, ...]], function: Callable[..., object]
     return [future.result() for future in [_pool.submit(function, *task) for task in tasks]]
 
 
+def release_threads() -> None:
+    """End the kernels' worker threads, which wait idle between calls (the next call
+    starts new ones). A process about to end calls it, so that only threads with work in
+    progress are left to wait for."""
+    global _pool, _pool_size
+    with _lock:
+        pool, _pool, _pool_size = _pool, None, 0
+    if pool is not None and _pool_pid == os.getpid():
+        pool.shutdown(wait=True)
+
+
 def _pointer(array: np.ndarray, dtype: type) -> int:
     if array.dtype != dtype or not array.flags.c_contiguous:
         raise ValueError(f"expected a C-contiguous {np.dtype(dtype).name} array")

@@ -140,11 +140,14 @@ def end_process(code: object) -> None:
     are done here; and then tearing down every module one object at a time, about 0.2-0.3 s
     of CPU after ``sgdscape run`` for the hundreds of thousands of objects torch and
     matplotlib made, which :func:`os._exit` skips. That quick end is taken only when it
-    loses nothing: an integer status (or none) and no other Python thread running. Anything
-    else (a message as the status, a thread still at work) leaves through
-    :class:`SystemExit` as usual, with every object frozen (:func:`gc.freeze`) so that the
-    interpreter's last collections skip them.
+    loses nothing: an integer status (or none) and no other Python thread running (the
+    native kernels' idle workers are ended first). Anything else (a message as the status,
+    a thread still at work) leaves through :class:`SystemExit` as usual, with every object
+    frozen (:func:`gc.freeze`) so that the interpreter's last collections skip them.
     """
+    native = sys.modules.get("sgdscape.core.native")
+    if native is not None:  # its idle worker threads are no work in progress
+        native.release_threads()
     if not (code is None or isinstance(code, int)) or threading.active_count() > 1:
         gc.freeze()
         raise SystemExit(code)
