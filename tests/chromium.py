@@ -1,5 +1,6 @@
 """How the browser tests launch Debian's Chromium (``playwright install`` cannot download one)."""
 
+import importlib.util
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,15 @@ LAUNCH_ARGS = [
 ]
 ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 needs_chromium = pytest.mark.skipif(not CHROMIUM.exists(), reason=f"needs {CHROMIUM}")
+#: the marks of a test of ``sgdscape serve``'s page in Chromium
+APP_IN_BROWSER = [
+    pytest.mark.browser,
+    needs_chromium,
+    pytest.mark.skipif(
+        importlib.util.find_spec("playwright") is None or importlib.util.find_spec("dash") is None,
+        reason="needs playwright and dash",
+    ),
+]
 
 
 def open_offline_page(

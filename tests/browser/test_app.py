@@ -6,7 +6,6 @@ clicked coordinates from the plot's own axis geometry. Screenshots go to test-ar
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
 import sys
@@ -17,21 +16,14 @@ from urllib.parse import parse_qs, urlparse
 import numpy as np
 import pytest
 
-from chromium import ARTIFACTS, needs_chromium
+from chromium import APP_IN_BROWSER, ARTIFACTS
 from serving import serving
 from sgdscape.views.style import PATH_COLOUR, TRUE_GRADIENT_COLOUR
 
 ROOT = Path(__file__).resolve().parents[2]
 GRID_CELL = 6.0 / 59  # the app's default 60x60 grid on [-3, 3]
 
-pytestmark = [
-    pytest.mark.browser,
-    needs_chromium,
-    pytest.mark.skipif(
-        importlib.util.find_spec("playwright") is None or importlib.util.find_spec("dash") is None,
-        reason="needs playwright and dash",
-    ),
-]
+pytestmark = APP_IN_BROWSER
 
 
 @pytest.fixture(scope="module")

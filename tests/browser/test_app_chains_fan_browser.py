@@ -9,7 +9,6 @@ Screenshots of both views go to test-artifacts/.
 
 from __future__ import annotations
 
-import importlib.util
 import re
 
 import numpy as np
@@ -17,7 +16,7 @@ import pytest
 
 import sgdscape
 from chain_oracles import classify_relu_unit, relu_unit_steps
-from chromium import ARTIFACTS, needs_chromium
+from chromium import APP_IN_BROWSER, ARTIFACTS
 from serving import serving
 from sgdscape.records.chain_presets import get_chain_preset
 from sgdscape.records.run import make_data
@@ -27,15 +26,7 @@ from sgdscape.views.chains_plotly import DENSITY_NAME, ELLIPSE_POINTS
 from sgdscape.views.fan import fan_scales
 from sgdscape.views.step_source import from_run
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.slow,
-    needs_chromium,
-    pytest.mark.skipif(
-        importlib.util.find_spec("playwright") is None or importlib.util.find_spec("dash") is None,
-        reason="needs playwright and dash",
-    ),
-]
+pytestmark = [*APP_IN_BROWSER, pytest.mark.slow]
 
 FAN_QUERY = "?fan=1&n=30&step=7"
 FAN_STEP = 7

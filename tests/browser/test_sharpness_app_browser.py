@@ -4,23 +4,14 @@ panels, and stepping moves its marker to the risk's λmax at that step
 
 from __future__ import annotations
 
-import importlib.util
-
 import pytest
 
 import sgdscape
-from chromium import ARTIFACTS, CHROMIUM, LAUNCH_ARGS, needs_chromium
+from chromium import APP_IN_BROWSER, ARTIFACTS, CHROMIUM, LAUNCH_ARGS
 from serving import serving
 from sgdscape.surfaces.app.state import parse_query
 
-pytestmark = [
-    pytest.mark.browser,
-    needs_chromium,
-    pytest.mark.skipif(
-        importlib.util.find_spec("playwright") is None or importlib.util.find_spec("dash") is None,
-        reason="needs playwright and dash",
-    ),
-]
+pytestmark = APP_IN_BROWSER
 
 QUERY = "?n=40&batch=2&sharpness=1&step=5"
 
