@@ -226,20 +226,27 @@ def _mlp(kind, seed=0):
         return nn.Sequential(nn.Linear(5, 3))  # "linear": a single layer
 
 
+def _problem(
+    loss_name: str, generator: torch.Generator
+) -> tuple[torch.Tensor, torch.Tensor, nn.Module, torch.Tensor]:
+    """``(x, y, loss_fn, target)``: 50 samples of 5 features drawn from ``generator``, with 3
+    regression targets (``mse``) or 3 classes; ``target`` is ``y`` as a float64 model takes it."""
+    x = torch.randn(50, 5, generator=generator)
+    if loss_name == "mse":
+        y = torch.randn(50, 3, generator=generator)
+        return x, y, nn.MSELoss(), y.double()
+    y = torch.randint(0, 3, (50,), generator=generator)
+    return x, y, nn.CrossEntropyLoss(), y
+
+
 @pytest.mark.parametrize("kind", ["relu", "deep", "linear"])
 @pytest.mark.parametrize("loss_name", ["cross-entropy", "mse"])
 def test_r_operator_products_and_quadratic_forms_equal_the_dense_hessian(kind, loss_name):
     from sgdscape.networks.curvature import SequentialHessian
 
     generator = torch.Generator().manual_seed(3)
-    x = torch.randn(50, 5, generator=generator)
-    if loss_name == "mse":
-        loss_fn: nn.Module = nn.MSELoss()
-        y = torch.randn(50, 3, generator=generator)
-    else:
-        loss_fn, y = nn.CrossEntropyLoss(), torch.randint(0, 3, (50,), generator=generator)
+    x, y, loss_fn, target = _problem(loss_name, generator)
     model = _mlp(kind)
-    target = y.double() if loss_name == "mse" else y
     hessian, *_ = _dense(model, loss_fn, x, target)
     names, shapes = parameter_layout(model)
     theta = flat_parameters(model).double()
@@ -261,16 +268,9 @@ def test_r_operator_products_and_quadratic_forms_equal_the_dense_hessian(kind, l
 def test_operator_gradient_equals_autograd(kind, loss_name):
     # the gradient that seeds Lanczos's start, against torch.autograd.grad in float64, for the
     # R-operator's kept pass (one chunk and three) and the generic torch.func path
-    generator = torch.Generator().manual_seed(5)
-    x = torch.randn(50, 5, generator=generator)
-    if loss_name == "mse":
-        loss_fn: nn.Module = nn.MSELoss()
-        y = torch.randn(50, 3, generator=generator)
-    else:
-        loss_fn, y = nn.CrossEntropyLoss(), torch.randint(0, 3, (50,), generator=generator)
+    x, y, loss_fn, target = _problem(loss_name, torch.Generator().manual_seed(5))
     model = _mlp(kind)
     model64 = _copy64(model)
-    target = y.double() if loss_name == "mse" else y
     loss = loss_fn(model64(x.double()), target)
     expect = torch.cat([g.flatten() for g in torch.autograd.grad(loss, model64.parameters())])
     for chunk, algebra in ((None, True), (20, True), (None, False)):
